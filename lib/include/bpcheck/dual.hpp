@@ -1,0 +1,295 @@
+#pragma once
+// Forward-mode dual numbers with N tangents carried at once.
+//
+//   Dual<double, 2> x{3.0, {1.0, 0.0}};     // value 3, seeded along the first direction
+//   auto y = tanh(x) * x;                   // y.v = tanh(3)·3, y.d[0] = dy/dx
+//
+// A dual number a + Σ_k d_k ε_k (ε_j ε_k = 0) carries a value and N directional derivatives, so
+// one pass of a layer's `forward` gives N columns of its Jacobian (a JVP per lane).
+//
+// Why our own type and not Boost.Math's autodiff_fvar: fvar's operators are unconstrained
+// templates, which makes every Eigen matrix product between fvar matrices ambiguous, it has no
+// log1p/expm1, and it carries one tangent per pass. This type is a plain struct whose math is
+// free functions, each headed by the identity it implements.
+#include <array>
+#include <cmath>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+namespace bpcheck {
+
+template <class T, int N>
+struct Dual {
+  static_assert(N >= 1, "a Dual needs at least one tangent lane");
+  T v{};                 ///< value
+  std::array<T, N> d{};  ///< tangents, one per direction
+
+  Dual() { d.fill(T(0)); }
+  Dual(const T& value) : v(value) { d.fill(T(0)); }  // NOLINT: a constant is a dual with zero tangent
+  template <class A>
+    requires(std::is_arithmetic_v<A> && !std::is_same_v<A, T>)
+  Dual(A value) : v(value) {  // NOLINT: literals in generic layer code
+    d.fill(T(0));
+  }
+  Dual(const T& value, const std::array<T, N>& tangents) : v(value), d(tangents) {}
+
+  Dual& operator+=(const Dual& o) { return *this = *this + o; }
+  Dual& operator-=(const Dual& o) { return *this = *this - o; }
+  Dual& operator*=(const Dual& o) { return *this = *this * o; }
+  Dual& operator/=(const Dual& o) { return *this = *this / o; }
+};
+
+namespace dual_detail {
+// result.d = scale · a.d
+template <class T, int N>
+Dual<T, N> chain(const T& value, const T& scale, const Dual<T, N>& a) {
+  Dual<T, N> r;
+  r.v = value;
+  for (int k = 0; k < N; ++k) r.d[k] = scale * a.d[k];
+  return r;
+}
+}  // namespace dual_detail
+
+// (a + a'ε) + (b + b'ε) = (a + b) + (a' + b')ε
+template <class T, int N>
+Dual<T, N> operator+(const Dual<T, N>& a, const Dual<T, N>& b) {
+  Dual<T, N> r;
+  r.v = a.v + b.v;
+  for (int k = 0; k < N; ++k) r.d[k] = a.d[k] + b.d[k];
+  return r;
+}
+template <class T, int N>
+Dual<T, N> operator-(const Dual<T, N>& a, const Dual<T, N>& b) {
+  Dual<T, N> r;
+  r.v = a.v - b.v;
+  for (int k = 0; k < N; ++k) r.d[k] = a.d[k] - b.d[k];
+  return r;
+}
+template <class T, int N>
+Dual<T, N> operator-(const Dual<T, N>& a) {
+  return dual_detail::chain(T(-a.v), T(-1), a);
+}
+template <class T, int N>
+Dual<T, N> operator+(const Dual<T, N>& a) {
+  return a;
+}
+// (a + a'ε)(b + b'ε) = ab + (a'b + ab')ε
+template <class T, int N>
+Dual<T, N> operator*(const Dual<T, N>& a, const Dual<T, N>& b) {
+  Dual<T, N> r;
+  r.v = a.v * b.v;
+  for (int k = 0; k < N; ++k) r.d[k] = a.d[k] * b.v + a.v * b.d[k];
+  return r;
+}
+// (a + a'ε)/(b + b'ε) = a/b + (a' − (a/b) b')/b ε
+template <class T, int N>
+Dual<T, N> operator/(const Dual<T, N>& a, const Dual<T, N>& b) {
+  Dual<T, N> r;
+  r.v = a.v / b.v;
+  for (int k = 0; k < N; ++k) r.d[k] = (a.d[k] - r.v * b.d[k]) / b.v;
+  return r;
+}
+
+// Mixed operations with a constant c (of T or an arithmetic type) go through Dual(c).
+#define BPCHECK_DUAL_MIXED_OP(op)                                                \
+  template <class T, int N, class C>                                             \
+    requires(std::is_arithmetic_v<C> || std::is_same_v<C, T>)                    \
+  Dual<T, N> operator op(const Dual<T, N>& a, const C& c) {                      \
+    return a op Dual<T, N>(c);                                                   \
+  }                                                                              \
+  template <class T, int N, class C>                                             \
+    requires(std::is_arithmetic_v<C> || std::is_same_v<C, T>)                    \
+  Dual<T, N> operator op(const C& c, const Dual<T, N>& a) {                      \
+    return Dual<T, N>(c) op a;                                                   \
+  }
+BPCHECK_DUAL_MIXED_OP(+)
+BPCHECK_DUAL_MIXED_OP(-)
+BPCHECK_DUAL_MIXED_OP(*)
+BPCHECK_DUAL_MIXED_OP(/)
+#undef BPCHECK_DUAL_MIXED_OP
+
+// Comparisons look at the value only: a branch in `forward` picks one smooth piece.
+#define BPCHECK_DUAL_COMPARE(op)                                                        \
+  template <class T, int N>                                                             \
+  bool operator op(const Dual<T, N>& a, const Dual<T, N>& b) {                          \
+    return a.v op b.v;                                                                  \
+  }                                                                                     \
+  template <class T, int N, class C>                                                    \
+    requires(std::is_arithmetic_v<C> || std::is_same_v<C, T>)                           \
+  bool operator op(const Dual<T, N>& a, const C& c) {                                   \
+    return a.v op T(c);                                                                 \
+  }                                                                                     \
+  template <class T, int N, class C>                                                    \
+    requires(std::is_arithmetic_v<C> || std::is_same_v<C, T>)                           \
+  bool operator op(const C& c, const Dual<T, N>& a) {                                   \
+    return T(c) op a.v;                                                                 \
+  }
+BPCHECK_DUAL_COMPARE(<)
+BPCHECK_DUAL_COMPARE(>)
+BPCHECK_DUAL_COMPARE(<=)
+BPCHECK_DUAL_COMPARE(>=)
+BPCHECK_DUAL_COMPARE(==)
+BPCHECK_DUAL_COMPARE(!=)
+#undef BPCHECK_DUAL_COMPARE
+
+// exp(a + hε) = exp(a) + exp(a)·h ε
+template <class T, int N>
+Dual<T, N> exp(const Dual<T, N>& a) {
+  using std::exp;
+  const T e = exp(a.v);
+  return dual_detail::chain(e, e, a);
+}
+// expm1(a + hε) = expm1(a) + exp(a)·h ε
+template <class T, int N>
+Dual<T, N> expm1(const Dual<T, N>& a) {
+  using std::exp;
+  using std::expm1;
+  return dual_detail::chain(T(expm1(a.v)), T(exp(a.v)), a);
+}
+// log(a + hε) = log(a) + h/a ε
+template <class T, int N>
+Dual<T, N> log(const Dual<T, N>& a) {
+  using std::log;
+  return dual_detail::chain(T(log(a.v)), T(T(1) / a.v), a);
+}
+// log1p(a + hε) = log1p(a) + h/(1 + a) ε
+template <class T, int N>
+Dual<T, N> log1p(const Dual<T, N>& a) {
+  using std::log1p;
+  return dual_detail::chain(T(log1p(a.v)), T(T(1) / (T(1) + a.v)), a);
+}
+// sqrt(a + hε) = sqrt(a) + h/(2 sqrt(a)) ε
+template <class T, int N>
+Dual<T, N> sqrt(const Dual<T, N>& a) {
+  using std::sqrt;
+  const T s = sqrt(a.v);
+  return dual_detail::chain(s, T(T(1) / (T(2) * s)), a);
+}
+// tanh(a + hε) = tanh(a) + (1 − tanh²(a))·h ε
+template <class T, int N>
+Dual<T, N> tanh(const Dual<T, N>& a) {
+  using std::tanh;
+  const T t = tanh(a.v);
+  return dual_detail::chain(t, T(T(1) - t * t), a);
+}
+// erf(a + hε) = erf(a) + (2/√π) exp(−a²)·h ε
+template <class T, int N>
+Dual<T, N> erf(const Dual<T, N>& a) {
+  using std::erf;
+  using std::exp;
+  using std::sqrt;
+  using std::acos;
+  const T two_over_sqrt_pi = T(2) / sqrt(acos(T(-1)));
+  return dual_detail::chain(T(erf(a.v)), T(two_over_sqrt_pi * exp(-a.v * a.v)), a);
+}
+// erfc(a + hε) = erfc(a) − (2/√π) exp(−a²)·h ε
+template <class T, int N>
+Dual<T, N> erfc(const Dual<T, N>& a) {
+  using std::erfc;
+  using std::exp;
+  using std::sqrt;
+  using std::acos;
+  const T two_over_sqrt_pi = T(2) / sqrt(acos(T(-1)));
+  return dual_detail::chain(T(erfc(a.v)), T(-two_over_sqrt_pi * exp(-a.v * a.v)), a);
+}
+// sin(a + hε) = sin(a) + cos(a)·h ε
+template <class T, int N>
+Dual<T, N> sin(const Dual<T, N>& a) {
+  using std::cos;
+  using std::sin;
+  return dual_detail::chain(T(sin(a.v)), T(cos(a.v)), a);
+}
+// cos(a + hε) = cos(a) − sin(a)·h ε
+template <class T, int N>
+Dual<T, N> cos(const Dual<T, N>& a) {
+  using std::cos;
+  using std::sin;
+  return dual_detail::chain(T(cos(a.v)), T(-sin(a.v)), a);
+}
+// |a + hε| = |a| + sign(a)·h ε (the derivative at 0 is taken as 0's sign: +)
+template <class T, int N>
+Dual<T, N> abs(const Dual<T, N>& a) {
+  return a.v < T(0) ? -a : a;
+}
+template <class T, int N>
+Dual<T, N> fabs(const Dual<T, N>& a) {
+  return abs(a);
+}
+// pow(a + hε, p) = aᵖ + p·aᵖ⁻¹·h ε for a constant exponent p
+template <class T, int N>
+Dual<T, N> pow(const Dual<T, N>& a, const T& p) {
+  using std::pow;
+  return dual_detail::chain(T(pow(a.v, p)), T(p * pow(a.v, T(p - T(1)))), a);
+}
+template <class T, int N>
+Dual<T, N> max(const Dual<T, N>& a, const Dual<T, N>& b) {
+  return a.v < b.v ? b : a;
+}
+template <class T, int N>
+Dual<T, N> min(const Dual<T, N>& a, const Dual<T, N>& b) {
+  return b.v < a.v ? b : a;
+}
+template <class T, int N>
+bool isfinite(const Dual<T, N>& a) {
+  using std::isfinite;
+  if (!isfinite(a.v)) return false;
+  for (const T& t : a.d)
+    if (!isfinite(t)) return false;
+  return true;
+}
+template <class T, int N>
+bool isnan(const Dual<T, N>& a) {
+  using std::isnan;
+  if (isnan(a.v)) return true;
+  for (const T& t : a.d)
+    if (isnan(t)) return true;
+  return false;
+}
+template <class T, int N>
+bool isinf(const Dual<T, N>& a) {
+  return !isfinite(a) && !isnan(a);
+}
+// Eigen asks for these on every scalar type.
+template <class T, int N>
+const Dual<T, N>& conj(const Dual<T, N>& a) {
+  return a;
+}
+template <class T, int N>
+const Dual<T, N>& real(const Dual<T, N>& a) {
+  return a;
+}
+template <class T, int N>
+Dual<T, N> imag(const Dual<T, N>&) {
+  return Dual<T, N>();
+}
+template <class T, int N>
+Dual<T, N> abs2(const Dual<T, N>& a) {
+  return a * a;
+}
+
+}  // namespace bpcheck
+
+namespace Eigen {
+template <class T, int N>
+struct NumTraits<bpcheck::Dual<T, N>> : NumTraits<T> {
+  using Real = bpcheck::Dual<T, N>;
+  using NonInteger = Real;
+  using Nested = Real;
+  using Literal = Real;
+  enum {
+    IsComplex = 0,
+    IsInteger = 0,
+    IsSigned = 1,
+    RequireInitialization = 1,
+    ReadCost = (N + 1) * NumTraits<T>::ReadCost,
+    AddCost = (N + 1) * NumTraits<T>::AddCost,
+    MulCost = (2 * N + 1) * NumTraits<T>::MulCost
+  };
+  static Real epsilon() { return Real(NumTraits<T>::epsilon()); }
+  static Real dummy_precision() { return Real(NumTraits<T>::dummy_precision()); }
+  static Real highest() { return Real(NumTraits<T>::highest()); }
+  static Real lowest() { return Real(NumTraits<T>::lowest()); }
+  static int digits10() { return NumTraits<T>::digits10(); }
+};
+}  // namespace Eigen

@@ -1,0 +1,21 @@
+#pragma once
+// Every error bpcheck raises derives from bpcheck::error; the command line turns it into one
+// line on stderr and exit code 2.
+#include <stdexcept>
+#include <string>
+
+namespace bpcheck {
+
+/// Base of every exception the library throws.
+class error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Input that does not fit: wrong shapes, unknown names, NaN/Inf, malformed files.
+class input_error : public error {
+ public:
+  using error::error;
+};
+
+}  // namespace bpcheck

@@ -1,0 +1,213 @@
+#pragma once
+// Elementwise activations: y = f(x) applied to every entry.
+//
+//   bpcheck::Tanh<double> t(5);                         // width 5, no parameters
+//   bpcheck::LeakyRelu<mp100> l(5, mp100("0.01"));      // negative slope, exact in mp100
+//   bpcheck::Gelu<float> g(5, bpcheck::GeluApproximation::tanh);
+//
+// Every activation is sample independent with J_x = diag(f'(vec X)) and no parameters, so the
+// layer mechanics live once in ElementwiseLayer; each activation states f and f' with the stable
+// formula it uses. Kinks take PyTorch's one-sided choice (relu'(0) = 0, leaky_relu'(0) = slope).
+#include <cmath>
+
+#include "bpcheck/layer.hpp"
+
+namespace bpcheck {
+
+/// Layer mechanics for y = f(x) elementwise; Derived supplies value(x) and derivative(x, y).
+template <class Derived, class T>
+class ElementwiseLayer {
+ public:
+  using scalar_type = T;
+
+  explicit ElementwiseLayer(Index width) : n_(width) {
+    if (n_ <= 0) throw input_error("activation: width must be positive, got " + std::to_string(n_));
+  }
+
+  Index input_size() const { return n_; }
+  Index output_size() const { return n_; }
+  std::vector<ParameterBlock> parameter_blocks() const { return {}; }
+  Vector<T> parameters() const { return Vector<T>(0); }
+  void set_parameters(const Vector<T>& theta) {
+    if (theta.size() != 0) throw input_error(self().type_name() + ": takes no parameters");
+  }
+
+  /// Y = f(X)
+  Matrix<T> forward(const Matrix<T>& X) const {
+    expect_rows(X, n_, self().type_name());
+    return X.unaryExpr([this](const T& x) { return self().value(x); });
+  }
+
+  /// dX = f'(X) ⊙ dY
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(derivatives(X, Y));
+  }
+
+  /// J_x = diag(f'(vec X)), on the batch as well as per sample.
+  Matrix<T> jacobian_input(const Matrix<T>& X) const {
+    const Matrix<T> D = derivatives(X, forward(X));
+    return Eigen::Map<const Vector<T>>(D.data(), D.size()).asDiagonal();
+  }
+
+  /// No parameters: an out·B × 0 matrix.
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const {
+    expect_rows(X, n_, self().type_name());
+    return Matrix<T>(n_ * X.cols(), 0);
+  }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+  Matrix<T> derivatives(const Matrix<T>& X, const Matrix<T>& Y) const {
+    return X.binaryExpr(Y, [this](const T& x, const T& y) { return self().derivative(x, y); });
+  }
+  Index n_;
+};
+
+/// relu(x) = max(x, 0);  relu'(x) = [x > 0]
+template <class T>
+class Relu : public ElementwiseLayer<Relu<T>, T> {
+ public:
+  using ElementwiseLayer<Relu<T>, T>::ElementwiseLayer;
+  std::string type_name() const { return "relu"; }
+  T value(const T& x) const { return x > T(0) ? x : T(0); }
+  T derivative(const T& x, const T&) const { return x > T(0) ? T(1) : T(0); }
+};
+
+/// leaky_relu(x) = x for x > 0, a·x otherwise;  derivative 1 or a
+template <class T>
+class LeakyRelu : public ElementwiseLayer<LeakyRelu<T>, T> {
+ public:
+  LeakyRelu(Index width, T negative_slope)
+      : ElementwiseLayer<LeakyRelu<T>, T>(width), a_(std::move(negative_slope)) {}
+  std::string type_name() const { return "leaky_relu"; }
+  const T& negative_slope() const { return a_; }
+  T value(const T& x) const { return x > T(0) ? x : T(a_ * x); }
+  T derivative(const T& x, const T&) const { return x > T(0) ? T(1) : a_; }
+
+ private:
+  T a_;
+};
+
+/// σ(x) = 1/(1 + e^−x) for x ≥ 0 and e^x/(1 + e^x) for x < 0 (no overflow of e^−x);  σ' = σ(1 − σ)
+template <class T>
+T stable_sigmoid(const T& x) {
+  using std::exp;
+  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
+  const T e = exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+class Sigmoid : public ElementwiseLayer<Sigmoid<T>, T> {
+ public:
+  using ElementwiseLayer<Sigmoid<T>, T>::ElementwiseLayer;
+  std::string type_name() const { return "sigmoid"; }
+  T value(const T& x) const { return stable_sigmoid(x); }
+  T derivative(const T&, const T& y) const { return y * (T(1) - y); }
+};
+
+/// tanh' = sech²(x) = 4e^{−2|x|}/(1 + e^{−2|x|})², which keeps its relative accuracy in saturation
+/// where 1 − tanh² cancels to 0.
+template <class T>
+class Tanh : public ElementwiseLayer<Tanh<T>, T> {
+ public:
+  using ElementwiseLayer<Tanh<T>, T>::ElementwiseLayer;
+  std::string type_name() const { return "tanh"; }
+  T value(const T& x) const {
+    using std::tanh;
+    return tanh(x);
+  }
+  T derivative(const T& x, const T&) const {
+    using std::abs;
+    using std::exp;
+    const T e = exp(T(-2) * abs(x));
+    const T d = T(1) + e;
+    return T(4) * e / (d * d);
+  }
+};
+
+/// softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^{−|x|});  softplus' = σ(x).
+/// (PyTorch switches to the identity above x = 20; this formula is exact there too.)
+template <class T>
+class Softplus : public ElementwiseLayer<Softplus<T>, T> {
+ public:
+  using ElementwiseLayer<Softplus<T>, T>::ElementwiseLayer;
+  std::string type_name() const { return "softplus"; }
+  T value(const T& x) const {
+    using std::abs;
+    using std::exp;
+    using std::log1p;
+    return (x > T(0) ? x : T(0)) + log1p(exp(-abs(x)));
+  }
+  T derivative(const T& x, const T&) const { return stable_sigmoid(x); }
+};
+
+enum class GeluApproximation { none, tanh };
+
+/// "none": gelu(x) = x Φ(x), Φ(x) = erfc(−x/√2)/2;  gelu' = Φ(x) + x φ(x), φ(x) = e^{−x²/2}/√(2π).
+/// "tanh": gelu(x) = x/2 (1 + tanh(k(x + c x³))), k = √(2/π), c = 0.044715;
+///         gelu' = (1 + t)/2 + x/2 (1 − t²) k (1 + 3c x²).
+/// erfc(−x/√2) rather than 1 + erf(x/√2) keeps Φ's relative accuracy for negative x.
+template <class T>
+class Gelu : public ElementwiseLayer<Gelu<T>, T> {
+ public:
+  Gelu(Index width, GeluApproximation approximate)
+      : ElementwiseLayer<Gelu<T>, T>(width), approximate_(approximate) {
+    using std::sqrt;
+    inv_sqrt2_ = T(1) / sqrt(T(2));
+    inv_sqrt_2pi_ = T(1) / sqrt(T(2) * pi<T>());
+    k_ = sqrt(T(2) / pi<T>());
+    c_ = T(44715) / T(1000000);
+  }
+  std::string type_name() const { return "gelu"; }
+  GeluApproximation approximate() const { return approximate_; }
+  T value(const T& x) const {
+    using std::erfc;
+    using std::tanh;
+    if (approximate_ == GeluApproximation::none) return x * erfc(-x * inv_sqrt2_) / T(2);
+    return x / T(2) * (T(1) + tanh(k_ * (x + c_ * x * x * x)));
+  }
+  T derivative(const T& x, const T&) const {
+    using std::erfc;
+    using std::exp;
+    using std::tanh;
+    if (approximate_ == GeluApproximation::none)
+      return erfc(-x * inv_sqrt2_) / T(2) + x * inv_sqrt_2pi_ * exp(-x * x / T(2));
+    const T t = tanh(k_ * (x + c_ * x * x * x));
+    return (T(1) + t) / T(2) + x / T(2) * (T(1) - t * t) * k_ * (T(1) + T(3) * c_ * x * x);
+  }
+
+ private:
+  GeluApproximation approximate_;
+  T inv_sqrt2_, inv_sqrt_2pi_, k_, c_;
+};
+
+/// silu(x) = x σ(x);  silu' = σ(x)(1 + x(1 − σ(x)))
+template <class T>
+class Silu : public ElementwiseLayer<Silu<T>, T> {
+ public:
+  using ElementwiseLayer<Silu<T>, T>::ElementwiseLayer;
+  std::string type_name() const { return "silu"; }
+  T value(const T& x) const { return x * stable_sigmoid(x); }
+  T derivative(const T& x, const T&) const {
+    const T s = stable_sigmoid(x);
+    return s * (T(1) + x * (T(1) - s));
+  }
+};
+
+static_assert(LayerWithJacobians<Tanh<double>>, "activations must satisfy the Layer concept");
+static_assert(LayerWithJacobians<Gelu<double>>, "activations must satisfy the Layer concept");
+
+#define BPCHECK_EXTERN_ACTIVATIONS(T)                 \
+  extern template class ElementwiseLayer<Relu<T>, T>;      \
+  extern template class ElementwiseLayer<LeakyRelu<T>, T>; \
+  extern template class ElementwiseLayer<Sigmoid<T>, T>;   \
+  extern template class ElementwiseLayer<Tanh<T>, T>;      \
+  extern template class ElementwiseLayer<Softplus<T>, T>;  \
+  extern template class ElementwiseLayer<Gelu<T>, T>;      \
+  extern template class ElementwiseLayer<Silu<T>, T>;
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_ACTIVATIONS)
+#undef BPCHECK_EXTERN_ACTIVATIONS
+
+}  // namespace bpcheck

@@ -1,0 +1,114 @@
+#pragma once
+// Dense (fully connected) layer, PyTorch `Linear` convention: y = W x + b, W is units × in.
+//
+//   bpcheck::Dense<double> d(4, 3);          // in = 4, units = 3; θ = [vec(W); b], 15 numbers
+//   d.W() = ...; d.b() = ...;                 // views into θ
+//   auto Y = d.forward(X);                    // Y = W X + b 1ᵀ
+#include <unsupported/Eigen/KroneckerProduct>
+
+#include "bpcheck/layer.hpp"
+
+namespace bpcheck {
+
+template <class T>
+class Dense {
+ public:
+  using scalar_type = T;
+
+  Dense(Index input_size, Index units);
+
+  std::string type_name() const { return "dense"; }
+  Index input_size() const { return in_; }
+  Index output_size() const { return out_; }
+  std::vector<ParameterBlock> parameter_blocks() const;
+  const Vector<T>& parameters() const { return theta_; }
+  void set_parameters(const Vector<T>& theta);
+
+  Eigen::Map<Matrix<T>> W() { return {theta_.data(), out_, in_}; }
+  Eigen::Map<const Matrix<T>> W() const { return {theta_.data(), out_, in_}; }
+  Eigen::Map<Vector<T>> b() { return {theta_.data() + out_ * in_, out_}; }
+  Eigen::Map<const Vector<T>> b() const { return {theta_.data() + out_ * in_, out_}; }
+
+  /// Y = W X + b 1ᵀ
+  Matrix<T> forward(const Matrix<T>& X) const;
+
+  /// dX = Wᵀ dY;  dW += dY Xᵀ;  db += dY 1   (the VJP of the Jacobians below)
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>> dtheta) const;
+
+  /// Per sample J_x = W, so on the batch J_x = I_B ⊗ W.
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+
+  /// Per sample ∂y/∂vec(W) = xᵀ ⊗ I_units and ∂y/∂b = I_units; the batch stacks one row block per
+  /// sample: J_θ = [x_sᵀ ⊗ I, I] for s = 0 … B−1.
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+ private:
+  Index in_, out_;
+  Vector<T> theta_;
+};
+
+template <class T>
+Dense<T>::Dense(Index input_size, Index units) : in_(input_size), out_(units) {
+  if (in_ <= 0 || out_ <= 0)
+    throw input_error("dense: input size and units must be positive (got " + std::to_string(in_) +
+                      " inputs, " + std::to_string(out_) + " units)");
+  theta_ = Vector<T>::Zero(out_ * in_ + out_);
+}
+
+template <class T>
+std::vector<ParameterBlock> Dense<T>::parameter_blocks() const {
+  return {{"W", out_, in_, 0, false}, {"b", out_, 1, out_ * in_, true}};
+}
+
+template <class T>
+void Dense<T>::set_parameters(const Vector<T>& theta) {
+  if (theta.size() != theta_.size())
+    throw input_error("dense: expected " + std::to_string(theta_.size()) + " parameters, got " +
+                      std::to_string(theta.size()));
+  theta_ = theta;
+}
+
+template <class T>
+Matrix<T> Dense<T>::forward(const Matrix<T>& X) const {
+  expect_rows(X, in_, "dense");
+  Matrix<T> Y = W() * X;
+  Y.colwise() += b();
+  return Y;
+}
+
+template <class T>
+Matrix<T> Dense<T>::backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+                             Eigen::Ref<Vector<T>> dtheta) const {
+  Eigen::Map<Matrix<T>> dW(dtheta.data(), out_, in_);
+  dW.noalias() += dY * X.transpose();
+  dtheta.segment(out_ * in_, out_) += dY.rowwise().sum();
+  return W().transpose() * dY;
+}
+
+template <class T>
+Matrix<T> Dense<T>::jacobian_input(const Matrix<T>& X) const {
+  expect_rows(X, in_, "dense");
+  return Eigen::kroneckerProduct(Matrix<T>::Identity(X.cols(), X.cols()), Matrix<T>(W()));
+}
+
+template <class T>
+Matrix<T> Dense<T>::jacobian_parameters(const Matrix<T>& X) const {
+  expect_rows(X, in_, "dense");
+  const Index B = X.cols();
+  const Matrix<T> I = Matrix<T>::Identity(out_, out_);
+  Matrix<T> J(out_ * B, theta_.size());
+  for (Index s = 0; s < B; ++s) {
+    J.block(s * out_, 0, out_, out_ * in_) = Eigen::kroneckerProduct(X.col(s).transpose(), I);
+    J.block(s * out_, out_ * in_, out_, out_) = I;
+  }
+  return J;
+}
+
+static_assert(LayerWithJacobians<Dense<double>>, "Dense must satisfy the Layer concept with Jacobians");
+
+#define BPCHECK_EXTERN_DENSE(T) extern template class Dense<T>;
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_DENSE)
+#undef BPCHECK_EXTERN_DENSE
+
+}  // namespace bpcheck

@@ -1,0 +1,187 @@
+#pragma once
+// Softmax and log-softmax over the features of each sample (each column).
+//
+//   bpcheck::Softmax<double> s(3);          // y = exp(x − max x) / Σ exp(x − max x)
+//   bpcheck::LogSoftmax<double> l(3);       // y = x − max x − log Σ exp(x − max x)
+//
+// Shifting by the column maximum keeps exp from overflowing; it changes neither value nor Jacobian.
+#include "bpcheck/layer.hpp"
+
+namespace bpcheck {
+
+/// Per column: s = exp(x − m) / Σ exp(x − m), m = max x (never overflows).
+template <class T>
+Matrix<T> softmax_columns(const Matrix<T>& X);
+
+/// Per column: x − m − log Σ exp(x − m).
+template <class T>
+Matrix<T> log_softmax_columns(const Matrix<T>& X);
+
+template <class T>
+class Softmax {
+ public:
+  using scalar_type = T;
+  explicit Softmax(Index width);
+  std::string type_name() const { return "softmax"; }
+  Index input_size() const { return n_; }
+  Index output_size() const { return n_; }
+  std::vector<ParameterBlock> parameter_blocks() const { return {}; }
+  Vector<T> parameters() const { return Vector<T>(0); }
+  void set_parameters(const Vector<T>& theta);
+
+  Matrix<T> forward(const Matrix<T>& X) const;
+
+  /// Per sample dx = s ⊙ (dy − (sᵀdy) 1), i.e. Jᵀdy with J symmetric.
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>> dtheta) const;
+
+  /// Per sample J_x = diag(s) − s sᵀ; on the batch, block diagonal.
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+ private:
+  Index n_;
+};
+
+template <class T>
+class LogSoftmax {
+ public:
+  using scalar_type = T;
+  explicit LogSoftmax(Index width);
+  std::string type_name() const { return "log_softmax"; }
+  Index input_size() const { return n_; }
+  Index output_size() const { return n_; }
+  std::vector<ParameterBlock> parameter_blocks() const { return {}; }
+  Vector<T> parameters() const { return Vector<T>(0); }
+  void set_parameters(const Vector<T>& theta);
+
+  Matrix<T> forward(const Matrix<T>& X) const;
+
+  /// Per sample dx = dy − s (1ᵀdy), s = exp(y) = softmax(x).
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>> dtheta) const;
+
+  /// Per sample J_x = I − 1 sᵀ; on the batch, block diagonal.
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+ private:
+  Index n_;
+};
+
+// ---- definitions ------------------------------------------------------------------------------
+
+template <class T>
+Matrix<T> softmax_columns(const Matrix<T>& X) {
+  using std::exp;
+  Matrix<T> S(X.rows(), X.cols());
+  for (Index c = 0; c < X.cols(); ++c) {
+    const T m = X.col(c).maxCoeff();
+    S.col(c) = X.col(c).unaryExpr([&m](const T& x) { return T(exp(T(x - m))); });
+    const T sum = S.col(c).sum();
+    S.col(c) /= sum;
+  }
+  return S;
+}
+
+template <class T>
+Matrix<T> log_softmax_columns(const Matrix<T>& X) {
+  using std::exp;
+  using std::log;
+  Matrix<T> L(X.rows(), X.cols());
+  for (Index c = 0; c < X.cols(); ++c) {
+    const T m = X.col(c).maxCoeff();
+    const T lse = log(X.col(c).unaryExpr([&m](const T& x) { return T(exp(T(x - m))); }).sum());
+    L.col(c) = X.col(c).unaryExpr([&](const T& x) { return T(x - m - lse); });
+  }
+  return L;
+}
+
+template <class T>
+Softmax<T>::Softmax(Index width) : n_(width) {
+  if (n_ <= 0) throw input_error("softmax: width must be positive, got " + std::to_string(n_));
+}
+template <class T>
+void Softmax<T>::set_parameters(const Vector<T>& theta) {
+  if (theta.size() != 0) throw input_error("softmax: takes no parameters");
+}
+template <class T>
+Matrix<T> Softmax<T>::forward(const Matrix<T>& X) const {
+  expect_rows(X, n_, "softmax");
+  return softmax_columns(X);
+}
+template <class T>
+Matrix<T> Softmax<T>::backward(const Matrix<T>&, const Matrix<T>& Y, const Matrix<T>& dY,
+                               Eigen::Ref<Vector<T>>) const {
+  // Row vector of sᵀdy per sample, broadcast down the rows.
+  const Matrix<T> dots = Y.cwiseProduct(dY).colwise().sum();
+  return Y.cwiseProduct(dY - dots.replicate(n_, 1));
+}
+template <class T>
+Matrix<T> Softmax<T>::jacobian_input(const Matrix<T>& X) const {
+  const Matrix<T> S = forward(X);
+  std::vector<Matrix<T>> blocks;
+  for (Index c = 0; c < S.cols(); ++c) {
+    Matrix<T> J = -S.col(c) * S.col(c).transpose();
+    J.diagonal() += S.col(c);
+    blocks.push_back(std::move(J));
+  }
+  return block_diagonal(blocks);
+}
+template <class T>
+Matrix<T> Softmax<T>::jacobian_parameters(const Matrix<T>& X) const {
+  expect_rows(X, n_, "softmax");
+  return Matrix<T>(n_ * X.cols(), 0);
+}
+
+template <class T>
+LogSoftmax<T>::LogSoftmax(Index width) : n_(width) {
+  if (n_ <= 0) throw input_error("log_softmax: width must be positive, got " + std::to_string(n_));
+}
+template <class T>
+void LogSoftmax<T>::set_parameters(const Vector<T>& theta) {
+  if (theta.size() != 0) throw input_error("log_softmax: takes no parameters");
+}
+template <class T>
+Matrix<T> LogSoftmax<T>::forward(const Matrix<T>& X) const {
+  expect_rows(X, n_, "log_softmax");
+  return log_softmax_columns(X);
+}
+template <class T>
+Matrix<T> LogSoftmax<T>::backward(const Matrix<T>&, const Matrix<T>& Y, const Matrix<T>& dY,
+                                  Eigen::Ref<Vector<T>>) const {
+  using std::exp;
+  const Matrix<T> S = Y.unaryExpr([](const T& y) { return T(exp(y)); });
+  const Matrix<T> sums = dY.colwise().sum();
+  return dY - S.cwiseProduct(sums.replicate(n_, 1));
+}
+template <class T>
+Matrix<T> LogSoftmax<T>::jacobian_input(const Matrix<T>& X) const {
+  expect_rows(X, n_, "log_softmax");
+  const Matrix<T> S = softmax_columns(X);
+  std::vector<Matrix<T>> blocks;
+  for (Index c = 0; c < S.cols(); ++c) {
+    Matrix<T> J = -Vector<T>::Ones(n_) * S.col(c).transpose();
+    J.diagonal().array() += T(1);
+    blocks.push_back(std::move(J));
+  }
+  return block_diagonal(blocks);
+}
+template <class T>
+Matrix<T> LogSoftmax<T>::jacobian_parameters(const Matrix<T>& X) const {
+  expect_rows(X, n_, "log_softmax");
+  return Matrix<T>(n_ * X.cols(), 0);
+}
+
+static_assert(LayerWithJacobians<Softmax<double>>, "Softmax must satisfy the Layer concept");
+static_assert(LayerWithJacobians<LogSoftmax<double>>, "LogSoftmax must satisfy the Layer concept");
+
+#define BPCHECK_EXTERN_SOFTMAX(T)          \
+  extern template class Softmax<T>;        \
+  extern template class LogSoftmax<T>;     \
+  extern template Matrix<T> softmax_columns<T>(const Matrix<T>&); \
+  extern template Matrix<T> log_softmax_columns<T>(const Matrix<T>&);
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_SOFTMAX)
+#undef BPCHECK_EXTERN_SOFTMAX
+
+}  // namespace bpcheck

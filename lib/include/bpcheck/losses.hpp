@@ -1,0 +1,90 @@
+#pragma once
+// Losses ℓ(Ŷ, t), reduced as PyTorch does by default, with their gradients ∇ℓ = ∂ℓ/∂Ŷ.
+//
+//   auto loss = bpcheck::make_loss<double>("cross_entropy");
+//   bpcheck::Targets<double> t; t.classes = {2, 0};          // one class index per sample
+//   double l = loss->value(logits, t);                         // mean over the batch
+//   bpcheck::Matrix<double> g = loss->gradient(logits, t);     // same shape as logits
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpcheck/scalar.hpp"
+
+namespace bpcheck {
+
+/// What a loss compares the network output with: a matrix of the output's shape (mse,
+/// bce_with_logits) or one class index per sample (cross_entropy).
+template <class T>
+struct Targets {
+  Matrix<T> values;
+  std::vector<Index> classes;
+};
+
+/// Which kind of targets a loss takes.
+enum class TargetKind { values, classes };
+
+template <class T>
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  virtual std::string name() const = 0;
+  virtual TargetKind target_kind() const = 0;
+  /// Throws input_error when the targets do not fit an output of `outputs` rows and `batch` columns.
+  virtual void check_targets(const Targets<T>& t, Index outputs, Index batch) const = 0;
+  virtual T value(const Matrix<T>& Y, const Targets<T>& t) const = 0;
+  /// ∂ℓ/∂Y, the seed of backprop.
+  virtual Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const = 0;
+};
+
+/// mse: ℓ = mean over all n entries of (ŷ − t)²;  ∇ℓ = 2(ŷ − t)/n
+template <class T>
+class MseLoss final : public Loss<T> {
+ public:
+  std::string name() const override { return "mse"; }
+  TargetKind target_kind() const override { return TargetKind::values; }
+  void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
+  T value(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+};
+
+/// cross_entropy on logits z with class c per sample: ℓ = mean_b (logsumexp(z_b) − z_b[c_b]);
+/// ∇ℓ = (softmax(z_b) − e_{c_b}) / B
+template <class T>
+class CrossEntropyLoss final : public Loss<T> {
+ public:
+  std::string name() const override { return "cross_entropy"; }
+  TargetKind target_kind() const override { return TargetKind::classes; }
+  void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
+  T value(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+};
+
+/// bce_with_logits: ℓ = mean over all n entries of max(z, 0) − z t + log1p(e^{−|z|});
+/// ∇ℓ = (σ(z) − t)/n
+template <class T>
+class BceWithLogitsLoss final : public Loss<T> {
+ public:
+  std::string name() const override { return "bce_with_logits"; }
+  TargetKind target_kind() const override { return TargetKind::values; }
+  void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
+  T value(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+};
+
+/// The loss names make_loss knows.
+const std::vector<std::string>& loss_names();
+
+/// Builds a loss by name; throws input_error for an unknown name, listing the known ones.
+template <class T>
+std::unique_ptr<Loss<T>> make_loss(const std::string& name);
+
+#define BPCHECK_EXTERN_LOSSES(T)                 \
+  extern template class MseLoss<T>;              \
+  extern template class CrossEntropyLoss<T>;     \
+  extern template class BceWithLogitsLoss<T>;    \
+  extern template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&);
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_LOSSES)
+#undef BPCHECK_EXTERN_LOSSES
+
+}  // namespace bpcheck

@@ -1,0 +1,96 @@
+#pragma once
+// Definitions behind losses.hpp, included only by the instantiation units.
+#include <cmath>
+
+#include "bpcheck/layers/activations.hpp"
+#include "bpcheck/layers/softmax.hpp"
+#include "bpcheck/losses.hpp"
+
+namespace bpcheck {
+
+namespace loss_detail {
+template <class T>
+void check_value_targets(const std::string& loss, const Targets<T>& t, Index outputs, Index batch) {
+  if (t.values.rows() != outputs || t.values.cols() != batch)
+    throw input_error(loss + ": targets must have " + std::to_string(outputs) + " values per sample for " +
+                      std::to_string(batch) + " samples, got " + std::to_string(t.values.rows()) + " × " +
+                      std::to_string(t.values.cols()));
+}
+}  // namespace loss_detail
+
+template <class T>
+void MseLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
+  loss_detail::check_value_targets(name(), t, outputs, batch);
+}
+template <class T>
+T MseLoss<T>::value(const Matrix<T>& Y, const Targets<T>& t) const {
+  return (Y - t.values).squaredNorm() / T(Y.size());
+}
+template <class T>
+Matrix<T> MseLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
+  return (Y - t.values) * (T(2) / T(Y.size()));
+}
+
+template <class T>
+void CrossEntropyLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
+  if (Index(t.classes.size()) != batch)
+    throw input_error("cross_entropy: expected one class index per sample (" + std::to_string(batch) +
+                      "), got " + std::to_string(t.classes.size()));
+  for (std::size_t b = 0; b < t.classes.size(); ++b)
+    if (t.classes[b] < 0 || t.classes[b] >= outputs)
+      throw input_error("cross_entropy: target of sample " + std::to_string(b) + " is class " +
+                        std::to_string(t.classes[b]) + ", outside 0.." + std::to_string(outputs - 1));
+}
+template <class T>
+T CrossEntropyLoss<T>::value(const Matrix<T>& Y, const Targets<T>& t) const {
+  const Matrix<T> L = log_softmax_columns(Y);
+  T sum(0);
+  for (Index b = 0; b < Y.cols(); ++b) sum -= L(t.classes[b], b);
+  return sum / T(Y.cols());
+}
+template <class T>
+Matrix<T> CrossEntropyLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
+  Matrix<T> G = softmax_columns(Y);
+  for (Index b = 0; b < Y.cols(); ++b) G(t.classes[b], b) -= T(1);
+  return G / T(Y.cols());
+}
+
+template <class T>
+void BceWithLogitsLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
+  loss_detail::check_value_targets(name(), t, outputs, batch);
+}
+template <class T>
+T BceWithLogitsLoss<T>::value(const Matrix<T>& Y, const Targets<T>& t) const {
+  using std::abs;
+  using std::exp;
+  using std::log1p;
+  T sum(0);
+  for (Index i = 0; i < Y.size(); ++i) {
+    const T& z = Y(i);
+    sum += (z > T(0) ? z : T(0)) - z * t.values(i) + log1p(exp(-abs(z)));
+  }
+  return sum / T(Y.size());
+}
+template <class T>
+Matrix<T> BceWithLogitsLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
+  const T n(Y.size());
+  return Y.binaryExpr(t.values, [&n](const T& z, const T& y) { return T((stable_sigmoid(z) - y) / n); });
+}
+
+template <class T>
+std::unique_ptr<Loss<T>> make_loss(const std::string& name) {
+  if (name == "mse") return std::make_unique<MseLoss<T>>();
+  if (name == "cross_entropy") return std::make_unique<CrossEntropyLoss<T>>();
+  if (name == "bce_with_logits") return std::make_unique<BceWithLogitsLoss<T>>();
+  std::string known;
+  for (const auto& n : loss_names()) known += (known.empty() ? "" : ", ") + n;
+  throw input_error("unknown loss '" + name + "' (known: " + known + ")");
+}
+
+#define BPCHECK_INSTANTIATE_LOSSES(T)       \
+  template class MseLoss<T>;                \
+  template class CrossEntropyLoss<T>;       \
+  template class BceWithLogitsLoss<T>;      \
+  template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&);
+
+}  // namespace bpcheck

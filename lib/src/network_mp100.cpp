@@ -1,0 +1,10 @@
+// Explicit instantiations of the network, losses and layer registry on mp100.
+#include "losses_impl.hpp"
+#include "network_impl.hpp"
+#include "registry_impl.hpp"
+
+namespace bpcheck {
+BPCHECK_INSTANTIATE_NETWORK(::bpcheck::mp100)
+BPCHECK_INSTANTIATE_LOSSES(::bpcheck::mp100)
+BPCHECK_INSTANTIATE_MAKE_LAYER(::bpcheck::mp100)
+}  // namespace bpcheck
