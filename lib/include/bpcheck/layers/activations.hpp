@@ -89,7 +89,8 @@ class LeakyRelu : public ElementwiseLayer<LeakyRelu<T>, T> {
   T a_;
 };
 
-/// σ(x) = 1/(1 + e^−x) for x ≥ 0 and e^x/(1 + e^x) for x < 0 (no overflow of e^−x);  σ' = σ(1 − σ)
+/// σ(x) = 1/(1 + e^−x) for x ≥ 0 and e^x/(1 + e^x) for x < 0 (no overflow of e^−x);
+/// σ' = σ(x)σ(−x): the same as σ(1 − σ), but 1 − σ(x) cancels for large x where σ(−x) does not.
 template <class T>
 T stable_sigmoid(const T& x) {
   using std::exp;
@@ -104,7 +105,7 @@ class Sigmoid : public ElementwiseLayer<Sigmoid<T>, T> {
   using ElementwiseLayer<Sigmoid<T>, T>::ElementwiseLayer;
   std::string type_name() const { return "sigmoid"; }
   T value(const T& x) const { return stable_sigmoid(x); }
-  T derivative(const T&, const T& y) const { return y * (T(1) - y); }
+  T derivative(const T& x, const T& y) const { return y * stable_sigmoid(T(-x)); }
 };
 
 /// tanh' = sech²(x) = 4e^{−2|x|}/(1 + e^{−2|x|})², which keeps its relative accuracy in saturation
@@ -183,7 +184,7 @@ class Gelu : public ElementwiseLayer<Gelu<T>, T> {
   T inv_sqrt2_, inv_sqrt_2pi_, k_, c_;
 };
 
-/// silu(x) = x σ(x);  silu' = σ(x)(1 + x(1 − σ(x)))
+/// silu(x) = x σ(x);  silu' = σ(x)(1 + x σ(−x))   (σ(−x) = 1 − σ(x), without the cancellation)
 template <class T>
 class Silu : public ElementwiseLayer<Silu<T>, T> {
  public:
@@ -191,8 +192,7 @@ class Silu : public ElementwiseLayer<Silu<T>, T> {
   std::string type_name() const { return "silu"; }
   T value(const T& x) const { return x * stable_sigmoid(x); }
   T derivative(const T& x, const T&) const {
-    const T s = stable_sigmoid(x);
-    return s * (T(1) + x * (T(1) - s));
+    return stable_sigmoid(x) * (T(1) + x * stable_sigmoid(T(-x)));
   }
 };
 
