@@ -1,7 +1,8 @@
 #pragma once
 // Definitions behind network.hpp, included only by the instantiation units.
 #include <cmath>
-#include <random>
+
+#include "bpcheck/random.hpp"
 
 #include "bpcheck/network.hpp"
 
@@ -63,14 +64,11 @@ void Network<T>::set_parameters(const Vector<T>& theta) {
 
 template <class T>
 void Network<T>::initialize(std::uint64_t seed) {
-  // mt19937_64 is specified bit for bit by the standard; the distributions are not, so the map from
-  // 64 random bits to [−1, 1) is written out here.
-  std::mt19937_64 rng(seed);
-  auto uniform = [&rng] { return double(rng() >> 11) * 0x1.0p-53 * 2.0 - 1.0; };
+  Random rng(seed);
   for (auto& l : layers_) {
     Vector<T> theta(l.parameter_count());
     const double bound = 1.0 / std::sqrt(double(l.input_size()));
-    for (Index i = 0; i < theta.size(); ++i) theta(i) = scalar_cast<T>(bound * uniform());
+    for (Index i = 0; i < theta.size(); ++i) theta(i) = scalar_cast<T>(bound * rng.symmetric());
     l.set_parameters(theta);
   }
 }
@@ -117,6 +115,7 @@ Gradient<T> Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t) const 
     g.layers[k] = Vector<T>::Zero(layers_[k].parameter_count());
     delta = layers_[k].backward(xs[k], xs[k + 1], delta, g.layers[k]);
   }
+  g.input = std::move(delta);
   return g;
 }
 
@@ -144,6 +143,8 @@ Gradient<T> Network<T>::explicit_gradient(const Matrix<T>& X, const Targets<T>& 
     g.layers[k] = PJ.transpose() * grad_l;
     P = (P * layers_[k].jacobian_input(xs[k])).eval();
   }
+  const Vector<T> dx = P.transpose() * grad_l;
+  g.input = Eigen::Map<const Matrix<T>>(dx.data(), X.rows(), X.cols());
   return g;
 }
 

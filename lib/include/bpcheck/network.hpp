@@ -26,11 +26,13 @@ struct ModelSpec {
   std::string loss;
 };
 
-/// The loss and, per layer, its parameter gradient dℓ/dθ_k (flat, in the layer's block order).
+/// The loss, per layer its parameter gradient dℓ/dθ_k (flat, in the layer's block order), and the
+/// gradient with respect to the inputs dℓ/dX (the shape of X).
 template <class T>
 struct Gradient {
   T loss{};
   std::vector<Vector<T>> layers;
+  Matrix<T> input;
 };
 
 template <class T>
@@ -72,7 +74,7 @@ class Network {
   Matrix<T> jacobian(const Matrix<T>& X) const;
 
   /// The paper's theorem evaluated literally: with P_k = J_L ⋯ J_{k+1} formed as matrices,
-  /// dℓ/dθ_k = ∇ℓᵀ · P_k · J_θ,k for every k.
+  /// dℓ/dθ_k = ∇ℓᵀ · P_k · J_θ,k for every k, and dℓ/dvec(X) = ∇ℓᵀ · P_0.
   Gradient<T> explicit_gradient(const Matrix<T>& X, const Targets<T>& t) const;
 
   /// The same network, same parameters, on another rung.

@@ -130,7 +130,8 @@ Vector<To> vector_cast(const Vector<From>& m) {
   return m.unaryExpr([](const From& x) { return scalar_cast<To>(x); });
 }
 
-/// All of a real scalar's digits, in a form that reads back to the same value.
+/// All of a real scalar's digits, in a form that reads back to the same value. Call it qualified:
+/// Boost.Multiprecision has a to_string of its own (6 digits) that ADL would prefer for mp100.
 template <class T>
 std::string to_string(const T& x) {
   const auto& r = value_of(x);
