@@ -38,7 +38,7 @@ T scalar_from_json(const nlohmann::json& j, const std::string& where) {
 /// A scalar as a JSON string with all of its rung's digits.
 template <class T>
 nlohmann::json scalar_to_json(const T& x) {
-  return to_string(x);
+  return bpcheck::to_string(x);
 }
 
 }  // namespace bpcheck

@@ -1,0 +1,45 @@
+#pragma once
+// The subcommands of `bpcheck`. Each one registers its options on the parent app and returns the
+// action main() runs once parsing has selected it; errors leave as exceptions (bpcheck::error,
+// nlohmann::json::exception) and main() turns them into one line on stderr and exit code 2.
+#include <functional>
+#include <ostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "bpcheck/scalar.hpp"
+
+namespace bpcheck::cli {
+
+struct Command {
+  CLI::App* app = nullptr;               ///< the subcommand, to ask whether it was selected
+  std::function<int(std::ostream&)> run;  ///< writes its result to the stream, returns the exit code
+};
+
+/// `bpcheck gradient`: the gradient of a model on a batch, in one precision, as JSON.
+Command add_gradient_command(CLI::App& parent);
+/// `bpcheck example`: the built-in example computed in float, double and mp100, compared.
+Command add_example_command(CLI::App& parent);
+/// `bpcheck verify`: every check of a model's gradients; exit 0 right, 1 wrong, 2 bad input.
+Command add_verify_command(CLI::App& parent);
+
+/// Writes a file through a temporary in the same folder and a rename: no partial file on failure.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+/// The names --precision accepts.
+inline const std::vector<std::string>& precision_names() {
+  static const std::vector<std::string> names{"float", "double", "mp100"};
+  return names;
+}
+
+/// Calls f(T{}) with T the rung named by `precision`.
+template <class F>
+decltype(auto) with_precision(const std::string& precision, F&& f) {
+  if (precision == "float") return f(float{});
+  if (precision == "double") return f(double{});
+  if (precision == "mp100") return f(mp100{});
+  throw input_error("unknown precision '" + precision + "' (known: float, double, mp100)");
+}
+
+}  // namespace bpcheck::cli
