@@ -1,0 +1,199 @@
+#pragma once
+// Forward-mode oracle: Jacobian–vector products from one `forward` pass on dual numbers.
+//
+//   // any layer: say how to run it on dual<T> with given parameters
+//   auto f = [](const Matrix<dual<double>>& X, const Vector<dual<double>>& theta) {
+//     bpcheck::Dense<dual<double>> d(4, 3);
+//     d.set_parameters(theta);
+//     return d.forward(X);
+//   };
+//   Matrix<double> Jx = bpcheck::jacobian_input_jvp(f, X, theta);       // ⌈in·B / 8⌉ passes
+//   Matrix<double> Jt = bpcheck::jacobian_parameters_jvp(f, X, theta);  // ⌈P / 8⌉ passes
+//   // a registered layer: built on dual<T> from its spec
+//   Matrix<double> J = bpcheck::jacobian_input_jvp(LayerSpec{"gelu", {}}, X, theta);
+//
+// The math. Seeding x + Σ_k v_k ε_k (ε_j ε_k = 0) and running f gives f(x) + Σ_k (J v_k) ε_k: lane k
+// of the output's tangents is J v_k, exact up to the rounding of the derivative rules themselves
+// (no step, no truncation). With dual_width = 8 lanes a pass yields 8 columns of J·V; seeding
+// V = I on vec(X) (θ held constant) gives J_x, seeding V = I on θ (X constant) gives J_θ. The layer
+// code that runs is the code under test, instantiated on dual<T>; only its `forward` is called.
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <type_traits>
+
+#include "bpcheck/layer.hpp"
+#include "bpcheck/scalar.hpp"
+
+namespace bpcheck {
+
+/// Runs a layer on dual numbers: (X, θ) ↦ forward(X) with parameters θ.
+template <class T>
+using DualForward = std::function<Matrix<dual<T>>(const Matrix<dual<T>>&, const Vector<dual<T>>&)>;
+
+/// The forward value and the directional derivatives J·V (one column per direction).
+template <class T>
+struct Jvp {
+  Matrix<T> output;     ///< forward(X) with parameters θ
+  Matrix<T> tangents;   ///< out·B × k: column c is J v_c, on vec of the output batch
+  Index passes = 0;     ///< forward passes on dual<T> (⌈k / dual_width⌉, at least 1)
+};
+
+/// J_x V: the columns of V (in·B × k) are directions in vec(X).
+template <class T>
+Jvp<T> jvp_input(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X, const Vector<T>& theta,
+                 const Matrix<T>& V);
+
+/// J_θ V: the columns of V (P × k) are directions in θ.
+template <class T>
+Jvp<T> jvp_parameters(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X, const Vector<T>& theta,
+                      const Matrix<T>& V);
+
+/// J_x on the batch (out·B × in·B, the layout of jacobian_input), from ⌈in·B / 8⌉ passes.
+template <class T>
+Matrix<T> jacobian_input_jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X,
+                             const Vector<T>& theta);
+
+/// J_θ on the batch (out·B × P, the layout of jacobian_parameters), from ⌈P / 8⌉ passes.
+template <class T>
+Matrix<T> jacobian_parameters_jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X,
+                                  const Vector<T>& theta);
+
+/// A DualForward from a layer already built on dual<T> (e.g. Dense<dual<T>>(4, 3)); the layer is
+/// copied once and its parameters are replaced at each call.
+template <Layer L>
+  requires(scalar_traits<typename L::scalar_type>::is_dual && std::copy_constructible<L>)
+DualForward<real_t<typename L::scalar_type>> dual_forward(const L& layer_on_dual) {
+  using D = typename L::scalar_type;
+  auto copy = std::make_shared<L>(layer_on_dual);
+  return [copy](const Matrix<D>& X, const Vector<D>& theta) -> Matrix<D> {
+    copy->set_parameters(theta);
+    return copy->forward(X);
+  };
+}
+
+/// A DualForward for a registered layer: make_layer<dual<T>>(spec, input_size).
+template <class T>
+DualForward<T> dual_forward(const LayerSpec& spec, Index input_size) {
+  return dual_forward(make_layer<dual<T>>(spec, input_size));
+}
+
+/// J_x of the registered layer `spec` with parameters θ at X (input size X.rows()).
+template <class T>
+Matrix<T> jacobian_input_jvp(const LayerSpec& spec, const Matrix<T>& X, const Vector<T>& theta) {
+  return jacobian_input_jvp<T>(dual_forward<T>(spec, X.rows()), X, theta);
+}
+
+/// J_θ of the registered layer `spec` with parameters θ at X (input size X.rows()).
+template <class T>
+Matrix<T> jacobian_parameters_jvp(const LayerSpec& spec, const Matrix<T>& X, const Vector<T>& theta) {
+  return jacobian_parameters_jvp<T>(dual_forward<T>(spec, X.rows()), X, theta);
+}
+
+// ---- definitions ------------------------------------------------------------------------------
+
+namespace jvp_detail {
+
+template <class T>
+Matrix<dual<T>> lift(const Matrix<T>& M) {
+  return M.unaryExpr([](const T& x) { return dual<T>(x); });
+}
+
+/// Runs ⌈k/8⌉ passes; seed(pass_first_column, lanes, Xd, thetad) writes the tangents.
+template <class T, class Seed>
+Jvp<T> run(const DualForward<T>& f, const Matrix<T>& X, const Vector<T>& theta, Index directions, Seed seed) {
+  using std::isfinite;
+  static_assert(!scalar_traits<T>::is_dual, "the JVP oracle lifts a real rung to dual numbers");
+  if (X.size() == 0) throw input_error("jvp: empty batch");
+  Jvp<T> r;
+  const Index passes = directions == 0 ? 1 : (directions + dual_width - 1) / dual_width;
+  for (Index p = 0; p < passes; ++p) {
+    Matrix<dual<T>> Xd = lift(X);
+    Vector<dual<T>> td = lift(Matrix<T>(theta));
+    const Index first = p * dual_width;
+    const Index lanes = std::min<Index>(dual_width, directions - first);
+    seed(first, lanes, Xd, td);
+    const Matrix<dual<T>> Yd = f(Xd, td);
+    if (p == 0) {
+      r.output = Yd.unaryExpr([](const dual<T>& y) { return y.v; });
+      r.tangents.resize(Yd.size(), directions);
+    } else if (Yd.rows() != r.output.rows() || Yd.cols() != r.output.cols()) {
+      throw input_error("jvp: the layer's output shape changed between passes");
+    }
+    for (Index i = 0; i < Yd.size(); ++i) {
+      for (Index l = 0; l < lanes; ++l) r.tangents(i, first + l) = Yd(i).d[static_cast<std::size_t>(l)];
+    }
+  }
+  for (Index i = 0; i < r.tangents.size(); ++i)
+    if (!isfinite(r.tangents(i))) throw error("jvp: a tangent is not finite (the layer overflowed on duals)");
+  r.passes = passes;
+  return r;
+}
+
+}  // namespace jvp_detail
+
+template <class T>
+Jvp<T> jvp_input(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X, const Vector<T>& theta,
+                 const Matrix<T>& V) {
+  if (V.rows() != X.size())
+    throw input_error("jvp_input: directions have " + std::to_string(V.rows()) + " rows, vec(X) has " +
+                      std::to_string(X.size()));
+  return jvp_detail::run<T>(f, X, theta, V.cols(),
+                            [&V](Index first, Index lanes, Matrix<dual<T>>& Xd, Vector<dual<T>>&) {
+                              for (Index i = 0; i < Xd.size(); ++i)
+                                for (Index l = 0; l < lanes; ++l)
+                                  Xd(i).d[static_cast<std::size_t>(l)] = V(i, first + l);
+                            });
+}
+
+template <class T>
+Jvp<T> jvp_parameters(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X, const Vector<T>& theta,
+                      const Matrix<T>& V) {
+  if (V.rows() != theta.size())
+    throw input_error("jvp_parameters: directions have " + std::to_string(V.rows()) + " rows, θ has " +
+                      std::to_string(theta.size()));
+  return jvp_detail::run<T>(f, X, theta, V.cols(),
+                            [&V](Index first, Index lanes, Matrix<dual<T>>&, Vector<dual<T>>& td) {
+                              for (Index i = 0; i < td.size(); ++i)
+                                for (Index l = 0; l < lanes; ++l)
+                                  td(i).d[static_cast<std::size_t>(l)] = V(i, first + l);
+                            });
+}
+
+// The identity directions are seeded one lane per column without forming I.
+template <class T>
+Matrix<T> jacobian_input_jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X,
+                             const Vector<T>& theta) {
+  return jvp_detail::run<T>(f, X, theta, X.size(),
+                            [](Index first, Index lanes, Matrix<dual<T>>& Xd, Vector<dual<T>>&) {
+                              for (Index l = 0; l < lanes; ++l)
+                                Xd(first + l).d[static_cast<std::size_t>(l)] = T(1);
+                            })
+      .tangents;
+}
+
+template <class T>
+Matrix<T> jacobian_parameters_jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X,
+                                  const Vector<T>& theta) {
+  return jvp_detail::run<T>(f, X, theta, theta.size(),
+                            [](Index first, Index lanes, Matrix<dual<T>>&, Vector<dual<T>>& td) {
+                              for (Index l = 0; l < lanes; ++l)
+                                td(first + l).d[static_cast<std::size_t>(l)] = T(1);
+                            })
+      .tangents;
+}
+
+#define BPCHECK_EXTERN_JVP(T)                                                                                 \
+  extern template Jvp<T> jvp_input<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&,              \
+                                      const Matrix<T>&);                                                      \
+  extern template Jvp<T> jvp_parameters<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&,         \
+                                           const Matrix<T>&);                                                 \
+  extern template Matrix<T> jacobian_input_jvp<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&); \
+  extern template Matrix<T> jacobian_parameters_jvp<T>(const DualForward<T>&, const Matrix<T>&,               \
+                                                       const Vector<T>&);
+BPCHECK_EXTERN_JVP(float)
+BPCHECK_EXTERN_JVP(double)
+BPCHECK_EXTERN_JVP(::bpcheck::mp100)
+#undef BPCHECK_EXTERN_JVP
+
+}  // namespace bpcheck
