@@ -2,6 +2,9 @@
 // Test helpers shared by checks/: typed over the real rungs, comparisons that print all digits.
 #include <catch2/catch.hpp>
 
+#include <initializer_list>
+#include <string>
+
 #include "bpcheck/scalar.hpp"
 
 namespace bpcheck::testing {
@@ -32,6 +35,55 @@ double agreeing_digits(const T& relative_difference) {
   const double r = scalar_cast<double>(relative_difference);
   if (r <= 0) return cap;
   return std::min(cap, -std::log10(r));
+}
+
+/// k·ε of the rung: a tolerance that scales with the precision under test.
+template <class T>
+T eps_times(int k) {
+  return T(k) * scalar_traits<T>::epsilon();
+}
+
+/// The exact rational p/q in T (correctly rounded: one division).
+template <class T>
+T ratio(long p, long q = 1) {
+  return T(p) / T(q);
+}
+
+/// A matrix given row by row as decimal strings (exact to the rung, unlike double literals).
+template <class T>
+Matrix<T> matrix_from_rows(Index rows, Index cols, std::initializer_list<std::string> entries) {
+  REQUIRE(Index(entries.size()) == rows * cols);
+  Matrix<T> M(rows, cols);
+  auto it = entries.begin();
+  for (Index r = 0; r < rows; ++r)
+    for (Index c = 0; c < cols; ++c) M(r, c) = from_string<T>(*it++);
+  return M;
+}
+
+/// Largest |entry|, in T (0 for an empty matrix).
+template <class Derived>
+auto max_abs(const Eigen::MatrixBase<Derived>& a) {
+  using T = typename Derived::Scalar;
+  using std::abs;
+  T m(0);
+  for (Index i = 0; i < a.size(); ++i)
+    if (T(abs(a(i))) > m) m = abs(a(i));
+  return m;
+}
+
+/// Norm-wise relative difference max|a − b| / max(max|b|, floor): one scale for the whole
+/// array, so entries that are tiny next to the others do not demand impossible relative accuracy.
+template <class A, class B>
+auto normwise_relative_difference(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b,
+                                  const typename A::Scalar& floor = typename A::Scalar(0)) {
+  using T = typename A::Scalar;
+  using std::max;
+  REQUIRE(a.rows() == b.rows());
+  REQUIRE(a.cols() == b.cols());
+  const T scale = max(T(max_abs(b)), floor);
+  const T diff = max_abs(Matrix<T>(a - b));
+  if (scale == T(0)) return diff;  // b is zero: the absolute difference is the relative one
+  return T(diff / scale);
 }
 
 }  // namespace bpcheck::testing
