@@ -1,0 +1,716 @@
+#pragma once
+// The definitions behind verify.hpp: templated on the user's factory, so they live in a header.
+#include "bpcheck/verify/verify.hpp"
+
+namespace bpcheck {
+namespace verify_detail {
+
+template <class T, class Make>
+auto build_on(Make& make, const Vector<mp100>& theta) {
+  auto layer = make(rung<T>{});
+  using L = decltype(layer);
+  static_assert(Layer<L>,
+                "the factory must return a bpcheck Layer (type_name, input_size, output_size, parameter_blocks, "
+                "parameters, set_parameters, forward, backward: see bpcheck/layer.hpp)");
+  static_assert(std::is_same_v<typename L::scalar_type, T>,
+                "the factory must build its layer on the scalar of the rung it is given: rung<T> → Layer<T>");
+  static_assert(std::copy_constructible<L>, "the layer must be copyable: the checker perturbs copies");
+  if (theta.size() != parameter_count(layer.parameter_blocks()))
+    throw input_error("the layer has " + std::to_string(parameter_count(layer.parameter_blocks())) +
+                      " parameters on " + scalar_name<T>() + " but " + std::to_string(theta.size()) + " elsewhere");
+  layer.set_parameters(vector_cast<T>(theta));
+  return layer;
+}
+
+/// z = [vec X; θ] ↦ [J_x J_θ] by dual numbers, or J V for the columns of V.
+template <class T>
+Matrix<T> joint_jacobian(const DualForward<T>& f, const Matrix<T>& X, const Vector<T>& theta) {
+  const Matrix<T> Jx = jacobian_input_jvp<T>(f, X, theta);
+  const Matrix<T> Jt = jacobian_parameters_jvp<T>(f, X, theta);
+  Matrix<T> J(Jx.rows(), Jx.cols() + Jt.cols());
+  J << Jx, Jt;
+  return J;
+}
+template <class T>
+Matrix<T> joint_jvp(const DualForward<T>& f, const Matrix<T>& X, const Vector<T>& theta, const Matrix<T>& V) {
+  const Index nx = X.size();
+  Matrix<T> R = jvp_input<T>(f, X, theta, V.topRows(nx)).tangents;
+  if (theta.size() > 0) R += jvp_parameters<T>(f, X, theta, V.bottomRows(theta.size())).tangents;
+  return R;
+}
+
+/// backward(U) as one vector [vec dX; dθ]; checks the shapes the layer returns.
+template <class L, class T = typename L::scalar_type>
+Vector<T> backward_z(const L& layer, const Matrix<T>& X, const Matrix<T>& U) {
+  const Matrix<T> Y = layer.forward(X);
+  Vector<T> dtheta = Vector<T>::Zero(parameter_count(layer.parameter_blocks()));
+  const Matrix<T> dX = layer.backward(X, Y, U, dtheta);
+  if (dX.rows() != X.rows() || dX.cols() != X.cols())
+    throw error(fmt::format("backward returned dX of shape {}×{} for X of shape {}×{}", dX.rows(), dX.cols(),
+                            X.rows(), X.cols()));
+  Vector<T> z(X.size() + dtheta.size());
+  z << vec(dX), dtheta;
+  return z;
+}
+
+/// forward at z = [vec X; θ] on a copy of the layer.
+template <class L, class T = typename L::scalar_type>
+Matrix<T> forward_at(const L& layer, const Vector<T>& z, Index rows, Index cols) {
+  L copy = layer;
+  const Index nx = rows * cols;
+  copy.set_parameters(z.tail(z.size() - nx));
+  return copy.forward(Eigen::Map<const Matrix<T>>(z.data(), rows, cols));
+}
+
+inline Vector<mp100> abs_vec(const Vector<mp100>& v) {
+  return v.unaryExpr([](const mp100& x) { return mp100(abs(x)); });
+}
+inline Matrix<mp100> abs_mat(const Matrix<mp100>& m) {
+  return m.unaryExpr([](const mp100& x) { return mp100(abs(x)); });
+}
+
+/// Entry by entry: max |a − b| over two perturbed evaluations (the measured conditioning).
+inline Vector<mp100> max_abs_change(const std::vector<Vector<mp100>>& perturbed, const Vector<mp100>& base) {
+  Vector<mp100> c = Vector<mp100>::Zero(base.size());
+  for (const auto& p : perturbed)
+    for (Index i = 0; i < base.size(); ++i) c(i) = std::max(c(i), mp100(abs(p(i) - base(i))));
+  return c;
+}
+
+/// Nonzeros per row (or column) of J: how many terms a sum over that row adds up.
+inline Vector<mp100> terms(const Matrix<mp100>& J, bool by_column) {
+  const Index n = by_column ? J.cols() : J.rows();
+  Vector<mp100> t(n);
+  for (Index i = 0; i < n; ++i) {
+    Index k = 0;
+    if (by_column)
+      for (Index r = 0; r < J.rows(); ++r) k += J(r, i) != 0;
+    else
+      for (Index c = 0; c < J.cols(); ++c) k += J(i, c) != 0;
+    t(i) = mp100(std::max<Index>(k, 1));
+  }
+  return t;
+}
+
+/// Per-check bookkeeping: timing, names, verdicts from compare().
+struct CheckScope {
+  CheckResult r;
+  Clock::time_point start = Clock::now();
+  CheckScope(std::string check, std::string subject, std::string precision, std::uint64_t seed) {
+    r.check = std::move(check);
+    r.subject = std::move(subject);
+    r.precision = std::move(precision);
+    r.seed = seed;
+  }
+  CheckResult done() {
+    r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return std::move(r);
+  }
+};
+
+/// Verdict for a float/double comparison against the rounding bound (value = error / bound).
+inline void judge_rounding(CheckResult& r, const std::string& what) {
+  if (!std::isfinite(r.value)) {
+    r.verdict = Verdict::unstable;
+    r.message = what + " overflowed or is NaN in " + r.precision + " where the mp100 value is finite";
+  } else if (r.value <= 1) {
+    r.verdict = Verdict::pass;
+    r.message = what + " within the rounding bound of " + r.precision;
+  } else if (r.value <= 1000) {
+    r.verdict = Verdict::unstable;
+    r.message = fmt::format("{} loses more digits in {} than its rounding bound allows ({:.3g}× the bound): "
+                            "numerically unstable code",
+                            what, r.precision, r.value);
+  } else {
+    r.verdict = Verdict::fail;
+    r.message = fmt::format("{} is wrong in {} ({:.3g}× the rounding bound), though right in mp100", what,
+                            r.precision, r.value);
+  }
+}
+
+inline void judge_exact(CheckResult& r, const std::string& what) {
+  r.verdict = r.value <= 1 ? Verdict::pass : Verdict::fail;
+  r.message = r.value <= 1 ? what + " agrees" : what + " is wrong";
+}
+
+/// Least-squares slope of log r against log h.
+inline double slope(const std::vector<double>& h, const std::vector<double>& r) {
+  const std::size_t n = h.size();
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = std::log(h[i]), y = std::log(r[i]);
+    sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
+}
+
+/// The Taylor ladder of a rung: h = 2^-k for k in [first, last] by `stride`.
+template <class T>
+std::vector<int> taylor_ladder() {
+  std::vector<int> ks;
+  if constexpr (std::is_same_v<T, float>)
+    for (int k = 1; k <= 14; ++k) ks.push_back(k);
+  else if constexpr (std::is_same_v<T, double>)
+    for (int k = 1; k <= 34; ++k) ks.push_back(k);
+  else
+    for (int k = 4; k <= 160; k += 4) ks.push_back(k);
+  return ks;
+}
+
+/// The state shared by the checks of one point.
+struct PointState {
+  Point p;
+  Layout layout;
+  Truth truth;
+  std::string subject;
+  std::uint64_t seed = 0;
+  Index in_rows = 0, batch = 0, out_rows = 0, n = 0, P = 0;
+  bool sample_independent = true;
+  mp100 slope_true;  ///< uᵀ(J v) exact, by JVP
+};
+
+template <class T, class Make>
+void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, Collector& out) {
+  using std::abs;
+  const std::string prec = scalar_name<T>();
+  const bool is_mp = std::is_same_v<T, mp100>;
+  const double K = opt.rounding_factor;
+  const mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
+  const mp100 tol = from_string<mp100>(fmt::format("{:.17g}", opt.mp100_tolerance));
+  const Vector<mp100> u = vec(s.p.U);
+  const auto where = [&s](Index i) { return s.layout.where(i); };
+  const auto block = [&s](Index i) { return s.layout.block(i); };
+  const Matrix<T> X = matrix_cast<T>(s.p.X);
+  const Matrix<T> U = matrix_cast<T>(s.p.U);
+
+  // Perturbed truths: what the exact gradient does when the point moves by a relative u_T.
+  std::vector<Vector<mp100>> g_pert, y_pert;
+  std::vector<Matrix<mp100>> J_pert;
+  if (!is_mp) {
+    Random rng(s.seed ^ 0x9e3779b97f4a7c15ULL);
+    auto f = dual_forward(make(rung<dual<mp100>>{}));
+    Vector<mp100> z(s.n);
+    z << vec(s.p.X), s.p.theta;
+    for (int k = 0; k < 2; ++k) {
+      Vector<mp100> zp = z;
+      for (Index i = 0; i < zp.size(); ++i) zp(i) *= mp100(1) + (rng.symmetric() < 0 ? -u_T : u_T);
+      const Matrix<mp100> Xp = Eigen::Map<const Matrix<mp100>>(zp.data(), s.in_rows, s.batch);
+      const Vector<mp100> tp = zp.tail(s.P);
+      if (s.truth.full) {
+        const Matrix<mp100> Jp = joint_jacobian<mp100>(f, Xp, tp);
+        g_pert.push_back(Jp.transpose() * u);
+        J_pert.push_back(Jp);
+      } else {
+        g_pert.push_back((joint_jvp<mp100>(f, Xp, tp, s.truth.V)).transpose() * u);
+      }
+      const Matrix<mp100> Yp = jvp_input<mp100>(f, Xp, tp, Matrix<mp100>(s.in_rows * s.batch, 0)).output;
+      y_pert.push_back(vec(Yp));
+    }
+  }
+  const mp100 floor_T = mp100(K * min_normal<T>()) * mp100(s.n + s.out_rows * s.batch) *
+                        (mp100(1) + abs_vec(u).maxCoeff());
+
+  // Build the layer; a throw here or in forward is a consistency failure (Stan's rule).
+  std::optional<decltype(build_on<T>(make, s.p.theta))> layer;
+  Matrix<T> Y;
+  {
+    CheckScope c(is_mp ? "forward (reference)" : "forward vs mp100", s.subject, prec, s.seed);
+    try {
+      layer.emplace(build_on<T>(make, s.p.theta));
+      Y = layer->forward(X);
+      c.r.evaluations = 1;
+    } catch (const std::exception& e) {
+      c.r.verdict = Verdict::fail;
+      c.r.message = std::string("forward throws in ") + prec + " but not in mp100: " + e.what();
+      out.add(c.done());
+      return;
+    }
+    if (Y.rows() != s.p.U.rows() || Y.cols() != s.p.U.cols()) {
+      c.r.verdict = Verdict::fail;
+      c.r.message = fmt::format("forward returns {}×{} in {} but {}×{} in mp100", Y.rows(), Y.cols(), prec,
+                                s.p.U.rows(), s.p.U.cols());
+      out.add(c.done());
+      return;
+    }
+    if (!is_mp) {
+      c.r.metric = "max |y_T − y| / bound";
+      c.r.formula = "bound = K (terms u_T (|y| + |J||z|) + cond) + floor ≥ |y_T − y|";
+      const Vector<mp100> y = vec(s.truth.Y);
+      Vector<mp100> yscale = abs_vec(y);
+      Vector<mp100> nterms = Vector<mp100>::Constant(y.size(), mp100(s.n));
+      if (s.truth.full) {
+        Vector<mp100> z(s.n);
+        z << vec(s.p.X), s.p.theta;
+        yscale += abs_mat(s.truth.J) * abs_vec(z);
+        nterms = terms(s.truth.J, false);
+      } else {
+        yscale.array() += abs_vec(y).maxCoeff();
+      }
+      const Vector<mp100> cond = max_abs_change(y_pert, y);
+      Vector<mp100> bound(y.size());
+      for (Index i = 0; i < y.size(); ++i) bound(i) = mp100(K) * (nterms(i) * u_T * yscale(i) + cond(i)) + floor_T;
+      compare(c.r, y, vec(Y), bound, yscale, [](Index i) { return fmt::format("y[{}]", i); },
+              [](Index) { return std::string("y"); });
+      judge_rounding(c.r, "forward");
+      out.add(c.done());
+    }
+  }
+
+  // backward against the oracle (mp100) or against the mp100 truth (float, double).
+  Vector<T> g;
+  {
+    CheckScope c(is_mp ? "backward vs oracle" : "backward vs mp100", s.subject, prec, s.seed);
+    try {
+      g = backward_z(*layer, X, U);
+      c.r.evaluations = 2;
+    } catch (const std::exception& e) {
+      c.r.verdict = Verdict::fail;
+      c.r.message = std::string("backward throws in ") + prec + ": " + e.what();
+      out.add(c.done());
+      return;
+    }
+    Vector<mp100> expected, scale, bound, actual_mp;
+    Vector<T> actual;
+    std::function<std::string(Index)> w = where, b = block;
+    if (s.truth.full) {
+      expected = s.truth.g;
+      scale = s.truth.g_scale;
+      actual = g;
+    } else {
+      // Projection mode: compare Vᵀ(Jᵀu) with (J V)ᵀu.
+      expected = s.truth.JV.transpose() * u;
+      actual = matrix_cast<T>(s.truth.V).transpose() * g;
+      scale.resize(expected.size());
+      const Vector<mp100> gm = vector_cast<mp100>(g);
+      for (Index k = 0; k < expected.size(); ++k)
+        scale(k) = u.norm() * s.truth.JV.col(k).norm() + gm.norm() * s.truth.V.col(k).norm();
+      w = [](Index k) { return fmt::format("projection {}", k); };
+      b = [](Index) { return std::string("projection"); };
+    }
+    bound.resize(expected.size());
+    if (is_mp) {
+      const mp100 floor = tol * mp100(1e-20) * scale.maxCoeff();
+      for (Index i = 0; i < expected.size(); ++i) bound(i) = tol * scale(i) + floor;
+      c.r.metric = "max |g − Jᵀu| / (tol |J|ᵀ|u|)";
+      c.r.formula = fmt::format("pass when ≤ 1; tol = {:.0e}; J by dual numbers in mp100", opt.mp100_tolerance);
+      compare(c.r, expected, actual, bound, scale, w, b);
+      judge_exact(c.r, "backward");
+      if (c.r.verdict == Verdict::fail)
+        c.r.message = "wrong gradient: backward disagrees with the exact Jacobian (mp100, dual numbers); worst at " +
+                      (c.r.worst.empty() ? std::string("?") : c.r.worst.front().where);
+    } else {
+      const Vector<mp100> cond = max_abs_change(g_pert, s.truth.full ? s.truth.g : expected);
+      const Vector<mp100> nterms =
+          s.truth.full ? terms(s.truth.J, true) : Vector<mp100>::Constant(expected.size(), mp100(s.n));
+      for (Index i = 0; i < expected.size(); ++i)
+        bound(i) = mp100(K) * ((nterms(i) + 2) * u_T * scale(i) + cond(i)) + floor_T;
+      c.r.metric = "max |g_T − g| / bound";
+      c.r.formula = "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g under a u_T perturbation";
+      compare(c.r, expected, actual, bound, scale, w, b);
+      judge_rounding(c.r, "backward");
+    }
+    out.add(c.done());
+  }
+
+  // The layer's explicit Jacobians, if it states them.
+  if constexpr (LayerWithJacobians<std::remove_cvref_t<decltype(*layer)>> ||
+                std::is_same_v<std::remove_cvref_t<decltype(*layer)>, AnyLayer<T>>) {
+    CheckScope c(is_mp ? "jacobians vs oracle" : "jacobians vs mp100", s.subject, prec, s.seed);
+    bool has = true;
+    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(*layer)>, AnyLayer<T>>) has = layer->has_jacobians();
+    if (!has || !s.truth.full) {
+      c.r.verdict = Verdict::skipped;
+      c.r.message = has ? "layer too large for full Jacobians (projection mode)" : "the layer states no Jacobians";
+    } else {
+      try {
+        const Matrix<T> Jx = layer->jacobian_input(X);
+        const Matrix<T> Jt = layer->jacobian_parameters(X);
+        if (Jx.rows() != s.truth.J.rows() || Jx.cols() + Jt.cols() != s.truth.J.cols() || Jt.rows() != Jx.rows())
+          throw error(fmt::format("explicit Jacobians are {}×{} and {}×{}; expected {} rows and {} + {} columns",
+                                  Jx.rows(), Jx.cols(), Jt.rows(), Jt.cols(), s.truth.J.rows(), s.in_rows * s.batch,
+                                  s.P));
+        Matrix<T> J(Jx.rows(), Jx.cols() + Jt.cols());
+        J << Jx, Jt;
+        const Matrix<mp100>& Jtrue = s.truth.J;
+        const Vector<mp100> e = vec(Jtrue);
+        const Vector<mp100> sc = abs_vec(e);
+        Vector<mp100> bound(e.size());
+        const Index rows = Jtrue.rows();
+        if (is_mp) {
+          const mp100 floor = tol * mp100(1e-20) * (sc.size() ? sc.maxCoeff() : mp100(0));
+          for (Index i = 0; i < e.size(); ++i) bound(i) = tol * sc(i) + floor;
+        } else {
+          std::vector<Vector<mp100>> jp;
+          for (const auto& m : J_pert) jp.push_back(vec(m));
+          const Vector<mp100> cond = max_abs_change(jp, e);
+          for (Index i = 0; i < e.size(); ++i) bound(i) = mp100(K) * (mp100(4) * u_T * sc(i) + cond(i)) + floor_T;
+        }
+        c.r.metric = is_mp ? "max |J_layer − J| / (tol |J|)" : "max |J_T − J| / bound";
+        c.r.formula = is_mp ? "pass when ≤ 1; J by dual numbers in mp100" : "bound = K (4 u_T |J| + cond) + floor";
+        const Layout& L = s.layout;
+        compare(
+            c.r, e, vec(J), bound, sc,
+            [rows, &L](Index i) {
+              return fmt::format("J[{},{}] (∂y{} / ∂{})", i % rows, i / rows, i % rows, L.where(i / rows).substr(1));
+            },
+            [rows, &L](Index i) { return "J_" + L.block(i / rows); });
+        if (is_mp)
+          judge_exact(c.r, "explicit Jacobian");
+        else
+          judge_rounding(c.r, "explicit Jacobian");
+      } catch (const std::exception& e) {
+        c.r.verdict = Verdict::fail;
+        c.r.message = std::string("explicit Jacobians: ") + e.what();
+      }
+    }
+    out.add(c.done());
+  }
+
+  // Dot-product identity: uᵀ(J v) by forward mode on dual<T> against (Jᵀu)ᵀv by backward, in T.
+  {
+    CheckScope c("dot-product identity", s.subject, prec, s.seed);
+    try {
+      auto f = dual_forward(make(rung<dual<T>>{}));
+      const Vector<T> theta = vector_cast<T>(s.p.theta);
+      const Matrix<T> v = matrix_cast<T>(Matrix<mp100>(s.p.v));
+      const Matrix<T> Jv = joint_jvp<T>(f, X, theta, v);
+      const T lhs = vec(U).dot(Jv.col(0));
+      const T rhs = g.dot(v.col(0));
+      mp100 scale;
+      if (s.truth.full)
+        scale = abs_vec(u).dot(abs_mat(s.truth.J) * abs_vec(s.p.v));
+      else
+        scale = u.norm() * vector_cast<mp100>(Vector<T>(Jv.col(0))).norm() + vector_cast<mp100>(g).norm() * s.p.v.norm();
+      const mp100 err = abs(scalar_cast<mp100>(lhs) - scalar_cast<mp100>(rhs));
+      const mp100 bound = is_mp ? tol * scale + mp100(1e-300)
+                                : mp100(K) * mp100(2 * s.n + 2 * s.out_rows * s.batch) * u_T * scale + floor_T;
+      c.r.metric = "|uᵀ(Jv) − (Jᵀu)ᵀv| / bound";
+      c.r.formula = is_mp ? "pass when ≤ 1; bound = tol |u|ᵀ|J||v|" : "bound = K · terms · u_T |u|ᵀ|J||v| + floor";
+      c.r.value = to_double(err / bound);
+      c.r.threshold = 1;
+      c.r.evaluations = 2;
+      c.r.digits = err == 0 ? double(scalar_traits<T>::print_digits)
+                            : std::max(0.0, -std::log10(to_double(err / std::max(scale, mp100(1e-300)))));
+      using std::isfinite;
+      if (!isfinite(value_of(lhs)) || !isfinite(value_of(rhs))) c.r.value = std::numeric_limits<double>::infinity();
+      if (is_mp)
+        judge_exact(c.r, "uᵀ(Jv) = (Jᵀu)ᵀv");
+      else
+        judge_rounding(c.r, "uᵀ(Jv) = (Jᵀu)ᵀv");
+      if (c.r.verdict != Verdict::pass)
+        c.r.message += fmt::format(" (forward mode {} vs reverse mode {})", bpcheck::to_string(lhs), bpcheck::to_string(rhs));
+    } catch (const std::exception& e) {
+      c.r.verdict = is_mp ? Verdict::fail : Verdict::unstable;
+      c.r.message = std::string("dot-product identity could not be evaluated: ") + e.what();
+    }
+    out.add(c.done());
+  }
+
+  // Taylor test on φ(z) = uᵀ f(z): remainder |φ(z + h v) − φ(z) − h gᵀv| must fall like h².
+  {
+    CheckScope c("taylor order", s.subject, prec, s.seed);
+    Vector<T> z(s.n);
+    z << vec(X), vector_cast<T>(s.p.theta);
+    const Vector<T> v = vector_cast<T>(s.p.v);
+    const Vector<T> uT = vec(U);
+    const auto phi = [&](const Vector<T>& zz) { return T(uT.dot(vec(forward_at(*layer, zz, s.in_rows, s.batch)))); };
+    const T phi0 = phi(z);
+    const T gv = g.dot(v);
+    // Round-off floor of the remainder: a few ulps of Σ|u||y|.
+    const mp100 mag = abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(Y))));
+    const mp100 floor = mp100(100 * K) * u_T * (mag + abs(scalar_cast<mp100>(phi0))) + floor_T;
+    // φ(z + h v) and h gᵀv round at their own magnitudes, which grow with h when z is small next to
+    // h v (inputs near a kink): a few ulps of Σ|u||y(z + h v)| and of h Σ|g||v| join the floor.
+    const mp100 gv_mag = abs_vec(vector_cast<mp100>(g)).dot(abs_vec(vector_cast<mp100>(v)));
+    std::vector<double> hs, rs;
+    std::vector<int> ks;
+    for (int k : taylor_ladder<T>()) {
+      const T h = T(std::ldexp(1.0, -k));
+      const Matrix<T> Yh = forward_at(*layer, Vector<T>(z + h * v), s.in_rows, s.batch);
+      const T rem = T(uT.dot(vec(Yh))) - phi0 - h * gv;
+      const mp100 r = abs(scalar_cast<mp100>(rem));
+      using boost::multiprecision::isfinite;
+      if (!isfinite(r)) continue;
+      const mp100 floor_h = floor + mp100(100 * K) * u_T *
+                                        (abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(Yh)))) +
+                                         scalar_cast<mp100>(h) * gv_mag);
+      if (r <= floor_h) continue;
+      hs.push_back(std::ldexp(1.0, -k));
+      rs.push_back(to_double(r / floor));  // normalised so that double holds mp100's tiny remainders
+      ks.push_back(k);
+    }
+    c.r.evaluations = taylor_ladder<T>().size() + 1;
+    c.r.metric = "observed order of the Taylor remainder";
+    c.r.formula = "least-squares slope of log r(h) on the 4 smallest h above the round-off floor; pass when ≥ 1.5 "
+                  "(≈2 for a right gradient, ≈1 for a wrong one), or when the exact remainder has the same order";
+    c.r.threshold = 1.5;
+    if (hs.size() < 2) {
+      c.r.verdict = Verdict::pass;
+      c.r.value = 2;
+      c.r.message = "remainder at round-off level along v: f is linear along v at this resolution";
+    } else {
+      const std::size_t m = std::min<std::size_t>(4, hs.size());
+      std::vector<double> h4(hs.end() - m, hs.end()), r4(rs.end() - m, rs.end());
+      c.r.value = slope(h4, r4);
+      if (c.r.value >= 1.5) {
+        c.r.verdict = Verdict::pass;
+        c.r.message = fmt::format("remainder falls with order {:.2f}", c.r.value);
+      } else {
+        // Same ladder in mp100 with the exact slope: is the low order a property of f (a kink within h)?
+        const Vector<mp100> zm = vector_cast<mp100>(z);
+        const Vector<mp100> vm = vector_cast<mp100>(v);
+        auto lm = build_on<mp100>(make, s.p.theta);
+        const auto phim = [&](const Vector<mp100>& zz) {
+          return mp100(u.dot(vec(forward_at(lm, zz, s.in_rows, s.batch))));
+        };
+        const mp100 p0 = phim(zm);
+        std::vector<double> rt;
+        bool ok = true;
+        for (std::size_t i = hs.size() - m; i < hs.size(); ++i) {
+          const mp100 h = ldexp(mp100(1), -ks[i]);
+          const mp100 r = abs(phim(Vector<mp100>(zm + h * vm)) - p0 - h * s.slope_true);
+          if (r == 0) ok = false;
+          rt.push_back(ok ? to_double(r / floor) : 1.0);
+        }
+        const double exact_order = ok ? slope(h4, rt) : 2.0;
+        if (ok && std::abs(exact_order - c.r.value) <= 0.3) {
+          c.r.verdict = Verdict::pass;
+          c.r.message = fmt::format("order {:.2f}, as the exact function's ({:.2f}): f is not smooth at this scale",
+                                    c.r.value, exact_order);
+        } else {
+          c.r.verdict = Verdict::fail;
+          c.r.message = fmt::format("Taylor remainder falls with order {:.2f} (exact gradient: {:.2f}): the gradient "
+                                    "is wrong",
+                                    c.r.value, exact_order);
+        }
+      }
+    }
+    out.add(c.done());
+  }
+
+  // Batch: for sample-independent layers each sample alone gives the same output and its dθ sums up.
+  if (s.sample_independent && s.batch > 1 && s.truth.full) {
+    CheckScope c("batch = sum of samples", s.subject, prec, s.seed);
+    try {
+      Vector<T> dtheta_sum = Vector<T>::Zero(s.P);
+      Matrix<T> Ycols(Y.rows(), Y.cols());
+      for (Index b = 0; b < s.batch; ++b) {
+        const Matrix<T> Xb = X.col(b);
+        const Matrix<T> Yb = layer->forward(Xb);
+        // One dθ for all samples: backward must add to it, so a backward that assigns dθ keeps only
+        // the last sample's share and shows here (backward_z starts from dθ = 0 and cannot see it).
+        layer->backward(Xb, Yb, Matrix<T>(U.col(b)), dtheta_sum);
+        Ycols.col(b) = Yb;
+      }
+      Vector<T> joined(Y.size() + s.P), batched(Y.size() + s.P);
+      joined << vec(Ycols), dtheta_sum;
+      batched << vec(Y), g.tail(s.P);
+      const Vector<mp100> e = vector_cast<mp100>(batched);
+      Vector<mp100> sc(e.size());
+      sc << abs_vec(vec(s.truth.Y)) + abs_mat(s.truth.J) * abs_vec(Vector<mp100>((Vector<mp100>(s.n) << vec(s.p.X), s.p.theta).finished())),
+          s.truth.g_scale.tail(s.P);
+      Vector<mp100> bound(e.size());
+      for (Index i = 0; i < e.size(); ++i)
+        bound(i) = is_mp ? tol * sc(i) + mp100(1e-300)
+                         : mp100(K) * mp100(s.n + s.batch) * u_T * sc(i) + floor_T;
+      c.r.metric = "max |batch − per-sample| / bound";
+      c.r.formula = "forward column by column and Σ_s dθ_s against the batch results";
+      const Index ny = Y.size();
+      const Layout& L = s.layout;
+      const Index nx = s.in_rows * s.batch;
+      compare(
+          c.r, e, joined, bound, sc,
+          [ny, nx, &L](Index i) { return i < ny ? fmt::format("y[{}]", i) : L.where(nx + i - ny); },
+          [ny, nx, &L](Index i) { return i < ny ? std::string("y") : L.block(nx + i - ny); });
+      judge_exact(c.r, "batch of one per sample");
+      if (c.r.verdict == Verdict::fail)
+        c.r.message = "a batch differs from its samples one at a time (samples coupled or dθ not accumulated)";
+      // A batch that overflows in float/double (flagged `unstable` by the checks against mp100) leaves
+      // nothing to compare: NaN never equals NaN, and overflowing does not make a layer couple samples.
+      using boost::multiprecision::isfinite;
+      if (!is_mp && c.r.verdict == Verdict::fail &&
+          std::any_of(e.begin(), e.end(), [](const mp100& x) { return !isfinite(x); })) {
+        c.r.verdict = Verdict::unstable;
+        c.r.message = "batch of one not comparable: the batch overflows or is NaN in " + prec;
+      }
+      c.r.evaluations = 2 * s.batch;
+    } catch (const std::exception& e) {
+      c.r.verdict = Verdict::fail;
+      c.r.message = std::string("batch of one: ") + e.what();
+    }
+    out.add(c.done());
+  }
+}
+
+}  // namespace verify_detail
+
+template <class Make>
+VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
+  using namespace verify_detail;
+  if (opt.points <= 0) throw input_error("verify: points must be positive");
+  if (opt.batch <= 0 && !opt.inputs) throw input_error("verify: batch must be positive");
+  for (const auto& p : opt.precisions)
+    if (p != "float" && p != "double" && p != "mp100")
+      throw input_error("verify: unknown precision '" + p + "' (known: float, double, mp100)");
+
+  auto proto = make(rung<mp100>{});
+  const Index in = proto.input_size();
+  const auto blocks = proto.parameter_blocks();
+  const Index P = parameter_count(blocks);
+  VerificationReport report;
+  report.subject = proto.type_name();
+  Collector out;
+  const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
+
+  for (int point = 0; point < opt.points; ++point) {
+    const std::uint64_t seed = opt.seed + 7919ULL * std::uint64_t(point);
+    Random rng(seed);
+    PointState s;
+    s.subject = report.subject;
+    s.seed = seed;
+    s.in_rows = in;
+    s.P = P;
+    s.sample_independent = proto.input_size() > 0 && [&] {
+      if constexpr (std::is_same_v<decltype(proto), AnyLayer<mp100>>)
+        return proto.sample_independent();
+      else
+        return is_sample_independent<decltype(proto)>();
+    }();
+
+    // Draw (X, θ), then resample while the point sits on a kink.
+    int resamples = 0;
+    bool on_kink = false;
+    OneSidedJacobians<mp100> sides;
+    for (;;) {
+      if (opt.inputs) {
+        s.p.X = *opt.inputs;
+        if (s.p.X.rows() != in)
+          throw input_error(fmt::format("verify: inputs have {} rows, the layer takes {}", s.p.X.rows(), in));
+        if (resamples > 0)  // jitter the given inputs by a relative 2^-10 to step off the kink
+          for (Index i = 0; i < s.p.X.size(); ++i)
+            s.p.X(i) += (abs(s.p.X(i)) + 1) * mp100(float_round(0x1p-10 * rng.symmetric()));
+      } else {
+        s.p.X.resize(in, opt.batch);
+        for (Index i = 0; i < s.p.X.size(); ++i) s.p.X(i) = mp100(float_round(opt.input_scale * rng.symmetric()));
+      }
+      s.batch = s.p.X.cols();
+      if (opt.random_parameters) {
+        s.p.theta.resize(P);
+        const double scale = 1.0 / std::sqrt(double(std::max<Index>(in, 1)));
+        for (Index i = 0; i < P; ++i) s.p.theta(i) = mp100(float_round(scale * rng.symmetric()));
+      } else {
+        s.p.theta = vector_cast<mp100>(Vector<mp100>(proto.parameters()));
+      }
+      s.n = s.p.X.size() + P;
+      auto layer_mp = build_on<mp100>(make, s.p.theta);
+      Vector<mp100> z(s.n);
+      z << vec(s.p.X), s.p.theta;
+      const Index entries = layer_mp.output_size() * s.batch * s.n;
+      if (entries > opt.full_jacobian_limit) break;  // one-sided Jacobians would cost as much as the rest
+      sides = one_sided_disagreement(
+          [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); }, z);
+      on_kink = sides.any_jump();
+      if (!on_kink || !opt.resample_kinks || resamples >= opt.max_resamples) break;
+      ++resamples;
+    }
+    s.layout = Layout{in, s.batch, blocks};
+
+    if (on_kink) {
+      CheckScope c("differentiability", s.subject, "mp100", seed);
+      c.r.verdict = Verdict::non_differentiable;
+      c.r.metric = "one-sided derivatives that disagree";
+      c.r.formula = "left and right differences (mp100) differ by more than 4× their error estimates";
+      c.r.value = double(sides.jump_count());
+      std::string first;
+      for (Index j = 0; j < sides.jump.cols() && c.r.worst.size() < 5; ++j)
+        for (Index i = 0; i < sides.jump.rows() && c.r.worst.size() < 5; ++i)
+          if (sides.jump(i, j)) {
+            WorstEntry w;
+            w.block = s.layout.block(j);
+            w.row = i;
+            w.col = j;
+            w.where = fmt::format("y[{}] w.r.t. {}", i, s.layout.where(j).substr(1));
+            w.expected = "left " + bpcheck::to_string(sides.left(i, j));
+            w.actual = "right " + bpcheck::to_string(sides.right(i, j));
+            w.abs_error = to_double(abs(sides.left(i, j) - sides.right(i, j)));
+            c.r.worst.push_back(std::move(w));
+            if (first.empty()) first = s.layout.where(j).substr(1);
+          }
+      c.r.message = "non-differentiable at " + first + (opt.resample_kinks ? " (after resampling)" : "") +
+                    ": one-sided derivatives disagree, so there is no gradient to check here";
+      out.add(c.done());
+      continue;
+    }
+    if (resamples > 0) {
+      CheckScope c("differentiability", s.subject, "mp100", seed);
+      c.r.verdict = Verdict::pass;
+      c.r.value = resamples;
+      c.r.metric = "points resampled away from a kink";
+      c.r.message = fmt::format("{} point(s) sat on a non-differentiable point and were resampled", resamples);
+      out.add(c.done());
+    }
+
+    // The mp100 truth by dual numbers.
+    auto layer_mp = build_on<mp100>(make, s.p.theta);
+    const Matrix<mp100> Y = layer_mp.forward(s.p.X);
+    s.out_rows = Y.rows();
+    s.p.U.resize(Y.rows(), Y.cols());
+    for (Index i = 0; i < s.p.U.size(); ++i) s.p.U(i) = mp100(float_round(rng.symmetric()));
+    s.p.v.resize(s.n);
+    for (Index i = 0; i < s.n; ++i) s.p.v(i) = mp100(float_round(rng.symmetric()));
+    s.truth.Y = Y;
+    const Vector<mp100> u = vec(s.p.U);
+    s.truth.full = Y.size() * s.n <= opt.full_jacobian_limit;
+    if (s.truth.full) {
+      s.truth.J = joint_jacobian<mp100>(f_mp, s.p.X, s.p.theta);
+      s.truth.g = s.truth.J.transpose() * u;
+      s.truth.g_scale = abs_mat(s.truth.J).transpose() * abs_vec(u);
+      s.slope_true = u.dot(s.truth.J * s.p.v);
+    } else {
+      s.truth.V.resize(s.n, opt.projections);
+      for (Index i = 0; i < s.truth.V.size(); ++i) s.truth.V(i) = mp100(float_round(rng.symmetric()));
+      s.truth.JV = joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, s.truth.V);
+      s.slope_true = u.dot(joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, Matrix<mp100>(s.p.v)).col(0));
+    }
+
+    // The oracles must agree with each other before either judges the layer.
+    if (s.truth.full) {
+      CheckScope c("oracles agree (JVP = FD)", s.subject, "mp100", seed);
+      Vector<mp100> z(s.n);
+      z << vec(s.p.X), s.p.theta;
+      const auto fd = jacobian_fd(
+          [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); }, z,
+          FdScheme::central);
+      const Vector<mp100> e = vec(s.truth.J), a = vec(fd.value);
+      const Vector<mp100> sc = abs_vec(e);
+      Vector<mp100> bound(e.size());
+      const mp100 fd_tol = from_string<mp100>("1e-30");
+      const mp100 floor = fd_tol * (sc.size() ? sc.maxCoeff() : mp100(0)) + mp100(1e-300);
+      for (Index i = 0; i < e.size(); ++i) bound(i) = fd_tol * sc(i) + floor + mp100(4) * fd.error_estimate(i);
+      const Index rows = s.truth.J.rows();
+      const Layout& L = s.layout;
+      compare(
+          c.r, e, a, bound, sc, [rows, &L](Index i) { return fmt::format("J[{},{}]", i % rows, i / rows); },
+          [rows, &L](Index i) { return "J_" + L.block(i / rows); });
+      c.r.metric = "max |J_jvp − J_fd| / (1e-30 |J| + 4 error estimate)";
+      c.r.formula = "central differences in mp100 (step ≈ 1e-34) against dual numbers";
+      judge_exact(c.r, "the dual-number Jacobian and central differences");
+      if (c.r.verdict == Verdict::fail)
+        c.r.message = "the oracles disagree: forward is not transparent to dual numbers (a cast to double?) or "
+                      "not smooth here";
+      c.r.evaluations = 2 * s.n;
+      out.add(c.done());
+    }
+
+    for (const auto& prec : opt.precisions) {
+      if (prec == "float") checks_on_rung<float>(make, s, opt, out);
+      if (prec == "double") checks_on_rung<double>(make, s, opt, out);
+      if (prec == "mp100") checks_on_rung<mp100>(make, s, opt, out);
+    }
+  }
+  report.checks = out.take();
+  report.unstable_fails = opt.unstable_fails;
+  return report;
+}
+
+}  // namespace bpcheck
