@@ -284,3 +284,45 @@ TEST_CASE("bad input of every kind exits 2 with one line naming the file and the
     CHECK_THAT(one_error_line(bpcheck_run("frobnicate")), Contains("unknown command 'frobnicate'"));
   }
 }
+
+TEST_CASE("bpcheck verify exits 0 on a right model and writes its JSON and JUnit files", "[cli][verify]") {
+  const std::string model = write_file("verify_model.json", model_text);
+  const auto json_path = temp_dir() / "verify.json", junit_path = temp_dir() / "verify.xml";
+  const Run r = bpcheck_run("verify --model " + model + " --json '" + json_path.string() + "' --junit '" +
+                            junit_path.string() + "'");
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK_THAT(r.out, Contains("backward vs oracle") && Contains("result: all gradients correct"));
+  const json j = json::parse(slurp(json_path));
+  CHECK(j.at("passed") == true);
+  CHECK(j.at("checks").size() > 10);
+  for (const auto& c : j.at("checks")) CHECK(c.at("verdict") != "FAIL");
+  const std::string xml = slurp(junit_path);
+  CHECK_THAT(xml, StartsWith("<?xml") && Contains("<testsuite ") && Contains("failures=\"0\""));
+}
+
+TEST_CASE("bpcheck verify exits 1 when float overflows where the exact gradient is finite", "[cli][verify]") {
+  const std::string model = write_file("overflow_model.json", R"({"input_size": 2,
+    "layers": [{"type": "dense", "units": 2}, {"type": "softplus"}, {"type": "dense", "units": 2}], "loss": "mse"})");
+  const std::string params = write_file("overflow_params.json", R"({"layers": [
+    {"W": [["1e30", 0], [0, "1e30"]], "b": [0, 0]}, {}, {"W": [["1e20", "1e20"], ["-1e20", "1e20"]], "b": [0, 0]}]})");
+  const std::string data = write_file("overflow_data.json",
+                                      R"({"inputs": [[0.5, 0.25], [0.75, -0.5]], "targets": [[0, 1], [1, 0]]})");
+  const Run r = bpcheck_run("verify --model " + model + " --params " + params + " --data " + data);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Contains("unstable") && Contains("overflowed") && Contains("largest number"));
+  // The same model judged only in double and mp100 is right.
+  const Run d = bpcheck_run("verify --precision double,mp100 --model " + model + " --params " + params +
+                            " --data " + data);
+  CHECK(d.code == 0);
+}
+
+TEST_CASE("bpcheck verify refuses bad input with exit 2 and leaves no partial output file", "[cli][verify]") {
+  const std::string model = write_file("verify_model2.json", model_text);
+  CHECK_THAT(one_error_line(bpcheck_run("verify --model " + model + " --points 0")), Contains("--points"));
+  CHECK_THAT(one_error_line(bpcheck_run("verify --model " + model + " --precision half")), Contains("half"));
+  const std::string bad_dir = (temp_dir() / "no_such_dir" / "out.json").string();
+  CHECK_THAT(one_error_line(bpcheck_run("verify --model " + model + " --json '" + bad_dir + "'")),
+             Contains("cannot be written"));
+  CHECK_FALSE(std::filesystem::exists(temp_dir() / "no_such_dir"));
+}

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/verify/verify.hpp"
 #include "commands.hpp"
 
 namespace bpcheck::cli {
@@ -86,6 +87,11 @@ int run_example(bool as_json, std::ostream& out) {
   const RungResult<float> f(spec);
   const RungResult<double> d(spec);
   const RungResult<mp100> m(spec);
+  // The same model, parameters and samples through every check of `bpcheck verify`.
+  VerifyOptions verify_options;
+  verify_options.seed = example_seed;
+  verify_options.batch = example_samples;
+  const VerificationReport verdict = verify_network(NetworkSubject{spec, {}, {}}, verify_options);
   constexpr int float_cap = scalar_traits<float>::print_digits;
   constexpr int double_cap = scalar_traits<double>::print_digits;
   constexpr int mp_cap = scalar_traits<mp100>::print_digits;
@@ -127,8 +133,12 @@ int run_example(bool as_json, std::ostream& out) {
       blocks.push_back(std::move(e));
     }
     j["blocks"] = std::move(blocks);
+    j["gradients"] = {{"float", gradient_to_json(f.net, f.backprop)},
+                      {"double", gradient_to_json(d.net, d.backprop)},
+                      {"mp100", gradient_to_json(m.net, m.backprop)}};
+    j["verification"] = to_json(verdict);
     out << j.dump(2) << '\n';
-    return 0;
+    return verdict.exit_code();
   }
 
   std::ostringstream os;
@@ -149,8 +159,25 @@ int run_example(bool as_json, std::ostream& out) {
   os << "(float carries " << float_cap << " printed digits, double " << double_cap << ", mp100 " << mp_cap
      << "; unit roundoff " << std::scientific << std::setprecision(1) << unit_roundoff<float>() << ", "
      << unit_roundoff<double>() << ")\n";
+  // The last block's gradient in each rung, in full; `bpcheck gradient` prints every block.
+  const auto& last = rows.back();
+  os << "\ngradient of layer " << last.layer << " " << last.block.name << " (backprop):\n";
+  const auto print = [&os](const char* rung, const auto& values) {
+    os << "  " << std::left << std::setw(7) << rung << std::right;
+    for (Index i = 0; i < values.size(); ++i) os << (i ? "\n         " : "") << bpcheck::to_string(values(i));
+    os << '\n';
+  };
+  print("float", f.block(f.backprop, last.layer, last.block));
+  print("double", d.block(d.backprop, last.layer, last.block));
+  print("mp100", m.block(m.backprop, last.layer, last.block));
+  std::size_t failed = 0;
+  for (const auto& c : verdict.checks) failed += c.verdict == Verdict::fail || c.verdict == Verdict::unstable;
+  os << "\nverification (bpcheck verify on this model, its layers, float/double/mp100): " << verdict.checks.size()
+     << " checks, " << failed << " failed: " << (verdict.passed() ? "all gradients correct" : "WRONG GRADIENT")
+     << '\n';
   out << os.str();
-  return 0;
+  if (!verdict.passed()) out << '\n' << format_table(verdict);
+  return verdict.exit_code();
 }
 
 }  // namespace

@@ -170,6 +170,16 @@ void compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
   r.value = worst_ratio;
   r.threshold = 1;
   r.digits = min_digits;
+  // An exact value beyond the rung's largest number cannot be represented: say so in the message.
+  if constexpr (!std::is_same_v<real_t<A>, mp100>) {
+    const mp100 largest = scalar_cast<mp100>(std::numeric_limits<real_t<A>>::max());
+    for (Index i = 0; i < expected.size(); ++i)
+      if (abs(expected(i)) > largest) {
+        r.message = fmt::format(" (the exact value {:.3g} exceeds {}'s largest number: out of its range here)",
+                                       to_double(expected(i)), scalar_name<real_t<A>>());
+        break;
+      }
+  }
   for (std::size_t k = 0; k < rows.size() && k < 5; ++k) {
     if (rows[k].ratio <= 1 && r.verdict == Verdict::pass && k > 0) break;
     const Index i = rows[k].i;
@@ -182,9 +192,12 @@ void compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
     w.actual = bpcheck::to_string(actual(i));
     const mp100 a = scalar_cast<mp100>(actual(i));
     const mp100 err = abs(a - expected(i));
-    w.abs_error = to_double(err);
-    w.rel_error = expected(i) == 0 ? (err == 0 ? 0.0 : std::numeric_limits<double>::infinity())
-                                   : to_double(err / abs(expected(i)));
+    using boost::multiprecision::isfinite;
+    const double inf = std::numeric_limits<double>::infinity();
+    w.abs_error = isfinite(err) ? to_double(err) : inf;
+    w.rel_error = !isfinite(err) ? inf
+                  : expected(i) == 0 ? (err == 0 ? 0.0 : inf)
+                                     : to_double(err / abs(expected(i)));
     r.worst.push_back(std::move(w));
   }
 }

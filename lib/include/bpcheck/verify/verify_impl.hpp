@@ -110,6 +110,7 @@ struct CheckScope {
 
 /// Verdict for a float/double comparison against the rounding bound (value = error / bound).
 inline void judge_rounding(CheckResult& r, const std::string& what) {
+  const std::string note = r.message;  // compare() may have noted an out-of-range exact value
   if (!std::isfinite(r.value)) {
     r.verdict = Verdict::unstable;
     r.message = what + " overflowed or is NaN in " + r.precision + " where the mp100 value is finite";
@@ -126,6 +127,7 @@ inline void judge_rounding(CheckResult& r, const std::string& what) {
     r.message = fmt::format("{} is wrong in {} ({:.3g}× the rounding bound), though right in mp100", what,
                             r.precision, r.value);
   }
+  r.message += note;
 }
 
 inline void judge_exact(CheckResult& r, const std::string& what) {
