@@ -50,8 +50,14 @@ T CrossEntropyLoss<T>::value(const Matrix<T>& Y, const Targets<T>& t) const {
 }
 template <class T>
 Matrix<T> CrossEntropyLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
+  // softmax − e_c; when c is the most probable class, s_c − 1 is computed as −Σ_{j≠c} s_j (no cancellation).
   Matrix<T> G = softmax_columns(Y);
-  for (Index b = 0; b < Y.cols(); ++b) G(t.classes[b], b) -= T(1);
+  for (Index b = 0; b < Y.cols(); ++b) {
+    Index k = 0;
+    G.col(b).maxCoeff(&k);
+    const Index c = t.classes[b];
+    G(c, b) = c == k ? T(-softmax_detail::complement<T>(G.col(b), k)) : T(G(c, b) - T(1));
+  }
   return G / T(Y.cols());
 }
 

@@ -124,8 +124,12 @@ nlohmann::json to_json(const VerificationReport& report) {
 std::string to_junit_xml(const VerificationReport& report) {
   std::size_t failures = 0, skipped = 0;
   double seconds = 0;
+  // An unstable verdict fails the run when the report says so; CI dashboards must show it red then.
+  const auto failing = [&report](const CheckResult& c) {
+    return c.verdict == Verdict::fail || (report.unstable_fails && c.verdict == Verdict::unstable);
+  };
   for (const auto& c : report.checks) {
-    failures += c.verdict == Verdict::fail;
+    failures += failing(c);
     skipped += c.verdict == Verdict::skipped;
     seconds += c.seconds;
   }
@@ -139,7 +143,7 @@ std::string to_junit_xml(const VerificationReport& report) {
     for (const auto& w : c.worst)
       detail += fmt::format("{}: expected {} actual {} (abs {:.3g}, rel {:.3g})\n", w.where, w.expected, w.actual,
                             w.abs_error, w.rel_error);
-    if (c.verdict == Verdict::fail)
+    if (failing(c))
       out += fmt::format("    <failure message=\"{}\">{}</failure>\n", xml_escape(c.message), xml_escape(detail));
     else if (c.verdict == Verdict::skipped)
       out += fmt::format("    <skipped message=\"{}\"/>\n", xml_escape(c.message));

@@ -147,9 +147,10 @@ class Softplus : public ElementwiseLayer<Softplus<T>, T> {
 enum class GeluApproximation { none, tanh };
 
 /// "none": gelu(x) = x Φ(x), Φ(x) = erfc(−x/√2)/2;  gelu' = Φ(x) + x φ(x), φ(x) = e^{−x²/2}/√(2π).
-/// "tanh": gelu(x) = x/2 (1 + tanh(k(x + c x³))), k = √(2/π), c = 0.044715;
-///         gelu' = (1 + t)/2 + x/2 (1 − t²) k (1 + 3c x²).
-/// erfc(−x/√2) rather than 1 + erf(x/√2) keeps Φ's relative accuracy for negative x.
+/// "tanh": gelu(x) = x/2 (1 + tanh z) = x σ(2z), z = k(x + c x³), k = √(2/π), c = 0.044715;
+///         gelu' = σ(2z) + 2x σ(2z) σ(−2z) k (1 + 3c x²).
+/// erfc(−x/√2) rather than 1 + erf(x/√2), and σ(2z) rather than (1 + tanh z)/2, keep the relative
+/// accuracy for negative x, where the textbook forms cancel to 0.
 template <class T>
 class Gelu : public ElementwiseLayer<Gelu<T>, T> {
  public:
@@ -165,21 +166,21 @@ class Gelu : public ElementwiseLayer<Gelu<T>, T> {
   GeluApproximation approximate() const { return approximate_; }
   T value(const T& x) const {
     using std::erfc;
-    using std::tanh;
     if (approximate_ == GeluApproximation::none) return x * erfc(-x * inv_sqrt2_) / T(2);
-    return x / T(2) * (T(1) + tanh(k_ * (x + c_ * x * x * x)));
+    return x * stable_sigmoid(T(T(2) * z(x)));
   }
   T derivative(const T& x, const T&) const {
     using std::erfc;
     using std::exp;
-    using std::tanh;
     if (approximate_ == GeluApproximation::none)
       return erfc(-x * inv_sqrt2_) / T(2) + x * inv_sqrt_2pi_ * exp(-x * x / T(2));
-    const T t = tanh(k_ * (x + c_ * x * x * x));
-    return (T(1) + t) / T(2) + x / T(2) * (T(1) - t * t) * k_ * (T(1) + T(3) * c_ * x * x);
+    const T two_z = T(2) * z(x);
+    const T s = stable_sigmoid(two_z);
+    return s + T(2) * x * s * stable_sigmoid(T(-two_z)) * k_ * (T(1) + T(3) * c_ * x * x);
   }
 
  private:
+  T z(const T& x) const { return k_ * (x + c_ * x * x * x); }
   GeluApproximation approximate_;
   T inv_sqrt2_, inv_sqrt_2pi_, k_, c_;
 };

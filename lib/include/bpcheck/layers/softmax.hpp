@@ -5,6 +5,8 @@
 //   bpcheck::LogSoftmax<double> l(3);       // y = x − max x − log Σ exp(x − max x)
 //
 // Shifting by the column maximum keeps exp from overflowing; it changes neither value nor Jacobian.
+// Wherever 1 − s_k appears for the largest probability s_k it is computed as Σ_{j≠k} s_j, which keeps
+// its relative accuracy when s is nearly one-hot (saturated logits), where 1 − s_k cancels.
 #include "bpcheck/layer.hpp"
 
 namespace bpcheck {
@@ -31,7 +33,9 @@ class Softmax {
 
   Matrix<T> forward(const Matrix<T>& X) const;
 
-  /// Per sample dx = s ⊙ (dy − (sᵀdy) 1), i.e. Jᵀdy with J symmetric.
+  /// Per sample dx = s ⊙ (dy − (sᵀdy) 1), i.e. Jᵀdy with J symmetric; evaluated as
+  /// dx_i = s_i (d_i − sᵀd), d = dy − dy_k, k = argmax s (the same number: Σ s = 1), so that no O(1)
+  /// terms cancel in the entries of a nearly one-hot s.
   Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
                      Eigen::Ref<Vector<T>> dtheta) const;
 
@@ -57,7 +61,8 @@ class LogSoftmax {
 
   Matrix<T> forward(const Matrix<T>& X) const;
 
-  /// Per sample dx = dy − s (1ᵀdy), s = exp(y) = softmax(x).
+  /// Per sample dx = dy − s (1ᵀdy), s = exp(y) = softmax(x); for k = argmax s evaluated as
+  /// dx_k = dy_k Σ_{j≠k} s_j − s_k Σ_{j≠k} dy_j.
   Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
                      Eigen::Ref<Vector<T>> dtheta) const;
 
@@ -84,18 +89,35 @@ Matrix<T> softmax_columns(const Matrix<T>& X) {
   return S;
 }
 
+/// Per column: x − m − log1p(Σ_{j≠k} exp(x_j − m)), m = x_k the maximum. log1p keeps the largest
+/// entry's relative accuracy (≈ −Σ_{j≠k} e^{x_j − m} when the others are far below).
 template <class T>
 Matrix<T> log_softmax_columns(const Matrix<T>& X) {
   using std::exp;
-  using std::log;
+  using std::log1p;
   Matrix<T> L(X.rows(), X.cols());
   for (Index c = 0; c < X.cols(); ++c) {
-    const T m = X.col(c).maxCoeff();
-    const T lse = log(X.col(c).unaryExpr([&m](const T& x) { return T(exp(T(x - m))); }).sum());
+    Index k = 0;
+    const T m = X.col(c).maxCoeff(&k);
+    T rest(0);
+    for (Index j = 0; j < X.rows(); ++j)
+      if (j != k) rest += exp(T(X(j, c) - m));
+    const T lse = log1p(rest);
     L.col(c) = X.col(c).unaryExpr([&](const T& x) { return T(x - m - lse); });
   }
   return L;
 }
+
+namespace softmax_detail {
+/// Σ_{j≠k} s_j = 1 − s_k without cancellation.
+template <class T>
+T complement(const Eigen::Ref<const Vector<T>>& s, Index k) {
+  T r(0);
+  for (Index j = 0; j < s.size(); ++j)
+    if (j != k) r += s(j);
+  return r;
+}
+}  // namespace softmax_detail
 
 template <class T>
 Softmax<T>::Softmax(Index width) : n_(width) {
@@ -113,9 +135,15 @@ Matrix<T> Softmax<T>::forward(const Matrix<T>& X) const {
 template <class T>
 Matrix<T> Softmax<T>::backward(const Matrix<T>&, const Matrix<T>& Y, const Matrix<T>& dY,
                                Eigen::Ref<Vector<T>>) const {
-  // Row vector of sᵀdy per sample, broadcast down the rows.
-  const Matrix<T> dots = Y.cwiseProduct(dY).colwise().sum();
-  return Y.cwiseProduct(dY - dots.replicate(n_, 1));
+  Matrix<T> dX(Y.rows(), Y.cols());
+  for (Index c = 0; c < Y.cols(); ++c) {
+    Index k = 0;
+    Y.col(c).maxCoeff(&k);
+    const Vector<T> d = dY.col(c).array() - dY(k, c);
+    const T sd = Y.col(c).dot(d);
+    dX.col(c) = Y.col(c).cwiseProduct(Vector<T>(d.array() - sd));
+  }
+  return dX;
 }
 template <class T>
 Matrix<T> Softmax<T>::jacobian_input(const Matrix<T>& X) const {
@@ -124,6 +152,9 @@ Matrix<T> Softmax<T>::jacobian_input(const Matrix<T>& X) const {
   for (Index c = 0; c < S.cols(); ++c) {
     Matrix<T> J = -S.col(c) * S.col(c).transpose();
     J.diagonal() += S.col(c);
+    Index k = 0;
+    S.col(c).maxCoeff(&k);
+    J(k, k) = S(k, c) * softmax_detail::complement<T>(S.col(c), k);
     blocks.push_back(std::move(J));
   }
   return block_diagonal(blocks);
@@ -152,8 +183,15 @@ Matrix<T> LogSoftmax<T>::backward(const Matrix<T>&, const Matrix<T>& Y, const Ma
                                   Eigen::Ref<Vector<T>>) const {
   using std::exp;
   const Matrix<T> S = Y.unaryExpr([](const T& y) { return T(exp(y)); });
-  const Matrix<T> sums = dY.colwise().sum();
-  return dY - S.cwiseProduct(sums.replicate(n_, 1));
+  Matrix<T> dX(Y.rows(), Y.cols());
+  for (Index c = 0; c < Y.cols(); ++c) {
+    Index k = 0;
+    S.col(c).maxCoeff(&k);
+    const T sum = dY.col(c).sum();
+    dX.col(c) = dY.col(c) - S.col(c) * sum;
+    dX(k, c) = dY(k, c) * softmax_detail::complement<T>(S.col(c), k) - S(k, c) * T(sum - dY(k, c));
+  }
+  return dX;
 }
 template <class T>
 Matrix<T> LogSoftmax<T>::jacobian_input(const Matrix<T>& X) const {
@@ -163,6 +201,9 @@ Matrix<T> LogSoftmax<T>::jacobian_input(const Matrix<T>& X) const {
   for (Index c = 0; c < S.cols(); ++c) {
     Matrix<T> J = -Vector<T>::Ones(n_) * S.col(c).transpose();
     J.diagonal().array() += T(1);
+    Index k = 0;
+    S.col(c).maxCoeff(&k);
+    J(k, k) = softmax_detail::complement<T>(S.col(c), k);
     blocks.push_back(std::move(J));
   }
   return block_diagonal(blocks);

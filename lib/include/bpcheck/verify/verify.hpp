@@ -137,9 +137,11 @@ struct Layout {
 };
 
 /// Compares `actual` with `expected` entry by entry against per-entry bounds; fills the result's
-/// value (max error/bound ratio scaled to the threshold 1), digits and worst entries.
+/// value (max error/bound ratio scaled to the threshold 1), digits and worst entries. Returns whether
+/// an error is gross: at least a tenth of the largest value in its block (a wrong result, as opposed
+/// to digits lost in small entries).
 template <class A>
-void compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& actual, const Vector<mp100>& bound,
+bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& actual, const Vector<mp100>& bound,
              const Vector<mp100>& scale, const std::function<std::string(Index)>& where,
              const std::function<std::string(Index)>& block) {
   using std::abs;
@@ -165,6 +167,17 @@ void compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
     }
     worst_ratio = std::max(worst_ratio, ratio);
     rows.push_back({ratio, i});
+  }
+  std::map<std::string, mp100> block_max;
+  for (Index i = 0; i < expected.size(); ++i) {
+    mp100& m = block_max[block(i)];
+    m = std::max({m, mp100(abs(expected(i))), scale(i)});
+  }
+  bool gross = false;
+  for (Index i = 0; i < expected.size() && !gross; ++i) {
+    const mp100 a = scalar_cast<mp100>(actual(i));
+    using boost::multiprecision::isfinite;
+    gross = isfinite(a) && block_max[block(i)] > 0 && mp100(abs(a - expected(i))) * 10 > block_max[block(i)];
   }
   std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.ratio > y.ratio; });
   r.value = worst_ratio;
@@ -200,6 +213,7 @@ void compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
                                      : to_double(err / abs(expected(i)));
     r.worst.push_back(std::move(w));
   }
+  return gross;
 }
 
 /// Severity order for keeping the worst result of a check over several points.

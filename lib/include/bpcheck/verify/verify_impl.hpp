@@ -109,7 +109,11 @@ struct CheckScope {
 };
 
 /// Verdict for a float/double comparison against the rounding bound (value = error / bound).
-inline void judge_rounding(CheckResult& r, const std::string& what) {
+/// Verdict for a float/double comparison against the rounding bound (value = error / bound). Beyond
+/// the bound, the error is a wrong gradient when mp100 found the same code wrong or when the error is
+/// gross (a tenth of its block's largest value: a code path of this rung is wrong); otherwise the code
+/// loses digits in this rung: unstable.
+inline void judge_rounding(CheckResult& r, const std::string& what, bool gross, bool reference_wrong) {
   const std::string note = r.message;  // compare() may have noted an out-of-range exact value
   if (!std::isfinite(r.value)) {
     r.verdict = Verdict::unstable;
@@ -117,15 +121,20 @@ inline void judge_rounding(CheckResult& r, const std::string& what) {
   } else if (r.value <= 1) {
     r.verdict = Verdict::pass;
     r.message = what + " within the rounding bound of " + r.precision;
-  } else if (r.value <= 1000) {
-    r.verdict = Verdict::unstable;
-    r.message = fmt::format("{} loses more digits in {} than its rounding bound allows ({:.3g}× the bound): "
-                            "numerically unstable code",
+  } else if (reference_wrong) {
+    r.verdict = Verdict::fail;
+    r.message = fmt::format("{} is wrong ({:.3g}× the rounding bound of {}), as in mp100", what, r.value,
+                            r.precision);
+  } else if (gross) {
+    r.verdict = Verdict::fail;
+    r.message = fmt::format("{} is wrong in {} only ({:.3g}× the rounding bound; right in mp100): a code path of "
+                            "this precision is wrong",
                             what, r.precision, r.value);
   } else {
-    r.verdict = Verdict::fail;
-    r.message = fmt::format("{} is wrong in {} ({:.3g}× the rounding bound), though right in mp100", what,
-                            r.precision, r.value);
+    r.verdict = Verdict::unstable;
+    r.message = fmt::format("{} loses more digits in {} than its rounding bound allows ({:.3g}× the bound; right "
+                            "in mp100): numerically unstable code",
+                            what, r.precision, r.value);
   }
   r.message += note;
 }
@@ -171,8 +180,12 @@ struct PointState {
   mp100 slope_true;  ///< uᵀ(J v) exact, by JVP
 };
 
+/// Runs every check on rung T at one point. `reference_wrong`: mp100 already found this code wrong
+/// here. Returns whether backward is wrong on this rung (what mp100's answer means for the others).
 template <class T, class Make>
-void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, Collector& out) {
+bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, Collector& out,
+                    bool reference_wrong) {
+  bool backward_wrong = false;
   using std::abs;
   const std::string prec = scalar_name<T>();
   const bool is_mp = std::is_same_v<T, mp100>;
@@ -225,14 +238,14 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       c.r.verdict = Verdict::fail;
       c.r.message = std::string("forward throws in ") + prec + " but not in mp100: " + e.what();
       out.add(c.done());
-      return;
+      return is_mp;
     }
     if (Y.rows() != s.p.U.rows() || Y.cols() != s.p.U.cols()) {
       c.r.verdict = Verdict::fail;
       c.r.message = fmt::format("forward returns {}×{} in {} but {}×{} in mp100", Y.rows(), Y.cols(), prec,
                                 s.p.U.rows(), s.p.U.cols());
       out.add(c.done());
-      return;
+      return is_mp;
     }
     if (!is_mp) {
       c.r.metric = "max |y_T − y| / bound";
@@ -251,9 +264,9 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       const Vector<mp100> cond = max_abs_change(y_pert, y);
       Vector<mp100> bound(y.size());
       for (Index i = 0; i < y.size(); ++i) bound(i) = mp100(K) * (nterms(i) * u_T * yscale(i) + cond(i)) + floor_T;
-      compare(c.r, y, vec(Y), bound, yscale, [](Index i) { return fmt::format("y[{}]", i); },
-              [](Index) { return std::string("y"); });
-      judge_rounding(c.r, "forward");
+      const bool gross = compare(c.r, y, vec(Y), bound, yscale, [](Index i) { return fmt::format("y[{}]", i); },
+                                 [](Index) { return std::string("y"); });
+      judge_rounding(c.r, "forward", gross, reference_wrong);
       out.add(c.done());
     }
   }
@@ -269,7 +282,7 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       c.r.verdict = Verdict::fail;
       c.r.message = std::string("backward throws in ") + prec + ": " + e.what();
       out.add(c.done());
-      return;
+      return is_mp;
     }
     Vector<mp100> expected, scale, bound, actual_mp;
     Vector<T> actual;
@@ -297,6 +310,7 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       c.r.formula = fmt::format("pass when ≤ 1; tol = {:.0e}; J by dual numbers in mp100", opt.mp100_tolerance);
       compare(c.r, expected, actual, bound, scale, w, b);
       judge_exact(c.r, "backward");
+      backward_wrong = c.r.verdict == Verdict::fail;
       if (c.r.verdict == Verdict::fail)
         c.r.message = "wrong gradient: backward disagrees with the exact Jacobian (mp100, dual numbers); worst at " +
                       (c.r.worst.empty() ? std::string("?") : c.r.worst.front().where);
@@ -308,8 +322,8 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
         bound(i) = mp100(K) * ((nterms(i) + 2) * u_T * scale(i) + cond(i)) + floor_T;
       c.r.metric = "max |g_T − g| / bound";
       c.r.formula = "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g under a u_T perturbation";
-      compare(c.r, expected, actual, bound, scale, w, b);
-      judge_rounding(c.r, "backward");
+      const bool gross = compare(c.r, expected, actual, bound, scale, w, b);
+      judge_rounding(c.r, "backward", gross, reference_wrong);
     }
     out.add(c.done());
   }
@@ -350,7 +364,7 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
         c.r.metric = is_mp ? "max |J_layer − J| / (tol |J|)" : "max |J_T − J| / bound";
         c.r.formula = is_mp ? "pass when ≤ 1; J by dual numbers in mp100" : "bound = K (4 u_T |J| + cond) + floor";
         const Layout& L = s.layout;
-        compare(
+        const bool gross = compare(
             c.r, e, vec(J), bound, sc,
             [rows, &L](Index i) {
               return fmt::format("J[{},{}] (∂y{} / ∂{})", i % rows, i / rows, i % rows, L.where(i / rows).substr(1));
@@ -359,7 +373,7 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
         if (is_mp)
           judge_exact(c.r, "explicit Jacobian");
         else
-          judge_rounding(c.r, "explicit Jacobian");
+          judge_rounding(c.r, "explicit Jacobian", gross, reference_wrong);
       } catch (const std::exception& e) {
         c.r.verdict = Verdict::fail;
         c.r.message = std::string("explicit Jacobians: ") + e.what();
@@ -398,7 +412,7 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       if (is_mp)
         judge_exact(c.r, "uᵀ(Jv) = (Jᵀu)ᵀv");
       else
-        judge_rounding(c.r, "uᵀ(Jv) = (Jᵀu)ᵀv");
+        judge_rounding(c.r, "uᵀ(Jv) = (Jᵀu)ᵀv", err * 10 > scale, reference_wrong);
       if (c.r.verdict != Verdict::pass)
         c.r.message += fmt::format(" (forward mode {} vs reverse mode {})", bpcheck::to_string(lhs), bpcheck::to_string(rhs));
     } catch (const std::exception& e) {
@@ -542,6 +556,7 @@ void checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     }
     out.add(c.done());
   }
+  return backward_wrong;
 }
 
 }  // namespace verify_detail
@@ -704,11 +719,13 @@ VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
       out.add(c.done());
     }
 
-    for (const auto& prec : opt.precisions) {
-      if (prec == "float") checks_on_rung<float>(make, s, opt, out);
-      if (prec == "double") checks_on_rung<double>(make, s, opt, out);
-      if (prec == "mp100") checks_on_rung<mp100>(make, s, opt, out);
-    }
+    // mp100 first: its verdict tells whether a float/double error is the same bug or that rung's own.
+    const auto wants = [&opt](const char* p) {
+      return std::find(opt.precisions.begin(), opt.precisions.end(), p) != opt.precisions.end();
+    };
+    const bool mp100_wrong = wants("mp100") && checks_on_rung<mp100>(make, s, opt, out, false);
+    if (wants("float")) checks_on_rung<float>(make, s, opt, out, mp100_wrong);
+    if (wants("double")) checks_on_rung<double>(make, s, opt, out, mp100_wrong);
   }
   report.checks = out.take();
   report.unstable_fails = opt.unstable_fails;
