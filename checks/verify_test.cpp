@@ -113,21 +113,29 @@ TEST_CASE("mutant: a bug that needs batch > 1 is found at sample 1, and not with
   CHECK(single.passed());
 }
 
-// backward_z (behind `backward vs oracle`) starts from dθ = 0, where assigning and adding agree; the
-// batch check accumulates every sample's share into one dθ, so an assigning backward keeps only the
-// last sample's and fails there.
-TEST_CASE("mutant: dθ overwritten instead of accumulated is caught by the batch check", "[verify][mutant]") {
+// `backward vs oracle` starts from dθ = 0, where assigning and adding agree; the accumulation check
+// calls backward twice onto the same dθ, and the batch check adds every sample's share into one dθ.
+TEST_CASE("mutant: dθ overwritten instead of accumulated is caught, also with a batch of one", "[verify][mutant]") {
   const VerificationReport r = verify(Mutant::overwritten_dtheta);
   INFO(bpcheck::format_table(r));
   CHECK(!r.passed());
   CHECK(result(r, "backward vs oracle", "mp100").verdict == Verdict::pass);  // invisible from dθ = 0
   for (const char* p : {"float", "double", "mp100"}) {
     INFO(p);
-    const CheckResult& c = result(r, "batch = sum of samples", p);
-    CHECK(c.verdict == Verdict::fail);
-    REQUIRE(!c.worst.empty());
-    CHECK((c.worst.front().block == "W" || c.worst.front().block == "b"));
+    for (const char* check : {"batch = sum of samples", "dθ accumulates"}) {
+      INFO(check);
+      const CheckResult& c = result(r, check, p);
+      CHECK(c.verdict == Verdict::fail);
+      REQUIRE(!c.worst.empty());
+      CHECK((c.worst.front().block == "W" || c.worst.front().block == "b"));
+    }
   }
+  VerifyOptions one;
+  one.batch = 1;
+  const VerificationReport single = verify(Mutant::overwritten_dtheta, one);
+  INFO(bpcheck::format_table(single));
+  CHECK(!single.passed());
+  CHECK(result(single, "dθ accumulates", "mp100").verdict == Verdict::fail);
 }
 
 // ---- each check on its own ------------------------------------------------------------------------

@@ -328,6 +328,39 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     out.add(c.done());
   }
 
+  // backward must add to dθ, not overwrite it: a second call onto the first result gives twice it.
+  if (s.P > 0) {
+    CheckScope c("dθ accumulates", s.subject, prec, s.seed);
+    try {
+      const Matrix<T> Y0 = layer->forward(X);
+      Vector<T> dtheta = Vector<T>::Zero(s.P);
+      layer->backward(X, Y0, U, dtheta);
+      const Vector<T> once = dtheta;
+      layer->backward(X, Y0, U, dtheta);
+      const Vector<mp100> expected = mp100(2) * vector_cast<mp100>(once);
+      const Vector<mp100> scale = s.truth.full ? Vector<mp100>(mp100(2) * s.truth.g_scale.tail(s.P))
+                                               : Vector<mp100>(abs_vec(expected));
+      Vector<mp100> bound(s.P);
+      for (Index i = 0; i < s.P; ++i)
+        bound(i) = is_mp ? tol * scale(i) + mp100(1e-300)
+                         : mp100(K) * mp100(s.out_rows * s.batch + 2) * u_T * scale(i) + floor_T;
+      const Index nx = s.in_rows * s.batch;
+      const Layout& L = s.layout;
+      compare(
+          c.r, expected, dtheta, bound, scale, [nx, &L](Index i) { return L.where(nx + i); },
+          [nx, &L](Index i) { return L.block(nx + i); });
+      c.r.metric = "max |dθ after two calls − 2 dθ after one| / bound";
+      c.r.formula = "backward(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ";
+      c.r.evaluations = 3;
+      judge_exact(c.r, "dθ accumulation");
+      if (c.r.verdict == Verdict::fail) c.r.message = "backward overwrites dθ instead of adding to it";
+    } catch (const std::exception& e) {
+      c.r.verdict = Verdict::fail;
+      c.r.message = std::string("backward throws: ") + e.what();
+    }
+    out.add(c.done());
+  }
+
   // The layer's explicit Jacobians, if it states them.
   if constexpr (LayerWithJacobians<std::remove_cvref_t<decltype(*layer)>> ||
                 std::is_same_v<std::remove_cvref_t<decltype(*layer)>, AnyLayer<T>>) {
@@ -414,7 +447,8 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       else
         judge_rounding(c.r, "uᵀ(Jv) = (Jᵀu)ᵀv", err * 10 > scale, reference_wrong);
       if (c.r.verdict != Verdict::pass)
-        c.r.message += fmt::format(" (forward mode {} vs reverse mode {})", bpcheck::to_string(lhs), bpcheck::to_string(rhs));
+        c.r.message += fmt::format(" (forward mode {:.17g} vs reverse mode {:.17g})", scalar_cast<double>(lhs),
+                                   scalar_cast<double>(rhs));
     } catch (const std::exception& e) {
       c.r.verdict = is_mp ? Verdict::fail : Verdict::unstable;
       c.r.message = std::string("dot-product identity could not be evaluated: ") + e.what();
