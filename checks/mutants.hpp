@@ -242,6 +242,24 @@ class TangentDropped : public NoParameters<T> {
   }
 };
 
+/// Bug: the stated J_θ takes vec(W) row-major: ∂y_i/∂W(i,j) = x_j written at column i·in + j instead of
+/// j·units + i. backward is right.
+template <class T>
+class WrongJacobian : public Dense<T> {
+ public:
+  using Dense<T>::Dense;
+  std::string type_name() const { return "dense (J_θ row-major)"; }
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const {
+    Matrix<T> J = Dense<T>::jacobian_parameters(X);
+    const Index out = this->output_size(), in = this->input_size();
+    J.leftCols(out * in).setZero();
+    for (Index s = 0; s < X.cols(); ++s)
+      for (Index i = 0; i < out; ++i)
+        for (Index j = 0; j < in; ++j) J(s * out + i, i * in + j) = X(j, s);
+    return J;
+  }
+};
+
 // ---- one factory for all ----------------------------------------------------------------------
 
 enum class Mutant {
@@ -259,6 +277,7 @@ enum class Mutant {
   naive_softmax,
   naive_softplus,
   tangent_dropped,
+  wrong_jacobian,
 };
 
 /// Builds a mutant on T at fixed sizes: square 3 × 3 for the transposed weight, dense 4 → 3
@@ -280,6 +299,7 @@ AnyLayer<T> make_mutant(Mutant m) {
     case Mutant::naive_softmax: return NaiveSoftmax<T>(4);
     case Mutant::naive_softplus: return NaiveSoftplus<T>(4);
     case Mutant::tangent_dropped: return TangentDropped<T>(4);
+    case Mutant::wrong_jacobian: return WrongJacobian<T>(4, 3);
   }
   throw error("unknown mutant");
 }

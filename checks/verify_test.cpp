@@ -138,6 +138,38 @@ TEST_CASE("mutant: dθ overwritten instead of accumulated is caught, also with a
   CHECK(result(single, "dθ accumulates", "mp100").verdict == Verdict::fail);
 }
 
+TEST_CASE("mutant: a wrong explicit J_θ fails the Jacobian check while backward passes", "[verify][mutant]") {
+  const VerificationReport r = verify(Mutant::wrong_jacobian);
+  INFO(bpcheck::format_table(r));
+  CHECK(!r.passed());
+  CHECK(result(r, "backward vs oracle", "mp100").verdict == Verdict::pass);
+  for (const char* p : {"float", "double", "mp100"}) {
+    INFO(p);
+    const CheckResult& c = result(r, p == std::string("mp100") ? "jacobians vs oracle" : "jacobians vs mp100", p);
+    CHECK(c.verdict == Verdict::fail);
+    REQUIRE(!c.worst.empty());
+    CHECK(c.worst.front().block == "J_W");
+  }
+}
+
+TEST_CASE("projection mode: random projections judge large layers, pass and fail alike", "[verify][check]") {
+  VerifyOptions projected;
+  projected.full_jacobian_limit = 10;  // far below dense 4 → 3's 3·2·(4·2 + 15) entries
+  const VerificationReport right = bpcheck::verify_layer(bpcheck::LayerSpec{"dense", {{"units", 3}}}, 4, projected);
+  INFO(bpcheck::format_table(right));
+  CHECK(right.passed());
+  const CheckResult& skipped = result(right, "jacobians vs oracle", "mp100");
+  CHECK(skipped.verdict == Verdict::skipped);
+  const VerificationReport wrong = verify(Mutant::flipped_sign, projected);
+  INFO(bpcheck::format_table(wrong));
+  CHECK(!wrong.passed());
+  const CheckResult& c = result(wrong, "backward vs oracle", "mp100");
+  CHECK(c.verdict == Verdict::fail);
+  REQUIRE(!c.worst.empty());
+  CHECK(c.worst.front().block == "projection");
+  CHECK(c.evaluations > 0);
+}
+
 // ---- each check on its own ------------------------------------------------------------------------
 
 TEST_CASE("check: the dot-product identity fails for a wrong backward on every rung", "[verify][check]") {

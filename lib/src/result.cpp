@@ -83,6 +83,10 @@ std::string format_table(const VerificationReport& report) {
     }
     out += fmt::format("  seed: {}\n", c.seed);
   }
+  std::size_t evaluations = 0;
+  double seconds = 0;
+  for (const auto& c : report.checks) evaluations += c.evaluations, seconds += c.seconds;
+  out += fmt::format("cost: {} forward/backward passes, {:.3f} s\n", evaluations, seconds);
   bool wrong = false;
   for (const auto& c : report.checks) wrong = wrong || c.verdict == Verdict::fail;
   out += report.passed() ? "result: all gradients correct\n"
