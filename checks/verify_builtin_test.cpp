@@ -140,3 +140,27 @@ TEST_CASE("verify_network: given parameters and data (all mp100 digits) pass wit
     CHECK(r.subject.find(loss) != std::string::npos);
   }
 }
+
+// Regression: deep and mixed networks once exceeded the rounding bound in float/double because the
+// bound of a whole backprop started at |J|ᵀ|u| (one term) instead of the absolute sweep through every
+// layer (LossLayer::absolute_sweep). These models and seeds were false alarms before.
+TEST_CASE("verify_network: deep and mixed networks raise no false alarm in float or double", "[verify][network]") {
+  const std::vector<bpcheck::ModelSpec> models{
+      {3, {{"dense", {{"units", 4}}}, {"silu", {}}, {"dense", {{"units", 4}}}, {"log_softmax", {}}}, "mse"},
+      {2,
+       {{"dense", {{"units", 3}}}, {"sigmoid", {}}, {"dense", {{"units", 3}}}, {"softplus", {}},
+        {"dense", {{"units", 3}}}, {"tanh", {}}, {"dense", {{"units", 3}}}, {"gelu", {}}, {"dense", {{"units", 2}}}},
+       "bce_with_logits"},
+      {5,
+       {{"dense", {{"units", 6}}}, {"relu", {}}, {"dense", {{"units", 6}}}, {"leaky_relu", {{"negative_slope", 0.2}}},
+        {"dense", {{"units", 3}}}},
+       "cross_entropy"}};
+  for (std::size_t m = 0; m < models.size(); ++m)
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+      VerifyOptions o;
+      o.seed = seed;
+      o.points = 3;
+      bpcheck::NetworkSubject subject{models[m], std::nullopt, std::nullopt};
+      require_clean(bpcheck::verify_network(subject, o), fmt::format("model {} seed {}", m, seed));
+    }
+}

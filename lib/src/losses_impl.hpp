@@ -32,6 +32,11 @@ Matrix<T> MseLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
 }
 
 template <class T>
+Matrix<T> MseLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const {
+  return (Y.cwiseAbs() + t.values.cwiseAbs()) * (T(2) / T(Y.size()));
+}
+
+template <class T>
 void CrossEntropyLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
   if (Index(t.classes.size()) != batch)
     throw input_error("cross_entropy: expected one class index per sample (" + std::to_string(batch) +
@@ -62,6 +67,13 @@ Matrix<T> CrossEntropyLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t)
 }
 
 template <class T>
+Matrix<T> CrossEntropyLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const {
+  Matrix<T> G = softmax_columns(Y);
+  for (Index b = 0; b < Y.cols(); ++b) G(t.classes[b], b) += T(1);
+  return G / T(Y.cols());
+}
+
+template <class T>
 void BceWithLogitsLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
   loss_detail::check_value_targets(name(), t, outputs, batch);
 }
@@ -81,6 +93,15 @@ template <class T>
 Matrix<T> BceWithLogitsLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
   const T n(Y.size());
   return Y.binaryExpr(t.values, [&n](const T& z, const T& y) { return T((stable_sigmoid(z) - y) / n); });
+}
+
+template <class T>
+Matrix<T> BceWithLogitsLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const {
+  const T n(Y.size());
+  return Y.binaryExpr(t.values, [&n](const T& z, const T& y) {
+    using std::abs;
+    return T((stable_sigmoid(z) + abs(y)) / n);
+  });
 }
 
 template <class T>

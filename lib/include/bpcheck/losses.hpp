@@ -35,6 +35,9 @@ class Loss {
   virtual T value(const Matrix<T>& Y, const Targets<T>& t) const = 0;
   /// ∂ℓ/∂Y, the seed of backprop.
   virtual Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const = 0;
+  /// The size of the terms ∂ℓ/∂Y is computed from (|ŷ| + |t| for a difference ŷ − t): the scale of
+  /// its rounding error, which the verifier's bounds start from.
+  virtual Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const = 0;
 };
 
 /// mse: ℓ = mean over all n entries of (ŷ − t)²;  ∇ℓ = 2(ŷ − t)/n
@@ -46,6 +49,7 @@ class MseLoss final : public Loss<T> {
   void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
   T value(const Matrix<T>& Y, const Targets<T>& t) const override;
   Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const override;
 };
 
 /// cross_entropy on logits z with class c per sample: ℓ = mean_b (logsumexp(z_b) − z_b[c_b]);
@@ -58,6 +62,7 @@ class CrossEntropyLoss final : public Loss<T> {
   void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
   T value(const Matrix<T>& Y, const Targets<T>& t) const override;
   Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const override;
 };
 
 /// bce_with_logits: ℓ = mean over all n entries of max(z, 0) − z t + log1p(e^{−|z|});
@@ -70,6 +75,7 @@ class BceWithLogitsLoss final : public Loss<T> {
   void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
   T value(const Matrix<T>& Y, const Targets<T>& t) const override;
   Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const override;
 };
 
 /// The loss names make_loss knows.

@@ -53,6 +53,35 @@ class LossLayer {
     return dY(0, 0) * g.input;
   }
 
+  /// The same backprop sweep in absolute values, |J_1|ᵀ⋯|J_L|ᵀ|∇ℓ|·|dy| (and |J_θ,k|ᵀ|δ_k| for the
+  /// parameters), as one vector over [vec X; θ], with |∇ℓ| the size of the terms the loss gradient is
+  /// computed from. Rounding in every layer is bounded relative to it, so the verifier's bound for a
+  /// whole network starts here rather than at |J|ᵀ|u|, which cancellations inside backprop undercut.
+  Vector<T> absolute_sweep(const Matrix<T>& X, const Matrix<T>& dY) const {
+    using std::abs;
+    const auto xs = net_.activations(X);
+    const Matrix<T> m = net_.loss().gradient_magnitude(xs.back(), targets_);
+    Vector<T> delta = Eigen::Map<const Vector<T>>(m.data(), m.size()) * T(abs(dY(0, 0)));
+    Vector<T> theta_scale(net_.parameter_count());
+    Index at = theta_scale.size();
+    for (std::size_t k = net_.depth(); k-- > 0;) {
+      const auto& layer = net_.layer(k);
+      const Index pk = layer.parameter_count();
+      at -= pk;
+      theta_scale.segment(at, pk) = layer.jacobian_parameters(xs[k]).cwiseAbs().transpose() * delta;
+      delta = layer.jacobian_input(xs[k]).cwiseAbs().transpose() * delta;
+    }
+    Vector<T> z(delta.size() + theta_scale.size());
+    z << delta, theta_scale;
+    return z;
+  }
+  /// How many roundings a value of backprop accumulates at most: the widths summed along the network.
+  Index rounding_terms() const {
+    Index n = net_.output_size();
+    for (std::size_t k = 0; k < net_.depth(); ++k) n += net_.layer(k).input_size() + net_.layer(k).output_size();
+    return n;
+  }
+
   /// ∂ℓ/∂vec(X) = ∇ℓᵀ · J_L ⋯ J_1, formed.
   Matrix<T> jacobian_input(const Matrix<T>& X) const {
     const Matrix<T> d = net_.explicit_gradient(X, targets_).input;

@@ -178,6 +178,10 @@ struct PointState {
   Index in_rows = 0, batch = 0, out_rows = 0, n = 0, P = 0;
   bool sample_independent = true;
   mp100 slope_true;  ///< uᵀ(J v) exact, by JVP
+  /// For composite layers that state it (LossLayer): the backward sweep in absolute values for the
+  /// cotangent U and for a unit cotangent, and the roundings a value accumulates; empty otherwise.
+  std::optional<Vector<mp100>> sweep, sweep_unit;
+  mp100 sweep_terms{0};
 };
 
 /// Runs every check on rung T at one point. `reference_wrong`: mp100 already found this code wrong
@@ -316,8 +320,13 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
                       (c.r.worst.empty() ? std::string("?") : c.r.worst.front().where);
     } else {
       const Vector<mp100> cond = max_abs_change(g_pert, s.truth.full ? s.truth.g : expected);
-      const Vector<mp100> nterms =
+      Vector<mp100> nterms =
           s.truth.full ? terms(s.truth.J, true) : Vector<mp100>::Constant(expected.size(), mp100(s.n));
+      if (s.sweep && s.truth.full)
+        for (Index i = 0; i < expected.size(); ++i) {
+          scale(i) = std::max(scale(i), (*s.sweep)(i));
+          nterms(i) = std::max(nterms(i), s.sweep_terms);
+        }
       for (Index i = 0; i < expected.size(); ++i)
         bound(i) = mp100(K) * ((nterms(i) + 2) * u_T * scale(i) + cond(i)) + floor_T;
       c.r.metric = "max |g_T − g| / bound";
@@ -392,7 +401,12 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
           std::vector<Vector<mp100>> jp;
           for (const auto& m : J_pert) jp.push_back(vec(m));
           const Vector<mp100> cond = max_abs_change(jp, e);
-          for (Index i = 0; i < e.size(); ++i) bound(i) = mp100(K) * (mp100(4) * u_T * sc(i) + cond(i)) + floor_T;
+          // A one-row Jacobian (a network's loss) is a gradient: the absolute sweep bounds its rounding.
+          const bool sweep = s.sweep_unit && rows == 1;
+          for (Index i = 0; i < e.size(); ++i)
+            bound(i) = sweep ? mp100(K) * ((s.sweep_terms + 2) * u_T * std::max(sc(i), (*s.sweep_unit)(i)) + cond(i)) +
+                                   floor_T
+                             : mp100(K) * (mp100(4) * u_T * sc(i) + cond(i)) + floor_T;
         }
         c.r.metric = is_mp ? "max |J_layer − J| / (tol |J|)" : "max |J_T − J| / bound";
         c.r.formula = is_mp ? "pass when ≤ 1; J by dual numbers in mp100" : "bound = K (4 u_T |J| + cond) + floor";
@@ -430,6 +444,7 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
         scale = abs_vec(u).dot(abs_mat(s.truth.J) * abs_vec(s.p.v));
       else
         scale = u.norm() * vector_cast<mp100>(Vector<T>(Jv.col(0))).norm() + vector_cast<mp100>(g).norm() * s.p.v.norm();
+      if (s.sweep) scale = std::max(scale, mp100(s.sweep->dot(abs_vec(s.p.v)) * s.sweep_terms));
       const mp100 err = abs(scalar_cast<mp100>(lhs) - scalar_cast<mp100>(rhs));
       const mp100 bound = is_mp ? tol * scale + mp100(1e-300)
                                 : mp100(K) * mp100(2 * s.n + 2 * s.out_rows * s.batch) * u_T * scale + floor_T;
@@ -717,6 +732,11 @@ VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
       s.truth.g = s.truth.J.transpose() * u;
       s.truth.g_scale = abs_mat(s.truth.J).transpose() * abs_vec(u);
       s.slope_true = u.dot(s.truth.J * s.p.v);
+      if constexpr (requires { layer_mp.absolute_sweep(s.p.X, s.p.U); }) {
+        s.sweep = layer_mp.absolute_sweep(s.p.X, s.p.U);
+        s.sweep_unit = layer_mp.absolute_sweep(s.p.X, Matrix<mp100>::Ones(s.p.U.rows(), s.p.U.cols()));
+        s.sweep_terms = mp100(layer_mp.rounding_terms());
+      }
     } else {
       s.truth.V.resize(s.n, opt.projections);
       for (Index i = 0; i < s.truth.V.size(); ++i) s.truth.V(i) = mp100(float_round(rng.symmetric()));
