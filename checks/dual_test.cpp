@@ -13,6 +13,7 @@ using bpcheck::Dual;
 using bpcheck::Index;
 using bpcheck::Matrix;
 using bpcheck::Vector;
+using bpcheck::testing::close;
 using bpcheck::testing::eps_times;
 using bpcheck::testing::normwise_relative_difference;
 using bpcheck::testing::ratio;
@@ -28,13 +29,6 @@ using D2 = Dual<T, 2>;
 template <class T>
 D2<T> seeded(const T& x) {
   return D2<T>(x, {T(1), T(-2)});
-}
-
-template <class T>
-bool close(const T& actual, const T& expected, const T& tol) {
-  using std::abs;
-  using std::max;
-  return T(abs(T(actual - expected))) <= tol * max(T(1), T(abs(expected)));
 }
 
 /// f(x) on a dual must give the value f and tangents (f', −2 f') of the closed forms.

@@ -86,4 +86,12 @@ auto normwise_relative_difference(const Eigen::MatrixBase<A>& a, const Eigen::Ma
   return T(diff / scale);
 }
 
+/// |actual − expected| ≤ tol · max(1, |expected|): relative for large values, absolute near 0.
+template <class T>
+bool close(const T& actual, const T& expected, const T& tol) {
+  using std::abs;
+  using std::max;
+  return T(abs(T(actual - expected))) <= tol * max(T(1), T(abs(expected)));
+}
+
 }  // namespace bpcheck::testing

@@ -18,6 +18,7 @@ using bpcheck::Index;
 using bpcheck::Matrix;
 using bpcheck::scalar_traits;
 using bpcheck::Vector;
+using bpcheck::testing::close;
 using bpcheck::testing::eps_times;
 using bpcheck::testing::normwise_relative_difference;
 using bpcheck::testing::ratio;
@@ -28,14 +29,6 @@ namespace {
 template <class T>
 AnyLayer<T> build(const std::string& type, Index width, nlohmann::json options = nlohmann::json::object()) {
   return bpcheck::make_layer<T>(bpcheck::LayerSpec{type, std::move(options)}, width);
-}
-
-/// |actual − expected| ≤ tol · max(1, |expected|): relative for large values, absolute near 0.
-template <class T>
-bool close(const T& actual, const T& expected, const T& tol) {
-  using std::abs;
-  using std::max;
-  return T(abs(T(actual - expected))) <= tol * max(T(1), T(abs(expected)));
 }
 
 /// An activation on a 3 × 2 batch: the values and the diagonal of J_x must be the hand values, every
