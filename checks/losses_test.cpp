@@ -17,6 +17,21 @@ using bpcheck::testing::real_rungs;
 
 namespace {
 
+/// A loss at saturated logits: value and gradient finite and equal to the hand values to a few ε.
+template <class T>
+void check_saturated_loss(const bpcheck::Loss<T>& loss, const Matrix<T>& Y, const Targets<T>& t, const T& value,
+                          const Matrix<T>& gradient) {
+  using std::abs;
+  using std::isfinite;
+  const T v = loss.value(Y, t);
+  REQUIRE(isfinite(v));
+  CHECK(abs(T(v - value)) <= eps_times<T>(4) * abs(value));
+  const Matrix<T> g = loss.gradient(Y, t);
+  for (Index i = 0; i < g.size(); ++i) REQUIRE(isfinite(T(g(i))));
+  CHECK(normwise_relative_difference(g, gradient) <= eps_times<T>(4));
+}
+
+
 template <class T>
 T ln(long p, long q = 1) {
   using std::log;
@@ -154,17 +169,12 @@ TEMPLATE_LIST_TEST_CASE("cross_entropy with logits ±1e4 is finite and right", "
   Targets<T> t;
   t.classes = {0, 1};
   // Sample 0 picks the dominant logit: ln(1 + e^−1e4 + e^−2e4) ≈ 0. Sample 1: 1e4 + that. Mean 5000.
-  const T v = loss->value(Y, t);
-  REQUIRE(isfinite(v));
-  CHECK(abs(T(v - T(5000))) <= eps_times<T>(4) * T(5000));
-  // (s − e_c)/2 with s = (1, e^−1e4, e^−2e4): (0, 0, 0) and (1/2, −1/2, 0).
-  const Matrix<T> g = loss->gradient(Y, t);
-  for (Index i = 0; i < g.size(); ++i) REQUIRE(isfinite(T(g(i))));
+  // Gradient (s − e_c)/2 with s = (1, e^−1e4, e^−2e4): (0, 0, 0) and (1/2, −1/2, 0).
   Matrix<T> expected(3, 2);
   expected << T(0), ratio<T>(1, 2),  //
       T(0), ratio<T>(-1, 2),         //
       T(0), T(0);
-  CHECK(normwise_relative_difference(g, expected) <= eps_times<T>(4));
+  check_saturated_loss(*loss, Y, t, T(5000), expected);
 }
 
 TEMPLATE_LIST_TEST_CASE("bce_with_logits with |z| = 1e4 is finite and right", "[losses][stability]", real_rungs) {
@@ -180,15 +190,10 @@ TEMPLATE_LIST_TEST_CASE("bce_with_logits with |z| = 1e4 is finite and right", "[
   t.values << T(0), T(1),  //
       T(1), T(0);
   // Two confidently wrong entries cost 1e4 each, two confidently right ones ≈ e^−1e4: mean 5000.
-  const T v = loss->value(Y, t);
-  REQUIRE(isfinite(v));
-  CHECK(abs(T(v - T(5000))) <= eps_times<T>(4) * T(5000));
-  const Matrix<T> g = loss->gradient(Y, t);
-  for (Index i = 0; i < g.size(); ++i) REQUIRE(isfinite(T(g(i))));
   Matrix<T> expected(2, 2);
   expected << ratio<T>(1, 4), ratio<T>(-1, 4),  //
       T(0), T(0);
-  CHECK(normwise_relative_difference(g, expected) <= eps_times<T>(4));
+  check_saturated_loss(*loss, Y, t, T(5000), expected);
 }
 
 TEMPLATE_LIST_TEST_CASE("losses refuse targets that do not fit the output", "[losses][errors]", real_rungs) {
