@@ -7,6 +7,7 @@ packages=(
   libeigen3-dev libboost1.81-dev libmpfr-dev libgmp-dev
   catch2 librapidcheck-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenblas-dev libbenchmark-dev
+  gnuplot-nox
 )
 
 missing=()
