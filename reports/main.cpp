@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<bpcheck::cli::Command> commands{bpcheck::cli::add_gradient_command(app),
                                               bpcheck::cli::add_example_command(app),
-                                              bpcheck::cli::add_verify_command(app)};
+                                              bpcheck::cli::add_verify_command(app),
+                                              bpcheck::cli::add_report_command(app)};
   try {
     try {
       app.parse(argc, argv);

@@ -1,0 +1,362 @@
+// `bpcheck report`, run as a user runs it: the files it writes, a page that is well-formed and holds
+// every plot, numbers that agree with the theory of rounding, shards that merge into exactly the
+// unsharded report, and every kind of bad input ending in exit code 2 with one line on stderr.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
+#include <nlohmann/json.hpp>
+
+#include "helpers.hpp"
+
+#ifndef BPCHECK_CLI
+#error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
+#endif
+
+using Catch::Contains;
+using Catch::StartsWith;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+const fs::path& temp_dir() {
+  static const fs::path dir = [] {
+    auto d = fs::temp_directory_path() / ("bpcheck_report_test_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const auto path = (temp_dir() / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+/// Runs bpcheck with the arguments (a shell word list), capturing exit code, stdout and stderr.
+Run bpcheck_run(const std::string& args) {
+  const auto out = temp_dir() / "stdout.txt", err = temp_dir() / "stderr.txt";
+  const std::string command =
+      std::string("'") + BPCHECK_CLI + "' " + args + " > '" + out.string() + "' 2> '" + err.string() + "' < /dev/null";
+  const int status = std::system(command.c_str());
+  Run r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::string dir(const std::string& name) { return (temp_dir() / name).string(); }
+
+/// A quick report into a fresh folder; requires success.
+json quick_report(const std::string& name, const std::string& extra = "") {
+  const Run r = bpcheck_run("report --quick --out '" + dir(name) + "' " + extra);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  return json::parse(slurp(fs::path(dir(name)) / "report.json"));
+}
+
+/// The tag structure of an XML/XHTML text is balanced and every tag closes the one it should; returns
+/// a description of the first problem, empty when well-formed.
+std::string tag_balance_problem(const std::string& text) {
+  std::vector<std::string> open;
+  std::size_t at = 0;
+  while ((at = text.find('<', at)) != std::string::npos) {
+    if (text.compare(at, 4, "<!--") == 0) {
+      at = text.find("-->", at);
+      if (at == std::string::npos) return "unclosed comment";
+      continue;
+    }
+    const std::size_t end = text.find('>', at);
+    if (end == std::string::npos) return "unclosed tag at " + std::to_string(at);
+    const std::string tag = text.substr(at + 1, end - at - 1);
+    at = end + 1;
+    if (tag.empty()) return "empty tag";
+    if (tag[0] == '!' || tag[0] == '?') continue;  // doctype, processing instruction
+    if (tag[0] == '/') {
+      const std::string name = tag.substr(1, tag.find_first_of(" \t\n") - 1);
+      if (open.empty()) return "</" + name + "> closes nothing";
+      if (open.back() != name) return "</" + name + "> closes <" + open.back() + ">";
+      open.pop_back();
+      continue;
+    }
+    if (tag.back() == '/') continue;  // self-closing
+    open.push_back(tag.substr(0, tag.find_first_of(" \t\n")));
+  }
+  if (!open.empty()) return "<" + open.back() + "> never closed";
+  return "";
+}
+
+std::vector<std::string> csv_lines(const fs::path& p) {
+  std::vector<std::string> lines;
+  std::istringstream in(slurp(p));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string slug(const std::string& s) {
+  std::string r;
+  for (char c : s) r += std::isalnum(static_cast<unsigned char>(c)) ? char(std::tolower(c)) : '-';
+  return r;
+}
+
+const json& scheme(const json& fd, const std::string& name) {
+  for (const auto& s : fd.at("schemes"))
+    if (s.at("scheme") == name) return s;
+  FAIL("no scheme " << name);
+  throw 0;
+}
+
+}  // namespace
+
+TEST_CASE("report --quick: report.json, one CSV per sweep and a well-formed index.html holding every plot",
+          "[report]") {
+  const json r = quick_report("quick", "--jobs 2");
+  const fs::path out = dir("quick");
+  REQUIRE(r.at("format") == "bpcheck report");
+  REQUIRE(r.at("run").at("quick") == true);
+  REQUIRE(r.at("finite_differences").size() == 4);  // 2 subjects × float, double
+  REQUIRE(r.at("backprop").size() == 8);            // tanh, relu × width 8 × depth 1, 2, 4, 8
+  REQUIRE(r.at("conditioning").size() == 8);
+  REQUIRE(r.at("verification").size() == 5);
+  REQUIRE(r.at("passed") == true);
+  for (const auto& fd : r.at("finite_differences")) {
+    REQUIRE(fd.at("h").size() == 31);  // 1e-1 … 1e-16, half a decade apart
+    REQUIRE(fd.at("h").front().get<double>() == Approx(1e-1));
+    REQUIRE(fd.at("h").back().get<double>() == Approx(1e-16));
+    REQUIRE(fd.at("schemes").size() == 5);
+  }
+
+  // One CSV per sweep, a row per data point.
+  const auto fd_rows = csv_lines(out / "fd_error.csv");
+  REQUIRE(fd_rows.at(0) == "subject,precision,scheme,order,h,relative_error");
+  REQUIRE(fd_rows.size() == 1 + 4 * 5 * 31);
+  const auto bp_rows = csv_lines(out / "backprop_error.csv");
+  std::size_t blocks = 0;
+  for (const auto& b : r.at("backprop")) blocks += b.at("blocks").size();
+  REQUIRE(bp_rows.size() == 1 + blocks);
+  REQUIRE(csv_lines(out / "conditioning.csv").size() > 8);
+  std::size_t checks = 0;
+  for (const auto& v : r.at("verification")) checks += v.at("checks").size();
+  REQUIRE(csv_lines(out / "verification.csv").size() == 1 + checks);
+
+  // The page: well-formed (balanced tags, and an XML parser accepts it), and every plot is there as an
+  // inline SVG with drawn data.
+  const std::string html = slurp(out / "index.html");
+  REQUIRE_THAT(html, StartsWith("<!DOCTYPE html>"));
+  REQUIRE(tag_balance_problem(html).empty());
+  {
+    std::istringstream in(html);
+    boost::property_tree::ptree tree;
+    REQUIRE_NOTHROW(boost::property_tree::read_xml(in, tree));
+  }
+  std::vector<std::string> plots;
+  for (const auto& fd : r.at("finite_differences"))
+    plots.push_back(slug("fd " + fd.at("subject").get<std::string>() + " " + fd.at("precision").get<std::string>()));
+  for (const char* p :
+       {"backprop-width-8", "backprop-blocks-width-8", "conditioning-width-8", "layer-conditioning-width-8"}) plots.push_back(p);
+  for (const auto& id : plots) {
+    INFO(id);
+    const auto at = html.find("<figure id=\"" + id + "\">");
+    REQUIRE(at != std::string::npos);
+    const auto end = html.find("</figure>", at);
+    const std::string fig = html.substr(at, end - at);
+    REQUIRE_THAT(fig, Contains("<svg") && Contains("</svg>") && Contains("<path"));
+  }
+  REQUIRE(std::regex_search(html, std::regex("no data")) == false);
+  std::size_t figures = 0;
+  for (std::size_t at = html.find("<figure "); at != std::string::npos; at = html.find("<figure ", at + 1)) ++figures;
+  REQUIRE(figures == plots.size());
+  // The ids gnuplot gives its markers are made unique per plot.
+  std::set<std::string> ids;
+  const std::regex id_re("id='([^']*)'");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), id_re); it != std::sregex_iterator(); ++it)
+    REQUIRE(ids.insert((*it)[1]).second);
+}
+
+TEST_CASE("report agrees with the theory of rounding", "[report]") {
+  const json r = quick_report("theory");
+  for (const auto& fd : r.at("finite_differences")) {
+    const std::string where = fd.at("subject").get<std::string>() + " " + fd.at("precision").get<std::string>();
+    INFO(where);
+    const double u = fd.at("unit_roundoff");
+    const json& central = scheme(fd, "central");
+    // The V: the measured optimal step within a factor of 10 of u^(1/3), for every fixed stencil too.
+    for (const char* name : {"central", "central4"}) {
+      const json& s = scheme(fd, name);
+      const int p = s.at("order");
+      INFO(name);
+      const double ratio = s.at("best_h").get<double>() / std::pow(u, 1.0 / (p + 1));
+      CHECK(ratio >= 0.1);
+      CHECK(ratio <= 10);
+    }
+    // The best central error is of the order u^(2/3), far below the step-size error of a naive √u step.
+    CHECK(central.at("best_error").get<double>() < 100 * std::pow(u, 2.0 / 3));
+    if (fd.at("precision") == "double") {
+      // Truncation side: error ∝ h²; round-off side: error ∝ 1/h.
+      CHECK(central.at("slope_truncation").get<double>() == Approx(2).margin(0.3));
+      CHECK(central.at("slope_roundoff").get<double>() == Approx(-1).margin(0.3));
+      CHECK(scheme(fd, "forward").at("slope_truncation").get<double>() == Approx(1).margin(0.3));
+    }
+  }
+  for (const auto& b : r.at("backprop")) {
+    INFO(b.at("subject").get<std::string>());
+    // mp100 agrees with itself under a change of evaluation order to 90 digits and more.
+    CHECK(b.at("mp100_self_digits").get<double>() >= 90);
+    for (const auto& k : b.at("blocks")) CHECK(k.at("mp100_reordered_digits").get<double>() >= 90);
+    // Float keeps fewer digits than double, and double is not exact.
+    CHECK(b.at("float_digits").get<double>() < b.at("double_digits").get<double>());
+    CHECK(b.at("double_digits").get<double>() < 17);
+  }
+  // Double gradients keep at least 12 significant digits in every block on well-conditioned networks.
+  std::size_t well_conditioned = 0;
+  for (const auto& c : r.at("conditioning")) {
+    const json& p = c.at("products").back();
+    if (p.at("singular").get<bool>() || p.at("cond").get<double>() > 1e4) continue;
+    ++well_conditioned;
+    for (const auto& b : r.at("backprop"))
+      if (b.at("subject") == c.at("subject")) {
+        INFO(b.at("subject").get<std::string>());
+        CHECK(b.at("double_digits").get<double>() >= 12);
+      }
+  }
+  CHECK(well_conditioned >= 3);
+  // ReLU switches units off: its Jacobian products are singular and say so.
+  bool relu_singular = false;
+  for (const auto& c : r.at("conditioning"))
+    if (c.at("activation") == "relu") relu_singular = relu_singular || c.at("products").back().at("singular").get<bool>();
+  CHECK(relu_singular);
+  // Every statement the report makes about theory holds on the default set.
+  for (const auto& t : r.at("theory")) {
+    INFO(t.dump());
+    CHECK(t.at("holds").get<bool>());
+  }
+}
+
+TEST_CASE("report: shards merge into exactly the unsharded report, and a tampered shard fails theory",
+          "[report]") {
+  const json full = quick_report("unsharded", "--jobs 1 --seed 7");
+  const std::string full_text = slurp(fs::path(dir("unsharded")) / "report.json");
+  REQUIRE(bpcheck_run("report --quick --seed 7 --jobs 2 --shard 1/2 --out '" + dir("part1") + "'").code == 0);
+  const Run part2 = bpcheck_run("report --quick --seed 7 --jobs 2 --shard 2/2 --out '" + dir("part2") + "'");
+  REQUIRE(part2.code == 0);
+  REQUIRE_THAT(part2.out, Contains("shard 2/2"));
+  REQUIRE_FALSE(fs::exists(fs::path(dir("part2")) / "index.html"));
+  const Run merged = bpcheck_run("report merge --out '" + dir("merged") + "' '" + dir("part2") + "' '" + dir("part1") +
+                                 "/report.json'");
+  INFO(merged.err);
+  REQUIRE(merged.code == 0);
+  REQUIRE_THAT(merged.out, Contains("index.html"));
+  // Same seed, any threads, any sharding: byte-identical JSON, and the same CSVs and page.
+  REQUIRE(slurp(fs::path(dir("merged")) / "report.json") == full_text);
+  for (const char* f : {"fd_error.csv", "backprop_error.csv", "conditioning.csv", "verification.csv", "index.html"})
+    REQUIRE(slurp(fs::path(dir("merged")) / f) == slurp(fs::path(dir("unsharded")) / f));
+
+  SECTION("a shard whose central-difference slope is off makes the theory statement fail") {
+    // Written back with its keys re-sorted: merge compares runs regardless of key order.
+    json shard = json::parse(slurp(fs::path(dir("part1")) / "report.json"));
+    bool tampered = false;
+    for (auto& item : shard.at("items"))
+      if (item.at("kind") == "finite_differences" && !tampered)
+        for (auto& s : item.at("result").at("schemes"))
+          if (s.at("scheme") == "central") s["slope_truncation"] = 1.0, tampered = true;
+    REQUIRE(tampered);
+    fs::create_directories(dir("tampered"));
+    std::ofstream(fs::path(dir("tampered")) / "report.json") << shard.dump();
+    const Run m = bpcheck_run("report merge --out '" + dir("merged_tampered") + "' '" + dir("tampered") + "' '" +
+                              dir("part2") + "'");
+    INFO(m.err);
+    REQUIRE(m.code == 0);
+    const json t = json::parse(slurp(fs::path(dir("merged_tampered")) / "report.json"));
+    std::size_t failing = 0;
+    for (const auto& s : t.at("theory"))
+      if (!s.at("holds").get<bool>()) {
+        ++failing;
+        REQUIRE_THAT(s.at("statement").get<std::string>(), Contains("h^2"));
+      }
+    REQUIRE(failing == 1);
+    REQUIRE_THAT(slurp(fs::path(dir("merged_tampered")) / "index.html"), Contains("class=\"fail\""));
+  }
+}
+
+TEST_CASE("report on a user's model", "[report]") {
+  const std::string model = write_file(
+      "model.json",
+      R"({"input_size": 3, "layers": [{"type": "dense", "units": 5}, {"type": "sigmoid"}, {"type": "dense", "units": 2}], "loss": "mse"})");
+  const json r = quick_report("model", "--model '" + model + "'");
+  REQUIRE(r.at("run").at("model").at("input_size") == 3);
+  REQUIRE(r.at("finite_differences").size() == 2);
+  REQUIRE(r.at("backprop").size() == 1);
+  REQUIRE(r.at("backprop")[0].at("blocks").size() == 4);  // W, b of both dense layers
+  REQUIRE(r.at("conditioning")[0].at("products").size() == 3);  // J_1, J_2 J_1, J_3 J_2 J_1
+  REQUIRE(r.at("conditioning")[0].at("products")[2].at("singular_values").size() == 2);
+  REQUIRE(r.at("verification").size() == 1);
+  REQUIRE(r.at("backprop")[0].at("double_digits").get<double>() >= 12);
+  const std::string html = slurp(fs::path(dir("model")) / "index.html");
+  REQUIRE(tag_balance_problem(html).empty());
+  REQUIRE_THAT(html, Contains("<figure id=\"conditioning-model\">"));
+}
+
+TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]") {
+  auto expect_error = [](const std::string& args, const std::string& what) {
+    const Run r = bpcheck_run(args);
+    INFO(args << "\n" << r.err);
+    REQUIRE(r.code == 2);
+    REQUIRE_THAT(r.err, StartsWith("bpcheck: error: ") && Contains(what));
+    REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  };
+  const std::string out = " --out '" + dir("errors") + "'";
+  expect_error("report --quick --shard 3/2" + out, "--shard");
+  expect_error("report --quick --shard 0/2" + out, "--shard");
+  expect_error("report --quick --shard x" + out, "--shard");
+  expect_error("report --quick --shard 1/" + out, "--shard");
+  expect_error("report --quick --jobs 0" + out, "--jobs");
+  // An output folder that cannot be made: its parent is a file.
+  const std::string file = write_file("plain_file", "x");
+  expect_error("report --quick --out '" + file + "/sub'", "cannot create the output folder");
+  expect_error("report --quick --model '" + write_file("bad.json", "{\"input_size\": 3, \"layers\": [") + "'" + out,
+               "bad.json");
+  expect_error("report --quick --model '" +
+                   write_file("unknown.json", R"({"input_size": 3, "layers": [{"type": "nope"}], "loss": "mse"})") + "'" +
+                   out,
+               "nope");
+  expect_error("report --quick --model '" + dir("missing.json") + "'" + out, "missing.json");
+  expect_error("report merge" + out, "parts");
+  expect_error("report merge '" + dir("missing_shard") + "'" + out, "missing_shard");
+  expect_error("report merge '" + write_file("notjson.json", "{") + "'" + out, "malformed JSON");
+  expect_error("report merge '" + write_file("notshard.json", "{\"a\": 1}") + "'" + out, "not a shard");
+
+  // Shards of different runs, a missing shard, a shard given twice.
+  REQUIRE(bpcheck_run("report --quick --seed 1 --shard 1/2 --out '" + dir("seed1") + "'").code == 0);
+  REQUIRE(bpcheck_run("report --quick --seed 2 --shard 2/2 --out '" + dir("seed2") + "'").code == 0);
+  expect_error("report merge '" + dir("seed1") + "' '" + dir("seed2") + "'" + out, "different run");
+  expect_error("report merge '" + dir("seed1") + "'" + out, "missing shard 2/2");
+  expect_error("report merge '" + dir("seed1") + "' '" + dir("seed1") + "'" + out, "given twice");
+  REQUIRE_FALSE(fs::exists(fs::path(dir("errors")) / "report.json"));
+}

@@ -1,0 +1,65 @@
+#pragma once
+// The error-analysis report: how far float and double stray from the 100-digit truth, and why.
+//
+//   bpcheck::report::ReportOptions o;                       // the built-in default set, seed 42
+//   auto items = bpcheck::report::plan(o);                  // independent work items
+//   std::vector<nlohmann::ordered_json> results;
+//   for (const auto& item : items) results.push_back(bpcheck::report::compute(item, o));
+//   auto report = bpcheck::report::assemble(bpcheck::report::run_identity(o, items), items, results);
+//   for (auto& [name, text] : bpcheck::report::render(report)) ...   // CSVs and index.html
+//
+// A sweep is a list of work items, each computed on its own (the unit of threads and of shards), each
+// result a JSON object that holds only deterministic numbers: the same options give byte-identical
+// output whatever the number of threads or shards. Four sweeps:
+//   finite_differences  error of each scheme versus the step h, per subject and precision
+//   backprop            float/double gradient versus mp100, per network (activation, width, depth)
+//                       and parameter block, with the singular values of the network's Jacobians
+//   verification        every check of `verify` on each layer and on the default network
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bpcheck/network.hpp"
+
+namespace bpcheck::report {
+
+using json = nlohmann::ordered_json;
+
+struct ReportOptions {
+  bool quick = false;           ///< the small sweep for CI
+  std::uint64_t seed = 42;
+  std::optional<ModelSpec> model;  ///< a user's network; none: the built-in default set
+};
+
+/// One independent unit of work: its kind ("finite_differences", "backprop", "verification") and
+/// what to compute, as JSON so that shard files describe themselves.
+struct WorkItem {
+  std::string kind;
+  json params;
+};
+
+/// The work items of a run, in a fixed order.
+std::vector<WorkItem> plan(const ReportOptions& options);
+
+/// What identifies a run (format version, model, seed, sweep sizes): shards merge only when equal.
+json run_identity(const ReportOptions& options, const std::vector<WorkItem>& items);
+
+/// Computes one item. Throws input_error for a model that cannot be evaluated.
+json compute(const WorkItem& item, const ReportOptions& options);
+
+/// The whole report from every item's result (results[i] belongs to items[i]): report.json.
+json assemble(const json& run, const std::vector<WorkItem>& items, const std::vector<json>& results);
+
+/// The files of the report from report.json: one CSV per sweep and index.html (plots by gnuplot).
+/// Throws error when gnuplot cannot be run.
+std::map<std::string, std::string> render(const json& report);
+
+/// The agreement of the numbers with theory, as a list of statements with measured values and
+/// whether each holds (also part of report.json under "theory").
+json theory_checks(const json& report);
+
+}  // namespace bpcheck::report

@@ -1,0 +1,285 @@
+// bpcheck report [--model M.json] [--quick] [--seed N] [--out DIR] [--jobs N] [--shard k/n]
+// bpcheck report merge [--out DIR] PART...
+//
+// The work items of a sweep run on --jobs threads (MPFR is thread-safe in Debian's build). With
+// --shard k/n only items i with i mod n = k − 1 run and DIR/report.json holds their results; `merge`
+// joins the parts of one run into exactly the report an unsharded run writes.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "bpcheck/io/formats.hpp"
+#include "commands.hpp"
+#include "report.hpp"
+
+namespace bpcheck::cli {
+
+namespace {
+
+using report::json;
+
+struct ReportCommandOptions {
+  std::string model, out = "bpcheck-report", shard;
+  bool quick = false;
+  std::uint64_t seed = 42;
+  int jobs = 0;
+  std::vector<std::string> parts;
+  std::string merge_out = "bpcheck-report";
+};
+
+struct Shard {
+  std::size_t index = 1, count = 1;  ///< 1 ≤ index ≤ count
+};
+
+Shard parse_shard(const std::string& text) {
+  static const std::regex form(R"(([0-9]{1,6})/([0-9]{1,6}))");
+  std::smatch m;
+  if (!std::regex_match(text, m, form))
+    throw input_error("--shard: expected k/n, part k of n (e.g. 1/4), got '" + text + "'");
+  const Shard s{std::stoul(m[1]), std::stoul(m[2])};
+  if (s.count < 1 || s.index < 1 || s.index > s.count)
+    throw input_error("--shard: part k of n needs 1 <= k <= n, got '" + text + "'");
+  return s;
+}
+
+/// Creates the output folder and proves it writable before any work is spent.
+void prepare_output(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw input_error(dir + ": cannot create the output folder (" + (ec ? ec.message() : "not a folder") + ")");
+  const fs::path probe = fs::path(dir) / ".bpcheck-write-probe";
+  {
+    std::ofstream f(probe);
+    if (!f || !(f << "probe") || !f.flush()) throw input_error(dir + ": the output folder is not writable");
+  }
+  fs::remove(probe, ec);
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(std::size_t total) : total_(total), shown_(::isatty(STDERR_FILENO) == 1 && total > 0) {}
+  void advance() {
+    std::lock_guard lock(mutex_);
+    ++done_;
+    if (!shown_) return;
+    constexpr int width = 40;
+    const int filled = int(width * done_ / total_);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    std::cerr << fmt::format("\rreport [{}{}] {}/{} items, {:.0f} s", std::string(filled, '#'),
+                             std::string(width - filled, '.'), done_, total_, seconds)
+              << (done_ == total_ ? "\n" : "") << std::flush;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::mutex mutex_;
+  std::size_t total_, done_ = 0;
+  bool shown_;
+  Clock::time_point start_ = Clock::now();
+};
+
+/// Computes the chosen items on `jobs` threads; results[i] for item chosen[i]. The first failure (in
+/// item order) is rethrown once every thread has stopped.
+std::vector<json> compute_all(const std::vector<report::WorkItem>& items, const std::vector<std::size_t>& chosen,
+                              const report::ReportOptions& options, int jobs) {
+  std::vector<json> results(chosen.size());
+  std::vector<std::exception_ptr> failures(chosen.size());
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  Progress progress(chosen.size());
+  auto worker = [&] {
+    for (std::size_t i = next++; i < chosen.size() && !stop; i = next++) {
+      try {
+        results[i] = report::compute(items[chosen[i]], options);
+      } catch (...) {
+        failures[i] = std::current_exception();
+        stop = true;
+      }
+      progress.advance();
+    }
+  };
+  const int threads = std::max(1, std::min<int>(jobs, int(chosen.size())));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (const auto& f : failures)
+    if (f) std::rethrow_exception(f);
+  return results;
+}
+
+std::string absolute(const std::string& path) {
+  return std::filesystem::weakly_canonical(std::filesystem::absolute(path)).string();
+}
+
+/// Writes report.json, the CSVs and index.html; returns the exit code (1 when a gradient is wrong).
+int write_report(const std::string& dir, const json& full, std::ostream& out) {
+  const auto files = report::render(full);
+  write_file_atomically((std::filesystem::path(dir) / "report.json").string(), full.dump(1) + "\n");
+  for (const auto& [name, text] : files) write_file_atomically((std::filesystem::path(dir) / name).string(), text);
+  std::size_t holding = 0;
+  for (const auto& t : full.at("theory")) holding += t.at("holds").get<bool>();
+  out << fmt::format("bpcheck report: {} of {} statements of theory hold; verification: {}\n", holding,
+                     full.at("theory").size(), full.at("passed").get<bool>() ? "every gradient right" : "A GRADIENT IS WRONG");
+  out << "open file://" << absolute((std::filesystem::path(dir) / "index.html").string()) << "\n";
+  return full.at("passed").get<bool>() ? 0 : 1;
+}
+
+int run_report(const ReportCommandOptions& o, std::ostream& out) {
+  const auto start = std::chrono::steady_clock::now();
+  report::ReportOptions options;
+  options.quick = o.quick;
+  options.seed = o.seed;
+  std::optional<Shard> shard;
+  if (!o.shard.empty()) shard = parse_shard(o.shard);
+  if (!o.model.empty()) options.model = read_model_spec(o.model);
+  prepare_output(o.out);
+
+  const auto items = report::plan(options);
+  const json run = report::run_identity(options, items);
+  std::vector<std::size_t> chosen;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (!shard || i % shard->count == shard->index - 1) chosen.push_back(i);
+  const int jobs = o.jobs > 0 ? o.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+  const std::vector<json> results = compute_all(items, chosen, options, jobs);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cerr << fmt::format("report: {} items in {:.1f} s on {} threads\n", chosen.size(), seconds, jobs);
+
+  if (shard) {
+    json part;
+    part["format"] = "bpcheck report shard";
+    part["run"] = run;
+    part["shard"] = {{"index", shard->index}, {"count", shard->count}};
+    json list = json::array();
+    for (std::size_t i = 0; i < chosen.size(); ++i)
+      list.push_back({{"index", chosen[i]}, {"kind", items[chosen[i]].kind}, {"params", items[chosen[i]].params},
+                      {"result", results[i]}});
+    part["items"] = std::move(list);
+    const std::string path = (std::filesystem::path(o.out) / "report.json").string();
+    write_file_atomically(path, part.dump(1) + "\n");
+    out << fmt::format("bpcheck report: shard {}/{} ({} of {} items) written to {}; join the parts with "
+                       "`bpcheck report merge --out DIR PART...`\n",
+                       shard->index, shard->count, chosen.size(), items.size(), absolute(path));
+    return 0;
+  }
+  return write_report(o.out, report::assemble(run, items, results), out);
+}
+
+json read_ordered(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw input_error(path + ": cannot be read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    throw input_error(path + ": malformed JSON (" + std::string(e.what()) + ")");
+  }
+}
+
+/// The first key in which two runs differ, for the message.
+std::string first_difference(const json& a, const json& b) {
+  for (const auto& [key, value] : a.items())
+    if (!b.contains(key) || b.at(key) != value) return key;
+  for (const auto& [key, value] : b.items())
+    if (!a.contains(key)) return key;
+  return "?";
+}
+
+int run_merge(const ReportCommandOptions& o, std::ostream& out) {
+  namespace fs = std::filesystem;
+  std::optional<json> run;
+  std::string first_path;
+  std::size_t count = 0;
+  std::map<std::size_t, std::string> shard_files;
+  std::map<std::size_t, std::pair<report::WorkItem, json>> by_index;
+  for (const auto& part : o.parts) {
+    const std::string path = fs::is_directory(part) ? (fs::path(part) / "report.json").string() : part;
+    const json j = read_ordered(path);
+    try {
+      if (!j.is_object() || j.value("format", "") != "bpcheck report shard")
+        throw input_error(path + ": not a shard of bpcheck report (written by `bpcheck report --shard k/n`)");
+      const json& r = j.at("run");
+      const std::size_t k = j.at("shard").at("index").get<std::size_t>(), n = j.at("shard").at("count").get<std::size_t>();
+      if (!run) {
+        run = r;
+        first_path = path;
+        count = n;
+      } else if (nlohmann::json(r) != nlohmann::json(*run)) {  // key order aside
+        const std::string key = first_difference(*run, r);
+        throw input_error(fmt::format("{}: a shard of a different run than {} ('{}' differs: {} vs {})", path,
+                                      first_path, key, r.value(key, json()).dump(), run->value(key, json()).dump()));
+      } else if (n != count) {
+        throw input_error(fmt::format("{}: shard of {} parts, {} has {}", path, n, first_path, count));
+      }
+      if (k < 1 || k > n) throw input_error(fmt::format("{}: shard index {} outside 1..{}", path, k, n));
+      if (auto it = shard_files.find(k); it != shard_files.end())
+        throw input_error(fmt::format("{}: shard {}/{} given twice (also {})", path, k, n, it->second));
+      shard_files[k] = path;
+      for (const auto& item : j.at("items")) {
+        const std::size_t i = item.at("index").get<std::size_t>();
+        if (i >= run->at("items").get<std::size_t>() || i % n != k - 1)
+          throw input_error(fmt::format("{}: item {} does not belong to shard {}/{}", path, i, k, n));
+        by_index[i] = {report::WorkItem{item.at("kind").get<std::string>(), item.at("params")}, item.at("result")};
+      }
+    } catch (const json::exception& e) {
+      throw input_error(path + ": not a shard of bpcheck report (" + std::string(e.what()) + ")");
+    }
+  }
+  std::string missing;
+  for (std::size_t k = 1; k <= count; ++k)
+    if (!shard_files.count(k)) missing += (missing.empty() ? "" : ", ") + fmt::format("{}/{}", k, count);
+  if (!missing.empty()) throw input_error("merge: missing shard " + missing + " of this run");
+  if (by_index.size() != run->at("items").get<std::size_t>())
+    throw input_error(fmt::format("merge: {} of {} items present", by_index.size(), run->at("items").get<std::size_t>()));
+  prepare_output(o.merge_out);
+  std::vector<report::WorkItem> items;
+  std::vector<json> results;
+  for (auto& [i, ir] : by_index) {
+    items.push_back(std::move(ir.first));
+    results.push_back(std::move(ir.second));
+  }
+  return write_report(o.merge_out, report::assemble(*run, items, results), out);
+}
+
+}  // namespace
+
+Command add_report_command(CLI::App& parent) {
+  auto o = std::make_shared<ReportCommandOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "report",
+      "The error-analysis report: finite-difference error versus step, float/double backprop error versus mp100 "
+      "along depth, width and activation, Jacobian conditioning, and the verification summary. Writes "
+      "report.json, one CSV per sweep and index.html (plots by gnuplot) to --out");
+  app->add_option("--model", o->model, "model spec JSON file (default: the built-in set of layers and networks)");
+  app->add_flag("--quick", o->quick, "the small sweep (for CI)");
+  app->add_option("--seed", o->seed, "seed for parameters, data, directions and check points")->capture_default_str();
+  // The last --out wins, so scripts/run.sh's default can be overridden from its command line.
+  app->add_option("--out", o->out, "output folder")->capture_default_str()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
+  app->add_option("--jobs", o->jobs, "threads (default: the machine's cores)")->check(CLI::Range(1, 4096));
+  app->add_option("--shard", o->shard, "k/n: compute only part k of n (1 <= k <= n); join with `report merge`");
+  CLI::App* merge = app->add_subcommand("merge", "Join the shards of one run (folders or their report.json) into the full report");
+  merge->add_option("parts", o->parts, "shard folders or report.json files")->required();
+  merge->add_option("--out", o->merge_out, "output folder")->capture_default_str();
+  app->require_subcommand(0, 1);
+  return {app, [o, merge](std::ostream& out) { return merge->parsed() ? run_merge(*o, out) : run_report(*o, out); }};
+}
+
+}  // namespace bpcheck::cli

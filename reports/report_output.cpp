@@ -1,0 +1,684 @@
+// From the items' results to report.json, the agreement with theory, the CSVs and index.html.
+//
+// Plots are SVG drawn by gnuplot (Debian's gnuplot-nox): log–log axes, 10^k tick labels and keys come
+// for free, and its SVG is plain XML that inlines into the page, so index.html stays one
+// self-contained file. Each plot's element ids get a per-plot prefix so the inlined SVGs do not clash.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "bpcheck/error.hpp"
+#include "report.hpp"
+
+namespace bpcheck::report {
+
+namespace {
+
+constexpr double optimal_h_factor = 10;  // measured optimal h within this factor of u^(1/(p+1))
+constexpr double double_digits_required = 12;
+constexpr double mp100_self_digits_required = 90;
+/// A network is well-conditioned here when its hidden Jacobian product J_2L⋯J_1 has full rank and a
+/// condition number below 1e4 (at most 4 of double's 16 digits at stake).
+constexpr double well_conditioned_limit = 1e4;
+
+double num(const json& j, double fallback = std::numeric_limits<double>::quiet_NaN()) {
+  return j.is_number() ? j.get<double>() : fallback;
+}
+
+std::string csv_number(const json& j) {
+  if (!j.is_number()) return "";
+  if (j.is_number_integer()) return j.dump();
+  return fmt::format("{:.6g}", j.get<double>());
+}
+
+std::string csv_text(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string html_escape(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    switch (c) {
+      case '&': r += "&amp;"; break;
+      case '<': r += "&lt;"; break;
+      case '>': r += "&gt;"; break;
+      case '"': r += "&quot;"; break;
+      default: r += c;
+    }
+  }
+  return r;
+}
+
+/// A number for tables: 3 significant digits, "–" when absent.
+std::string cell(const json& j, const char* format = "{:.3g}") {
+  if (!j.is_number()) return "–";
+  return fmt::format(fmt::runtime(format), j.get<double>());
+}
+
+std::string slug(const std::string& s) {
+  std::string r;
+  for (char c : s) r += std::isalnum(static_cast<unsigned char>(c)) ? char(std::tolower(c)) : '-';
+  return r;
+}
+
+/// A gnuplot string literal in single quotes (a quote is doubled).
+std::string gp_quote(const std::string& s) {
+  std::string r = "'";
+  for (char c : s) r += c == '\'' ? std::string("''") : std::string(1, c);
+  return r + "'";
+}
+
+// ---- plots -------------------------------------------------------------------------------------
+
+struct Series {
+  std::string title;
+  std::vector<std::pair<double, double>> points;  ///< non-finite y values are left out
+  std::string style = "linespoints";
+  std::string axes = "x1y1";
+};
+
+struct Plot {
+  std::string id, caption, xlabel, ylabel, y2label;
+  std::string yrange;  ///< gnuplot's [lo:hi], empty for automatic
+  bool logx = true, logy = true, logy2 = true;
+  int xbase = 10;
+  std::vector<Series> series;
+};
+
+std::string gnuplot_script(const std::vector<Plot>& plots, const std::filesystem::path& dir) {
+  std::ostringstream s;
+  s.imbue(std::locale::classic());
+  s.precision(17);
+  s << "set terminal svg size 640,420 font 'sans,11' background '#ffffff'\n"
+       "set grid\nset key outside right top vertical\n";
+  int data = 0;
+  for (const auto& p : plots) {
+    s << "reset session\nset terminal svg size 640,420 font 'sans,11' background '#ffffff'\n";
+    s << "set output " << gp_quote((dir / (p.id + ".svg")).string()) << "\n";
+    s << "set grid\nset key outside right top vertical\n";
+    s << "set xlabel " << gp_quote(p.xlabel) << "\nset ylabel " << gp_quote(p.ylabel) << "\n";
+    if (p.logx) s << "set logscale x " << p.xbase << "\n";
+    if (p.logx && p.xbase == 10) s << "set format x '10^{%L}'\n";
+    if (p.logy) s << "set logscale y\nset format y '10^{%L}'\n";
+    if (!p.yrange.empty()) s << "set yrange " << p.yrange << "\n";
+    if (!p.y2label.empty()) {
+      s << "set y2label " << gp_quote(p.y2label) << "\nset ytics nomirror\nset y2tics\n";
+      if (p.logy2) s << "set logscale y2\nset format y2 '10^{%L}'\n";
+    }
+    std::vector<std::string> parts;
+    for (const auto& series : p.series) {
+      if (series.points.empty()) continue;
+      const std::string block = "$d" + std::to_string(data++);
+      s << block << " << EOD\n";
+      for (const auto& [x, y] : series.points) s << x << ' ' << y << "\n";
+      s << "EOD\n";
+      parts.push_back(block + " using 1:2 axes " + series.axes + " with " + series.style + " title " +
+                      gp_quote(series.title));
+    }
+    if (parts.empty()) {
+      s << "set label 'no data' at graph 0.5, graph 0.5 center\nplot [1:2] [1:2] NaN notitle\n";
+      continue;
+    }
+    s << "plot ";
+    for (std::size_t i = 0; i < parts.size(); ++i) s << (i ? ", \\\n     " : "") << parts[i];
+    s << "\n";
+  }
+  s << "unset output\n";
+  return s.str();
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+}
+
+/// Runs gnuplot once for every plot; returns each plot's SVG element, ready to inline.
+std::map<std::string, std::string> draw(const std::vector<Plot>& plots) {
+  namespace fs = std::filesystem;
+  std::string pattern = (fs::temp_directory_path() / "bpcheck-plots-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) throw error("report: cannot create a temporary folder for the plots");
+  const fs::path dir(pattern);
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  std::ofstream(dir / "plots.gp") << gnuplot_script(plots, dir);
+  const std::string command = "gnuplot '" + (dir / "plots.gp").string() + "' > '" + (dir / "gnuplot.log").string() +
+                              "' 2>&1 < /dev/null";
+  const int status = std::system(command.c_str());
+  if (status != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string log = read_text(dir / "gnuplot.log");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+      throw error("report: gnuplot is needed for the plots and was not found (Debian: apt-get install gnuplot-nox)");
+    log = log.substr(0, log.find('\n', std::min<std::size_t>(log.size(), 200)));
+    throw error("report: gnuplot failed: " + log);
+  }
+  std::map<std::string, std::string> svgs;
+  for (const auto& p : plots) {
+    std::string svg = read_text(dir / (p.id + ".svg"));
+    const auto start = svg.find("<svg");
+    if (start == std::string::npos) throw error("report: gnuplot wrote no SVG for plot " + p.id);
+    svg = svg.substr(start);
+    // Every id the SVG defines (markers, filters, the canvas) and every reference to it get the prefix.
+    const std::string prefix = slug(p.id) + "-";
+    std::set<std::string> ids;
+    static const std::regex id_attribute(R"(id=['"]([^'"]+)['"])");
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), id_attribute); it != std::sregex_iterator(); ++it)
+      ids.insert((*it)[1]);
+    for (const auto& id : ids) {
+      for (const char* q : {"'", "\""}) {
+        replace_all(svg, "id=" + std::string(q) + id + q, "id=" + std::string(q) + prefix + id + q);
+        replace_all(svg, "#" + id + q, "#" + prefix + id + q);
+      }
+      replace_all(svg, "url(#" + id + ")", "url(#" + prefix + id + ")");
+    }
+    svgs[p.id] = svg;
+  }
+  return svgs;
+}
+
+// ---- tables ------------------------------------------------------------------------------------
+
+struct Table {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;  ///< cells are HTML already
+  std::string html() const {
+    std::string s = "<table>\n<tr>";
+    for (const auto& h : header) s += "<th>" + html_escape(h) + "</th>";
+    s += "</tr>\n";
+    for (const auto& r : rows) {
+      s += "<tr>";
+      for (const auto& c : r) s += "<td>" + c + "</td>";
+      s += "</tr>\n";
+    }
+    return s + "</table>\n";
+  }
+};
+
+std::string verdict_cell(const std::string& v) {
+  const std::string cls = v == "pass" ? "pass" : v == "FAIL" ? "fail" : "other";
+  return "<span class=\"" + cls + "\">" + html_escape(v) + "</span>";
+}
+
+std::string holds_cell(bool holds) { return verdict_cell(holds ? "pass" : "FAIL"); }
+
+// ---- CSV ---------------------------------------------------------------------------------------
+
+std::string fd_csv(const json& report) {
+  std::string s = "subject,precision,scheme,order,h,relative_error\n";
+  for (const auto& fd : report.at("finite_differences"))
+    for (const auto& sc : fd.at("schemes"))
+      for (std::size_t i = 0; i < fd.at("h").size(); ++i)
+        s += fmt::format("{},{},{},{},{},{}\n", csv_text(fd.at("subject")), fd.at("precision").get<std::string>(),
+                         sc.at("scheme").get<std::string>(), sc.at("order").get<int>(), csv_number(fd.at("h")[i]),
+                         csv_number(sc.at("error")[i]));
+  return s;
+}
+
+std::string backprop_csv(const json& report) {
+  std::string s =
+      "subject,activation,width,depth,layer,type,block,size,float_rel_error,float_digits,double_rel_error,"
+      "double_digits,mp100_reordered_digits,mp100_explicit_digits\n";
+  for (const auto& b : report.at("backprop"))
+    for (const auto& k : b.at("blocks"))
+      s += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_text(b.at("subject")),
+                       b.value("activation", ""), csv_number(b.value("width", json())),
+                       csv_number(b.value("depth", json())), csv_number(k.at("layer")), k.at("type").get<std::string>(),
+                       k.at("block").get<std::string>(), csv_number(k.at("size")), csv_number(k.at("float_rel_error")),
+                       csv_number(k.at("float_digits")), csv_number(k.at("double_rel_error")),
+                       csv_number(k.at("double_digits")), csv_number(k.at("mp100_reordered_digits")),
+                       csv_number(k.at("mp100_explicit_digits")));
+  return s;
+}
+
+std::string conditioning_csv(const json& report) {
+  std::string s = "subject,activation,width,depth,what,layers,type,svd,sigma_max,sigma_min,rank,singular,cond\n";
+  for (const auto& c : report.at("conditioning")) {
+    const std::string head = fmt::format("{},{},{},{}", csv_text(c.at("subject")), c.value("activation", ""),
+                                         csv_number(c.value("width", json())), csv_number(c.value("depth", json())));
+    auto row = [&](const char* what, const json& layers, const std::string& type, const json& sv) {
+      s += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", head, what, csv_number(layers), type,
+                       sv.at("svd").get<std::string>(), csv_number(sv.at("sigma_max")), csv_number(sv.at("sigma_min")),
+                       csv_number(sv.at("rank")), sv.at("singular").get<bool>() ? "true" : "false",
+                       csv_number(sv.at("cond")));
+    };
+    for (const auto& l : c.at("layers")) row("layer", json(l.at("layer").get<int>() + 1), l.at("type"), l);
+    for (const auto& p : c.at("products")) row("product", p.at("layers"), "", p);
+  }
+  return s;
+}
+
+std::string verification_csv(const json& report) {
+  std::string s = "item,subject,check,precision,verdict,value,threshold,digits,worst_abs_error,worst_rel_error\n";
+  for (const auto& v : report.at("verification"))
+    for (const auto& c : v.at("checks"))
+      s += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", csv_text(v.at("subject")), csv_text(c.at("subject")),
+                       csv_text(c.at("check")), c.at("precision").get<std::string>(), c.at("verdict").get<std::string>(),
+                       csv_number(c.at("value")), csv_number(c.at("threshold")), csv_number(c.at("digits")),
+                       csv_number(c.at("worst_abs_error")), csv_number(c.at("worst_rel_error")));
+  return s;
+}
+
+// ---- the page ----------------------------------------------------------------------------------
+
+const char* page_style = R"(
+body { font-family: sans-serif; margin: 2em auto; max-width: 1300px; color: #222; }
+h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+th { background: #f2f2f2; } td:nth-child(-n+3) { text-align: left; }
+.pass { color: #17692c; font-weight: bold; } .fail { color: #b00020; font-weight: bold; }
+.other { color: #8a5a00; font-weight: bold; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+figcaption { font-size: 0.85em; max-width: 640px; }
+.note { color: #555; font-size: 0.9em; max-width: 1000px; }
+)";
+
+std::string figure(const Plot& p, const std::map<std::string, std::string>& svgs) {
+  return "<figure id=\"" + slug(p.id) + "\">\n" + svgs.at(p.id) + "\n<figcaption>" + html_escape(p.caption) +
+         "</figcaption>\n</figure>\n";
+}
+
+/// The backprop items of the default set, grouped by width, then activation, ordered by depth.
+std::map<long, std::map<std::string, std::vector<const json*>>> by_width(const json& report) {
+  std::map<long, std::map<std::string, std::vector<const json*>>> g;
+  for (const auto& b : report.at("backprop"))
+    if (b.contains("activation")) g[b.at("width").get<long>()][b.at("activation")].push_back(&b);
+  for (auto& [w, acts] : g)
+    for (auto& [a, v] : acts)
+      std::sort(v.begin(), v.end(), [](const json* x, const json* y) { return x->at("depth") < y->at("depth"); });
+  return g;
+}
+
+const json* conditioning_of(const json& report, const json& backprop_item) {
+  for (const auto& c : report.at("conditioning"))
+    if (c.at("subject") == backprop_item.at("subject")) return &c;
+  return nullptr;
+}
+
+}  // namespace
+
+json assemble(const json& run, const std::vector<WorkItem>& items, const std::vector<json>& results) {
+  if (items.size() != results.size()) throw error("report: " + std::to_string(results.size()) + " results for " +
+                                                  std::to_string(items.size()) + " items");
+  json r;
+  r["format"] = run.at("format");
+  r["version"] = run.at("version");
+  r["run"] = run;
+  json fd = json::array(), bp = json::array(), cond = json::array(), ver = json::array();
+  bool passed = true;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const json& x = results[i];
+    if (items[i].kind == "finite_differences") {
+      fd.push_back(x);
+    } else if (items[i].kind == "backprop") {
+      json b, c;
+      for (const auto& [key, value] : x.items()) {
+        if (key == "layers" || key == "products") continue;
+        if (key == "subject" || key == "activation" || key == "width" || key == "depth") c[key] = value;
+        b[key] = value;
+      }
+      c["layers"] = x.at("layers");
+      c["products"] = x.at("products");
+      bp.push_back(std::move(b));
+      cond.push_back(std::move(c));
+    } else if (items[i].kind == "verification") {
+      passed = passed && x.at("passed").get<bool>();
+      ver.push_back(x);
+    }
+  }
+  r["passed"] = passed;
+  r["finite_differences"] = std::move(fd);
+  r["backprop"] = std::move(bp);
+  r["conditioning"] = std::move(cond);
+  r["verification"] = std::move(ver);
+  r["theory"] = theory_checks(r);
+  return r;
+}
+
+json theory_checks(const json& report) {
+  json checks = json::array();
+  auto add = [&checks](std::string statement, std::string subject, json measured, std::string expected, bool holds) {
+    checks.push_back({{"statement", std::move(statement)},
+                      {"subject", std::move(subject)},
+                      {"measured", std::move(measured)},
+                      {"expected", std::move(expected)},
+                      {"holds", holds}});
+  };
+  for (const auto& fd : report.at("finite_differences")) {
+    const std::string where = fd.at("subject").get<std::string>() + ", " + fd.at("precision").get<std::string>();
+    for (const auto& sc : fd.at("schemes")) {
+      const std::string scheme = sc.at("scheme");
+      if (sc.at("order").get<int>() == 0) continue;
+      const double ratio = num(sc.at("best_h")) / num(sc.at("theory_h"));
+      add("optimal h of " + scheme + " is within a factor of 10 of u^(1/(p+1))", where, json(std::isfinite(ratio) ? ratio : 0.0),
+          "h_best / h_theory in [0.1, 10]", ratio >= 1 / optimal_h_factor && ratio <= optimal_h_factor);
+      // A side whose window [10h*, 1000h*] or [h*/1000, h*/10] holds fewer than two steps of the grid
+      // (float's truncation side lies above h = 0.1) has no slope: no statement is made about it.
+      if (scheme == "central") {
+        if (sc.at("slope_truncation").is_number()) {
+          const double t = num(sc.at("slope_truncation"));
+          add("central differences: error falls like h^2 on the truncation side", where, sc.at("slope_truncation"),
+              "log-log slope in [1.7, 2.3]", t >= 1.7 && t <= 2.3);
+        }
+        if (sc.at("slope_roundoff").is_number()) {
+          const double r = num(sc.at("slope_roundoff"));
+          add("central differences: error rises like 1/h on the round-off side", where, sc.at("slope_roundoff"),
+              "log-log slope in [-1.3, -0.7]", r >= -1.3 && r <= -0.7);
+        }
+      }
+    }
+  }
+  for (const auto& b : report.at("backprop")) {
+    const std::string subject = b.at("subject");
+    add("mp100 agrees with itself under a change of evaluation order", subject, b.at("mp100_self_digits"),
+        ">= 90 digits", num(b.at("mp100_self_digits"), 0) >= mp100_self_digits_required);
+  }
+  for (const auto& c : report.at("conditioning")) {
+    if (c.at("products").empty()) continue;
+    const json& last = c.at("products").back();
+    if (last.at("singular").get<bool>() || !(num(last.at("cond")) <= well_conditioned_limit)) continue;
+    for (const auto& b : report.at("backprop"))
+      if (b.at("subject") == c.at("subject"))
+        add("double gradients have at least 12 significant digits on a well-conditioned network (cond <= 1e4)",
+            b.at("subject"), b.at("double_digits"), ">= 12 digits in every parameter block",
+            num(b.at("double_digits"), 0) >= double_digits_required);
+  }
+  return checks;
+}
+
+std::map<std::string, std::string> render(const json& report) {
+  std::map<std::string, std::string> files;
+  files["fd_error.csv"] = fd_csv(report);
+  files["backprop_error.csv"] = backprop_csv(report);
+  files["conditioning.csv"] = conditioning_csv(report);
+  files["verification.csv"] = verification_csv(report);
+
+  // Plots.
+  std::vector<Plot> fd_plots, bp_plots, cond_plots;
+  for (const auto& fd : report.at("finite_differences")) {
+    Plot p;
+    p.id = "fd " + fd.at("subject").get<std::string>() + " " + fd.at("precision").get<std::string>();
+    p.caption = "Relative error of finite differences of " + fd.at("subject").get<std::string>() + " in " +
+                fd.at("precision").get<std::string>() +
+                " against the mp100 truth, versus the step h. Circles: the theory's optimum (u^(1/(p+1)), "
+                "u^(p/(p+1))) for order p.";
+    p.xlabel = "step h";
+    p.ylabel = "relative error";
+    Series theory{"theory optimum", {}, "points pt 6 ps 1.5 lc rgb 'black'"};
+    for (const auto& sc : fd.at("schemes")) {
+      Series s{sc.at("scheme").get<std::string>(), {}};
+      for (std::size_t i = 0; i < fd.at("h").size(); ++i) {
+        const double e = num(sc.at("error")[i]);
+        if (std::isfinite(e) && e > 0) s.points.push_back({fd.at("h")[i].get<double>(), e});
+      }
+      p.series.push_back(std::move(s));
+      if (sc.at("theory_h").is_number())
+        theory.points.push_back({num(sc.at("theory_h")), num(sc.at("theory_error"))});
+    }
+    p.series.push_back(std::move(theory));
+    fd_plots.push_back(std::move(p));
+  }
+  const auto groups = by_width(report);
+  for (const auto& [width, acts] : groups) {
+    Plot digits;
+    digits.id = fmt::format("backprop width {}", width);
+    digits.caption = fmt::format(
+        "Significant digits of the backprop gradient (worst parameter block) against mp100, width {}, versus "
+        "depth. Solid: double; dashed: float.",
+        width);
+    digits.xlabel = "depth (hidden dense + activation blocks)";
+    digits.ylabel = "significant digits";
+    digits.logy = false;
+    digits.yrange = "[0:17]";
+    digits.xbase = 2;
+    Plot cond;
+    cond.id = fmt::format("conditioning width {}", width);
+    cond.caption = fmt::format(
+        "Condition number of the hidden Jacobian product J_2L⋯J_1 (solid, left axis; over the nonzero singular "
+        "values where it is singular) beside the relative error of the double gradient (dashed, right axis), "
+        "width {}.",
+        width);
+    cond.xlabel = "depth (hidden dense + activation blocks)";
+    cond.ylabel = "cond(J_2L⋯J_1)";
+    cond.y2label = "double gradient relative error";
+    cond.xbase = 2;
+    int colour = 1;
+    for (const auto& [activation, items] : acts) {
+      Series d{activation + " double", {}, fmt::format("linespoints lc {} pt 7", colour)};
+      Series f{activation + " float", {}, fmt::format("linespoints lc {} pt 6 dt 2", colour)};
+      Series c{activation + " cond", {}, fmt::format("linespoints lc {} pt 7", colour)};
+      Series e{activation + " error", {}, fmt::format("linespoints lc {} pt 6 dt 2", colour), "x1y2"};
+      for (const json* b : items) {
+        const double depth = b->at("depth").get<double>();
+        d.points.push_back({depth, num(b->at("double_digits"))});
+        f.points.push_back({depth, num(b->at("float_digits"))});
+        double worst = 0;
+        for (const auto& k : b->at("blocks")) worst = std::max(worst, num(k.at("double_rel_error"), 0));
+        if (worst > 0) e.points.push_back({depth, worst});
+        if (const json* cj = conditioning_of(report, *b); cj && !cj->at("products").empty())
+          if (const double k = num(cj->at("products").back().at("cond")); std::isfinite(k) && k > 0)
+            c.points.push_back({depth, k});
+      }
+      digits.series.push_back(std::move(d));
+      digits.series.push_back(std::move(f));
+      cond.series.push_back(std::move(c));
+      cond.series.push_back(std::move(e));
+      ++colour;
+    }
+    bp_plots.push_back(std::move(digits));
+    Plot blocks;
+    blocks.id = fmt::format("backprop blocks width {}", width);
+    blocks.caption = fmt::format(
+        "Per parameter block: significant digits of the double gradient of each dense layer's W along the "
+        "deepest network of width {} (layer 0 is the first, farthest from the loss).",
+        width);
+    blocks.xlabel = "layer";
+    blocks.ylabel = "significant digits (double)";
+    blocks.logx = false;
+    blocks.logy = false;
+    blocks.yrange = "[*:17]";
+    int block_colour = 1;
+    for (const auto& [activation, items] : acts) {
+      Series s{activation + " W", {}, fmt::format("linespoints lc {} pt 7", block_colour++)};
+      for (const auto& k : items.back()->at("blocks"))
+        if (k.at("block") == "W") s.points.push_back({k.at("layer").get<double>(), num(k.at("double_digits"))});
+      blocks.series.push_back(std::move(s));
+    }
+    bp_plots.push_back(std::move(blocks));
+    cond_plots.push_back(std::move(cond));
+    // Per layer, the deepest network of each activation.
+    Plot layers;
+    layers.id = fmt::format("layer conditioning width {}", width);
+    layers.caption = fmt::format(
+        "Condition number of each layer's Jacobian J_x along the deepest network of width {} (activations: "
+        "diagonal; dense: the weight matrix). Singular layers (ReLU with an inactive unit) are left out.",
+        width);
+    layers.xlabel = "layer";
+    layers.ylabel = "cond(J_x)";
+    layers.logx = false;
+    colour = 1;
+    // The dense layers' weights come from the same seed whatever the activation: drawn once, in black.
+    Series dense{"dense (W)", {}, "points lc rgb 'black' pt 5"};
+    for (const auto& [activation, items] : acts) {
+      const json* cj = conditioning_of(report, *items.back());
+      Series s{activation, {}, fmt::format("points lc {} pt 7", colour++)};
+      if (cj)
+        for (const auto& l : cj->at("layers")) {
+          if (l.at("singular").get<bool>() || !(num(l.at("cond")) > 0)) continue;
+          const std::pair<double, double> point{l.at("layer").get<double>() + 1, num(l.at("cond"))};
+          if (l.at("type") != "dense")
+            s.points.push_back(point);
+          else if (&activation == &acts.begin()->first)
+            dense.points.push_back(point);
+        }
+      layers.series.push_back(std::move(s));
+    }
+    layers.series.push_back(std::move(dense));
+    cond_plots.push_back(std::move(layers));
+  }
+  // A user's model: its products along depth.
+  for (const auto& c : report.at("conditioning")) {
+    if (c.contains("activation")) continue;
+    Plot p;
+    p.id = "conditioning " + c.at("subject").get<std::string>();
+    p.caption = "Singular values of the Jacobian products J_k⋯J_1 of the model along its layers (sample 0).";
+    p.xlabel = "layers in the product";
+    p.ylabel = "singular value";
+    p.logx = false;
+    Series hi{"largest", {}}, lo{"smallest nonzero", {}};
+    for (const auto& pr : c.at("products")) {
+      const double k = pr.at("layers").get<double>(), smax = num(pr.at("sigma_max"));
+      if (smax > 0) {
+        hi.points.push_back({k, smax});
+        const double smin = smax / num(pr.at("cond"));
+        if (smin > 0) lo.points.push_back({k, smin});
+      }
+    }
+    p.series = {hi, lo};
+    cond_plots.push_back(std::move(p));
+  }
+  std::vector<Plot> all;
+  for (const auto* v : {&fd_plots, &bp_plots, &cond_plots}) all.insert(all.end(), v->begin(), v->end());
+  const auto svgs = draw(all);
+
+  const json& run = report.at("run");
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+    << "<title>bpcheck error-analysis report</title>\n<style>" << page_style << "</style>\n</head>\n<body>\n";
+  h << "<h1>bpcheck error-analysis report</h1>\n";
+  h << "<p class=\"note\">Model: " << html_escape(run.at("model").is_string() ? "the built-in default set" : run.at("model").dump())
+    << "; seed " << run.at("seed").dump() << (run.at("quick").get<bool>() ? "; quick sweep" : "; full sweep") << "; "
+    << run.at("items").dump() << " work items. Every error is measured against the mp100 (100-digit) truth of the "
+    << "same inputs. Data: <a href=\"report.json\">report.json</a>, <a href=\"fd_error.csv\">fd_error.csv</a>, "
+    << "<a href=\"backprop_error.csv\">backprop_error.csv</a>, <a href=\"conditioning.csv\">conditioning.csv</a>, "
+    << "<a href=\"verification.csv\">verification.csv</a>.</p>\n";
+
+  // Agreement with theory first: the verdict on the numbers.
+  const json& theory = report.at("theory");
+  std::size_t holding = 0;
+  for (const auto& t : theory) holding += t.at("holds").get<bool>();
+  h << "<h2 id=\"theory\">Agreement with theory</h2>\n<p>" << holding << " of " << theory.size()
+    << " statements hold.</p>\n";
+  {
+    Table t{{"statement", "subject", "measured", "expected", "holds"}, {}};
+    for (const auto& c : theory)
+      t.rows.push_back({html_escape(c.at("statement")), html_escape(c.at("subject")), cell(c.at("measured")),
+                        html_escape(c.at("expected")), holds_cell(c.at("holds"))});
+    h << t.html();
+  }
+
+  h << "<h2 id=\"finite-differences\">1. Finite differences: error versus step</h2>\n"
+    << "<p class=\"note\">The error of a difference of order p is truncation C·h^p plus round-off ≈ u·|f|/h (u the "
+       "unit roundoff), least near h* = u^(1/(p+1)), where it is ≈ u^(p/(p+1)): the V. Each subject's output "
+       "is differenced along one random direction (max |v_i| = 1); the error is ‖D(h) − f′·v‖₂/‖f′·v‖₂. Steps "
+       "below half an ulp of the point give no difference and are left out. Slopes are least-squares fits over "
+       "[10h*, 1000h*] (truncation) and [h*/1000, h*/10] (round-off).</p>\n";
+  for (const auto& p : fd_plots) h << figure(p, svgs);
+  {
+    Table t{{"subject", "precision", "scheme", "order p", "theory h*", "measured best h", "best error",
+             "theory error", "slope (truncation)", "slope (round-off)"},
+            {}};
+    for (const auto& fd : report.at("finite_differences"))
+      for (const auto& sc : fd.at("schemes"))
+        t.rows.push_back({html_escape(fd.at("subject")), html_escape(fd.at("precision")), html_escape(sc.at("scheme")),
+                          sc.at("order").get<int>() ? sc.at("order").dump() : "adaptive", cell(sc.at("theory_h")),
+                          cell(sc.at("best_h")), cell(sc.at("best_error")), cell(sc.at("theory_error")),
+                          cell(sc.at("slope_truncation"), "{:.2f}"), cell(sc.at("slope_roundoff"), "{:.2f}")});
+    h << t.html();
+  }
+
+  h << "<h2 id=\"backprop\">2. Backprop error against mp100</h2>\n"
+    << "<p class=\"note\">Per parameter block, the normwise relative error ‖g − g*‖₂/‖g*‖₂ of the float and double "
+       "backprop gradient against mp100 backprop of the very same (rounded) parameters and batch, as significant "
+       "digits −log10 of it (capped at 9 for float, 17 for double). Networks: depth × (dense width → activation), "
+       "then dense → 4 classes, cross-entropy, 4 samples, PyTorch's default initialisation. mp100 self: the "
+       "digits to which mp100 backprop agrees with itself with the batch reversed and, where the network is small, "
+       "with the explicit Jacobian product.</p>\n";
+  for (const auto& p : bp_plots) h << figure(p, svgs);
+  {
+    Table t{{"network", "float digits", "double digits", "mp100 self digits", "worst double block"}, {}};
+    for (const auto& b : report.at("backprop")) {
+      std::string worst;
+      double lowest = 1e9;
+      for (const auto& k : b.at("blocks"))
+        if (num(k.at("double_digits"), 0) < lowest)
+          lowest = num(k.at("double_digits"), 0),
+          worst = fmt::format("layer {} {} {}", k.at("layer").get<int>(), k.at("type").get<std::string>(),
+                              k.at("block").get<std::string>());
+      t.rows.push_back({html_escape(b.at("subject")), cell(b.at("float_digits"), "{:.1f}"),
+                        cell(b.at("double_digits"), "{:.1f}"), cell(b.at("mp100_self_digits"), "{:.1f}"),
+                        html_escape(worst)});
+    }
+    h << t.html();
+  }
+
+  h << "<h2 id=\"conditioning\">3. Conditioning</h2>\n"
+    << "<p class=\"note\">Singular values of each layer's input Jacobian J_x and of the products J_k⋯J_1 on sample 0, "
+       "formed in mp100; the SVD runs in double when σ_min/σ_max > 1e-8 and in mp100 otherwise (Eigen's Jacobi "
+       "SVD). A product is singular when a singular value falls below 1e-80·σ_max (ReLU switches units off); its "
+       "condition number is then taken over the nonzero singular values.</p>\n";
+  for (const auto& p : cond_plots) h << figure(p, svgs);
+  {
+    Table t{{"network", "layers in product", "σ_max", "σ_min", "rank", "cond", "SVD in", "double digits",
+             "float digits"},
+            {}};
+    for (const auto& c : report.at("conditioning")) {
+      const json* b = nullptr;
+      for (const auto& x : report.at("backprop"))
+        if (x.at("subject") == c.at("subject")) b = &x;
+      for (const auto& p : c.at("products"))
+        t.rows.push_back({html_escape(c.at("subject")), p.at("layers").dump(), cell(p.at("sigma_max")),
+                          cell(p.at("sigma_min")), p.at("rank").dump(),
+                          cell(p.at("cond")) + (p.at("singular").get<bool>() ? " (singular)" : ""),
+                          html_escape(p.at("svd")), b ? cell(b->at("double_digits"), "{:.1f}") : "–",
+                          b ? cell(b->at("float_digits"), "{:.1f}") : "–"});
+    }
+    h << t.html();
+  }
+
+  h << "<h2 id=\"verification\">4. Verification summary</h2>\n"
+    << "<p class=\"note\">Every check of <code>bpcheck verify</code> per layer and precision: its verdict, its metric "
+       "against its limit (pass when value ≤ limit), the significant digits of agreement and the worst entry's "
+       "absolute error. Overall: "
+    << (report.at("passed").get<bool>() ? "<span class=\"pass\">every gradient right</span>"
+                                        : "<span class=\"fail\">a gradient is wrong</span>")
+    << ".</p>\n";
+  {
+    Table t{{"subject", "check", "precision", "verdict", "value", "limit", "digits", "worst abs error"}, {}};
+    for (const auto& v : report.at("verification"))
+      for (const auto& c : v.at("checks"))
+        t.rows.push_back({html_escape(c.at("subject")), html_escape(c.at("check")), html_escape(c.at("precision")),
+                          verdict_cell(c.at("verdict")), cell(c.at("value")), cell(c.at("threshold")),
+                          cell(c.at("digits"), "{:.1f}"), cell(c.at("worst_abs_error"))});
+    h << t.html();
+  }
+  h << "</body>\n</html>\n";
+  files["index.html"] = h.str();
+  return files;
+}
+
+}  // namespace bpcheck::report

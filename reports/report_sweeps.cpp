@@ -1,0 +1,444 @@
+// The sweeps of the report: what each work item computes. Every number is measured against the mp100
+// truth of the very same inputs (a float network's parameters and samples are rounded from double, so
+// its truth is recomputed from those rounded values).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/random.hpp"
+#include "bpcheck/verify/finite_difference.hpp"
+#include "bpcheck/verify/verify.hpp"
+#include "report.hpp"
+#include "report_svd.hpp"
+
+namespace bpcheck::report {
+
+namespace {
+
+constexpr int format_version = 1;
+constexpr Index fd_samples = 8;        // columns of the finite-difference point: the error norm over
+                                       // many outputs averages the round-off noise of single entries
+constexpr Index backprop_samples = 4;  // batch of the backprop sweep
+constexpr Index classes = 4;           // outputs of the default networks (cross-entropy)
+
+/// A finite double as a JSON number; NaN and ±Inf as null (JSON has neither).
+json number(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+
+/// Significant digits of a relative error, capped at the digits the rung prints.
+double digits_of(double relative_error, int cap) {
+  if (!(relative_error >= 0)) return 0;  // NaN: nothing agrees
+  if (relative_error == 0) return cap;
+  return std::clamp(-std::log10(relative_error), 0.0, double(cap));
+}
+
+/// ‖a − b‖₂ / ‖b‖₂ in mp100 (‖a − b‖₂ when b = 0), a moved exactly into mp100.
+template <class A>
+double relative_error(const Vector<A>& a, const Vector<mp100>& b) {
+  const Vector<mp100> d = vector_cast<mp100>(a) - b;
+  for (Index i = 0; i < a.size(); ++i)
+    if (!std::isfinite(scalar_cast<double>(a(i)))) return std::numeric_limits<double>::infinity();
+  const mp100 nb = b.norm(), nd = d.norm();
+  return scalar_cast<double>(nb == 0 ? nd : mp100(nd / nb));
+}
+
+ModelSpec single_layer(const std::string& type) { return ModelSpec{4, {{type, {}}}, "mse"}; }
+
+ModelSpec example_spec() {
+  return ModelSpec{4, {{"dense", {{"units", 8}}}, {"tanh", {}}, {"dense", {{"units", 3}}}}, "cross_entropy"};
+}
+
+/// depth × (dense width → activation), then dense → classes, cross-entropy; width inputs.
+ModelSpec deep_spec(const std::string& activation, Index width, int depth) {
+  ModelSpec s;
+  s.input_size = width;
+  for (int k = 0; k < depth; ++k) {
+    s.layers.push_back({"dense", {{"units", width}}});
+    s.layers.push_back({activation, {}});
+  }
+  s.layers.push_back({"dense", {{"units", classes}}});
+  s.loss = "cross_entropy";
+  return s;
+}
+
+ModelSpec spec_of(const json& params) { return model_spec_from_json(nlohmann::json(params.at("model")), "model"); }
+
+/// The steps h of the finite-difference sweep: 1e-1 down to 1e-16, 2 (quick) or 4 per decade.
+std::vector<double> step_grid(bool quick) {
+  const int per_decade = quick ? 2 : 4;
+  std::vector<double> h;
+  for (int k = per_decade; k <= 16 * per_decade; ++k) h.push_back(std::pow(10.0, -double(k) / per_decade));
+  return h;
+}
+
+// ---- finite differences ------------------------------------------------------------------------
+
+/// Least-squares slope of log10(error) against log10(h) over the steps in [lo, hi] (NaN with < 2).
+double loglog_slope(const std::vector<double>& h, const std::vector<double>& err, double lo, double hi) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    if (h[i] < lo || h[i] > hi || !(err[i] > 0) || !std::isfinite(err[i]) || err[i] > 0.5) continue;
+    const double x = std::log10(h[i]), y = std::log10(err[i]);
+    n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
+}
+
+template <class T>
+json finite_differences(const json& params, const ReportOptions& o) {
+  const ModelSpec spec = spec_of(params);
+  Network<T> net(spec);
+  net.initialize(o.seed);
+  const Matrix<T> X = generate_batch(net, o.seed, fd_samples).inputs;
+  const Index rows = X.rows(), cols = X.cols();
+  const Vector<T> x = Eigen::Map<const Vector<T>>(X.data(), X.size());
+  // A random direction with max |v_j| = 1 exactly, rounded to float so that every rung holds it.
+  Random rng(o.seed ^ 0xfdfdfdfdULL);
+  Vector<double> vd(x.size());
+  for (Index j = 0; j < vd.size(); ++j) vd(j) = rng.symmetric();
+  vd /= vd.cwiseAbs().maxCoeff();
+  const Vector<T> v = vd.unaryExpr([](double a) { return T(float(a)); });
+
+  auto map_of = [rows, cols](const auto& n) {
+    using S = typename std::decay_t<decltype(n)>::scalar_type;
+    return [&n, rows, cols](const Vector<S>& z) -> Vector<S> {
+      const Matrix<S> Y = n.forward(Eigen::Map<const Matrix<S>>(z.data(), rows, cols));
+      return Eigen::Map<const Vector<S>>(Y.data(), Y.size());
+    };
+  };
+  // The truth: Ridders' extrapolation in mp100 (error ≈ 1e-99, far below anything measured here).
+  const Network<mp100> exact = net.template rebind<mp100>();
+  const Vector<mp100> truth =
+      directional_derivative_fd<mp100>(VectorFunction<mp100>(map_of(exact)), vector_cast<mp100>(x),
+                                       vector_cast<mp100>(v), FdOptions<mp100>(FdScheme::richardson))
+          .value;
+  const VectorFunction<T> f = map_of(net);
+
+  const std::vector<double> grid = step_grid(o.quick);
+  const double u = scalar_cast<double>(unit_roundoff<T>());
+  json schemes = json::array();
+  for (FdScheme scheme : {FdScheme::forward, FdScheme::central, FdScheme::central4, FdScheme::central6,
+                          FdScheme::richardson}) {
+    std::vector<double> err;
+    for (double h : grid) {
+      double e = std::numeric_limits<double>::quiet_NaN();
+      try {
+        e = relative_error<T>(directional_derivative_fd<T>(f, x, v, FdOptions<T>(scheme, T(h))).value, truth);
+      } catch (const error&) {
+        // h below half an ulp of x (x + h = x): no difference can be formed at this step.
+      }
+      err.push_back(e);
+    }
+    std::size_t best = grid.size();
+    for (std::size_t i = 0; i < grid.size(); ++i)
+      if (std::isfinite(err[i]) && (best == grid.size() || err[i] < err[best])) best = i;
+    const int p = fd_order(scheme);
+    json row;
+    row["scheme"] = fd_scheme_name(scheme);
+    row["order"] = p;
+    json errors = json::array();
+    for (double e : err) errors.push_back(number(e));
+    row["error"] = std::move(errors);
+    row["best_h"] = best < grid.size() ? number(grid[best]) : json(nullptr);
+    row["best_error"] = best < grid.size() ? number(err[best]) : json(nullptr);
+    if (p > 0) {
+      // Truncation C h^p against round-off ≈ u/h: the sum is least near h* = u^(1/(p+1)).
+      const double h_star = std::pow(u, 1.0 / (p + 1));
+      row["theory_h"] = number(h_star);
+      row["theory_error"] = number(std::pow(u, double(p) / (p + 1)));
+      row["slope_truncation"] = number(loglog_slope(grid, err, 10 * h_star, 1000 * h_star));
+      row["slope_roundoff"] = number(loglog_slope(grid, err, h_star / 1000, h_star / 10));
+    } else {
+      row["theory_h"] = nullptr;  // Ridders' order adapts: no single optimal step
+      row["theory_error"] = nullptr;
+      row["slope_truncation"] = nullptr;
+      row["slope_roundoff"] = nullptr;
+    }
+    schemes.push_back(std::move(row));
+  }
+  json r;
+  r["subject"] = params.at("subject");
+  r["precision"] = scalar_name<T>();
+  r["unit_roundoff"] = u;
+  json h = json::array();
+  for (double s : grid) h.push_back(s);
+  r["h"] = std::move(h);
+  r["schemes"] = std::move(schemes);
+  return r;
+}
+
+// ---- backprop ----------------------------------------------------------------------------------
+
+struct BlockName {
+  std::size_t layer;
+  std::string type;
+  ParameterBlock block;
+};
+
+std::vector<BlockName> block_names(const Network<mp100>& net) {
+  std::vector<BlockName> names;
+  for (std::size_t k = 0; k < net.depth(); ++k)
+    for (const auto& b : net.layer(k).parameter_blocks()) names.push_back({k, net.layer(k).type_name(), b});
+  return names;
+}
+
+template <class T>
+Targets<mp100> targets_to_mp100(const Targets<T>& t) {
+  Targets<mp100> m;
+  m.values = matrix_cast<mp100>(t.values);
+  m.classes = t.classes;
+  return m;
+}
+
+/// Per parameter block, the relative error of T's backprop against mp100 backprop of the same numbers.
+template <class T>
+std::vector<double> backprop_errors(const ModelSpec& spec, std::uint64_t seed) {
+  Network<T> net(spec);
+  net.initialize(seed);
+  const Batch<T> batch = generate_batch(net, seed, backprop_samples);
+  const Gradient<T> g = net.gradient(batch.inputs, batch.targets);
+  const Network<mp100> exact = net.template rebind<mp100>();
+  const Gradient<mp100> truth = exact.gradient(matrix_cast<mp100>(batch.inputs), targets_to_mp100(batch.targets));
+  std::vector<double> errors;
+  for (const auto& n : block_names(exact))
+    errors.push_back(relative_error<T>(g.layers[n.layer].segment(n.block.offset, n.block.size()).eval(),
+                                       truth.layers[n.layer].segment(n.block.offset, n.block.size()).eval()));
+  return errors;
+}
+
+json singular_values_json(const SingularValues& s) {
+  json j;
+  j["svd"] = s.precision;
+  j["sigma_max"] = number(s.sigma_max);
+  j["sigma_min"] = number(s.sigma_min);
+  j["rank"] = s.rank;
+  j["singular"] = s.singular;
+  j["cond"] = number(s.cond);
+  json values = json::array();
+  for (double v : s.values) values.push_back(number(v));
+  j["singular_values"] = std::move(values);
+  return j;
+}
+
+json backprop(const json& params, const ReportOptions& o) {
+  const ModelSpec spec = spec_of(params);
+  const std::vector<double> float_errors = backprop_errors<float>(spec, o.seed);
+  const std::vector<double> double_errors = backprop_errors<double>(spec, o.seed);
+
+  // mp100 against itself under a change of evaluation order: the batch's samples reversed (every sum
+  // over samples, the loss's mean included, runs the other way), and for small networks the explicit
+  // Jacobian product ∇ℓᵀ·J_L⋯J_{k+1}·J_θ,k (matrix products instead of right-to-left VJPs).
+  Network<mp100> net(spec);
+  net.initialize(o.seed);
+  const Batch<mp100> batch = generate_batch(net, o.seed, backprop_samples);
+  const Gradient<mp100> g = net.gradient(batch.inputs, batch.targets);
+  Targets<mp100> reversed_targets = batch.targets;
+  std::reverse(reversed_targets.classes.begin(), reversed_targets.classes.end());
+  if (reversed_targets.values.size()) reversed_targets.values = batch.targets.values.rowwise().reverse().eval();
+  const Gradient<mp100> g_reversed = net.gradient(batch.inputs.rowwise().reverse().eval(), reversed_targets);
+  Index widest = spec.input_size;
+  for (std::size_t k = 0; k < net.depth(); ++k) widest = std::max(widest, net.layer(k).output_size());
+  const bool explicit_product = widest * backprop_samples <= 64;  // O(depth (width·B)³) in mp100
+  Gradient<mp100> g_explicit;
+  if (explicit_product) g_explicit = net.explicit_gradient(batch.inputs, batch.targets);
+
+  constexpr int float_cap = scalar_traits<float>::print_digits, double_cap = scalar_traits<double>::print_digits;
+  constexpr int mp_cap = scalar_traits<mp100>::print_digits;
+  json blocks = json::array();
+  double worst_float = float_cap, worst_double = double_cap, worst_self = mp_cap;
+  const auto names = block_names(net);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto& n = names[i];
+    const Vector<mp100> gi = g.layers[n.layer].segment(n.block.offset, n.block.size());
+    const double reorder = relative_error<mp100>(
+        g_reversed.layers[n.layer].segment(n.block.offset, n.block.size()).eval(), gi);
+    double self = digits_of(reorder, mp_cap);
+    json b;
+    b["layer"] = n.layer;
+    b["type"] = n.type;
+    b["block"] = n.block.name;
+    b["size"] = n.block.size();
+    b["float_rel_error"] = number(float_errors[i]);
+    b["float_digits"] = digits_of(float_errors[i], float_cap);
+    b["double_rel_error"] = number(double_errors[i]);
+    b["double_digits"] = digits_of(double_errors[i], double_cap);
+    b["mp100_reordered_digits"] = self;
+    if (explicit_product) {
+      const double e = relative_error<mp100>(
+          g_explicit.layers[n.layer].segment(n.block.offset, n.block.size()).eval(), gi);
+      b["mp100_explicit_digits"] = digits_of(e, mp_cap);
+      self = std::min(self, digits_of(e, mp_cap));
+    } else {
+      b["mp100_explicit_digits"] = nullptr;
+    }
+    worst_float = std::min(worst_float, double(b["float_digits"]));
+    worst_double = std::min(worst_double, double(b["double_digits"]));
+    worst_self = std::min(worst_self, self);
+    blocks.push_back(std::move(b));
+  }
+
+  // Conditioning on sample 0: each layer's J_x and the products P_k = J_k ⋯ J_1, formed in mp100.
+  const Matrix<mp100> x0 = batch.inputs.col(0);
+  const std::vector<Matrix<mp100>> acts = net.activations(x0);
+  std::vector<int> product_at = params.at("product_at").get<std::vector<int>>();
+  json layers = json::array(), products = json::array();
+  Matrix<mp100> P;
+  for (std::size_t k = 0; k < net.depth(); ++k) {
+    const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
+    P = k == 0 ? J : Matrix<mp100>(J * P);
+    json l = singular_values_json(singular_values(J));
+    l["singular_values"] = nullptr;  // per layer the extremes suffice
+    l.erase("singular_values");
+    json layer;
+    layer["layer"] = k;
+    layer["type"] = net.layer(k).type_name();
+    layer.update(l);
+    layers.push_back(std::move(layer));
+    if (std::find(product_at.begin(), product_at.end(), int(k + 1)) != product_at.end()) {
+      json p;
+      p["layers"] = k + 1;
+      p.update(singular_values_json(singular_values(P)));
+      products.push_back(std::move(p));
+    }
+  }
+
+  json r;
+  r["subject"] = params.at("subject");
+  for (const char* key : {"activation", "width", "depth"})
+    if (params.contains(key)) r[key] = params.at(key);
+  r["float_digits"] = worst_float;
+  r["double_digits"] = worst_double;
+  r["mp100_self_digits"] = worst_self;
+  r["mp100_explicit_product"] = explicit_product;
+  r["blocks"] = std::move(blocks);
+  r["layers"] = std::move(layers);
+  r["products"] = std::move(products);
+  return r;
+}
+
+// ---- verification ------------------------------------------------------------------------------
+
+json verification(const json& params, const ReportOptions& o) {
+  VerifyOptions options;
+  options.seed = o.seed;
+  options.points = o.quick ? 1 : 2;
+  VerificationReport report;
+  if (params.contains("layer")) {
+    LayerSpec spec{params.at("layer").at("type").get<std::string>(), nlohmann::json::object()};
+    for (const auto& [key, value] : params.at("layer").items())
+      if (key != "type") spec.options[key] = value;
+    report = verify_layer(spec, params.at("input_size").get<Index>(), options);
+  } else {
+    report = verify_network(NetworkSubject{spec_of(params), {}, {}}, options);
+  }
+  json checks = json::array();
+  for (const auto& c : report.checks) {
+    json j;
+    j["subject"] = c.subject;
+    j["check"] = c.check;
+    j["precision"] = c.precision;
+    j["verdict"] = verdict_name(c.verdict);
+    j["value"] = number(c.value);
+    j["threshold"] = number(c.threshold);
+    j["digits"] = c.digits < 0 ? json(nullptr) : number(c.digits);
+    j["worst_abs_error"] = c.worst.empty() ? json(nullptr) : number(c.worst.front().abs_error);
+    j["worst_rel_error"] = c.worst.empty() ? json(nullptr) : number(c.worst.front().rel_error);
+    j["message"] = c.message;
+    checks.push_back(std::move(j));
+  }
+  json r;
+  r["subject"] = params.at("subject");
+  r["passed"] = report.passed();
+  r["checks"] = std::move(checks);
+  return r;
+}
+
+/// FNV-1a of a text: a stable fingerprint of the plan (std::hash is not stable across builds).
+std::string fingerprint(const std::string& text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace
+
+std::vector<WorkItem> plan(const ReportOptions& o) {
+  std::vector<WorkItem> items;
+  auto add = [&items](std::string kind, json params) { items.push_back({std::move(kind), std::move(params)}); };
+  const std::vector<std::string> precisions{"float", "double"};
+  if (o.model) {
+    const json model = model_spec_to_json(*o.model);
+    for (const auto& p : precisions)
+      add("finite_differences", {{"subject", "model"}, {"precision", p}, {"model", model}});
+    json product_at = json::array();
+    for (std::size_t k = 1; k <= o.model->layers.size(); ++k) product_at.push_back(k);
+    add("backprop", {{"subject", "model"}, {"model", model}, {"product_at", product_at}});
+    add("verification", {{"subject", "model"}, {"model", model}});
+    return items;
+  }
+  // The built-in default set.
+  std::vector<std::pair<std::string, ModelSpec>> fd_subjects{{"tanh layer", single_layer("tanh")},
+                                                              {"example network", example_spec()}};
+  if (!o.quick) {
+    fd_subjects.insert(fd_subjects.begin() + 1, {"softplus layer", single_layer("softplus")});
+    fd_subjects.insert(fd_subjects.begin() + 2, {"gelu layer", single_layer("gelu")});
+    fd_subjects.insert(fd_subjects.begin() + 3, {"softmax layer", single_layer("softmax")});
+  }
+  for (const auto& [name, spec] : fd_subjects)
+    for (const auto& p : precisions)
+      add("finite_differences", {{"subject", name}, {"precision", p}, {"model", model_spec_to_json(spec)}});
+
+  const std::vector<std::string> activations =
+      o.quick ? std::vector<std::string>{"tanh", "relu"}
+              : std::vector<std::string>{"tanh", "sigmoid", "relu", "gelu", "softplus"};
+  const std::vector<Index> widths = o.quick ? std::vector<Index>{8} : std::vector<Index>{8, 32};
+  const std::vector<int> depths = o.quick ? std::vector<int>{1, 2, 4, 8} : std::vector<int>{1, 2, 4, 8, 16, 32};
+  for (const auto& a : activations)
+    for (Index w : widths)
+      for (int d : depths)
+        add("backprop", {{"subject", fmt::format("{} width {} depth {}", a, w, d)},
+                         {"activation", a},
+                         {"width", w},
+                         {"depth", d},
+                         {"model", model_spec_to_json(deep_spec(a, w, d))},
+                         {"product_at", json::array({2 * d})}});
+
+  std::vector<std::string> layer_types =
+      o.quick ? std::vector<std::string>{"dense", "relu", "tanh", "softmax"} : layer_type_names();
+  for (const auto& t : layer_types) {
+    json layer{{"type", t}};
+    if (t == "dense") layer["units"] = 3;
+    add("verification", {{"subject", t}, {"layer", layer}, {"input_size", 4}});
+  }
+  add("verification", {{"subject", "example network"}, {"model", model_spec_to_json(example_spec())}});
+  return items;
+}
+
+json run_identity(const ReportOptions& o, const std::vector<WorkItem>& items) {
+  std::string all;
+  for (const auto& item : items) all += item.kind + item.params.dump() + "\n";
+  json r;
+  r["format"] = "bpcheck report";
+  r["version"] = format_version;
+  r["model"] = o.model ? json(model_spec_to_json(*o.model)) : json("default");
+  r["seed"] = o.seed;
+  r["quick"] = o.quick;
+  r["items"] = items.size();
+  r["plan"] = fingerprint(all);
+  return r;
+}
+
+json compute(const WorkItem& item, const ReportOptions& o) {
+  if (item.kind == "finite_differences")
+    return item.params.at("precision") == "float" ? finite_differences<float>(item.params, o)
+                                                  : finite_differences<double>(item.params, o);
+  if (item.kind == "backprop") return backprop(item.params, o);
+  if (item.kind == "verification") return verification(item.params, o);
+  throw error("report: unknown work item '" + item.kind + "'");
+}
+
+}  // namespace bpcheck::report
