@@ -200,6 +200,22 @@ TEST_CASE("report --quick: report.json, one CSV per sweep and a well-formed inde
     REQUIRE(ids.insert((*it)[1]).second);
 }
 
+TEST_CASE("report: a progress bar on stderr only when stderr is a terminal", "[report]") {
+  const Run piped = bpcheck_run("report --quick --out '" + dir("piped") + "'");
+  REQUIRE(piped.code == 0);
+  REQUIRE_THAT(piped.err, !Contains("\r") && !Contains("report ["));
+  // util-linux's `script` gives the program a terminal (Debian's bsdutils, always installed).
+  if (std::system("command -v script > /dev/null 2>&1") != 0) {
+    WARN("no `script` to provide a terminal: the bar itself is not checked");
+    return;
+  }
+  const std::string command = "script -qec \"'" + std::string(BPCHECK_CLI) + "' report --quick --out '" + dir("tty") +
+                              "'\" /dev/null > '" + dir("tty.txt") + "' 2>&1 < /dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
+  const std::string seen = slurp(dir("tty.txt"));
+  REQUIRE_THAT(seen, Contains("\rreport [") && Contains("17/17 items"));
+}
+
 TEST_CASE("report agrees with the theory of rounding", "[report]") {
   const json r = quick_report("theory");
   for (const auto& fd : r.at("finite_differences")) {
