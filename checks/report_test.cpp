@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include <Eigen/SVD>
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 #include <nlohmann/json.hpp>
@@ -36,14 +37,21 @@ struct Run {
   std::string out, err;
 };
 
+/// A folder of this process's own, removed when the test program ends.
 const fs::path& temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("bpcheck_report_test_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  struct Folder {
+    fs::path path = fs::temp_directory_path() / ("bpcheck_report_test_" + std::to_string(::getpid()));
+    Folder() {
+      fs::remove_all(path);
+      fs::create_directories(path);
+    }
+    ~Folder() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  };
+  static const Folder folder;
+  return folder.path;
 }
 
 std::string slurp(const fs::path& p) {
@@ -339,6 +347,35 @@ TEST_CASE("report on a user's model", "[report]") {
   REQUIRE_THAT(html, Contains("<figure id=\"conditioning-model\">"));
 }
 
+TEST_CASE("report on a user's model with its parameters and data", "[report]") {
+  const std::string model = write_file(
+      "small_model.json",
+      R"({"input_size": 2, "layers": [{"type": "dense", "units": 2}, {"type": "tanh"}, {"type": "dense", "units": 1}], "loss": "mse"})");
+  const std::string params = write_file(
+      "small_params.json",
+      R"({"layers": [{"W": [[0.5, -0.25], [0.125, 1]], "b": [0.1, "-0.2"]}, {}, {"W": [[1.5, -0.75]], "b": [0.3]}]})");
+  const std::string data =
+      write_file("small_data.json", R"({"inputs": [[0.1, 0.2], [0.3, -0.4], [-0.5, 0.6]], "targets": [[0.5], [1], [-1]]})");
+  const json r =
+      quick_report("small_model", "--model '" + model + "' --params '" + params + "' --data '" + data + "'");
+  // The products J_1 = W and J_2 J_1 = diag(1 − tanh²(W x₀ + b)) W on the first sample, by hand.
+  Eigen::Matrix2d W;
+  W << 0.5, -0.25, 0.125, 1;
+  const Eigen::Vector2d x0(0.1, 0.2), b(0.1, -0.2);
+  const Eigen::Vector2d t = (W * x0 + b).array().tanh();
+  const Eigen::Matrix2d P2 = (1 - t.array().square()).matrix().asDiagonal() * W;
+  const json& products = r.at("conditioning")[0].at("products");
+  REQUIRE(products.size() == 3);
+  for (int k = 0; k < 2; ++k) {
+    const Eigen::Vector2d s = Eigen::JacobiSVD<Eigen::Matrix2d>(k == 0 ? W : P2).singularValues();
+    INFO("product of " << k + 1 << " layers");
+    CHECK(products[k].at("singular_values")[0].get<double>() == Approx(s(0)).epsilon(1e-12));
+    CHECK(products[k].at("singular_values")[1].get<double>() == Approx(s(1)).epsilon(1e-12));
+  }
+  REQUIRE(r.at("verification")[0].at("passed") == true);
+  REQUIRE(r.at("backprop")[0].at("double_digits").get<double>() >= 12);
+}
+
 TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]") {
   auto expect_error = [](const std::string& args, const std::string& what) {
     const Run r = bpcheck_run(args);
@@ -363,6 +400,15 @@ TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]")
                    out,
                "nope");
   expect_error("report --quick --model '" + dir("missing.json") + "'" + out, "missing.json");
+  expect_error("report --quick --params '" + write_file("p.json", "{}") + "'" + out, "--model");
+  const std::string model = write_file(
+      "model_for_params.json", R"({"input_size": 2, "layers": [{"type": "dense", "units": 1}], "loss": "mse"})");
+  expect_error("report --quick --model '" + model + "' --params '" +
+                   write_file("short_params.json", R"({"layers": [{"W": [[1]], "b": [0]}]})") + "'" + out,
+               "short_params.json");
+  expect_error("report --quick --model '" + model + "' --data '" +
+                   write_file("bad_data.json", R"({"inputs": [[1, 2, 3]], "targets": [[0]]})") + "'" + out,
+               "bad_data.json");
   expect_error("report merge" + out, "parts");
   expect_error("report merge '" + dir("missing_shard") + "'" + out, "missing_shard");
   expect_error("report merge '" + write_file("notjson.json", "{") + "'" + out, "malformed JSON");

@@ -33,6 +33,8 @@ struct ReportOptions {
   bool quick = false;           ///< the small sweep for CI
   std::uint64_t seed = 42;
   std::optional<ModelSpec> model;  ///< a user's network; none: the built-in default set
+  std::optional<nlohmann::json> parameters;  ///< the model's parameters (parameter format); none: from the seed
+  std::optional<nlohmann::json> data;        ///< the model's batch (data format); none: generated from the seed
 };
 
 /// One independent unit of work: its kind ("finite_differences", "backprop", "verification") and

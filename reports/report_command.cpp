@@ -1,4 +1,4 @@
-// bpcheck report [--model M.json] [--quick] [--seed N] [--out DIR] [--jobs N] [--shard k/n]
+// bpcheck report [--model M.json [--params P.json] [--data D.json]] [--quick] [--seed N] [--out DIR] [--jobs N] [--shard k/n]
 // bpcheck report merge [--out DIR] PART...
 //
 // The work items of a sweep run on --jobs threads (MPFR is thread-safe in Debian's build). With
@@ -32,7 +32,7 @@ namespace {
 using report::json;
 
 struct ReportCommandOptions {
-  std::string model, out = "bpcheck-report", shard;
+  std::string model, params, data, out = "bpcheck-report", shard;
   bool quick = false;
   std::uint64_t seed = 42;
   int jobs = 0;
@@ -149,6 +149,20 @@ int run_report(const ReportCommandOptions& o, std::ostream& out) {
   std::optional<Shard> shard;
   if (!o.shard.empty()) shard = parse_shard(o.shard);
   if (!o.model.empty()) options.model = read_model_spec(o.model);
+  if ((!o.params.empty() || !o.data.empty()) && !options.model)
+    throw input_error("--params and --data describe a user's model: give it with --model");
+  if (options.model) {
+    // Read and checked here, in double, so that a bad file is reported by name before any work.
+    Network<double> net(*options.model);
+    if (!o.params.empty()) {
+      options.parameters = read_json_file(o.params);
+      parameters_from_json(net, *options.parameters, o.params);
+    }
+    if (!o.data.empty()) {
+      options.data = read_json_file(o.data);
+      (void)batch_from_json(net, *options.data, o.data);
+    }
+  }
   prepare_output(o.out);
 
   const auto items = report::plan(options);
@@ -268,6 +282,8 @@ Command add_report_command(CLI::App& parent) {
       "along depth, width and activation, Jacobian conditioning, and the verification summary. Writes "
       "report.json, one CSV per sweep and index.html (plots by gnuplot) to --out");
   app->add_option("--model", o->model, "model spec JSON file (default: the built-in set of layers and networks)");
+  app->add_option("--params", o->params, "parameters JSON file for --model (default: from the seed)");
+  app->add_option("--data", o->data, "data JSON file for --model (default: a batch generated from the seed)");
   app->add_flag("--quick", o->quick, "the small sweep (for CI)");
   app->add_option("--seed", o->seed, "seed for parameters, data, directions and check points")->capture_default_str();
   // The last --out wins, so scripts/run.sh's default can be overridden from its command line.

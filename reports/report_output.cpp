@@ -112,6 +112,7 @@ std::string gnuplot_script(const std::vector<Plot>& plots, const std::filesystem
     s << "set xlabel " << gp_quote(p.xlabel) << "\nset ylabel " << gp_quote(p.ylabel) << "\n";
     if (p.logx) s << "set logscale x " << p.xbase << "\n";
     if (p.logx && p.xbase == 10) s << "set format x '10^{%L}'\n";
+    if (!p.logx) s << "set offsets graph 0.03, graph 0.03, 0, 0\n";  // points off the frame
     if (p.logy) s << "set logscale y\nset format y '10^{%L}'\n";
     if (!p.yrange.empty()) s << "set yrange " << p.yrange << "\n";
     if (!p.y2label.empty()) {
@@ -541,7 +542,28 @@ std::map<std::string, std::string> render(const json& report) {
     layers.series.push_back(std::move(dense));
     cond_plots.push_back(std::move(layers));
   }
-  // A user's model: its products along depth.
+  // A user's model: its gradient per block, and its products along depth.
+  for (const auto& b : report.at("backprop")) {
+    if (b.contains("activation")) continue;
+    Plot p;
+    p.id = "backprop blocks " + b.at("subject").get<std::string>();
+    p.caption = "Significant digits of the gradient of each parameter block of the model against mp100.";
+    p.xlabel = "layer";
+    p.ylabel = "significant digits";
+    p.logx = false;
+    p.logy = false;
+    p.yrange = "[0:17]";
+    Series dw{"double W", {}, "points lc 1 pt 7"}, db{"double b, other", {}, "points lc 2 pt 5"};
+    Series fw{"float W", {}, "points lc 1 pt 6"}, fb{"float b, other", {}, "points lc 2 pt 4"};
+    for (const auto& k : b.at("blocks")) {
+      const double layer = k.at("layer").get<double>();
+      const bool w = k.at("block") == "W";
+      (w ? dw : db).points.push_back({layer, num(k.at("double_digits"))});
+      (w ? fw : fb).points.push_back({layer, num(k.at("float_digits"))});
+    }
+    p.series = {dw, db, fw, fb};
+    bp_plots.push_back(std::move(p));
+  }
   for (const auto& c : report.at("conditioning")) {
     if (c.contains("activation")) continue;
     Plot p;
@@ -642,6 +664,10 @@ std::map<std::string, std::string> render(const json& report) {
        "formed in mp100; the SVD runs in double when σ_min/σ_max > 1e-8 and in mp100 otherwise (Eigen's Jacobi "
        "SVD). A product is singular when a singular value falls below 1e-80·σ_max (ReLU switches units off); its "
        "condition number is then taken over the nonzero singular values.</p>\n";
+  for (const auto& b : report.at("backprop"))
+    if (b.contains("conditioning_skipped"))
+      h << "<p class=\"note\">" << html_escape(b.at("subject")) << ": no conditioning ("
+        << html_escape(b.at("conditioning_skipped")) << ").</p>\n";
   for (const auto& p : cond_plots) h << figure(p, svgs);
   {
     Table t{{"network", "layers in product", "σ_max", "σ_min", "rank", "cond", "SVD in", "double digits",

@@ -24,6 +24,7 @@ constexpr Index fd_samples = 8;        // columns of the finite-difference point
                                        // many outputs averages the round-off noise of single entries
 constexpr Index backprop_samples = 4;  // batch of the backprop sweep
 constexpr Index classes = 4;           // outputs of the default networks (cross-entropy)
+constexpr Index max_conditioning_width = 256;
 
 /// A finite double as a JSON number; NaN and ±Inf as null (JSON has neither).
 json number(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
@@ -66,6 +67,25 @@ ModelSpec deep_spec(const std::string& activation, Index width, int depth) {
 
 ModelSpec spec_of(const json& params) { return model_spec_from_json(nlohmann::json(params.at("model")), "model"); }
 
+/// An item's network on rung T: parameters from the item's "parameters" (the parameter format, read in T so
+/// decimal strings keep their digits) or from the seed.
+template <class T>
+Network<T> network_of(const json& params, std::uint64_t seed) {
+  Network<T> net(spec_of(params));
+  if (params.contains("parameters"))
+    parameters_from_json(net, nlohmann::json(params.at("parameters")), "parameters");
+  else
+    net.initialize(seed);
+  return net;
+}
+
+/// An item's batch: from its "data" (the data format) or generated from the seed.
+template <class T>
+Batch<T> batch_of(const Network<T>& net, const json& params, std::uint64_t seed, Index samples) {
+  if (params.contains("data")) return batch_from_json(net, nlohmann::json(params.at("data")), "data");
+  return generate_batch(net, seed, samples);
+}
+
 /// The steps h of the finite-difference sweep: 1e-1 down to 1e-16, 2 (quick) or 4 per decade.
 std::vector<double> step_grid(bool quick) {
   const int per_decade = quick ? 2 : 4;
@@ -90,10 +110,8 @@ double loglog_slope(const std::vector<double>& h, const std::vector<double>& err
 
 template <class T>
 json finite_differences(const json& params, const ReportOptions& o) {
-  const ModelSpec spec = spec_of(params);
-  Network<T> net(spec);
-  net.initialize(o.seed);
-  const Matrix<T> X = generate_batch(net, o.seed, fd_samples).inputs;
+  const Network<T> net = network_of<T>(params, o.seed);
+  const Matrix<T> X = batch_of(net, params, o.seed, fd_samples).inputs;
   const Index rows = X.rows(), cols = X.cols();
   const Vector<T> x = Eigen::Map<const Vector<T>>(X.data(), X.size());
   // A random direction with max |v_j| = 1 exactly, rounded to float so that every rung holds it.
@@ -196,10 +214,9 @@ Targets<mp100> targets_to_mp100(const Targets<T>& t) {
 
 /// Per parameter block, the relative error of T's backprop against mp100 backprop of the same numbers.
 template <class T>
-std::vector<double> backprop_errors(const ModelSpec& spec, std::uint64_t seed) {
-  Network<T> net(spec);
-  net.initialize(seed);
-  const Batch<T> batch = generate_batch(net, seed, backprop_samples);
+std::vector<double> backprop_errors(const json& params, std::uint64_t seed) {
+  const Network<T> net = network_of<T>(params, seed);
+  const Batch<T> batch = batch_of(net, params, seed, backprop_samples);
   const Gradient<T> g = net.gradient(batch.inputs, batch.targets);
   const Network<mp100> exact = net.template rebind<mp100>();
   const Gradient<mp100> truth = exact.gradient(matrix_cast<mp100>(batch.inputs), targets_to_mp100(batch.targets));
@@ -225,24 +242,22 @@ json singular_values_json(const SingularValues& s) {
 }
 
 json backprop(const json& params, const ReportOptions& o) {
-  const ModelSpec spec = spec_of(params);
-  const std::vector<double> float_errors = backprop_errors<float>(spec, o.seed);
-  const std::vector<double> double_errors = backprop_errors<double>(spec, o.seed);
+  const std::vector<double> float_errors = backprop_errors<float>(params, o.seed);
+  const std::vector<double> double_errors = backprop_errors<double>(params, o.seed);
 
   // mp100 against itself under a change of evaluation order: the batch's samples reversed (every sum
   // over samples, the loss's mean included, runs the other way), and for small networks the explicit
   // Jacobian product ∇ℓᵀ·J_L⋯J_{k+1}·J_θ,k (matrix products instead of right-to-left VJPs).
-  Network<mp100> net(spec);
-  net.initialize(o.seed);
-  const Batch<mp100> batch = generate_batch(net, o.seed, backprop_samples);
+  const Network<mp100> net = network_of<mp100>(params, o.seed);
+  const Batch<mp100> batch = batch_of(net, params, o.seed, backprop_samples);
   const Gradient<mp100> g = net.gradient(batch.inputs, batch.targets);
   Targets<mp100> reversed_targets = batch.targets;
   std::reverse(reversed_targets.classes.begin(), reversed_targets.classes.end());
   if (reversed_targets.values.size()) reversed_targets.values = batch.targets.values.rowwise().reverse().eval();
   const Gradient<mp100> g_reversed = net.gradient(batch.inputs.rowwise().reverse().eval(), reversed_targets);
-  Index widest = spec.input_size;
+  Index widest = net.input_size();
   for (std::size_t k = 0; k < net.depth(); ++k) widest = std::max(widest, net.layer(k).output_size());
-  const bool explicit_product = widest * backprop_samples <= 64;  // O(depth (width·B)³) in mp100
+  const bool explicit_product = widest * batch.inputs.cols() <= 64;  // O(depth (width·B)³) in mp100
   Gradient<mp100> g_explicit;
   if (explicit_product) g_explicit = net.explicit_gradient(batch.inputs, batch.targets);
 
@@ -287,7 +302,9 @@ json backprop(const json& params, const ReportOptions& o) {
   std::vector<int> product_at = params.at("product_at").get<std::vector<int>>();
   json layers = json::array(), products = json::array();
   Matrix<mp100> P;
-  for (std::size_t k = 0; k < net.depth(); ++k) {
+  // Products and SVDs in mp100 cost O(width³) each: past 256 units they would take minutes.
+  const bool conditioning = widest <= max_conditioning_width;
+  for (std::size_t k = 0; k < net.depth() && conditioning; ++k) {
     const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
     P = k == 0 ? J : Matrix<mp100>(J * P);
     json l = singular_values_json(singular_values(J));
@@ -314,6 +331,8 @@ json backprop(const json& params, const ReportOptions& o) {
   r["double_digits"] = worst_double;
   r["mp100_self_digits"] = worst_self;
   r["mp100_explicit_product"] = explicit_product;
+  if (!conditioning)
+    r["conditioning_skipped"] = fmt::format("a layer has {} units, more than {}", widest, max_conditioning_width);
   r["blocks"] = std::move(blocks);
   r["layers"] = std::move(layers);
   r["products"] = std::move(products);
@@ -333,7 +352,10 @@ json verification(const json& params, const ReportOptions& o) {
       if (key != "type") spec.options[key] = value;
     report = verify_layer(spec, params.at("input_size").get<Index>(), options);
   } else {
-    report = verify_network(NetworkSubject{spec_of(params), {}, {}}, options);
+    NetworkSubject subject{spec_of(params), {}, {}};
+    if (params.contains("parameters")) subject.parameters = nlohmann::json(params.at("parameters"));
+    if (params.contains("data")) subject.data = nlohmann::json(params.at("data"));
+    report = verify_network(subject, options);
   }
   json checks = json::array();
   for (const auto& c : report.checks) {
@@ -371,13 +393,20 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
   auto add = [&items](std::string kind, json params) { items.push_back({std::move(kind), std::move(params)}); };
   const std::vector<std::string> precisions{"float", "double"};
   if (o.model) {
-    const json model = model_spec_to_json(*o.model);
-    for (const auto& p : precisions)
-      add("finite_differences", {{"subject", "model"}, {"precision", p}, {"model", model}});
+    json model{{"subject", "model"}, {"model", model_spec_to_json(*o.model)}};
+    if (o.parameters) model["parameters"] = json(*o.parameters);
+    if (o.data) model["data"] = json(*o.data);
+    for (const auto& p : precisions) {
+      json fd = model;
+      fd["precision"] = p;
+      add("finite_differences", std::move(fd));
+    }
     json product_at = json::array();
     for (std::size_t k = 1; k <= o.model->layers.size(); ++k) product_at.push_back(k);
-    add("backprop", {{"subject", "model"}, {"model", model}, {"product_at", product_at}});
-    add("verification", {{"subject", "model"}, {"model", model}});
+    json bp = model;
+    bp["product_at"] = std::move(product_at);
+    add("backprop", std::move(bp));
+    add("verification", model);
     return items;
   }
   // The built-in default set.
