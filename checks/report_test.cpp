@@ -327,6 +327,28 @@ TEST_CASE("report: shards merge into exactly the unsharded report, and a tampere
     REQUIRE(failing == 1);
     REQUIRE_THAT(slurp(fs::path(dir("merged_tampered")) / "index.html"), Contains("class=\"fail\""));
   }
+  SECTION("a shard whose verification found a wrong gradient makes the report say so and exit 1") {
+    json shard = json::parse(slurp(fs::path(dir("part2")) / "report.json"));
+    bool tampered = false;
+    for (auto& item : shard.at("items"))
+      if (item.at("kind") == "verification" && !tampered) {
+        item.at("result")["passed"] = false;
+        item.at("result").at("checks")[0]["verdict"] = "FAIL";
+        tampered = true;
+      }
+    REQUIRE(tampered);
+    fs::create_directories(dir("failing"));
+    std::ofstream(fs::path(dir("failing")) / "report.json") << shard.dump();
+    const Run m = bpcheck_run("report merge --out '" + dir("merged_failing") + "' '" + dir("part1") + "' '" +
+                              dir("failing") + "'");
+    INFO(m.err);
+    REQUIRE(m.code == 1);
+    REQUIRE_THAT(m.out, Contains("A GRADIENT IS WRONG"));
+    REQUIRE(json::parse(slurp(fs::path(dir("merged_failing")) / "report.json")).at("passed") == false);
+    REQUIRE_THAT(slurp(fs::path(dir("merged_failing")) / "index.html"),
+                 Contains("a gradient is wrong") && Contains("<span class=\"fail\">FAIL</span>"));
+    REQUIRE_THAT(slurp(fs::path(dir("merged_failing")) / "verification.csv"), Contains(",FAIL,"));
+  }
 }
 
 TEST_CASE("report on a user's model", "[report]") {

@@ -102,8 +102,6 @@ std::string gnuplot_script(const std::vector<Plot>& plots, const std::filesystem
   std::ostringstream s;
   s.imbue(std::locale::classic());
   s.precision(17);
-  s << "set terminal svg size 640,420 font 'sans,11' background '#ffffff'\n"
-       "set grid\nset key outside right top vertical\n";
   int data = 0;
   for (const auto& p : plots) {
     s << "reset session\nset terminal svg size 640,420 font 'sans,11' background '#ffffff'\n";

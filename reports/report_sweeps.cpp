@@ -308,8 +308,7 @@ json backprop(const json& params, const ReportOptions& o) {
     const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
     P = k == 0 ? J : Matrix<mp100>(J * P);
     json l = singular_values_json(singular_values(J));
-    l["singular_values"] = nullptr;  // per layer the extremes suffice
-    l.erase("singular_values");
+    l.erase("singular_values");  // per layer the extremes suffice
     json layer;
     layer["layer"] = k;
     layer["type"] = net.layer(k).type_name();
