@@ -693,12 +693,13 @@ std::map<std::string, std::string> render(const json& report) {
                                         : "<span class=\"fail\">a gradient is wrong</span>")
     << ".</p>\n";
   {
-    Table t{{"subject", "check", "precision", "verdict", "value", "limit", "digits", "worst abs error"}, {}};
+    Table t{{"subject", "check", "precision", "verdict", "value", "limit", "digits", "worst abs error", "note"}, {}};
     for (const auto& v : report.at("verification"))
       for (const auto& c : v.at("checks"))
         t.rows.push_back({html_escape(c.at("subject")), html_escape(c.at("check")), html_escape(c.at("precision")),
                           verdict_cell(c.at("verdict")), cell(c.at("value")), cell(c.at("threshold")),
-                          cell(c.at("digits"), "{:.1f}"), cell(c.at("worst_abs_error"))});
+                          cell(c.at("digits"), "{:.1f}"), cell(c.at("worst_abs_error")),
+                          c.at("verdict") == "pass" ? "" : html_escape(c.at("message"))});
     h << t.html();
   }
   h << "</body>\n</html>\n";

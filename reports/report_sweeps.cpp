@@ -257,7 +257,12 @@ json backprop(const json& params, const ReportOptions& o) {
   const Gradient<mp100> g_reversed = net.gradient(batch.inputs.rowwise().reverse().eval(), reversed_targets);
   Index widest = net.input_size();
   for (std::size_t k = 0; k < net.depth(); ++k) widest = std::max(widest, net.layer(k).output_size());
-  const bool explicit_product = widest * batch.inputs.cols() <= 64;  // O(depth (width·B)³) in mp100
+  // The explicit product and the conditioning need every layer's stated Jacobians (a user's layer may omit them).
+  std::string no_jacobian;
+  for (std::size_t k = 0; k < net.depth() && no_jacobian.empty(); ++k)
+    if (!net.layer(k).has_jacobians())
+      no_jacobian = fmt::format("layer {} ({}) states no explicit Jacobian", k, net.layer(k).type_name());
+  const bool explicit_product = no_jacobian.empty() && widest * batch.inputs.cols() <= 64;  // O(depth (width·B)³)
   Gradient<mp100> g_explicit;
   if (explicit_product) g_explicit = net.explicit_gradient(batch.inputs, batch.targets);
 
@@ -303,7 +308,11 @@ json backprop(const json& params, const ReportOptions& o) {
   json layers = json::array(), products = json::array();
   Matrix<mp100> P;
   // Products and SVDs in mp100 cost O(width³) each: past 256 units they would take minutes.
-  const bool conditioning = widest <= max_conditioning_width;
+  const std::string skipped =
+      !no_jacobian.empty()                ? no_jacobian
+      : widest > max_conditioning_width ? fmt::format("a layer has {} units, more than {}", widest, max_conditioning_width)
+                                          : std::string();
+  const bool conditioning = skipped.empty();
   for (std::size_t k = 0; k < net.depth() && conditioning; ++k) {
     const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
     P = k == 0 ? J : Matrix<mp100>(J * P);
@@ -330,8 +339,7 @@ json backprop(const json& params, const ReportOptions& o) {
   r["double_digits"] = worst_double;
   r["mp100_self_digits"] = worst_self;
   r["mp100_explicit_product"] = explicit_product;
-  if (!conditioning)
-    r["conditioning_skipped"] = fmt::format("a layer has {} units, more than {}", widest, max_conditioning_width);
+  if (!conditioning) r["conditioning_skipped"] = skipped;
   r["blocks"] = std::move(blocks);
   r["layers"] = std::move(layers);
   r["products"] = std::move(products);
@@ -349,7 +357,20 @@ json verification(const json& params, const ReportOptions& o) {
     LayerSpec spec{params.at("layer").at("type").get<std::string>(), nlohmann::json::object()};
     for (const auto& [key, value] : params.at("layer").items())
       if (key != "type") spec.options[key] = value;
-    report = verify_layer(spec, params.at("input_size").get<Index>(), options);
+    try {
+      report = verify_layer(spec, params.at("input_size").get<Index>(), options);
+    } catch (const input_error& e) {
+      // A registered layer that cannot be built without options of its own: shown as skipped, with why.
+      CheckResult c;
+      c.check = "build with default options";
+      c.subject = spec.type;
+      c.precision = "-";
+      c.verdict = Verdict::skipped;
+      c.value = std::numeric_limits<double>::quiet_NaN();
+      c.threshold = std::numeric_limits<double>::quiet_NaN();
+      c.message = e.what();
+      report.checks.push_back(std::move(c));
+    }
   } else {
     NetworkSubject subject{spec_of(params), {}, {}};
     if (params.contains("parameters")) subject.parameters = nlohmann::json(params.at("parameters"));
