@@ -687,7 +687,8 @@ std::map<std::string, std::string> render(const json& report) {
 
   h << "<h2 id=\"verification\">4. Verification summary</h2>\n"
     << "<p class=\"note\">Every check of <code>bpcheck verify</code> per layer and precision: its verdict, its metric "
-       "against its limit (pass when value ≤ limit), the significant digits of agreement and the worst entry's "
+       "against its limit (the Taylor order must reach its limit, every other metric stay at or below it), the "
+       "significant digits of agreement and the worst entry's "
        "absolute error. Overall: "
     << (report.at("passed").get<bool>() ? "<span class=\"pass\">every gradient right</span>"
                                         : "<span class=\"fail\">a gradient is wrong</span>")
