@@ -442,5 +442,12 @@ TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]")
   expect_error("report merge '" + dir("seed1") + "' '" + dir("seed2") + "'" + out, "different run");
   expect_error("report merge '" + dir("seed1") + "'" + out, "missing shard 2/2");
   expect_error("report merge '" + dir("seed1") + "' '" + dir("seed1") + "'" + out, "given twice");
+  expect_error("report --quick merge '" + dir("seed1") + "'" + out, "merge takes only --out");
+  // Shards of runs on different models.
+  const std::string other = write_file(
+      "other_model.json", R"({"input_size": 2, "layers": [{"type": "dense", "units": 3}], "loss": "mse"})");
+  REQUIRE(bpcheck_run("report --quick --model '" + model + "' --shard 1/2 --out '" + dir("model_a") + "'").code == 0);
+  REQUIRE(bpcheck_run("report --quick --model '" + other + "' --shard 2/2 --out '" + dir("model_b") + "'").code == 0);
+  expect_error("report merge '" + dir("model_a") + "' '" + dir("model_b") + "'" + out, "'model' differs");
   REQUIRE_FALSE(fs::exists(fs::path(dir("errors")) / "report.json"));
 }

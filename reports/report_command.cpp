@@ -295,7 +295,15 @@ Command add_report_command(CLI::App& parent) {
   merge->add_option("parts", o->parts, "shard folders or report.json files")->required();
   merge->add_option("--out", o->merge_out, "output folder")->capture_default_str();
   app->require_subcommand(0, 1);
-  return {app, [o, merge](std::ostream& out) { return merge->parsed() ? run_merge(*o, out) : run_report(*o, out); }};
+  return {app, [o, app, merge](std::ostream& out) {
+            if (!merge->parsed()) return run_report(*o, out);
+            // The parts carry their run's options: any given to `report` before `merge` would be ignored.
+            for (const char* name : {"--model", "--params", "--data", "--quick", "--seed", "--out", "--jobs", "--shard"})
+              if (app->count(name))
+                throw input_error(std::string("report merge: ") + name +
+                                  " belongs to the runs that made the parts; merge takes only --out and the parts");
+            return run_merge(*o, out);
+          }};
 }
 
 }  // namespace bpcheck::cli
