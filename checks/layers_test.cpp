@@ -5,6 +5,7 @@
 // tanh(ln(a)/2) = (a − 1)/(a + 1), softplus(ln a) = ln(1 + a), softmax(ln a_i) = a_i / Σ a.
 #include <cmath>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -315,10 +316,25 @@ struct Variant {
 /// Every registered layer type, plus the options that change its formula.
 std::vector<Variant> every_layer() {
   std::vector<Variant> v;
+  // Options that fit a width of 3 where a layer needs them (a 1d signal of length 3, or a 1 × 3 image).
+  const std::map<std::string, nlohmann::json> needs{
+      {"dense", {{"units", 2}}},
+      {"conv1d", {{"channels", 1}, {"length", 3}, {"out_channels", 2}, {"kernel", 2}}},
+      {"conv2d", {{"channels", 1}, {"height", 1}, {"width", 3}, {"out_channels", 2}, {"kernel", {1, 2}}}},
+      {"max_pool1d", {{"channels", 1}, {"length", 3}, {"kernel", 2}, {"stride", 1}}},
+      {"avg_pool1d", {{"channels", 1}, {"length", 3}, {"kernel", 2}, {"stride", 1}}},
+      {"max_pool2d", {{"channels", 1}, {"height", 1}, {"width", 3}, {"kernel", {1, 2}}, {"stride", 1}}},
+      {"avg_pool2d", {{"channels", 1}, {"height", 1}, {"width", 3}, {"kernel", {1, 2}}, {"stride", 1}}},
+      {"residual", nlohmann::json::parse(R"({"layers": [{"type": "dense", "units": 2}, {"type": "tanh"},
+                                                        {"type": "dense", "units": 3}]})")},
+      {"multi_head_attention", {{"sequence", 3}, {"heads", 1}, {"causal", true}}}};
   for (const auto& name : bpcheck::layer_type_names())
-    v.push_back({name, name == "dense" ? nlohmann::json{{"units", 2}} : nlohmann::json::object()});
+    v.push_back({name, needs.count(name) ? needs.at(name) : nlohmann::json::object()});
   v.push_back({"leaky_relu", {{"negative_slope", "0.2"}}});
   v.push_back({"gelu", {{"approximate", "tanh"}}});
+  v.push_back({"elu", {{"alpha", "0.5"}}});
+  v.push_back({"swish", {{"beta", "1.5"}}});
+  v.push_back({"batch_norm", {{"mode", "eval"}, {"running_mean", {1, 0, -1}}, {"running_var", {2, "0.5", 1}}}});
   return v;
 }
 /// Deterministic non-dyadic entries away from every kink: (k·7 mod 11 − 5)/3, never 0.

@@ -204,13 +204,19 @@ TEST_CASE("the random networks cover every activation, softmax, log_softmax, eve
     depths.insert(c.spec.layers.size());
     batches.insert(c.X.cols());
   }
+  // Layers and losses that need shapes, options or targets these random chains do not make are
+  // verified in networks of their own (checks/zoo_*_test.cpp); every other registered name must occur.
+  const std::set<std::string> own_networks{"elu",        "hardtanh",   "mish",       "swish",      "dropout",
+                                           "layer_norm", "batch_norm", "flatten",    "conv1d",     "conv2d",
+                                           "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "huber",
+                                           "nll",        "kl_div",     "residual",   "multi_head_attention"};
   for (const auto& name : bpcheck::layer_type_names()) {
     INFO("layer " << name);
-    CHECK(layers.count(name) == 1);
+    CHECK(layers.count(name) + own_networks.count(name) == 1);
   }
   for (const auto& name : bpcheck::loss_names()) {
     INFO("loss " << name);
-    CHECK(losses.count(name) == 1);
+    CHECK(losses.count(name) + own_networks.count(name) == 1);
   }
   CHECK(depths == std::set<std::size_t>{2, 3, 4, 5});
   CHECK(batches == std::set<Index>{1, 2, 3});

@@ -105,10 +105,98 @@ Matrix<T> BceWithLogitsLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Tar
 }
 
 template <class T>
+HuberLoss<T>::HuberLoss(T delta) : delta_(std::move(delta)) {
+  if (!(delta_ > T(0))) throw input_error("huber: delta must be positive, got " + bpcheck::to_string(delta_));
+}
+template <class T>
+void HuberLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
+  loss_detail::check_value_targets(name(), t, outputs, batch);
+}
+template <class T>
+T HuberLoss<T>::value(const Matrix<T>& Y, const Targets<T>& t) const {
+  using std::abs;
+  T sum(0);
+  for (Index i = 0; i < Y.size(); ++i) {
+    const T d = Y(i) - t.values(i);
+    const T a = abs(d);
+    sum += a < delta_ ? T(d * d / T(2)) : T(delta_ * (a - delta_ / T(2)));
+  }
+  return sum / T(Y.size());
+}
+template <class T>
+Matrix<T> HuberLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
+  const T n(Y.size());
+  return Y.binaryExpr(t.values, [this, &n](const T& y, const T& target) {
+    const T d = y - target;
+    return T((d > delta_ ? delta_ : (d < T(-delta_) ? T(-delta_) : d)) / n);
+  });
+}
+template <class T>
+Matrix<T> HuberLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const {
+  return (Y.cwiseAbs() + t.values.cwiseAbs()) / T(Y.size());
+}
+
+template <class T>
+void NllLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
+  if (Index(t.classes.size()) != batch)
+    throw input_error("nll: expected one class index per sample (" + std::to_string(batch) + "), got " +
+                      std::to_string(t.classes.size()));
+  for (std::size_t b = 0; b < t.classes.size(); ++b)
+    if (t.classes[b] < 0 || t.classes[b] >= outputs)
+      throw input_error("nll: target of sample " + std::to_string(b) + " is class " + std::to_string(t.classes[b]) +
+                        ", outside 0.." + std::to_string(outputs - 1));
+}
+template <class T>
+T NllLoss<T>::value(const Matrix<T>& Y, const Targets<T>& t) const {
+  T sum(0);
+  for (Index b = 0; b < Y.cols(); ++b) sum -= Y(t.classes[b], b);
+  return sum / T(Y.cols());
+}
+template <class T>
+Matrix<T> NllLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
+  Matrix<T> G = Matrix<T>::Zero(Y.rows(), Y.cols());
+  for (Index b = 0; b < Y.cols(); ++b) G(t.classes[b], b) = T(-1) / T(Y.cols());
+  return G;
+}
+template <class T>
+Matrix<T> NllLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const {
+  return -gradient(Y, t);
+}
+
+template <class T>
+void KlDivLoss<T>::check_targets(const Targets<T>& t, Index outputs, Index batch) const {
+  loss_detail::check_value_targets(name(), t, outputs, batch);
+  for (Index i = 0; i < t.values.size(); ++i)
+    if (!(t.values(i) >= T(0)))
+      throw input_error("kl_div: targets are probabilities and must not be negative; target " +
+                        std::to_string(i % outputs) + " of sample " + std::to_string(i / outputs) + " is " +
+                        bpcheck::to_string(t.values(i)));
+}
+template <class T>
+T KlDivLoss<T>::value(const Matrix<T>& Y, const Targets<T>& t) const {
+  using std::log;
+  T sum(0);
+  for (Index i = 0; i < Y.size(); ++i)
+    if (t.values(i) > T(0)) sum += t.values(i) * (log(t.values(i)) - Y(i));
+  return sum / T(Y.size());
+}
+template <class T>
+Matrix<T> KlDivLoss<T>::gradient(const Matrix<T>& Y, const Targets<T>& t) const {
+  return t.values / T(-T(Y.size()));
+}
+template <class T>
+Matrix<T> KlDivLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const {
+  return t.values.cwiseAbs() / T(Y.size());
+}
+
+template <class T>
 std::unique_ptr<Loss<T>> make_loss(const std::string& name) {
   if (name == "mse") return std::make_unique<MseLoss<T>>();
   if (name == "cross_entropy") return std::make_unique<CrossEntropyLoss<T>>();
   if (name == "bce_with_logits") return std::make_unique<BceWithLogitsLoss<T>>();
+  if (name == "huber") return std::make_unique<HuberLoss<T>>();
+  if (name == "nll") return std::make_unique<NllLoss<T>>();
+  if (name == "kl_div") return std::make_unique<KlDivLoss<T>>();
   std::string known;
   for (const auto& n : loss_names()) known += (known.empty() ? "" : ", ") + n;
   throw input_error("unknown loss '" + name + "' (known: " + known + ")");
@@ -118,6 +206,9 @@ std::unique_ptr<Loss<T>> make_loss(const std::string& name) {
   template class MseLoss<T>;                \
   template class CrossEntropyLoss<T>;       \
   template class BceWithLogitsLoss<T>;      \
+  template class HuberLoss<T>;              \
+  template class NllLoss<T>;                \
+  template class KlDivLoss<T>;              \
   template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&);
 
 }  // namespace bpcheck

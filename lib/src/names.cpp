@@ -5,13 +5,16 @@
 namespace bpcheck {
 
 const std::vector<std::string>& layer_type_names() {
-  static const std::vector<std::string> names{"dense",    "relu", "leaky_relu", "sigmoid", "tanh",
-                                              "softplus", "gelu", "silu",       "softmax", "log_softmax"};
+  static const std::vector<std::string> names{
+      "dense", "relu",    "leaky_relu", "sigmoid", "tanh",     "softplus", "gelu", "silu", "softmax", "log_softmax",
+      "elu",   "hardtanh", "mish",      "swish",   "dropout",
+      "layer_norm", "batch_norm", "flatten", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
+      "avg_pool2d", "residual", "multi_head_attention"};
   return names;
 }
 
 const std::vector<std::string>& loss_names() {
-  static const std::vector<std::string> names{"mse", "cross_entropy", "bce_with_logits"};
+  static const std::vector<std::string> names{"mse", "cross_entropy", "bce_with_logits", "huber", "nll", "kl_div"};
   return names;
 }
 

@@ -78,6 +78,51 @@ class BceWithLogitsLoss final : public Loss<T> {
   Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const override;
 };
 
+/// huber with threshold δ > 0, d = ŷ − t: ℓ = mean over all n entries of h(d), h(d) = d²/2 for |d| < δ and
+/// δ(|d| − δ/2) otherwise (PyTorch's HuberLoss, default δ = 1);  ∇ℓ = clamp(d, −δ, δ)/n
+template <class T>
+class HuberLoss final : public Loss<T> {
+ public:
+  explicit HuberLoss(T delta = T(1));
+  std::string name() const override { return "huber"; }
+  const T& delta() const { return delta_; }
+  TargetKind target_kind() const override { return TargetKind::values; }
+  void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
+  T value(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const override;
+
+ private:
+  T delta_;
+};
+
+/// nll on log-probabilities x with class c per sample (PyTorch's NLLLoss, mean over the batch):
+/// ℓ = −mean_b x_b[c_b];  ∇ℓ = −e_{c_b} / B
+template <class T>
+class NllLoss final : public Loss<T> {
+ public:
+  std::string name() const override { return "nll"; }
+  TargetKind target_kind() const override { return TargetKind::classes; }
+  void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
+  T value(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const override;
+};
+
+/// kl_div on log-probabilities x with target probabilities t ≥ 0 (PyTorch's kl_div with its default
+/// reduction "mean" over all n entries, log_target = false): ℓ = mean t (log t − x), a term with t = 0
+/// counting 0;  ∇ℓ = −t/n
+template <class T>
+class KlDivLoss final : public Loss<T> {
+ public:
+  std::string name() const override { return "kl_div"; }
+  TargetKind target_kind() const override { return TargetKind::values; }
+  void check_targets(const Targets<T>& t, Index outputs, Index batch) const override;
+  T value(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient(const Matrix<T>& Y, const Targets<T>& t) const override;
+  Matrix<T> gradient_magnitude(const Matrix<T>& Y, const Targets<T>& t) const override;
+};
+
 /// The loss names make_loss knows.
 const std::vector<std::string>& loss_names();
 
@@ -89,6 +134,9 @@ std::unique_ptr<Loss<T>> make_loss(const std::string& name);
   extern template class MseLoss<T>;              \
   extern template class CrossEntropyLoss<T>;     \
   extern template class BceWithLogitsLoss<T>;    \
+  extern template class HuberLoss<T>;            \
+  extern template class NllLoss<T>;              \
+  extern template class KlDivLoss<T>;            \
   extern template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&);
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_LOSSES)
 #undef BPCHECK_EXTERN_LOSSES

@@ -1,0 +1,273 @@
+#pragma once
+// Multi-head self-attention, PyTorch's nn.MultiheadAttention(embed, heads, batch_first=True) called as
+// attn(x, x, x) (bias on, no dropout, no added key/value bias), with an optional causal mask.
+//
+//   bpcheck::MultiHeadAttention<double> a(4, 3, 2, true);   // embed 4, sequence 3, 2 heads, causal
+//   auto Y = a.forward(X);                                   // X: 12 × batch, token t at rows t·4 … t·4 + 3
+//
+// A sample is one sequence: its column holds the S tokens' E-vectors one after the other (PyTorch's
+// (L, E) row-major), i.e. the column is vec(X_s) of the E × S matrix X_s with one token per column.
+// θ = [vec(in_proj_weight); in_proj_bias; vec(out_proj.weight); out_proj.bias] with PyTorch's names
+// and shapes: in_proj_weight is 3E × E, the rows of W_q, W_k, W_v stacked; vec is column-major.
+//
+// Per sample and head h (d = E/H rows of each projection):
+//   Q = W_q X + b_q 1ᵀ, K = W_k X + b_k 1ᵀ, V = W_v X + b_v 1ᵀ                    (E × S)
+//   A_h = Q_hᵀ K_h / √d (S × S; A(i, j): query i, key j; causal: j > i is masked out)
+//   P_h = softmax of each row of A_h (masked entries 0),  O_h = V_h P_hᵀ  (token i gets Σ_j P(i, j) v_j)
+//   Y = W_o O + b_o 1ᵀ, O the heads' O_h stacked.
+#include <cmath>
+
+#include "bpcheck/layer.hpp"
+
+namespace bpcheck {
+
+template <class T>
+class MultiHeadAttention {
+ public:
+  using scalar_type = T;
+
+  /// Throws input_error when a size is not positive or heads does not divide embed.
+  MultiHeadAttention(Index embed, Index sequence, Index heads, bool causal);
+
+  std::string type_name() const { return "multi_head_attention"; }
+  Index embed() const { return E_; }
+  Index sequence() const { return S_; }
+  Index heads() const { return H_; }
+  bool causal() const { return causal_; }
+  Index input_size() const { return E_ * S_; }
+  Index output_size() const { return E_ * S_; }
+  std::vector<ParameterBlock> parameter_blocks() const;
+  const Vector<T>& parameters() const { return theta_; }
+  void set_parameters(const Vector<T>& theta);
+
+  /// Y_s = W_o O_s + b_o 1ᵀ for every sample (see the file comment).
+  Matrix<T> forward(const Matrix<T>& X) const;
+
+  /// The VJP, per sample and head, from G = dY:
+  ///   dW_o += G Oᵀ, db_o += G 1, dO = W_oᵀ G;
+  ///   dV_h = dO_h P_h, dP_h = dO_hᵀ V_h, dA = P ⊙ (dP − rowsum(P ⊙ dP) 1ᵀ) (softmax, row by row);
+  ///   dQ_h = K_h dAᵀ/√d, dK_h = Q_h dA/√d;
+  ///   dW_{q,k,v} += d{Q,K,V} Xᵀ, db_{q,v} += d{Q,V} 1, db_k = 0 (softmax is shift invariant),
+  ///   dX = W_qᵀ dQ + W_kᵀ dK + W_vᵀ dV.
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>> dtheta) const;
+
+  /// Column by column from the forward-mode linearisation (tangents Ẋ, θ̇ of one input or parameter):
+  ///   Q̇ = Ẇ_q X + W_q Ẋ + ḃ_q 1ᵀ (K̇, V̇ alike);  Ȧ_h = (Q̇_hᵀ K_h + Q_hᵀ K̇_h)/√d;
+  ///   Ṗ = P ⊙ (Ȧ − rowsum(P ⊙ Ȧ) 1ᵀ);  Ȯ_h = V̇_h P_hᵀ + V_h Ṗ_hᵀ;  Ẏ = Ẇ_o O + W_o Ȯ + ḃ_o 1ᵀ.
+  /// Sample independent: J_x is block diagonal on the batch.
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+ private:
+  struct Cache {
+    Matrix<T> X, Q, K, V, O;
+    std::vector<Matrix<T>> P;  ///< per head, S × S
+  };
+  Cache run(const Eigen::Ref<const Vector<T>>& x) const;
+  /// Ẏ (E × S) for tangents Ẋ (E × S) and θ̇ (all parameters) at a cached sample.
+  Matrix<T> tangent(const Cache& c, const Matrix<T>& dX, const Vector<T>& dtheta) const;
+  /// Blocks of a flat parameter-shaped vector.
+  Eigen::Map<const Matrix<T>> w_in(const Vector<T>& v) const { return {v.data(), 3 * E_, E_}; }
+  Eigen::Map<const Vector<T>> b_in(const Vector<T>& v) const { return {v.data() + 3 * E_ * E_, 3 * E_}; }
+  Eigen::Map<const Matrix<T>> w_out(const Vector<T>& v) const { return {v.data() + 3 * E_ * E_ + 3 * E_, E_, E_}; }
+  Eigen::Map<const Vector<T>> b_out(const Vector<T>& v) const { return {v.data() + 4 * E_ * E_ + 3 * E_, E_}; }
+  bool masked(Index query, Index key) const { return causal_ && key > query; }
+
+  Index E_, S_, H_, d_;
+  bool causal_;
+  T scale_;  ///< 1/√d
+  Vector<T> theta_;
+};
+
+template <class T>
+MultiHeadAttention<T>::MultiHeadAttention(Index embed, Index sequence, Index heads, bool causal)
+    : E_(embed), S_(sequence), H_(heads), causal_(causal) {
+  using std::sqrt;
+  if (E_ <= 0 || S_ <= 0 || H_ <= 0)
+    throw input_error("multi_head_attention: embed size, sequence length and heads must be positive");
+  if (E_ % H_ != 0)
+    throw input_error("multi_head_attention: heads = " + std::to_string(H_) + " does not divide the embed size " +
+                      std::to_string(E_));
+  d_ = E_ / H_;
+  scale_ = T(1) / sqrt(T(d_));
+  theta_ = Vector<T>::Zero(4 * E_ * E_ + 4 * E_);
+}
+
+template <class T>
+std::vector<ParameterBlock> MultiHeadAttention<T>::parameter_blocks() const {
+  return {{"in_proj_weight", 3 * E_, E_, 0, false},
+          {"in_proj_bias", 3 * E_, 1, 3 * E_ * E_, true},
+          {"out_proj.weight", E_, E_, 3 * E_ * E_ + 3 * E_, false},
+          {"out_proj.bias", E_, 1, 4 * E_ * E_ + 3 * E_, true}};
+}
+
+template <class T>
+void MultiHeadAttention<T>::set_parameters(const Vector<T>& theta) {
+  if (theta.size() != theta_.size())
+    throw input_error("multi_head_attention: expected " + std::to_string(theta_.size()) + " parameters, got " +
+                      std::to_string(theta.size()));
+  theta_ = theta;
+}
+
+template <class T>
+typename MultiHeadAttention<T>::Cache MultiHeadAttention<T>::run(const Eigen::Ref<const Vector<T>>& x) const {
+  using std::exp;
+  Cache c;
+  c.X = Eigen::Map<const Matrix<T>>(x.data(), E_, S_);
+  const auto W = w_in(theta_);
+  const auto b = b_in(theta_);
+  c.Q = W.topRows(E_) * c.X;
+  c.Q.colwise() += b.head(E_);
+  c.K = W.middleRows(E_, E_) * c.X;
+  c.K.colwise() += b.segment(E_, E_);
+  c.V = W.bottomRows(E_) * c.X;
+  c.V.colwise() += b.tail(E_);
+  c.O.resize(E_, S_);
+  for (Index h = 0; h < H_; ++h) {
+    const Matrix<T> A = c.Q.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) * scale_;
+    Matrix<T> P = Matrix<T>::Zero(S_, S_);
+    for (Index i = 0; i < S_; ++i) {
+      // softmax over the unmasked keys, shifted by their maximum (no overflow of e^A).
+      T top = A(i, 0);
+      for (Index j = 1; j < S_; ++j)
+        if (!masked(i, j) && A(i, j) > top) top = A(i, j);
+      T sum(0);
+      for (Index j = 0; j < S_; ++j)
+        if (!masked(i, j)) sum += P(i, j) = exp(T(A(i, j) - top));
+      P.row(i) /= sum;
+    }
+    c.O.middleRows(h * d_, d_) = c.V.middleRows(h * d_, d_) * P.transpose();
+    c.P.push_back(std::move(P));
+  }
+  return c;
+}
+
+template <class T>
+Matrix<T> MultiHeadAttention<T>::forward(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "multi_head_attention");
+  Matrix<T> Y(output_size(), X.cols());
+  for (Index s = 0; s < X.cols(); ++s) {
+    const Cache c = run(X.col(s));
+    Matrix<T> Ys = w_out(theta_) * c.O;
+    Ys.colwise() += b_out(theta_);
+    Y.col(s) = Eigen::Map<const Vector<T>>(Ys.data(), Ys.size());
+  }
+  return Y;
+}
+
+template <class T>
+Matrix<T> MultiHeadAttention<T>::backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+                                          Eigen::Ref<Vector<T>> dtheta) const {
+  Eigen::Map<Matrix<T>> dW_in(dtheta.data(), 3 * E_, E_);
+  Eigen::Map<Vector<T>> db_in(dtheta.data() + 3 * E_ * E_, 3 * E_);
+  Eigen::Map<Matrix<T>> dW_out(dtheta.data() + 3 * E_ * E_ + 3 * E_, E_, E_);
+  Eigen::Map<Vector<T>> db_out(dtheta.data() + 4 * E_ * E_ + 3 * E_, E_);
+  const auto W = w_in(theta_);
+  Matrix<T> dX(X.rows(), X.cols());
+  for (Index s = 0; s < X.cols(); ++s) {
+    const Cache c = run(X.col(s));
+    const Matrix<T> G = Eigen::Map<const Matrix<T>>(dY.col(s).data(), E_, S_);
+    dW_out.noalias() += G * c.O.transpose();
+    db_out += G.rowwise().sum();
+    const Matrix<T> dO = w_out(theta_).transpose() * G;
+    Matrix<T> dQ(E_, S_), dK(E_, S_), dV(E_, S_);
+    for (Index h = 0; h < H_; ++h) {
+      const Matrix<T>& P = c.P[std::size_t(h)];
+      const auto dOh = dO.middleRows(h * d_, d_);
+      dV.middleRows(h * d_, d_) = dOh * P;
+      const Matrix<T> dP = dOh.transpose() * c.V.middleRows(h * d_, d_);
+      const Matrix<T> PdP = P.cwiseProduct(dP);
+      // row i: P(i, :) ⊙ dP(i, :) − P(i, :) Σ_j P(i, j) dP(i, j): the row sums scale the rows of P
+      const Matrix<T> dA = PdP - Vector<T>(PdP.rowwise().sum()).asDiagonal() * P;
+      dQ.middleRows(h * d_, d_) = c.K.middleRows(h * d_, d_) * dA.transpose() * scale_;
+      dK.middleRows(h * d_, d_) = c.Q.middleRows(h * d_, d_) * dA * scale_;
+    }
+    dW_in.topRows(E_) += dQ * c.X.transpose();
+    dW_in.middleRows(E_, E_) += dK * c.X.transpose();
+    dW_in.bottomRows(E_) += dV * c.X.transpose();
+    db_in.head(E_) += dQ.rowwise().sum();
+    // db_k = dK 1 = Q_h dA 1/√d = 0: every row of dA sums to 0 (softmax ignores a constant added to a
+    // row of scores, and q_i·b_k is one), so the key bias has an exactly zero gradient; summing dK would
+    // give rounding noise instead of that 0.
+    db_in.tail(E_) += dV.rowwise().sum();
+    const Matrix<T> dXs = W.topRows(E_).transpose() * dQ + W.middleRows(E_, E_).transpose() * dK +
+                          W.bottomRows(E_).transpose() * dV;
+    dX.col(s) = Eigen::Map<const Vector<T>>(dXs.data(), dXs.size());
+  }
+  return dX;
+}
+
+template <class T>
+Matrix<T> MultiHeadAttention<T>::tangent(const Cache& c, const Matrix<T>& dX, const Vector<T>& dtheta) const {
+  const auto W = w_in(theta_), dW = w_in(dtheta);
+  const auto db = b_in(dtheta);
+  Matrix<T> dQ = dW.topRows(E_) * c.X + W.topRows(E_) * dX;
+  dQ.colwise() += db.head(E_);
+  // ḃ_k adds q_i·ḃ_k to every score of row i: softmax ignores it, so it is left out (an exact 0
+  // rather than the rounding noise of P ⊙ Ȧ − rowsum(P ⊙ Ȧ) P for a constant row).
+  const Matrix<T> dK = dW.middleRows(E_, E_) * c.X + W.middleRows(E_, E_) * dX;
+  Matrix<T> dV = dW.bottomRows(E_) * c.X + W.bottomRows(E_) * dX;
+  dV.colwise() += db.tail(E_);
+  Matrix<T> dO(E_, S_);
+  for (Index h = 0; h < H_; ++h) {
+    const Matrix<T>& P = c.P[std::size_t(h)];
+    const Matrix<T> dA = (dQ.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) +
+                          c.Q.middleRows(h * d_, d_).transpose() * dK.middleRows(h * d_, d_)) *
+                         scale_;
+    // masked entries have P = 0, so Ṗ = 0 there whatever Ȧ is.
+    const Matrix<T> PdA = P.cwiseProduct(dA);
+    const Matrix<T> dP = PdA - Vector<T>(PdA.rowwise().sum()).asDiagonal() * P;
+    dO.middleRows(h * d_, d_) = dV.middleRows(h * d_, d_) * P.transpose() + c.V.middleRows(h * d_, d_) * dP.transpose();
+  }
+  Matrix<T> dY = w_out(dtheta) * c.O + w_out(theta_) * dO;
+  dY.colwise() += b_out(dtheta);
+  return dY;
+}
+
+template <class T>
+Matrix<T> MultiHeadAttention<T>::jacobian_input(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "multi_head_attention");
+  const Index n = input_size();
+  const Vector<T> no_theta = Vector<T>::Zero(theta_.size());
+  std::vector<Matrix<T>> blocks;
+  for (Index s = 0; s < X.cols(); ++s) {
+    const Cache c = run(X.col(s));
+    Matrix<T> J(n, n);
+    for (Index k = 0; k < n; ++k) {
+      Matrix<T> dX = Matrix<T>::Zero(E_, S_);
+      dX(k) = T(1);
+      const Matrix<T> dY = tangent(c, dX, no_theta);
+      J.col(k) = Eigen::Map<const Vector<T>>(dY.data(), n);
+    }
+    blocks.push_back(std::move(J));
+  }
+  return block_diagonal(blocks);
+}
+
+template <class T>
+Matrix<T> MultiHeadAttention<T>::jacobian_parameters(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "multi_head_attention");
+  const Index n = output_size(), P = theta_.size();
+  const Matrix<T> no_dx = Matrix<T>::Zero(E_, S_);
+  Matrix<T> J(n * X.cols(), P);
+  for (Index s = 0; s < X.cols(); ++s) {
+    const Cache c = run(X.col(s));
+    for (Index k = 0; k < P; ++k) {
+      Vector<T> dtheta = Vector<T>::Zero(P);
+      dtheta(k) = T(1);
+      const Matrix<T> dY = tangent(c, no_dx, dtheta);
+      J.block(s * n, k, n, 1) = Eigen::Map<const Vector<T>>(dY.data(), n);
+    }
+  }
+  return J;
+}
+
+static_assert(LayerWithJacobians<MultiHeadAttention<double>>,
+              "multi_head_attention must satisfy the Layer concept with Jacobians");
+
+#define BPCHECK_EXTERN_ATTENTION(T) extern template class MultiHeadAttention<T>;
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_ATTENTION)
+#undef BPCHECK_EXTERN_ATTENTION
+
+}  // namespace bpcheck

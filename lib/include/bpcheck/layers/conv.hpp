@@ -1,0 +1,163 @@
+#pragma once
+// Convolution (PyTorch's Conv1d/Conv2d: cross-correlation, zero padding, stride, dilation, groups = 1).
+//
+//   auto g = bpcheck::WindowGeometry::make("conv2d", {2, 5, 5}, {3, 3}, {1, 1}, {1, 1}, {1, 1});
+//   bpcheck::Conv<double> conv("conv2d", g, 4);   // 2 → 4 channels, 3×3 kernel, padding 1: 5×5 out
+//
+// A sample is one column of C·H·W inputs in C, H, W row-major order; the output column holds
+// out·H_out·W_out values in the same order. θ = [vec(W); b] with W the out × (C·kh·kw) matrix
+// whose row o is PyTorch's weight[o] flattened in (in, kh, kw) order, i.e. weight.view(out, −1), so
+// the params JSON gives W row by row exactly as PyTorch's weight.reshape(out, −1).tolist().
+//
+// With P the C·K × positions patch matrix of a sample (im2col; K = kh·kw, zeros in the padding),
+// y = vec((W P)ᵀ) + b ⊗ 1: a dense layer applied to every position.
+#include "bpcheck/layers/windows.hpp"
+
+namespace bpcheck {
+
+template <class T>
+class Conv {
+ public:
+  using scalar_type = T;
+
+  /// `name` is "conv1d" or "conv2d" (the geometry of a 1d layer has height 1).
+  Conv(std::string name, WindowGeometry geometry, Index out_channels);
+
+  std::string type_name() const { return name_; }
+  const WindowGeometry& geometry() const { return g_; }
+  Index out_channels() const { return out_; }
+  Index input_size() const { return g_.channels * g_.plane(); }
+  Index output_size() const { return out_ * g_.out_plane(); }
+  std::vector<ParameterBlock> parameter_blocks() const;
+  const Vector<T>& parameters() const { return theta_; }
+  void set_parameters(const Vector<T>& theta);
+
+  Eigen::Map<const Matrix<T>> W() const { return {theta_.data(), out_, patch_rows()}; }
+  Eigen::Map<const Vector<T>> b() const { return {theta_.data() + out_ * patch_rows(), out_}; }
+
+  /// The patch matrix P of one sample (C·K × H_out·W_out).
+  Matrix<T> patches(const Eigen::Ref<const Vector<T>>& x) const;
+
+  /// y_s = vec((W P_s)ᵀ) + b ⊗ 1 per sample s
+  Matrix<T> forward(const Matrix<T>& X) const;
+
+  /// With G_s the out × positions matrix of dy_s: dW += G_s P_sᵀ;  db += G_s 1;  dx_s = col2im(Wᵀ G_s)
+  /// (col2im adds every patch entry back onto the input it was copied from).
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>> dtheta) const;
+
+  /// ∂y(o, pos)/∂x(c, tap(pos, k)) = Σ W(o, c·K + k) over the taps that read that input; block
+  /// diagonal on the batch.
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+
+  /// ∂y(o, pos)/∂W(o, j) = P(j, pos) (θ index j·out + o);  ∂y(o, pos)/∂b(o) = 1.
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+ private:
+  Index patch_rows() const { return g_.channels * g_.kernel_size(); }
+  std::string name_;
+  WindowGeometry g_;
+  Index out_;
+  Vector<T> theta_;
+};
+
+template <class T>
+Conv<T>::Conv(std::string name, WindowGeometry geometry, Index out_channels)
+    : name_(std::move(name)), g_(std::move(geometry)), out_(out_channels) {
+  if (out_ <= 0) throw input_error(name_ + ": out_channels must be positive, got " + std::to_string(out_));
+  theta_ = Vector<T>::Zero(out_ * patch_rows() + out_);
+}
+
+template <class T>
+std::vector<ParameterBlock> Conv<T>::parameter_blocks() const {
+  return {{"W", out_, patch_rows(), 0, false}, {"b", out_, 1, out_ * patch_rows(), true}};
+}
+
+template <class T>
+void Conv<T>::set_parameters(const Vector<T>& theta) {
+  if (theta.size() != theta_.size())
+    throw input_error(name_ + ": expected " + std::to_string(theta_.size()) + " parameters, got " +
+                      std::to_string(theta.size()));
+  theta_ = theta;
+}
+
+template <class T>
+Matrix<T> Conv<T>::patches(const Eigen::Ref<const Vector<T>>& x) const {
+  const Index K = g_.kernel_size();
+  Matrix<T> P = Matrix<T>::Zero(patch_rows(), g_.out_plane());
+  for (Index pos = 0; pos < g_.out_plane(); ++pos)
+    for (Index k = 0; k < K; ++k)
+      if (const Index t = g_.tap(pos, k); t >= 0)
+        for (Index c = 0; c < g_.channels; ++c) P(c * K + k, pos) = x(c * g_.plane() + t);
+  return P;
+}
+
+template <class T>
+Matrix<T> Conv<T>::forward(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), name_);
+  Matrix<T> Y(output_size(), X.cols());
+  for (Index s = 0; s < X.cols(); ++s) {
+    Matrix<T> Z = W() * patches(X.col(s));  // out × positions
+    Z.colwise() += b();
+    Y.col(s) = Eigen::Map<const Vector<T>>(Matrix<T>(Z.transpose()).data(), output_size());
+  }
+  return Y;
+}
+
+template <class T>
+Matrix<T> Conv<T>::backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+                            Eigen::Ref<Vector<T>> dtheta) const {
+  const Index K = g_.kernel_size();
+  Eigen::Map<Matrix<T>> dW(dtheta.data(), out_, patch_rows());
+  Matrix<T> dX = Matrix<T>::Zero(X.rows(), X.cols());
+  for (Index s = 0; s < X.cols(); ++s) {
+    // dy_s holds (o, pos) at o·positions + pos: the column-major positions × out matrix, transposed.
+    const Matrix<T> G = Eigen::Map<const Matrix<T>>(dY.col(s).data(), g_.out_plane(), out_).transpose();
+    dW.noalias() += G * patches(X.col(s)).transpose();
+    dtheta.segment(out_ * patch_rows(), out_) += G.rowwise().sum();
+    const Matrix<T> dP = W().transpose() * G;
+    for (Index pos = 0; pos < g_.out_plane(); ++pos)
+      for (Index k = 0; k < K; ++k)
+        if (const Index t = g_.tap(pos, k); t >= 0)
+          for (Index c = 0; c < g_.channels; ++c) dX(c * g_.plane() + t, s) += dP(c * K + k, pos);
+  }
+  return dX;
+}
+
+template <class T>
+Matrix<T> Conv<T>::jacobian_input(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), name_);
+  const Index K = g_.kernel_size(), npos = g_.out_plane();
+  Matrix<T> J = Matrix<T>::Zero(output_size(), input_size());
+  for (Index o = 0; o < out_; ++o)
+    for (Index pos = 0; pos < npos; ++pos)
+      for (Index k = 0; k < K; ++k)
+        if (const Index t = g_.tap(pos, k); t >= 0)
+          for (Index c = 0; c < g_.channels; ++c) J(o * npos + pos, c * g_.plane() + t) += W()(o, c * K + k);
+  return block_diagonal(std::vector<Matrix<T>>(X.cols(), J));
+}
+
+template <class T>
+Matrix<T> Conv<T>::jacobian_parameters(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), name_);
+  const Index npos = g_.out_plane(), rows = patch_rows();
+  Matrix<T> J = Matrix<T>::Zero(output_size() * X.cols(), theta_.size());
+  for (Index s = 0; s < X.cols(); ++s) {
+    const Matrix<T> P = patches(X.col(s));
+    for (Index o = 0; o < out_; ++o)
+      for (Index pos = 0; pos < npos; ++pos) {
+        const Index r = s * output_size() + o * npos + pos;
+        for (Index j = 0; j < rows; ++j) J(r, j * out_ + o) = P(j, pos);
+        J(r, out_ * rows + o) = T(1);
+      }
+  }
+  return J;
+}
+
+static_assert(LayerWithJacobians<Conv<double>>, "conv must satisfy the Layer concept with Jacobians");
+
+#define BPCHECK_EXTERN_CONV(T) extern template class Conv<T>;
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_CONV)
+#undef BPCHECK_EXTERN_CONV
+
+}  // namespace bpcheck
