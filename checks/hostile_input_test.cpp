@@ -385,3 +385,19 @@ TEST_CASE("output that cannot be written fails with exit 2 and leaves no partial
     CHECK(leftovers() == 0);
   }
 }
+
+TEST_CASE("a seed outside 0..2^64-1 is refused, not wrapped around", "[hostile][cli]") {
+  const std::string model = write_file("model.json", model_text);
+  for (const std::string seed : {"-1", "18446744073709551616", "99999999999999999999999", "1e3", "0x10", "''"}) {
+    INFO(seed);
+    CHECK_THAT(one_error_line(bpcheck_run("gradient --precision double --model " + model + " --seed " + seed)),
+               Contains("--seed") && Contains("a seed is a whole number from 0 to 18446744073709551615"));
+  }
+  CHECK_THAT(one_error_line(bpcheck_run("verify --model " + model + " --seed -5")), Contains("--seed"));
+  // The largest seed is a seed like any other.
+  const Run top = bpcheck_run("gradient --precision double --model " + model + " --seed 18446744073709551615");
+  const Run zero = bpcheck_run("gradient --precision double --model " + model + " --seed 0");
+  CHECK(top.code == 0);
+  CHECK(zero.code == 0);
+  CHECK(top.out != zero.out);
+}

@@ -51,7 +51,9 @@ Command add_gradient_command(CLI::App& parent) {
   app->add_option("--precision", o->precision, "the rung to compute in")
       ->required()
       ->check(CLI::IsMember(precision_names()));
-  app->add_option("--seed", o->seed, "seed for generated parameters and data")->capture_default_str();
+  app->add_option("--seed", o->seed, "seed for generated parameters and data")
+      ->check(seed_check())
+      ->capture_default_str();
   return {app, [o](std::ostream& out) {
             return with_precision(o->precision, [&](auto tag) { return gradient_in<decltype(tag)>(*o, out); });
           }};

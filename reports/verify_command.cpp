@@ -83,7 +83,9 @@ Command add_verify_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--junit", o->junit, "also write the results as JUnit XML to FILE");
   app->add_option("--json", o->json, "also write the results as JSON to FILE");
-  app->add_option("--seed", o->seed, "seed for generated parameters, data and check points")->capture_default_str();
+  app->add_option("--seed", o->seed, "seed for generated parameters, data and check points")
+      ->check(seed_check())
+      ->capture_default_str();
   app->add_option("--points", o->points, "random points per layer")->check(CLI::Range(1, 10000))->capture_default_str();
   app->add_flag("--allow-unstable", o->allow_unstable, "do not fail on float/double error beyond the rounding bound");
   app->add_flag("--no-resample", o->no_resample, "report non-differentiable points instead of moving off them");

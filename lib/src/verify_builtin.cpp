@@ -122,18 +122,24 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
       return LossLayer<T>(net.template rebind<T>(), std::move(t));
     }
   };
-  auto [net_mp, batch_mp] = network_on(rung<mp100>{});
+  // Named references, not a structured binding: the overflow check's lambda below uses them, and
+  // clang 14 does not let a lambda capture a structured binding.
+  auto network_mp = network_on(rung<mp100>{});
+  Network<mp100>& net_mp = network_mp.first;
+  Batch<mp100>& batch_mp = network_mp.second;
   VerifyOptions loss_options = options;
   loss_options.random_parameters = false;
   loss_options.inputs = batch_mp.inputs;
   VerificationReport report = verify_layer(make, loss_options);
   report.subject = "network (" + std::to_string(subject.spec.layers.size()) + " layers, " + subject.spec.loss + ")";
 
-  // Overflow on the model's own parameters and batch, named by layer (float and double).
+  // Overflow on the model's own parameters and batch, named by layer (float and double), listed with
+  // the network's own checks.
+  const std::string network_subject = report.checks.empty() ? report.subject : report.checks.front().subject;
   for (const auto& precision : options.precisions) {
     auto locate = [&]<class R>(rung<R>) {
       auto [net, batch] = network_on(rung<R>{});
-      if (auto r = locate_overflow(net, batch, net_mp, batch_mp, report.subject, options.seed))
+      if (auto r = locate_overflow(net, batch, net_mp, batch_mp, network_subject, options.seed))
         report.checks.push_back(std::move(*r));
     };
     if (precision == "float") locate(rung<float>{});
