@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what bpcheck needs from Debian 12's packages. Idempotent: quick when all are present.
+# Installs what bpcheck needs from Debian 12's packages (with --sanitize, also what the sanitizer and
+# fuzz builds need). Idempotent: quick when all are present.
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,11 @@ packages=(
   catch2 librapidcheck-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenblas-dev libbenchmark-dev
 )
+# scripts/sanitize.sh and scripts/fuzz.sh also need clang, its sanitizer and libFuzzer runtimes, and
+# llvm-symbolizer for stacks with file:line.
+if [ "${1:-}" = "--sanitize" ]; then
+  packages+=(clang libclang-rt-14-dev llvm-14)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
