@@ -29,6 +29,20 @@ Command add_report_command(CLI::App& parent);
 /// Writes a file through a temporary in the same folder and a rename: no partial file on failure.
 void write_file_atomically(const std::string& path, const std::string& text);
 
+/// --seed's check: a decimal whole number in 0..2^64−1. Without it CLI11 reads "-1" as 2^64−1 and
+/// saturates 2^64 and beyond to 2^64−1, a silent change of seed.
+inline CLI::Validator seed_check() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const std::string refusal = "a seed is a whole number from 0 to 18446744073709551615, got '" + text + "'";
+        if (text.empty() || text.size() > 20 || text.find_first_not_of("0123456789") != std::string::npos)
+          return refusal;
+        if (text.size() == 20 && text > "18446744073709551615") return refusal;
+        return {};
+      },
+      "0..2^64-1");
+}
+
 /// The names --precision accepts.
 inline const std::vector<std::string>& precision_names() {
   static const std::vector<std::string> names{"float", "double", "mp100"};

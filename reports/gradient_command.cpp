@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/io/limits.hpp"
 #include "commands.hpp"
 
 namespace bpcheck::cli {
@@ -17,7 +18,9 @@ struct GradientOptions {
 template <class T>
 int gradient_in(const GradientOptions& o, std::ostream& out) {
   const ModelSpec spec = read_model_spec(o.model);
-  // The spec was checked in double; an option may still not fit this rung (a slope beyond float).
+  // The spec was checked in double; an option may still not fit this rung (a slope beyond float),
+  // nor its size (mp100 takes ten times the memory of double).
+  check_model_memory(spec, sizeof(T), scalar_name<T>(), o.model);
   auto net = [&] {
     try {
       return Network<T>(spec);
@@ -48,7 +51,9 @@ Command add_gradient_command(CLI::App& parent) {
   app->add_option("--precision", o->precision, "the rung to compute in")
       ->required()
       ->check(CLI::IsMember(precision_names()));
-  app->add_option("--seed", o->seed, "seed for generated parameters and data")->capture_default_str();
+  app->add_option("--seed", o->seed, "seed for generated parameters and data")
+      ->check(seed_check())
+      ->capture_default_str();
   return {app, [o](std::ostream& out) {
             return with_precision(o->precision, [&](auto tag) { return gradient_in<decltype(tag)>(*o, out); });
           }};

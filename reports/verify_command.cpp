@@ -1,13 +1,20 @@
 // bpcheck verify --model M.json [--params P.json] [--data D.json] [--precision float,double,mp100]
 //                [--junit FILE] [--json FILE] [--seed N] [--points N] [--allow-unstable] [--no-resample]
+//                [--no-timings]
 // Exit 0 when every gradient is right, 1 when one is wrong, 2 on bad input.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/io/limits.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "commands.hpp"
 
@@ -20,33 +27,44 @@ struct VerifyCommandOptions {
   std::vector<std::string> precisions{"float", "double", "mp100"};
   std::uint64_t seed = 42;
   int points = 2;
-  bool allow_unstable = false, no_resample = false;
+  bool allow_unstable = false, no_resample = false, no_timings = false;
 };
 
 }  // namespace
 
 /// Writes `text` to `path` through a temporary file in the same folder and a rename, so that a
-/// failed write leaves no partial file behind.
+/// failed write leaves no partial file behind. The temporary has a unique name (mkstemp), so that two
+/// runs writing the same file do not share it; only a regular file (or nothing) is replaced.
 void write_file_atomically(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp");
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw input_error(path + ": cannot be written");
-    f << text;
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw input_error(path + ": write failed");
-    }
-  }
   std::error_code ec;
+  if (fs::exists(target, ec) && !fs::is_regular_file(target, ec))
+    throw input_error(path + ": cannot be written (it exists and is not a regular file)");
+  const fs::path folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  std::string tmp = (folder / ("." + target.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw input_error(path + ": cannot be written (" + std::strerror(errno) + ")");
+  const mode_t mask = ::umask(0);  // mkstemp makes 0600; the result gets what a plain create would
+  ::umask(mask);
+  bool ok = ::fchmod(fd, 0666 & ~mask) == 0;
+  for (std::size_t done = 0; ok && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += std::size_t(n);
+  }
+  const int write_errno = errno;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) {
+    fs::remove(tmp, ec);
+    throw input_error(path + ": write failed (" + std::strerror(write_errno) + ")");
+  }
   fs::rename(tmp, target, ec);
   if (ec) {
+    const std::string why = ec.message();
     fs::remove(tmp, ec);
-    throw input_error(path + ": cannot be written (" + ec.message() + ")");
+    throw input_error(path + ": cannot be written (" + why + ")");
   }
 }
 
@@ -65,13 +83,18 @@ Command add_verify_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--junit", o->junit, "also write the results as JUnit XML to FILE");
   app->add_option("--json", o->json, "also write the results as JSON to FILE");
-  app->add_option("--seed", o->seed, "seed for generated parameters, data and check points")->capture_default_str();
+  app->add_option("--seed", o->seed, "seed for generated parameters, data and check points")
+      ->check(seed_check())
+      ->capture_default_str();
   app->add_option("--points", o->points, "random points per layer")->check(CLI::Range(1, 10000))->capture_default_str();
   app->add_flag("--allow-unstable", o->allow_unstable, "do not fail on float/double error beyond the rounding bound");
   app->add_flag("--no-resample", o->no_resample, "report non-differentiable points instead of moving off them");
+  app->add_flag("--no-timings", o->no_timings,
+                "write 0 for every measured time, so that the same seed gives byte-identical output");
   return {app, [o](std::ostream& out) {
             NetworkSubject subject;
             subject.spec = read_model_spec(o->model);
+            check_model_memory(subject.spec, sizeof(dual<mp100>), scalar_name<dual<mp100>>(), o->model);
             if (!o->params.empty()) {
               subject.parameters = read_json_file(o->params);
               subject.parameters_file = o->params;
@@ -86,7 +109,10 @@ Command add_verify_command(CLI::App& parent) {
             options.precisions = o->precisions;
             options.unstable_fails = !o->allow_unstable;
             options.resample_kinks = !o->no_resample;
-            const VerificationReport report = verify_network(subject, options);
+            VerificationReport report = verify_network(subject, options);
+            // Wall-clock times are the only numbers that differ between runs of the same seed.
+            if (o->no_timings)
+              for (auto& c : report.checks) c.seconds = 0;
             if (!o->json.empty()) write_file_atomically(o->json, to_json(report).dump(2) + "\n");
             if (!o->junit.empty()) write_file_atomically(o->junit, to_junit_xml(report));
             out << format_table(report);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what bpcheck needs from Debian 12's packages. Idempotent: quick when all are present.
+# Installs what bpcheck needs from Debian 12's packages (with --sanitize, also what the sanitizer and
+# fuzz builds need). Idempotent: quick when all are present.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,11 @@ packages=(
   libopenblas-dev libbenchmark-dev
   gnuplot-nox
 )
+# scripts/sanitize.sh and scripts/fuzz.sh also need clang, its sanitizer and libFuzzer runtimes, and
+# llvm-symbolizer for stacks with file:line.
+if [ "${1:-}" = "--sanitize" ]; then
+  packages+=(clang libclang-rt-14-dev llvm-14)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

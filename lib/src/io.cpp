@@ -1,35 +1,148 @@
 // Reading JSON files and the model spec format (the parts of io/formats.hpp that are not templates).
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/io/limits.hpp"
 
 namespace bpcheck {
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw input_error(path + ": is a directory, not a JSON file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw input_error(path + ": cannot open (" + std::strerror(errno) + ")");
+namespace {
+
+/// A nlohmann::json exception's text without its "[json.exception.parse_error.101] " prefix, which
+/// means nothing to a user.
+std::string json_error_text(const std::exception& e) {
+  std::string what = e.what();
+  if (const auto close = what.find("] "); what.rfind("[json.", 0) == 0 && close != std::string::npos)
+    what = what.substr(close + 2);
+  return what;
+}
+
+/// JSON text held in memory as nlohmann::json takes up to this many bytes per byte of text ("0," is a
+/// 16-byte value plus vector growth); a file is refused when that would exceed the memory budget.
+constexpr double json_bytes_per_text_byte = 32;
+
+std::atomic<std::uint64_t> memory_budget_override{0};
+
+/// "this machine's 23.4 GiB of memory", or the budget set in its place.
+std::string memory_text() {
+  const double budget = double(memory_budget());
+  return memory_budget_override ? "the memory budget of " + format_bytes(budget)
+                                : "this machine's " + format_bytes(budget) + " of memory";
+}
+
+}  // namespace
+
+nlohmann::json parse_json(const std::string& text, const std::string& where) {
+  // The parser callback sees every object's keys in order: one set of keys per open object catches a
+  // repeated key, which the parser itself would resolve silently by keeping the last value. The depth
+  // it reports stops deep nesting before any recursive function (dump, copy) meets it.
+  std::vector<std::set<std::string>> open_objects;
+  auto guard = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using event_t = nlohmann::json::parse_event_t;
+    if ((event == event_t::object_start || event == event_t::array_start) && depth >= max_json_depth)
+      throw input_error(where + ": JSON nested deeper than " + std::to_string(max_json_depth) + " levels");
+    if (event == event_t::object_start) open_objects.emplace_back();
+    if (event == event_t::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == event_t::key && !open_objects.empty() && !open_objects.back().insert(parsed.get<std::string>()).second)
+      throw input_error(where + ": duplicate key '" + text_excerpt(parsed.get<std::string>()) +
+                        "' in an object (each key may appear once)");
+    return true;
+  };
   try {
-    return nlohmann::json::parse(in);
+    return nlohmann::json::parse(text, guard);
   } catch (const nlohmann::json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ..."; the
-    // bracketed id means nothing to a user.
-    std::string what = e.what();
-    if (const auto close = what.find("] "); what.rfind("[json.", 0) == 0 && close != std::string::npos)
-      what = what.substr(close + 2);
-    throw input_error(path + ": malformed JSON at byte " + std::to_string(e.byte) + ": " + what);
+    throw input_error(where + ": malformed JSON at byte " + std::to_string(e.byte) + ": " + json_error_text(e));
   } catch (const nlohmann::json::exception& e) {
     // e.g. a number too large for a double (1e999)
-    std::string what = e.what();
-    if (const auto close = what.find("] "); what.rfind("[json.", 0) == 0 && close != std::string::npos)
-      what = what.substr(close + 2);
-    throw input_error(path + ": malformed JSON: " + what);
+    throw input_error(where + ": malformed JSON: " + json_error_text(e));
   }
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw input_error(path + ": is a directory, not a JSON file");
+  const double most_text = double(memory_budget()) / json_bytes_per_text_byte;
+  // A regular file's size is known before reading; a pipe's is checked as it is read.
+  if (fs::is_regular_file(path, ec)) {
+    const auto size = fs::file_size(path, ec);
+    if (!ec && double(size) > most_text)
+      throw input_error(path + ": " + format_bytes(double(size)) + " of JSON would need about " +
+                        format_bytes(double(size) * json_bytes_per_text_byte) + " to read, more than " + memory_text());
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw input_error(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::string text;
+  char chunk[1 << 16];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    text.append(chunk, std::size_t(in.gcount()));
+    if (double(text.size()) > most_text)
+      throw input_error(path + ": more than " + format_bytes(most_text) + " of JSON, which would need more than " +
+                        memory_text() + " to read");
+  }
+  if (in.bad()) throw input_error(path + ": cannot read (" + std::strerror(errno) + ")");
+  return parse_json(text, path);
+}
+
+std::uint64_t memory_budget() {
+  if (const std::uint64_t set = memory_budget_override) return set;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return std::uint64_t(1) << 62;  // unknown: no limit of our own
+  return std::uint64_t(pages) * std::uint64_t(page);
+}
+
+void set_memory_budget(std::uint64_t bytes) { memory_budget_override = bytes; }
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 6) bytes /= 1024, ++u;
+  return u == 0 ? fmt::format("{:.0f} bytes", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+void check_memory(double bytes, const std::string& what, const std::string& where) {
+  if (bytes > double(memory_budget()))
+    throw input_error(where + ": " + what + " needs about " + format_bytes(bytes) + ", more than " + memory_text());
+}
+
+ModelExtent model_extent(const ModelSpec& spec) {
+  // Widths in double: a product of two huge sizes must not wrap around; only its magnitude matters.
+  ModelExtent e;
+  double width = double(spec.input_size);
+  e.widest = width;
+  static const std::set<std::string> same_width{"relu", "leaky_relu", "sigmoid", "tanh",   "softplus",
+                                                "gelu", "silu",       "softmax", "log_softmax"};
+  for (const auto& l : spec.layers) {
+    if (l.type == "dense") {
+      const auto units = l.options.find("units");
+      if (units == l.options.end() || !units->is_number_integer() || units->get<long long>() <= 0) break;
+      const double out = double(units->get<long long>());
+      e.parameters += (width + 1) * out;
+      width = out;
+    } else if (!same_width.count(l.type)) {
+      break;  // a layer this count does not know: what follows is not counted
+    }
+    e.widest = std::max(e.widest, width);
+  }
+  return e;
+}
+
+void check_model_memory(const ModelSpec& spec, std::size_t scalar_bytes, const std::string& rung,
+                        const std::string& where) {
+  const ModelExtent e = model_extent(spec);
+  check_memory((e.parameters + e.widest) * double(scalar_bytes),
+               fmt::format("the model ({:.0f} parameters, widest layer {:.0f}) in {}", e.parameters, e.widest, rung),
+               where);
 }
 
 namespace {
@@ -40,7 +153,7 @@ void check_keys(const nlohmann::json& j, const std::set<std::string>& known, con
     if (known.count(key)) continue;
     std::string list;
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-    throw input_error(where + ": unknown key '" + key + "' in " + what + " (known: " + list + ")");
+    throw input_error(where + ": unknown key '" + text_excerpt(key) + "' in " + what + " (known: " + list + ")");
   }
 }
 
@@ -60,16 +173,16 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& where
 
   const auto& size = required(j, "input_size", where, "the model spec");
   if (!size.is_number_integer() || size.get<long long>() <= 0)
-    throw input_error(where + ": 'input_size' must be a positive integer, got " + size.dump());
+    throw input_error(where + ": 'input_size' must be a positive integer, got " + json_excerpt(size));
   spec.input_size = Index(size.get<long long>());
 
   const auto& layers = required(j, "layers", where, "the model spec");
   if (!layers.is_array() || layers.empty())
-    throw input_error(where + ": 'layers' must be a non-empty list of layer objects, got " + layers.dump());
+    throw input_error(where + ": 'layers' must be a non-empty list of layer objects, got " + json_excerpt(layers));
   for (std::size_t k = 0; k < layers.size(); ++k) {
     const auto& l = layers[k];
     const std::string at = where + ": layer " + std::to_string(k);
-    if (!l.is_object()) throw input_error(at + ": expected an object like {\"type\": \"tanh\"}, got " + l.dump());
+    if (!l.is_object()) throw input_error(at + ": expected an object like {\"type\": \"tanh\"}, got " + json_excerpt(l));
     if (!l.contains("type") || !l.at("type").is_string())
       throw input_error(at + ": needs a \"type\" string (e.g. \"dense\", \"tanh\")");
     LayerSpec ls;
@@ -80,10 +193,12 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& where
   }
 
   const auto& loss = required(j, "loss", where, "the model spec");
-  if (!loss.is_string()) throw input_error(where + ": 'loss' must be a string, got " + loss.dump());
+  if (!loss.is_string()) throw input_error(where + ": 'loss' must be a string, got " + json_excerpt(loss));
   spec.loss = loss.get<std::string>();
 
-  // Building the network once (in double, cheap) checks layer types, options, sizes and the loss.
+  // Building the network once (in double, cheap) checks layer types, options, sizes and the loss;
+  // first its size, so that a model larger than the machine is refused before anything is allocated.
+  check_model_memory(spec, sizeof(double), "double", where);
   try {
     Network<double> check(spec);
   } catch (const input_error& e) {

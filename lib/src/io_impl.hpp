@@ -5,6 +5,7 @@
 
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/io/json_scalar.hpp"
+#include "bpcheck/io/limits.hpp"
 
 namespace bpcheck {
 
@@ -91,7 +92,7 @@ void parameters_from_json(Network<T>& net, const nlohmann::json& j, const std::s
     throw input_error(where + ": parameters must be a JSON object {\"layers\": [...]}, got " +
                       std::string(j.type_name()));
   for (const auto& [key, value] : j.items())
-    if (key != "layers") throw input_error(where + ": unknown key '" + key + "' in the parameters (known: layers)");
+    if (key != "layers") throw input_error(where + ": unknown key '" + text_excerpt(key) + "' in the parameters (known: layers)");
   if (!j.contains("layers") || !j.at("layers").is_array())
     throw input_error(where + ": parameters need a 'layers' list, one object per layer");
   const auto& layers = j.at("layers");
@@ -111,7 +112,7 @@ void parameters_from_json(Network<T>& net, const nlohmann::json& j, const std::s
       if (known) continue;
       std::string list;
       for (const auto& b : blocks) list += (list.empty() ? "" : ", ") + b.name;
-      throw input_error(at + ": unknown parameter block '" + key + "'" +
+      throw input_error(at + ": unknown parameter block '" + text_excerpt(key) + "'" +
                         (list.empty() ? " (this layer has no parameters)" : " (it has: " + list + ")"));
     }
     Vector<T> theta(parameter_count(blocks));
@@ -169,7 +170,7 @@ Batch<T> batch_from_json(const Network<T>& net, const nlohmann::json& j, const s
                       std::string(j.type_name()));
   for (const auto& [key, value] : j.items())
     if (key != "inputs" && key != "targets")
-      throw input_error(where + ": unknown key '" + key + "' in the data (known: inputs, targets)");
+      throw input_error(where + ": unknown key '" + text_excerpt(key) + "' in the data (known: inputs, targets)");
   if (!j.contains("inputs")) throw input_error(where + ": the data has no 'inputs'");
   if (!j.contains("targets")) throw input_error(where + ": the data has no 'targets'");
   Batch<T> batch;
@@ -188,12 +189,12 @@ Batch<T> batch_from_json(const Network<T>& net, const nlohmann::json& j, const s
       const auto& c = tj[s];
       if (!c.is_number_integer())
         throw input_error(where + ": targets[" + std::to_string(s) + "]: " + loss.name() +
-                          " takes an integer class index per sample, got " + c.dump());
-      // Range-checked below by the loss; a huge value must not wrap around on the way.
-      const long long v = c.is_number_unsigned() && c.get<unsigned long long>() > (1ULL << 62)
-                              ? (1LL << 62)
-                              : c.get<long long>();
-      batch.targets.classes.push_back(Index(v));
+                          " takes an integer class index per sample, got " + json_excerpt(c));
+      // Range-checked below by the loss; a value beyond Index must not wrap around on the way.
+      if (c.is_number_unsigned() && c.get<unsigned long long>() > (1ULL << 62))
+        throw input_error(where + ": targets[" + std::to_string(s) + "]: class " + c.dump() + ", outside 0.." +
+                          std::to_string(net.output_size() - 1));
+      batch.targets.classes.push_back(Index(c.get<long long>()));
     }
   } else {
     batch.targets.values = read_rows_as_columns<T>(tj, net.output_size(), where, "targets", "target row");

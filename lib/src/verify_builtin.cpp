@@ -1,5 +1,11 @@
 // The verification engine instantiated once for the registry's layers and for networks.
+#include <limits>
+#include <optional>
+
+#include <fmt/format.h>
+
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/io/limits.hpp"
 #include "bpcheck/verify/network_layer.hpp"
 #include "bpcheck/verify/verify.hpp"
 
@@ -11,7 +17,87 @@ VerificationReport verify_layer(const LayerSpec& spec, Index input_size, const V
   return verify_layer([&spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); }, options);
 }
 
+namespace {
+
+/// Whether every entry of M is finite (any rung).
+template <class T>
+bool all_finite(const Matrix<T>& M) {
+  using std::isfinite;
+  for (Index i = 0; i < M.size(); ++i)
+    if (!isfinite(value_of(M(i)))) return false;
+  return true;
+}
+
+/// The largest |entry| of an mp100 matrix, as short text ("2.5e+30"); mp100 holds numbers beyond
+/// double's range, so the text comes from mp100 itself.
+std::string largest_magnitude(const Matrix<mp100>& M) {
+  mp100 most(0);
+  for (Index i = 0; i < M.size(); ++i) most = std::max(most, mp100(abs(M(i))));
+  return most.str(3, std::ios_base::scientific);
+}
+
+/// Where rung R overflows on the model's own parameters and batch, when it does: forward, layer by
+/// layer (x_k = f_k(x_{k−1}) holds Inf or NaN while mp100's x_k is finite), then the loss, then
+/// backprop (the first layer, going backwards, whose dℓ/dθ_k is not finite). The network check
+/// already flags such a rung as unstable; this verdict names the layer, so that an overflow is
+/// never read as a wrong gradient.
+template <class R>
+std::optional<CheckResult> locate_overflow(const Network<R>& net, const Batch<R>& batch, const Network<mp100>& exact,
+                                           const Batch<mp100>& exact_batch, const std::string& subject,
+                                           std::uint64_t seed) {
+  CheckResult r;
+  r.check = "overflow";
+  r.subject = subject;
+  r.precision = scalar_name<R>();
+  r.seed = seed;
+  r.metric = "first step whose result is Inf or NaN in " + r.precision + " and finite in mp100";
+  r.formula = "every activation, the loss and every dℓ/dθ_k finite";
+  r.verdict = Verdict::unstable;
+  r.value = std::numeric_limits<double>::infinity();
+  r.threshold = double(std::numeric_limits<R>::max());
+  const std::string limit = fmt::format("{:.3g}", r.threshold);
+  const auto x = net.activations(batch.inputs);
+  const auto exact_x = exact.activations(exact_batch.inputs);
+  for (std::size_t k = 0; k < net.depth(); ++k) {
+    r.evaluations = 1;
+    if (all_finite(x[k + 1]) || !all_finite(exact_x[k + 1])) continue;
+    r.message = fmt::format("{} overflows in the forward pass at layer {} ({}): its output holds Inf or NaN where the "
+                            "exact output is finite (largest magnitude {}; {} holds at most {})",
+                            r.precision, k, net.layer(k).type_name(), largest_magnitude(exact_x[k + 1]), r.precision,
+                            limit);
+    return r;
+  }
+  using std::isfinite;
+  const R loss = net.loss().value(x.back(), batch.targets);
+  if (!isfinite(loss)) {
+    r.message = fmt::format("{} overflows in the loss ({}): Inf or NaN where the exact loss is {} ({} holds at most {})",
+                            r.precision, net.loss().name(), exact.loss_value(exact_batch.inputs, exact_batch.targets)
+                                                                .str(3, std::ios_base::scientific),
+                            r.precision, limit);
+    return r;
+  }
+  const auto g = net.gradient(batch.inputs, batch.targets);
+  r.evaluations = 2;
+  for (std::size_t k = net.depth(); k-- > 0;) {
+    if (all_finite(Matrix<R>(g.layers[k]))) continue;
+    r.message = fmt::format("{} overflows in backprop at layer {} ({}): dℓ/dθ holds Inf or NaN ({} holds at most {})",
+                            r.precision, k, net.layer(k).type_name(), r.precision, limit);
+    return r;
+  }
+  if (!all_finite(g.input)) {
+    r.message = fmt::format("{} overflows in backprop: dℓ/dX holds Inf or NaN ({} holds at most {})", r.precision,
+                            r.precision, limit);
+    return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 VerificationReport verify_network(const NetworkSubject& subject, const VerifyOptions& options) {
+  // The oracles hold the network in dual<mp100>, the largest rung: refuse before allocating it when
+  // even one copy of its parameters would not fit.
+  check_model_memory(subject.spec, sizeof(dual<mp100>), scalar_name<dual<mp100>>(), "model");
   // The network, its parameters and its batch on the real rung R, read once per rung so that decimal
   // strings keep all their digits in mp100; dual rungs ride on their real rung's values.
   auto network_on = [&subject, &options]<class R>(rung<R>) {
@@ -36,12 +122,29 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
       return LossLayer<T>(net.template rebind<T>(), std::move(t));
     }
   };
-  auto [net_mp, batch_mp] = network_on(rung<mp100>{});
+  // Named references, not a structured binding: the overflow check's lambda below uses them, and
+  // clang 14 does not let a lambda capture a structured binding.
+  auto network_mp = network_on(rung<mp100>{});
+  Network<mp100>& net_mp = network_mp.first;
+  Batch<mp100>& batch_mp = network_mp.second;
   VerifyOptions loss_options = options;
   loss_options.random_parameters = false;
   loss_options.inputs = batch_mp.inputs;
   VerificationReport report = verify_layer(make, loss_options);
   report.subject = "network (" + std::to_string(subject.spec.layers.size()) + " layers, " + subject.spec.loss + ")";
+
+  // Overflow on the model's own parameters and batch, named by layer (float and double), listed with
+  // the network's own checks.
+  const std::string network_subject = report.checks.empty() ? report.subject : report.checks.front().subject;
+  for (const auto& precision : options.precisions) {
+    auto locate = [&]<class R>(rung<R>) {
+      auto [net, batch] = network_on(rung<R>{});
+      if (auto r = locate_overflow(net, batch, net_mp, batch_mp, network_subject, options.seed))
+        report.checks.push_back(std::move(*r));
+    };
+    if (precision == "float") locate(rung<float>{});
+    if (precision == "double") locate(rung<double>{});
+  }
 
   // Each layer on its own, at random points of its own width.
   Index width = subject.spec.input_size;

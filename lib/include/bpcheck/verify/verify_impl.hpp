@@ -1,5 +1,7 @@
 #pragma once
 // The definitions behind verify.hpp: templated on the user's factory, so they live in a header.
+#include <algorithm>
+
 #include "bpcheck/verify/verify.hpp"
 
 namespace bpcheck {
@@ -363,6 +365,14 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       c.r.evaluations = 3;
       judge_exact(c.r, "dθ accumulation");
       if (c.r.verdict == Verdict::fail) c.r.message = "backward overwrites dθ instead of adding to it";
+      // A rung whose first dθ already overflowed leaves Inf or NaN to compare: that is an overflow of
+      // this rung (judged by the checks against mp100), not a verdict on accumulation.
+      using std::isfinite;
+      if (c.r.verdict == Verdict::fail && !is_mp &&
+          std::any_of(once.begin(), once.end(), [](const T& v) { return !isfinite(value_of(v)); })) {
+        c.r.verdict = Verdict::unstable;
+        c.r.message = "dθ overflowed or is NaN in " + prec + " after one call: accumulation not comparable";
+      }
     } catch (const std::exception& e) {
       c.r.verdict = Verdict::fail;
       c.r.message = std::string("backward throws: ") + e.what();
