@@ -188,13 +188,14 @@ namespace gen {
 rc::Gen<Shape> shape(const GeneratorOptions& o) {
   const int mi = int(o.max_input_size), mu = int(o.max_units), mb = int(o.max_batch);
   const auto batch = rc::gen::inRange(1, mb + 1);
-  // shrinks toward the first alternative: 1 × 1
+  // The general shapes come first: choices shrink toward the first, and only there do input size,
+  // units and batch all shrink on to 1 × 1, batch 1 (a fixed tall or wide shape would stop them).
   return pick_weighted<Shape>({
+      {5, rc::gen::apply([](int in, int units, int b) { return Shape{in, units, b}; }, rc::gen::inRange(1, mi + 1),
+                         rc::gen::inRange(1, mu + 1), batch)},
       {1, rc::gen::map(batch, [](int b) { return Shape{1, 1, b}; })},
       {1, rc::gen::map(batch, [mu](int b) { return Shape{1, mu, b}; })},  // tall: one input, many units
       {1, rc::gen::map(batch, [mi](int b) { return Shape{mi, 1, b}; })},  // wide: many inputs, one unit
-      {5, rc::gen::apply([](int in, int units, int b) { return Shape{in, units, b}; }, rc::gen::inRange(1, mi + 1),
-                         rc::gen::inRange(1, mu + 1), batch)},
   });
 }
 
