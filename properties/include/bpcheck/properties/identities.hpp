@@ -17,7 +17,8 @@
 // S the magnitude of the terms (|J| for a layer, the absolute product |J_L|⋯|J_1| for a network), K = 16.
 // In float and double the floor is 1: entries computed through cancellation (gelu′ near its zero)
 // carry rounding errors the size of their O(1) terms. In mp100 the comparison uses the relative
-// tolerance 1e-40 with no floor: exact in practice, so any wrong route shows.
+// tolerance 1e-40 and the floor 1e-60 (an absolute 1e-100, mp100's own rounding of O(1) terms):
+// exact in practice, so any wrong route shows.
 // Finite differences (central, mp100 only: in float and double their step can be long next to the
 // scale on which the map bends, and no estimate from the same stencil notices) add 4× their own error
 // estimate; where they still disagree and one-sided differences with the column's own step show a
