@@ -5,8 +5,13 @@
 //   auto report = bpcheck::verify_layer(bpcheck::mutants::MutantFactory{bpcheck::mutants::Mutant::flipped_sign});
 //   // report.passed() == false; the worst entry of `backward vs oracle` [mp100] is dW[1,2]
 //
+// properties/mutant_zoo_test.cpp runs the property suite against every wrong-gradient mutant in
+// float, double and mp100 and prints the detection table; checks/verify_test.cpp tests each check on
+// the mutant it exists for.
+//
 // Every mutant is reachable through one factory type (MutantFactory, returning AnyLayer<T>), so the
 // engine is instantiated once for all of them rather than once per mutant: mp100 code is slow to compile.
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -14,6 +19,7 @@
 #include "bpcheck/layer.hpp"
 #include "bpcheck/layers/activations.hpp"
 #include "bpcheck/layers/dense.hpp"
+#include "bpcheck/layers/softmax.hpp"
 #include "bpcheck/verify/verify.hpp"
 
 namespace bpcheck::mutants {
@@ -260,6 +266,194 @@ class WrongJacobian : public Dense<T> {
   }
 };
 
+/// Bug: input gradient off by a relative 1e-9 (below float's resolution, far above double's).
+template <class T>
+class RelativeOffsetSmall : public Dense<T> {
+ public:
+  using Dense<T>::Dense;
+  std::string type_name() const { return "dense (dX · (1 + 1e-9))"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    const Matrix<T> dX = Dense<T>::backward(X, Y, dY, dtheta);
+    return dX + dX / T(1000000000);
+  }
+};
+
+/// Bug: parameter gradient divided by the batch size (the loss's mean applied a second time):
+/// dW += dY Xᵀ / B, db += dY 1 / B. Right for a batch of one.
+template <class T>
+class DividedByBatch : public Dense<T> {
+ public:
+  using Dense<T>::Dense;
+  std::string type_name() const { return "dense (dθ / batch)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    const Index out = this->output_size(), in = this->input_size();
+    const T B(X.cols());
+    Eigen::Map<Matrix<T>> dW(dtheta.data(), out, in);
+    dW.noalias() += dY * X.transpose() / B;
+    dtheta.segment(out * in, out) += dY.rowwise().sum() / B;
+    return Matrix<T>(this->W()).transpose() * dY;
+  }
+};
+
+/// Bug: bias gradient never accumulated (db stays as it was).
+template <class T>
+class MissingBiasGradient : public Dense<T> {
+ public:
+  using Dense<T>::Dense;
+  std::string type_name() const { return "dense (no db)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    Eigen::Map<Matrix<T>> dW(dtheta.data(), this->output_size(), this->input_size());
+    dW.noalias() += dY * X.transpose();
+    return Matrix<T>(this->W()).transpose() * dY;
+  }
+};
+
+/// Bug: off-by-one index, dX(i, s) = dY(i, s) tanh'(X(i + 1, s)) (wrapping): right for width 1.
+template <class T>
+class OffByOne : public Tanh<T> {
+ public:
+  using Tanh<T>::Tanh;
+  std::string type_name() const { return "tanh (f' of the next entry)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    Matrix<T> dX(X.rows(), X.cols());
+    for (Index s = 0; s < X.cols(); ++s)
+      for (Index i = 0; i < X.rows(); ++i) {
+        const T& x = X((i + 1) % X.rows(), s);
+        dX(i, s) = dY(i, s) * this->derivative(x, x);
+      }
+    return dX;
+  }
+};
+
+/// Bug: wrong only for negative inputs, leaky_relu'(x) = 1 for x < 0 (slope forgotten).
+template <class T>
+class WrongForNegative : public LeakyRelu<T> {
+ public:
+  explicit WrongForNegative(Index width) : LeakyRelu<T>(width, T(1) / T(8)) {}
+  std::string type_name() const { return "leaky_relu (slope 1 for x < 0)"; }
+  Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY;
+  }
+};
+
+/// Bug: softmax Jacobian diagonal only, dx = s ⊙ (1 − s) ⊙ dy (the −s_i s_j terms dropped).
+template <class T>
+class SoftmaxDiagonalOnly : public Softmax<T> {
+ public:
+  using Softmax<T>::Softmax;
+  std::string type_name() const { return "softmax (diagonal J only)"; }
+  Matrix<T> backward(const Matrix<T>&, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(Y.cwiseProduct((Matrix<T>::Ones(Y.rows(), Y.cols()) - Y)));
+  }
+};
+
+/// Bug: log_softmax backward as if J = I: dx = dy (the −s (1ᵀdy) term dropped).
+template <class T>
+class LogSoftmaxMissingSum : public LogSoftmax<T> {
+ public:
+  using LogSoftmax<T>::LogSoftmax;
+  std::string type_name() const { return "log_softmax (dx = dy)"; }
+  Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY;
+  }
+};
+
+/// Bug: softplus' taken as σ(−x) instead of σ(x).
+template <class T>
+class SoftplusMirrored : public Softplus<T> {
+ public:
+  using Softplus<T>::Softplus;
+  std::string type_name() const { return "softplus (σ(−x))"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(X.unaryExpr([](const T& x) { return stable_sigmoid(T(-x)); }));
+  }
+};
+
+/// Bug: silu' without the product rule's second term: σ(x) instead of σ(x)(1 + x σ(−x)).
+template <class T>
+class SiluMissingTerm : public Silu<T> {
+ public:
+  using Silu<T>::Silu;
+  std::string type_name() const { return "silu (σ(x) only)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(X.unaryExpr([](const T& x) { return stable_sigmoid(x); }));
+  }
+};
+
+/// Bug: exact gelu ("none") differentiated with the tanh approximation's derivative.
+template <class T>
+class GeluWrongApproximation : public Gelu<T> {
+ public:
+  explicit GeluWrongApproximation(Index width)
+      : Gelu<T>(width, GeluApproximation::none), approximate_(width, GeluApproximation::tanh) {}
+  std::string type_name() const { return "gelu none (tanh derivative)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(X.unaryExpr([this](const T& x) { return approximate_.derivative(x, x); }));
+  }
+
+ private:
+  Gelu<T> approximate_;
+};
+
+/// A correct RMS normalisation per sample: y = x / r, r = √(mean(x²) + ε), ε = 1e-5, no parameters.
+/// (The library's own normalisation layers are tested elsewhere; this one is the twin of the mutant
+/// below.)
+template <class T>
+class RmsNorm : public NoParameters<T> {
+ public:
+  using NoParameters<T>::NoParameters;
+  std::string type_name() const { return "rms_norm"; }
+  static T epsilon() { return T(1) / T(100000); }
+  Vector<T> radii(const Matrix<T>& X, const T& eps) const {
+    using std::sqrt;
+    Vector<T> r(X.cols());
+    for (Index s = 0; s < X.cols(); ++s) r(s) = sqrt(T(X.col(s).squaredNorm() / T(X.rows()) + eps));
+    return r;
+  }
+  Matrix<T> forward(const Matrix<T>& X) const {
+    expect_rows(X, this->input_size(), type_name());
+    const Vector<T> r = radii(X, epsilon());
+    Matrix<T> Y = X;
+    for (Index s = 0; s < X.cols(); ++s) Y.col(s) /= r(s);
+    return Y;
+  }
+  // ∂y_i/∂x_j = δ_ij / r − x_i x_j / (n r³):  dx = dy / r − x (xᵀdy) / (n r³), evaluated as
+  // dx_j = (dy_j (Σ_{i≠j} x_i² + n ε) − x_j Σ_{i≠j} x_i dy_i) / (n r³): the diagonal term 1/r − x_j²/(n r³)
+  // would cancel when x_j dominates (always, for one feature).
+  Matrix<T> backward_with(const Matrix<T>& X, const Matrix<T>& dY, const T& eps) const {
+    const Vector<T> r = radii(X, eps);
+    const Index n = X.rows();
+    Matrix<T> dX(n, X.cols());
+    for (Index s = 0; s < X.cols(); ++s) {
+      const T denominator = T(n) * r(s) * r(s) * r(s);
+      for (Index j = 0; j < n; ++j) {
+        T others_squared = T(n) * eps, others_dot(0);
+        for (Index i = 0; i < n; ++i)
+          if (i != j) {
+            others_squared += X(i, s) * X(i, s);
+            others_dot += X(i, s) * dY(i, s);
+          }
+        dX(j, s) = (dY(j, s) * others_squared - X(j, s) * others_dot) / denominator;
+      }
+    }
+    return dX;
+  }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return backward_with(X, dY, epsilon());
+  }
+};
+
+/// Bug: the normalisation's backward forgets ε: r = √mean(x²) there, √(mean(x²) + ε) in forward.
+template <class T>
+class RmsNormMissingEpsilon : public RmsNorm<T> {
+ public:
+  using RmsNorm<T>::RmsNorm;
+  std::string type_name() const { return "rms_norm (no ε in backward)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return this->backward_with(X, dY, T(0));
+  }
+};
+
 // ---- one factory for all ----------------------------------------------------------------------
 
 enum class Mutant {
@@ -278,28 +472,55 @@ enum class Mutant {
   naive_softplus,
   tangent_dropped,
   wrong_jacobian,
+  relative_offset_small,
+  divided_by_batch,
+  missing_bias_gradient,
+  off_by_one,
+  wrong_for_negative,
+  softmax_diagonal_only,
+  log_softmax_missing_sum,
+  softplus_mirrored,
+  silu_missing_term,
+  gelu_wrong_approximation,
+  norm_missing_epsilon,
+  rms_norm,  ///< the correct twin of norm_missing_epsilon
 };
 
-/// Builds a mutant on T at fixed sizes: square 3 × 3 for the transposed weight, dense 4 → 3
-/// otherwise, width 4 for the elementwise ones.
+/// Builds a mutant on T. Sizes: `input_size` inputs and `units` units for the dense ones (square for
+/// the transposed weight; at least 3 inputs and 2 units for the flipped dW[1,2]), width `input_size`
+/// for the others; 0 chooses the defaults (dense 4 → 3, width 4, 3 × 3 for the transposed weight).
 template <class T>
-AnyLayer<T> make_mutant(Mutant m) {
+AnyLayer<T> make_mutant(Mutant m, Index input_size = 0, Index units = 0) {
+  const bool chosen = input_size > 0;
+  const Index in = chosen ? input_size : 4, out = units > 0 ? units : 3, width = chosen ? input_size : 4;
   switch (m) {
-    case Mutant::transposed_weight: return TransposedWeight<T>(3, 3);
-    case Mutant::missing_derivative: return MissingDerivative<T>(4);
-    case Mutant::relative_offset: return RelativeOffset<T>(4, 3);
-    case Mutant::flipped_sign: return FlippedSign<T>(4, 3);
-    case Mutant::bias_first_sample: return BiasFirstSample<T>(4, 3);
-    case Mutant::derivative_at_output: return DerivativeAtOutput<T>(4);
-    case Mutant::overwritten_dtheta: return OverwrittenDtheta<T>(4, 3);
-    case Mutant::wrong_in_float: return WrongInFloat<T>(4, 3);
-    case Mutant::wrong_for_batch: return WrongForBatch<T>(4);
-    case Mutant::coupled_samples: return CoupledSamples<T>(3);
-    case Mutant::throws_in_float: return ThrowsInFloat<T>(4);
-    case Mutant::naive_softmax: return NaiveSoftmax<T>(4);
-    case Mutant::naive_softplus: return NaiveSoftplus<T>(4);
-    case Mutant::tangent_dropped: return TangentDropped<T>(4);
-    case Mutant::wrong_jacobian: return WrongJacobian<T>(4, 3);
+    case Mutant::transposed_weight: return TransposedWeight<T>(chosen ? in : 3, chosen ? in : 3);
+    case Mutant::missing_derivative: return MissingDerivative<T>(width);
+    case Mutant::relative_offset: return RelativeOffset<T>(in, out);
+    case Mutant::flipped_sign: return FlippedSign<T>(std::max<Index>(in, 3), std::max<Index>(out, 2));
+    case Mutant::bias_first_sample: return BiasFirstSample<T>(in, out);
+    case Mutant::derivative_at_output: return DerivativeAtOutput<T>(width);
+    case Mutant::overwritten_dtheta: return OverwrittenDtheta<T>(in, out);
+    case Mutant::wrong_in_float: return WrongInFloat<T>(in, out);
+    case Mutant::wrong_for_batch: return WrongForBatch<T>(width);
+    case Mutant::coupled_samples: return CoupledSamples<T>(chosen ? width : 3);
+    case Mutant::throws_in_float: return ThrowsInFloat<T>(width);
+    case Mutant::naive_softmax: return NaiveSoftmax<T>(width);
+    case Mutant::naive_softplus: return NaiveSoftplus<T>(width);
+    case Mutant::tangent_dropped: return TangentDropped<T>(width);
+    case Mutant::wrong_jacobian: return WrongJacobian<T>(in, out);
+    case Mutant::relative_offset_small: return RelativeOffsetSmall<T>(in, out);
+    case Mutant::divided_by_batch: return DividedByBatch<T>(in, out);
+    case Mutant::missing_bias_gradient: return MissingBiasGradient<T>(in, out);
+    case Mutant::off_by_one: return OffByOne<T>(width);
+    case Mutant::wrong_for_negative: return WrongForNegative<T>(width);
+    case Mutant::softmax_diagonal_only: return SoftmaxDiagonalOnly<T>(width);
+    case Mutant::log_softmax_missing_sum: return LogSoftmaxMissingSum<T>(width);
+    case Mutant::softplus_mirrored: return SoftplusMirrored<T>(width);
+    case Mutant::silu_missing_term: return SiluMissingTerm<T>(width);
+    case Mutant::gelu_wrong_approximation: return GeluWrongApproximation<T>(width);
+    case Mutant::norm_missing_epsilon: return RmsNormMissingEpsilon<T>(width);
+    case Mutant::rms_norm: return RmsNorm<T>(width);
   }
   throw error("unknown mutant");
 }
@@ -307,9 +528,11 @@ AnyLayer<T> make_mutant(Mutant m) {
 /// A verify_layer factory for any mutant.
 struct MutantFactory {
   Mutant which;
+  Index input_size = 0;  ///< 0: the mutant's default sizes
+  Index units = 0;
   template <class T>
   AnyLayer<T> operator()(rung<T>) const {
-    return make_mutant<T>(which);
+    return make_mutant<T>(which, input_size, units);
   }
 };
 
