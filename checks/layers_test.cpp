@@ -327,7 +327,8 @@ std::vector<Variant> every_layer() {
       {"avg_pool2d", {{"channels", 1}, {"height", 1}, {"width", 3}, {"kernel", {1, 2}}, {"stride", 1}}},
       {"residual", nlohmann::json::parse(R"({"layers": [{"type": "dense", "units": 2}, {"type": "tanh"},
                                                         {"type": "dense", "units": 3}]})")},
-      {"multi_head_attention", {{"sequence", 3}, {"heads", 1}, {"causal", true}}}};
+      {"multi_head_attention", {{"sequence", 3}, {"heads", 1}, {"causal", true}}},
+      {"embedding", {{"num_embeddings", 4}, {"embedding_dim", 2}}}};
   for (const auto& name : bpcheck::layer_type_names())
     v.push_back({name, needs.count(name) ? needs.at(name) : nlohmann::json::object()});
   v.push_back({"leaky_relu", {{"negative_slope", "0.2"}}});
@@ -363,7 +364,8 @@ TEMPLATE_LIST_TEST_CASE("every layer: backward equals Jᵀ·dY from its explicit
       for (Index i = 0; i < P; ++i) theta(i) = ratio<T>(int(i % 5) - 2, 7) + ratio<T>(1, 13);
       l.set_parameters(theta);
     }
-    const Matrix<T> X = sample_matrix<T>(3, 2, 1);
+    Matrix<T> X = sample_matrix<T>(3, 2, 1);
+    if (l.input_is_index()) X << T(0), T(3), T(1), T(1), T(2), T(0);  // valid indices, one repeated
     const Matrix<T> Y = l.forward(X);
     const Matrix<T> dY = sample_matrix<T>(Y.rows(), Y.cols(), 4);
     const Eigen::Map<const Vector<T>> dy(dY.data(), dY.size());

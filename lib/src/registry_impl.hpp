@@ -14,6 +14,7 @@
 #include "bpcheck/layers/pool.hpp"
 #include "bpcheck/layers/residual.hpp"
 #include "bpcheck/layers/attention.hpp"
+#include "bpcheck/layers/embedding.hpp"
 #include "bpcheck/layers/softmax.hpp"
 
 namespace bpcheck {
@@ -208,6 +209,11 @@ AnyLayer<T> make_layer(const LayerSpec& spec, Index input_size) {
                                   : std::set<std::string>{"channels", "length", "kernel", "stride", "padding"});
     return Pool<T>(t, t.rfind("max", 0) == 0 ? PoolKind::max : PoolKind::average,
                    window_option(spec, input_size, two_d, false, true));
+  }
+  if (t == "embedding") {
+    check_option_keys(spec, {"num_embeddings", "embedding_dim"});
+    return Embedding<T>(positive_integer_option(spec, "num_embeddings"), positive_integer_option(spec, "embedding_dim"),
+                        input_size);
   }
   if (t == "multi_head_attention") {
     check_option_keys(spec, {"heads", "sequence", "causal"});

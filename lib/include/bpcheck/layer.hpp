@@ -76,6 +76,26 @@ constexpr bool is_sample_independent() {
     return true;
 }
 
+/// Whether a layer's input holds integer indices (embedding). Such a layer has
+/// `bool input_is_index() const` returning true and `Index index_count() const` (valid indices are
+/// 0 … index_count − 1). Its output is piecewise constant in the input, so there is no gradient with
+/// respect to the input: the verifier draws valid indices and moves only θ.
+template <class L>
+bool has_index_input(const L& layer) {
+  if constexpr (requires { layer.input_is_index(); })
+    return layer.input_is_index();
+  else
+    return false;
+}
+/// The number of valid indices of a layer with index input (0 for other layers).
+template <class L>
+Index index_input_count(const L& layer) {
+  if constexpr (requires { layer.index_count(); })
+    return layer.index_count();
+  else
+    return 0;
+}
+
 /// A layer of any concrete type on scalar T, held by value (copies deep-copy the layer).
 template <class T>
 class AnyLayer {
@@ -109,6 +129,9 @@ class AnyLayer {
   }
   bool has_jacobians() const { return self_->has_jacobians(); }
   bool sample_independent() const { return self_->sample_independent(); }
+  /// See has_index_input: true for a layer whose input holds integer indices.
+  bool input_is_index() const { return self_->input_is_index(); }
+  Index index_count() const { return self_->index_count(); }
   /// J_x on the batch; throws bpcheck::error for a layer that states no Jacobians.
   Matrix<T> jacobian_input(const Matrix<T>& X) const { return self_->jacobian_input(X); }
   /// J_θ on the batch; throws bpcheck::error for a layer that states no Jacobians.
@@ -129,6 +152,8 @@ class AnyLayer {
                                Eigen::Ref<Vector<T>>) const = 0;
     virtual bool has_jacobians() const = 0;
     virtual bool sample_independent() const = 0;
+    virtual bool input_is_index() const = 0;
+    virtual Index index_count() const = 0;
     virtual Matrix<T> jacobian_input(const Matrix<T>&) const = 0;
     virtual Matrix<T> jacobian_parameters(const Matrix<T>&) const = 0;
   };
@@ -150,6 +175,8 @@ class AnyLayer {
     }
     bool has_jacobians() const override { return LayerWithJacobians<L>; }
     bool sample_independent() const override { return is_sample_independent<L>(); }
+    bool input_is_index() const override { return has_index_input(layer); }
+    Index index_count() const override { return index_input_count(layer); }
     Matrix<T> jacobian_input(const Matrix<T>& X) const override {
       if constexpr (LayerWithJacobians<L>)
         return layer.jacobian_input(X);

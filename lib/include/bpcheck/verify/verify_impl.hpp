@@ -631,6 +631,11 @@ VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
 
   auto proto = make(rung<mp100>{});
   const Index in = proto.input_size();
+  // An input of integer indices (embedding) is drawn as valid indices and never moved: no gradient
+  // with respect to it exists, so the Taylor and dot-product directions leave it alone.
+  const bool index_input = has_index_input(proto);
+  const Index index_count = index_input_count(proto);
+  if (index_input && index_count <= 0) throw input_error("verify: a layer with index input must have indices to draw");
   const auto blocks = proto.parameter_blocks();
   const Index P = parameter_count(blocks);
   VerificationReport report;
@@ -662,12 +667,14 @@ VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
         s.p.X = *opt.inputs;
         if (s.p.X.rows() != in)
           throw input_error(fmt::format("verify: inputs have {} rows, the layer takes {}", s.p.X.rows(), in));
-        if (resamples > 0)  // jitter the given inputs by a relative 2^-10 to step off the kink
+        if (resamples > 0 && !index_input)  // jitter the given inputs by a relative 2^-10 to step off the kink
           for (Index i = 0; i < s.p.X.size(); ++i)
             s.p.X(i) += (abs(s.p.X(i)) + 1) * mp100(float_round(0x1p-10 * rng.symmetric()));
       } else {
         s.p.X.resize(in, opt.batch);
-        for (Index i = 0; i < s.p.X.size(); ++i) s.p.X(i) = mp100(float_round(opt.input_scale * rng.symmetric()));
+        for (Index i = 0; i < s.p.X.size(); ++i)
+          s.p.X(i) = index_input ? mp100(rng.below(std::uint64_t(index_count)))
+                                 : mp100(float_round(opt.input_scale * rng.symmetric()));
       }
       s.batch = s.p.X.cols();
       if (opt.random_parameters) {
@@ -734,6 +741,7 @@ VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
     for (Index i = 0; i < s.p.U.size(); ++i) s.p.U(i) = mp100(float_round(rng.symmetric()));
     s.p.v.resize(s.n);
     for (Index i = 0; i < s.n; ++i) s.p.v(i) = mp100(float_round(rng.symmetric()));
+    if (index_input) s.p.v.head(s.p.X.size()).setZero();
     s.truth.Y = Y;
     const Vector<mp100> u = vec(s.p.U);
     s.truth.full = Y.size() * s.n <= opt.full_jacobian_limit;

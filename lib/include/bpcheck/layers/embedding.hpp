@@ -1,0 +1,125 @@
+#pragma once
+// Embedding (PyTorch's nn.Embedding without padding_idx or max_norm): integer indices in, table rows out.
+//
+//   bpcheck::Embedding<double> e(10, 3, 4);   // 10 indices, vectors of 3, 4 tokens per sample
+//   auto Y = e.forward(X);                     // X: 4 × batch of indices 0 … 9; Y: 12 × batch
+//
+// A sample is a sequence of L indices (one column, stored as reals holding integers); its output holds
+// the L rows of the table one after the other (token t at rows t·D … t·D + D − 1), PyTorch's (L, D)
+// row-major. θ = vec(weight), weight the V × D table (PyTorch's Embedding.weight), column-major.
+// The output is piecewise constant in the indices: there is no gradient with respect to them
+// (input_is_index), dX is 0, and only the table is differentiated.
+#include <cmath>
+
+#include "bpcheck/layer.hpp"
+
+namespace bpcheck {
+
+template <class T>
+class Embedding {
+ public:
+  using scalar_type = T;
+
+  Embedding(Index num_embeddings, Index embedding_dim, Index tokens);
+
+  std::string type_name() const { return "embedding"; }
+  bool input_is_index() const { return true; }
+  Index index_count() const { return V_; }
+  Index input_size() const { return L_; }
+  Index output_size() const { return L_ * D_; }
+  std::vector<ParameterBlock> parameter_blocks() const { return {{"weight", V_, D_, 0, false}}; }
+  const Vector<T>& parameters() const { return theta_; }
+  void set_parameters(const Vector<T>& theta);
+  Eigen::Map<const Matrix<T>> weight() const { return {theta_.data(), V_, D_}; }
+
+  /// The index held by entry x; throws input_error unless x is an integer in 0 … V − 1 (the checker's
+  /// finite differences move an index by far less than the 1e-6 allowed, and never change it).
+  Index index(const T& x) const;
+
+  /// y_s[t·D + e] = weight(x_s[t], e)
+  Matrix<T> forward(const Matrix<T>& X) const;
+
+  /// dweight(x_s[t], :) += dy_s[t·D … t·D + D − 1];  dX = 0 (no gradient with respect to indices)
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>> dtheta) const;
+
+  /// J_x = 0 (piecewise constant in the indices).
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+
+  /// ∂y_s[t·D + e]/∂weight(k, e) = [k = x_s[t]]  (θ index e·V + k).
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+ private:
+  Index V_, D_, L_;
+  Vector<T> theta_;
+};
+
+template <class T>
+Embedding<T>::Embedding(Index num_embeddings, Index embedding_dim, Index tokens)
+    : V_(num_embeddings), D_(embedding_dim), L_(tokens) {
+  if (V_ <= 0 || D_ <= 0 || L_ <= 0)
+    throw input_error("embedding: num_embeddings, embedding_dim and the tokens per sample must be positive");
+  theta_ = Vector<T>::Zero(V_ * D_);
+}
+
+template <class T>
+void Embedding<T>::set_parameters(const Vector<T>& theta) {
+  if (theta.size() != theta_.size())
+    throw input_error("embedding: expected " + std::to_string(theta_.size()) + " parameters, got " +
+                      std::to_string(theta.size()));
+  theta_ = theta;
+}
+
+template <class T>
+Index Embedding<T>::index(const T& x) const {
+  const auto& v = value_of(x);
+  const double d = scalar_cast<double>(v);
+  const double k = std::round(d);
+  if (!std::isfinite(d) || std::abs(d - k) > 1e-6 || k < 0 || k >= double(V_))
+    throw input_error("embedding: input " + bpcheck::to_string(x) + " is not an index in 0.." + std::to_string(V_ - 1));
+  return Index(k);
+}
+
+template <class T>
+Matrix<T> Embedding<T>::forward(const Matrix<T>& X) const {
+  expect_rows(X, L_, "embedding");
+  Matrix<T> Y(output_size(), X.cols());
+  for (Index s = 0; s < X.cols(); ++s)
+    for (Index t = 0; t < L_; ++t) Y.col(s).segment(t * D_, D_) = weight().row(index(X(t, s))).transpose();
+  return Y;
+}
+
+template <class T>
+Matrix<T> Embedding<T>::backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+                                 Eigen::Ref<Vector<T>> dtheta) const {
+  Eigen::Map<Matrix<T>> dW(dtheta.data(), V_, D_);
+  for (Index s = 0; s < X.cols(); ++s)
+    for (Index t = 0; t < L_; ++t) dW.row(index(X(t, s))) += dY.col(s).segment(t * D_, D_).transpose();
+  return Matrix<T>::Zero(X.rows(), X.cols());
+}
+
+template <class T>
+Matrix<T> Embedding<T>::jacobian_input(const Matrix<T>& X) const {
+  expect_rows(X, L_, "embedding");
+  return Matrix<T>::Zero(output_size() * X.cols(), L_ * X.cols());
+}
+
+template <class T>
+Matrix<T> Embedding<T>::jacobian_parameters(const Matrix<T>& X) const {
+  expect_rows(X, L_, "embedding");
+  Matrix<T> J = Matrix<T>::Zero(output_size() * X.cols(), theta_.size());
+  for (Index s = 0; s < X.cols(); ++s)
+    for (Index t = 0; t < L_; ++t) {
+      const Index k = index(X(t, s));
+      for (Index e = 0; e < D_; ++e) J(s * output_size() + t * D_ + e, e * V_ + k) = T(1);
+    }
+  return J;
+}
+
+static_assert(LayerWithJacobians<Embedding<double>>, "embedding must satisfy the Layer concept with Jacobians");
+
+#define BPCHECK_EXTERN_EMBEDDING(T) extern template class Embedding<T>;
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_EMBEDDING)
+#undef BPCHECK_EXTERN_EMBEDDING
+
+}  // namespace bpcheck
