@@ -128,6 +128,19 @@ TEST_CASE("a model larger than the machine's memory is refused before allocating
       "layers": [{"type": "dense", "units": 16}], "loss": "mse"})");
     CHECK_THAT(gradient(m), Contains(m) && Contains("needs about"));
   }
+  SECTION("a conv2d of 2^20 × 2^20 channels with a 3 × 3 kernel") {
+    const std::string m = write_file("huge_conv.json", R"({"input_size": 1048576, "layers": [{"type": "conv2d",
+      "channels": 1048576, "height": 1, "width": 1, "out_channels": 1048576, "kernel": 3, "padding": 1}],
+      "loss": "mse"})");
+    // out·(in·3·3 + 1) weights: the count must square the kernel size.
+    CHECK_THAT(gradient(m), Contains(m) && Contains("9895605698560 parameters") && Contains("TiB"));
+  }
+  SECTION("an embedding table of 2^24 × 2^24 inside a residual block's neighbour") {
+    const std::string m = write_file("huge_embedding.json", R"({"input_size": 2, "layers": [
+      {"type": "residual", "layers": [{"type": "dense", "units": 2}]},
+      {"type": "embedding", "num_embeddings": 16777216, "embedding_dim": 16777216}], "loss": "mse"})");
+    CHECK_THAT(gradient(m), Contains(m) && Contains("281474976710662 parameters") && Contains("PiB"));
+  }
   SECTION("verify counts the oracle's rung (dual<mp100>)") {
     const std::string m = write_file("huge_verify.json", R"({"input_size": 16777216,
       "layers": [{"type": "dense", "units": 16777216}], "loss": "mse"})");

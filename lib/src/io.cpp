@@ -1,4 +1,5 @@
 // Reading JSON files and the model spec format (the parts of io/formats.hpp that are not templates).
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -115,25 +116,98 @@ void check_memory(double bytes, const std::string& what, const std::string& wher
     throw input_error(where + ": " + what + " needs about " + format_bytes(bytes) + ", more than " + memory_text());
 }
 
-ModelExtent model_extent(const ModelSpec& spec) {
+namespace {
+
+/// An option's positive integer, or each entry of a [a, b] pair multiplied; 0 when absent or ill-formed
+/// (the registry refuses those later with its own message).
+double option_product(const nlohmann::json& options, const char* key, double absent) {
+  const auto it = options.find(key);
+  if (it == options.end()) return absent;
+  auto positive = [](const nlohmann::json& j) {
+    return j.is_number_integer() && j.get<long long>() > 0 ? double(j.get<long long>()) : 0.0;
+  };
+  if (!it->is_array()) return positive(*it);
+  double product = 1;
+  for (const auto& e : *it) product *= positive(e);
+  return it->empty() ? 0.0 : product;
+}
+
+/// Counts layers from `layers` on, starting at `width` values per sample; false at a layer it cannot
+/// size (unknown type or missing sizes), where the count stops.
+bool add_extent(const std::vector<LayerSpec>& layers, double& width, ModelExtent& e, int depth = 0) {
   // Widths in double: a product of two huge sizes must not wrap around; only its magnitude matters.
-  ModelExtent e;
-  double width = double(spec.input_size);
-  e.widest = width;
-  static const std::set<std::string> same_width{"relu", "leaky_relu", "sigmoid", "tanh",   "softplus",
-                                                "gelu", "silu",       "softmax", "log_softmax"};
-  for (const auto& l : spec.layers) {
+  static const std::set<std::string> same_width{"relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu",
+                                                "silu", "softmax", "log_softmax", "elu", "hardtanh", "mish",
+                                                "swish", "dropout", "flatten"};
+  for (const auto& l : layers) {
+    const auto& o = l.options;
     if (l.type == "dense") {
-      const auto units = l.options.find("units");
-      if (units == l.options.end() || !units->is_number_integer() || units->get<long long>() <= 0) break;
-      const double out = double(units->get<long long>());
+      const double out = option_product(o, "units", 0);
+      if (out == 0) return false;
       e.parameters += (width + 1) * out;
       width = out;
+    } else if (l.type == "layer_norm" || l.type == "batch_norm") {
+      e.parameters += 2 * width;
+    } else if (l.type == "conv1d" || l.type == "conv2d" || l.type.find("_pool") != std::string::npos) {
+      // The padded input bounds the output's positions (stride ≥ 1); the kernel sizes the weights.
+      const double channels = option_product(o, "channels", 0);
+      const bool two_d = l.type.back() == 'd' && l.type[l.type.size() - 2] == '2';
+      const auto padding_it = o.find("padding");
+      double padding = 0;
+      if (padding_it != o.end())
+        for (const auto& p : padding_it->is_array() ? *padding_it : nlohmann::json::array({*padding_it}))
+          if (p.is_number_integer()) padding = std::max(padding, double(p.get<long long>()));
+      const double positions = two_d ? (option_product(o, "height", 0) + 2 * padding) *
+                                           (option_product(o, "width", 0) + 2 * padding)
+                                     : option_product(o, "length", 0) + 2 * padding;
+      if (channels == 0 || positions == 0) return false;
+      double out_channels = channels;
+      if (l.type.rfind("conv", 0) == 0) {
+        out_channels = option_product(o, "out_channels", 0);
+        double kernel = option_product(o, "kernel", 0);
+        if (two_d && !o.value("kernel", nlohmann::json()).is_array()) kernel *= kernel;  // k means k × k
+        if (out_channels == 0 || kernel == 0) return false;
+        e.parameters += out_channels * (channels * kernel + 1);
+      }
+      width = std::max(width, out_channels * positions);
+    } else if (l.type == "embedding") {
+      const double rows = option_product(o, "num_embeddings", 0), dim = option_product(o, "embedding_dim", 0);
+      if (rows == 0 || dim == 0) return false;
+      e.parameters += rows * dim;
+      width *= dim;
+    } else if (l.type == "multi_head_attention") {
+      const double sequence = option_product(o, "sequence", 0), heads = option_product(o, "heads", 1);
+      if (sequence == 0) return false;
+      const double embed = width / sequence;
+      e.parameters += 4 * embed * embed + 4 * embed;
+      e.widest = std::max(e.widest, heads * sequence * sequence);  // the attention weights of one sample
+    } else if (l.type == "residual") {
+      const auto inner = o.find("layers");
+      if (inner == o.end() || !inner->is_array() || depth > max_json_depth) return false;
+      std::vector<LayerSpec> specs;
+      for (const auto& j : *inner) {
+        if (!j.is_object() || !j.contains("type") || !j.at("type").is_string()) return false;
+        LayerSpec s{j.at("type").get<std::string>(), j};
+        s.options.erase("type");
+        specs.push_back(std::move(s));
+      }
+      double inner_width = width;
+      if (!add_extent(specs, inner_width, e, depth + 1)) return false;
     } else if (!same_width.count(l.type)) {
-      break;  // a layer this count does not know: what follows is not counted
+      return false;
     }
     e.widest = std::max(e.widest, width);
   }
+  return true;
+}
+
+}  // namespace
+
+ModelExtent model_extent(const ModelSpec& spec) {
+  ModelExtent e;
+  double width = double(spec.input_size);
+  e.widest = width;
+  add_extent(spec.layers, width, e);
   return e;
 }
 
