@@ -1,6 +1,7 @@
 // The generators: shapes and distributions cover what they promise, mp100 values carry digits beyond
 // double, shrinking reaches the smallest failing case, a failing case prints as documents that
 // reproduce it, and the same seed gives the same cases.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -89,25 +90,75 @@ TEST_CASE("arbitrary mp100 values carry digits beyond double", "[property][gener
   });
 }
 
-TEST_CASE("random layers and networks cover every layer type, loss and depth 1 to 8", "[property][generator]") {
+TEST_CASE("random networks cover every layer type but embedding, every loss and depth 1 to 8",
+          "[property][generator]") {
   std::set<std::string> types, losses;
   std::set<std::size_t> depths;
   GeneratorOptions o;
-  require_property("record networks", 300, [&] {
+  require_property("record networks", 600, [&] {
     const NetworkCase c = *gen::network_case(o);
     depths.insert(c.spec.layers.size());
     losses.insert(c.spec.loss);
     for (const auto& l : c.spec.layers) types.insert(l.type);
-    const bpcheck::Network<double> net(c.spec);
+    const bpcheck::Network<double> net(c.spec);  // every layer's options fit the width it receives
     RC_ASSERT(Index(c.parameters.size()) == net.parameter_count());
     RC_ASSERT(Index(c.inputs.size()) == c.spec.input_size * c.batch);
-    if (c.spec.loss == "cross_entropy")
+    RC_ASSERT(net.output_size() <= std::max(3 * o.max_units, c.spec.input_size));  // widths stay bounded
+    if (bpcheck::make_loss<double>(c.spec.loss)->target_kind() == bpcheck::TargetKind::classes) {
+      RC_ASSERT(c.classes.size() == std::size_t(c.batch));
       for (Index k : c.classes) RC_ASSERT(k >= 0 && k < net.output_size());
+    }
   });
-  CHECK(types.size() == testing::builtin_layer_types().size());
-  CHECK(losses.size() == 3);
+  std::set<std::string> expected(bpcheck::layer_type_names().begin(), bpcheck::layer_type_names().end());
+  expected.erase("embedding");
+  CHECK(types == expected);
+  CHECK(losses == std::set<std::string>(bpcheck::loss_names().begin(), bpcheck::loss_names().end()));
   CHECK(*depths.begin() == 1);
   CHECK(*depths.rbegin() == 8);
+}
+
+TEST_CASE("random layer cases cover every registered layer type, with valid indices for embedding",
+          "[property][generator]") {
+  std::set<std::string> types;
+  require_property("record layer cases", 400, [&] {
+    const LayerCase c = *gen::layer_case(GeneratorOptions{});
+    types.insert(c.spec.type);
+    const auto layer = bpcheck::make_layer<double>(c.spec, c.input_size);
+    RC_ASSERT(layer.output_size() == c.output_size);
+    RC_ASSERT(Index(c.parameters.size()) == layer.parameter_count());
+    RC_ASSERT(Index(c.direction.size()) == c.input_size * c.batch + layer.parameter_count());
+    if (layer.input_is_index()) {
+      for (std::size_t i = 0; i < c.inputs.size(); ++i) {
+        RC_ASSERT(c.inputs[i] >= 0);
+        RC_ASSERT(c.inputs[i] < layer.index_count());
+        RC_ASSERT(bpcheck::mp100(floor(c.inputs[i])) == c.inputs[i]);
+        RC_ASSERT(c.direction[i] == 0);
+      }
+    }
+  });
+  CHECK(types == std::set<std::string>(bpcheck::layer_type_names().begin(), bpcheck::layer_type_names().end()));
+}
+
+TEST_CASE("an embedding may start a random network when asked for, never stand later", "[property][generator]") {
+  GeneratorOptions o;
+  o.layer_types = {"embedding", "dense", "tanh"};
+  bool started = false;
+  require_property("embedding only first", 200, [&] {
+    const NetworkCase c = *gen::network_case(o);
+    for (std::size_t k = 1; k < c.spec.layers.size(); ++k) RC_ASSERT(c.spec.layers[k].type != "embedding");
+    if (c.spec.layers.front().type == "embedding") {
+      started = true;
+      const bpcheck::Network<double> net(c.spec);
+      for (const auto& x : c.inputs) RC_ASSERT(x >= 0 && x < net.layer(0).index_count());
+    }
+  });
+  CHECK(started);
+}
+
+TEST_CASE("a layer type without an option generator is refused by name", "[property][generator]") {
+  GeneratorOptions o;
+  o.layer_types = {"no_such_layer"};
+  CHECK_THROWS_WITH(gen::layer_case(o)(rc::Random(), 0).value(), Catch::Contains("no_such_layer"));
 }
 
 TEST_CASE("shrinking yields the smallest failing network: one layer, one input, batch 1, simple values",

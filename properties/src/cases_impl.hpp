@@ -68,11 +68,24 @@ Index widths(const Network<T>& net) {
 
 }  // namespace cases_detail
 
+namespace cases_detail {
+/// The mp100 twin's dual-number J, rounded to T: the case's values are exact in every rung, so the
+/// twin sits at the very same point (see LayerAtPoint::reference_jacobian).
+template <class T, class Case, class At>
+void refer_to_mp100(LayerAtPoint<T>& p, const Case& c, At at_mp100) {
+  if constexpr (!std::is_same_v<T, mp100>)
+    p.reference_jacobian = [c, at_mp100] { return matrix_cast<T>(jacobian_by_jvp(at_mp100(c))); };
+}
+}  // namespace cases_detail
+
 template <class T>
 LayerAtPoint<T> layer_case_at(const LayerCase& c) {
   AnyLayer<T> layer = make_layer<T>(c.spec, c.input_size);
   AnyLayer<dual<T>> on_dual = make_layer<dual<T>>(c.spec, c.input_size);
-  return layer_at_point(layer, on_dual, inputs_on<T>(c), parameters_on<T>(c), cotangent_on<T>(c), direction_on<T>(c));
+  LayerAtPoint<T> p =
+      layer_at_point(layer, on_dual, inputs_on<T>(c), parameters_on<T>(c), cotangent_on<T>(c), direction_on<T>(c));
+  cases_detail::refer_to_mp100(p, c, [](const LayerCase& k) { return layer_case_at<mp100>(k); });
+  return p;
 }
 
 template <class T>
@@ -115,8 +128,11 @@ LayerAtPoint<T> network_at(const NetworkCase& c) {
   // a fixed direction in z = [vec X; θ]: entries in [−1, 1] that are multiples of 1/8
   Vector<T> v(p.X.size() + p.theta.size());
   for (Index i = 0; i < v.size(); ++i) v(i) = T(int((i * 37) % 17) - 8) / T(8);
+  p.index_input = net.layer(0).input_is_index();
+  if (p.index_input) v.head(p.X.size()).setZero();  // indices stay where they are
   p.v = v;
   p.rounding_terms = widths(net);
+  refer_to_mp100(p, c, [](const NetworkCase& k) { return network_at<mp100>(k); });
   return p;
 }
 
@@ -132,7 +148,11 @@ LayerAtPoint<T> network_loss_at(const NetworkCase& c) {
   U << detail::to_vector<T>(c.cotangent)(0);
   Vector<T> v(X.size() + net.parameter_count());
   for (Index i = 0; i < v.size(); ++i) v(i) = T(int((i * 37) % 17) - 8) / T(8);
+  const bool index_input = net.layer(0).input_is_index();
+  if (index_input) v.head(X.size()).setZero();  // indices stay where they are
   LayerAtPoint<T> p = layer_at_point(loss, loss_on_dual, X, net.parameters(), U, v);
+  p.index_input = index_input;
+  refer_to_mp100(p, c, [](const NetworkCase& k) { return network_loss_at<mp100>(k); });
   p.magnitude = [loss](const Matrix<T>& x, const Vector<T>& theta) {
     LossLayer<T> l = loss;
     l.set_parameters(theta);
@@ -210,7 +230,8 @@ Outcome accumulation_orders(const NetworkCase& c) {
 
 namespace cases_detail {
 inline bool is_elementwise(const std::string& type) {
-  for (const char* t : {"relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "silu"})
+  for (const char* t : {"relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "silu", "elu", "hardtanh", "mish",
+                        "swish", "dropout"})
     if (type == t) return true;
   return false;
 }
@@ -258,6 +279,12 @@ Outcome closed_form(const LayerCase& c) {
     }
     agree(o, type + " closed form", "dual-number J", Jx, type == "softmax" ? "diag(s) − s sᵀ" : "I − 1 sᵀ", ex, mag,
           tolerance<T>(in + 4));
+  } else if (type == "flatten" || type == "embedding") {
+    // flatten: J_x = I, exactly; embedding: no gradient with respect to its indices, J_x = 0 exactly
+    const Matrix<T> ex = type == "flatten" ? Matrix<T>(Matrix<T>::Identity(Jx.rows(), Jx.cols()))
+                                           : Matrix<T>(Matrix<T>::Zero(Jx.rows(), Jx.cols()));
+    agree(o, type == "flatten" ? "flatten J = I" : "embedding J_x = 0", "dual-number J_x", Jx,
+          type == "flatten" ? "I" : "0", ex, ex, T(0));
   } else if (is_elementwise(type)) {
     // elementwise: J_x diagonal, exactly (no other entry receives a tangent)
     Matrix<T> off = Jx;

@@ -8,6 +8,8 @@
 #include <boost/multiprecision/mpfr.hpp>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/losses.hpp"
+#include "layer_options.hpp"
 
 namespace bpcheck::properties {
 
@@ -35,15 +37,13 @@ double float_round(double x) { return double(float(x)); }
 /// 0, 1, 2, 3, … ↦ 0, −1, 1, −2, 2, …: a range that shrinks toward its middle.
 int zigzag(int k) { return k % 2 ? -(k + 1) / 2 : k / 2; }
 
-const std::vector<std::string>& builtin_layers() {
-  static const std::vector<std::string> names{"dense", "relu",  "leaky_relu", "sigmoid", "tanh",
-                                              "softplus", "gelu", "silu",    "softmax", "log_softmax"};
-  return names;
-}
-
-const std::vector<std::string>& builtin_losses() {
-  static const std::vector<std::string> names{"mse", "cross_entropy", "bce_with_logits"};
-  return names;
+/// Layer types a random network draws from by default: every registered type except `embedding`,
+/// whose inputs are indices and which therefore only starts a network (see network_case).
+std::vector<std::string> network_layer_types() {
+  std::vector<std::string> types;
+  for (const auto& t : layer_type_names())
+    if (t != "embedding") types.push_back(t);
+  return types;
 }
 
 /// One element of a list, shrinking toward the first (RapidCheck's elementOf does not shrink).
@@ -260,51 +260,59 @@ rc::Gen<mp100> beyond_double(rc::Gen<double> d) {
       rc::gen::inRange<std::int64_t>(0, std::int64_t(1) << 40));
 }
 
-rc::Gen<LayerSpec> layer_spec(const GeneratorOptions& o) {
-  const std::vector<std::string> types = o.layer_types.empty() ? builtin_layers() : o.layer_types;
-  const int max_units = int(o.max_units);
-  // at full size, so that layers inside a network (whose list is generated at a scaled size) vary
-  return rc::gen::resize(100, rc::gen::mapcat(pick(types), [max_units](const std::string& type) -> rc::Gen<LayerSpec> {
-    if (type == "dense")
-      return rc::gen::map(rc::gen::inRange(1, max_units + 1),
-                          [](int units) { return LayerSpec{"dense", {{"units", units}}}; });
-    if (type == "leaky_relu")  // slopes exact in float, the default first
-      return rc::gen::map(pick(std::vector<double>{0.0, 0.25, 0.125, 0.5}), [](double slope) {
-        return slope == 0.0 ? LayerSpec{"leaky_relu", nlohmann::json::object()}
-                            : LayerSpec{"leaky_relu", {{"negative_slope", slope}}};
-      });
-    if (type == "gelu")
-      return rc::gen::map(pick(std::vector<std::string>{"none", "tanh"}),
-                          [](const std::string& a) { return LayerSpec{"gelu", {{"approximate", a}}}; });
-    return rc::gen::just(LayerSpec{type, nlohmann::json::object()});
-  }));
+rc::Gen<LayerSpec> layer_spec(const GeneratorOptions& o, Index input_size, Index batch) {
+  if (input_size < 1 || batch < 1) throw input_error("layer_spec: the input size and batch must be positive");
+  const Index max_units = o.max_units;
+  return rc::gen::map(detail::layer_draw(o.layer_types.empty() ? layer_type_names() : o.layer_types),
+                      [=](const detail::LayerDraw& d) {
+                        return detail::fit_layer(d, input_size, 1 + d.knobs[5] % max_units, batch);
+                      });
 }
+
+namespace {
+
+/// Inputs for the layer: valid indices (exact in every rung) where the layer reads indices, else
+/// values of the distribution.
+rc::Gen<std::vector<mp100>> inputs_for(const AnyLayer<double>& layer, Distribution d, std::size_t n) {
+  if (!layer.input_is_index()) return values(d, n);
+  return rc::gen::map(rc::gen::container<std::vector<int>>(n, rc::gen::inRange(0, int(layer.index_count()))),
+                      [](const std::vector<int>& k) { return std::vector<mp100>(k.begin(), k.end()); });
+}
+
+/// The case of a given spec at a given shape and distribution.
+rc::Gen<LayerCase> case_at(const LayerSpec& spec, Index input_size, Index batch, Distribution d) {
+  const AnyLayer<double> layer = make_layer<double>(spec, input_size);
+  const Index out = layer.output_size(), P = layer.parameter_count(), nx = input_size * batch;
+  const bool index_input = layer.input_is_index();
+  const Distribution for_parameters = d == Distribution::wide_range ? d : Distribution::standard;
+  return rc::gen::apply(
+      [=](std::vector<mp100> x, std::vector<mp100> theta, std::vector<mp100> u, std::vector<mp100> v) {
+        LayerCase c;
+        c.spec = spec;
+        c.input_size = input_size;
+        c.output_size = out;
+        c.batch = batch;
+        c.distribution = d;
+        c.inputs = std::move(x);
+        c.parameters = std::move(theta);
+        c.cotangent = std::move(u);
+        // indices are not differentiated: the direction leaves them where they are
+        if (index_input) std::fill(v.begin(), v.begin() + nx, mp100(0));
+        c.direction = std::move(v);
+        return c;
+      },
+      inputs_for(layer, d, std::size_t(nx)), values(for_parameters, std::size_t(P)),
+      values(Distribution::standard, std::size_t(out * batch)), values(Distribution::standard, std::size_t(nx + P)));
+}
+
+}  // namespace
 
 rc::Gen<LayerCase> layer_case(const LayerSpec& spec0, const GeneratorOptions& o) {
   return rc::gen::mapcat(rc::gen::pair(shape(o), distribution(o)), [spec0](const std::pair<Shape, Distribution>& sd) {
     const Shape s = sd.first;
-    const Distribution d = sd.second;
     LayerSpec spec = spec0;
     if (spec.type == "dense" && !spec.options.contains("units")) spec.options["units"] = s.units;
-    const AnyLayer<double> layer = make_layer<double>(spec, s.input_size);
-    const Index out = layer.output_size(), P = layer.parameter_count(), nx = s.input_size * s.batch;
-    const Distribution for_parameters = d == Distribution::wide_range ? d : Distribution::standard;
-    return rc::gen::apply(
-        [=](std::vector<mp100> x, std::vector<mp100> theta, std::vector<mp100> u, std::vector<mp100> v) {
-          LayerCase c;
-          c.spec = spec;
-          c.input_size = s.input_size;
-          c.output_size = out;
-          c.batch = s.batch;
-          c.distribution = d;
-          c.inputs = std::move(x);
-          c.parameters = std::move(theta);
-          c.cotangent = std::move(u);
-          c.direction = std::move(v);
-          return c;
-        },
-        values(d, std::size_t(nx)), values(for_parameters, std::size_t(P)),
-        values(Distribution::standard, std::size_t(out * s.batch)), values(Distribution::standard, std::size_t(nx + P)));
+    return case_at(spec, s.input_size, s.batch, sd.second);
   });
 }
 
@@ -338,7 +346,13 @@ rc::Gen<LayerCase> point_case(const std::string& name, Index input_size, Index o
 }
 
 rc::Gen<LayerCase> layer_case(const GeneratorOptions& o) {
-  return rc::gen::mapcat(layer_spec(o), [o](const LayerSpec& spec) { return layer_case(spec, o); });
+  const auto draw = detail::layer_draw(o.layer_types.empty() ? layer_type_names() : o.layer_types);
+  return rc::gen::mapcat(rc::gen::tuple(draw, shape(o), distribution(o)),
+                         [](const std::tuple<detail::LayerDraw, Shape, Distribution>& h) {
+                           const auto& [d, s, dist] = h;
+                           return case_at(detail::fit_layer(d, s.input_size, s.units, s.batch), s.input_size, s.batch,
+                                          dist);
+                         });
 }
 
 rc::Gen<LayerCase> with_digits_beyond_double(rc::Gen<LayerCase> g) {
@@ -359,22 +373,41 @@ rc::Gen<LayerCase> with_digits_beyond_double(rc::Gen<LayerCase> g) {
 }
 
 rc::Gen<NetworkCase> network_case(const GeneratorOptions& o) {
-  const std::vector<std::string> losses = o.losses.empty() ? builtin_losses() : o.losses;
+  const std::vector<std::string> losses = o.losses.empty() ? loss_names() : o.losses;
   // A list that shrinks by dropping layers (fewest layers first); its length grows with RapidCheck's
   // size, 0–100 scaled to 0–(max_depth + 2), and is cut to 1–max_depth.
   const std::size_t max_depth = std::size_t(o.max_depth);
-  const auto layers = rc::gen::map(
-      rc::gen::nonEmpty(rc::gen::scale(double(o.max_depth + 2) / 100.0,
-                                       rc::gen::container<std::vector<LayerSpec>>(layer_spec(o)))),
-      [max_depth](std::vector<LayerSpec> l) {
+  const auto draws = rc::gen::map(
+      rc::gen::nonEmpty(rc::gen::scale(
+          double(o.max_depth + 2) / 100.0,
+          rc::gen::container<std::vector<detail::LayerDraw>>(
+              detail::layer_draw(o.layer_types.empty() ? network_layer_types() : o.layer_types)))),
+      [max_depth](std::vector<detail::LayerDraw> l) {
         if (l.size() > max_depth) l.resize(max_depth);
         return l;
       });
-  const auto head = rc::gen::tuple(layers, rc::gen::inRange(1, int(o.max_input_size) + 1),
+  const auto head = rc::gen::tuple(draws, rc::gen::inRange(1, int(o.max_input_size) + 1),
                                    rc::gen::inRange(1, int(o.max_batch) + 1), distribution(o), pick(losses));
-  return rc::gen::mapcat(head, [](const std::tuple<std::vector<LayerSpec>, int, int, Distribution, std::string>& h) {
-    const auto& [specs, in, batch, d, loss] = h;
-    ModelSpec spec{in, specs, loss};
+  const Index max_units = o.max_units;
+  return rc::gen::mapcat(head, [max_units](const std::tuple<std::vector<detail::LayerDraw>, int, int, Distribution,
+                                                            std::string>& h) {
+    const auto& [layer_draws, in, batch, d, loss] = h;
+    // Each layer's options fit the width it receives. A layer that would widen the network beyond
+    // 3 × max_units takes its simplest options instead (knobs 0), and an embedding, which reads
+    // indices, only starts a network: later ones are left out.
+    ModelSpec spec{in, {}, loss};
+    Index width = in;
+    for (const auto& draw : layer_draws) {
+      if (draw.type == "embedding" && !spec.layers.empty()) continue;
+      LayerSpec s = detail::fit_layer(draw, width, 1 + draw.knobs[5] % max_units, batch);
+      Index out = make_layer<double>(s, width).output_size();
+      if (out > 3 * max_units && out > width) {
+        s = detail::fit_layer({draw.type, std::vector<int>(detail::kKnobs, 0)}, width, 1, batch);
+        out = make_layer<double>(s, width).output_size();
+      }
+      spec.layers.push_back(std::move(s));
+      width = out;
+    }
     const Network<double> net(spec);
     const Index out = net.output_size(), P = net.parameter_count();
     // parameters as odd multiples of 1/512 in (−1, 1): standard values scaled by 1/4, exact in float
@@ -390,7 +423,7 @@ rc::Gen<NetworkCase> network_case(const GeneratorOptions& o) {
           for (int x : k) t.emplace_back(mp100(x) / 16);  // in [0, 1]
           return t;
         });
-    const bool class_targets = loss == "cross_entropy";
+    const bool class_targets = make_loss<double>(loss)->target_kind() == TargetKind::classes;
     const Index samples = batch;
     const Distribution dist = d;
     return rc::gen::apply(
@@ -409,7 +442,7 @@ rc::Gen<NetworkCase> network_case(const GeneratorOptions& o) {
           n.cotangent = std::move(u);
           return n;
         },
-        values(d, std::size_t(in * batch)), params, targets, classes,
+        inputs_for(net.layer(0), d, std::size_t(in * batch)), params, targets, classes,
         values(Distribution::standard, std::size_t(out * batch)));
   });
 }

@@ -48,9 +48,10 @@ struct GeneratorOptions {
   Index max_batch = 4;
   int max_depth = 8;
   std::vector<Distribution> distributions = all_distributions();
-  /// Layer types a random layer or network may use (the registry's names); empty: all built-in.
+  /// Layer types a random layer or network may use (the registry's names); empty: every registered
+  /// type (for networks, all but embedding).
   std::vector<std::string> layer_types;
-  /// Losses a random network may use; empty: mse, cross_entropy, bce_with_logits.
+  /// Losses a random network may use; empty: every registered loss (loss_names()).
   std::vector<std::string> losses;
   /// Cases per property on float and double; mp100 runs a tenth (at least 2). 0: the default of
   /// each property, raised by the environment variable BPCHECK_PROPERTY_CASES (see runner.hpp).
@@ -123,16 +124,21 @@ rc::Gen<std::vector<mp100>> values(Distribution d, std::size_t n);
 /// (for d ≠ 0). Shrinks toward t₁ = 1, t₂ = 0 and a simple d.
 rc::Gen<mp100> beyond_double(rc::Gen<double> d);
 
-/// A built-in layer with random options (dense units, leaky_relu slope, gelu approximation), among
-/// o.layer_types when given. Shrinks toward dense with one unit.
-rc::Gen<LayerSpec> layer_spec(const GeneratorOptions& o);
-
-/// A layer case of a random built-in layer; or of the given layer (its options kept).
+/// A built-in layer with random options fitted to an input of `input_size` features and a batch of
+/// `batch` (dense units, slopes, conv/pool shapes that divide the input, attention heads, residual
+/// branches, batch_norm in training mode only for batch ≥ 2 …), among o.layer_types when given.
+/// Shrinks toward the first type with its simplest options.
+rc::Gen<LayerSpec> layer_spec(const GeneratorOptions& o, Index input_size, Index batch = 1);
+/// A layer case of a random built-in layer (every registered type); or of the given layer (its options
+/// kept). A layer that reads indices (embedding) gets valid indices as inputs and a direction that
+/// leaves them fixed.
 rc::Gen<LayerCase> layer_case(const GeneratorOptions& o);
 rc::Gen<LayerCase> layer_case(const LayerSpec& spec, const GeneratorOptions& o);
 
-/// A random network: depth 1–o.max_depth, random widths, activations and loss; parameters from the
-/// case's distribution (scaled like PyTorch's default initialisation), inputs from it, and targets.
+/// A random network: depth 1–o.max_depth, random layers (every registered type but embedding, each
+/// with options fitted to the width it receives), widths and loss; parameters from the case's
+/// distribution (scaled like PyTorch's default initialisation), inputs from it, and targets. With
+/// "embedding" among o.layer_types, an embedding may start the network (its inputs are then indices).
 rc::Gen<NetworkCase> network_case(const GeneratorOptions& o);
 
 /// A point for a layer outside the registry (a user's layer), named `name` in messages: a batch,
