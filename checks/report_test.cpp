@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
+#include "report.hpp"
 
 #ifndef BPCHECK_CLI
 #error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
@@ -450,4 +451,29 @@ TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]")
   REQUIRE(bpcheck_run("report --quick --model '" + other + "' --shard 2/2 --out '" + dir("model_b") + "'").code == 0);
   expect_error("report merge '" + dir("model_a") + "' '" + dir("model_b") + "'" + out, "'model' differs");
   REQUIRE_FALSE(fs::exists(fs::path(dir("errors")) / "report.json"));
+}
+
+TEST_CASE("report: the full report verifies every registered layer type, none skipped", "[report]") {
+  using bpcheck::report::example_layer;
+  bpcheck::report::ReportOptions o;
+  std::set<std::string> subjects;
+  for (const auto& item : bpcheck::report::plan(o))
+    if (item.kind == "verification" && item.params.contains("layer")) subjects.insert(item.params.at("subject"));
+  CHECK(subjects == std::set<std::string>(bpcheck::layer_type_names().begin(), bpcheck::layer_type_names().end()));
+  for (const auto& type : bpcheck::layer_type_names()) {
+    INFO(type);
+    const auto [layer, input_size] = example_layer(type);
+    bpcheck::LayerSpec spec{type, nlohmann::json::object()};
+    for (const auto& [key, value] : layer.items())
+      if (key != "type") spec.options[key] = value;
+    CHECK_NOTHROW(bpcheck::make_layer<double>(spec, input_size));
+  }
+  // one of them computed as the report does: verified, not skipped
+  bpcheck::report::WorkItem conv;
+  for (const auto& item : bpcheck::report::plan(o))
+    if (item.kind == "verification" && item.params.value("subject", "") == "conv2d") conv = item;
+  const auto result = bpcheck::report::compute(conv, o);
+  INFO(result.dump(1));
+  REQUIRE(result.contains("checks"));
+  for (const auto& c : result.at("checks")) CHECK(c.at("verdict") == "pass");
 }

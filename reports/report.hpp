@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,6 +47,10 @@ struct WorkItem {
 
 /// The work items of a run, in a fixed order.
 std::vector<WorkItem> plan(const ReportOptions& options);
+
+/// The layer object (type and options) and input size the report verifies a registered layer type
+/// with: its default options, or a small example where the type has no default shape.
+std::pair<json, Index> example_layer(const std::string& type);
 
 /// What identifies a run (format version, model, seed, sweep sizes): shards merge only when equal.
 json run_identity(const ReportOptions& options, const std::vector<WorkItem>& items);

@@ -408,6 +408,30 @@ std::string fingerprint(const std::string& text) {
 
 }  // namespace
 
+std::pair<json, Index> example_layer(const std::string& type) {
+  // Layers whose shape or structure has no default get a small example of their own; the others
+  // run with their default options on 4 inputs.
+  static const std::map<std::string, std::pair<json, Index>> examples{
+      {"dense", {{{"units", 3}}, 4}},
+      {"conv1d", {{{"channels", 2}, {"length", 4}, {"out_channels", 2}, {"kernel", 3}, {"padding", 1}}, 8}},
+      {"conv2d", {{{"channels", 1}, {"height", 3}, {"width", 3}, {"out_channels", 2}, {"kernel", 2}}, 9}},
+      {"max_pool1d", {{{"channels", 2}, {"length", 4}, {"kernel", 2}}, 8}},
+      {"avg_pool1d", {{{"channels", 2}, {"length", 4}, {"kernel", 2}}, 8}},
+      {"max_pool2d", {{{"channels", 1}, {"height", 4}, {"width", 4}, {"kernel", 2}}, 16}},
+      {"avg_pool2d", {{{"channels", 1}, {"height", 4}, {"width", 4}, {"kernel", 2}}, 16}},
+      {"residual", {{{"layers", json::array({json{{"type", "dense"}, {"units", 4}}, json{{"type", "tanh"}}})}}, 4}},
+      {"multi_head_attention", {{{"sequence", 2}, {"heads", 2}}, 8}},
+      {"embedding", {{{"num_embeddings", 5}, {"embedding_dim", 2}}, 3}},
+  };
+  json layer{{"type", type}};
+  Index input_size = 4;
+  if (const auto it = examples.find(type); it != examples.end()) {
+    layer.update(it->second.first);
+    input_size = it->second.second;
+  }
+  return {layer, input_size};
+}
+
 std::vector<WorkItem> plan(const ReportOptions& o) {
   std::vector<WorkItem> items;
   auto add = [&items](std::string kind, json params) { items.push_back({std::move(kind), std::move(params)}); };
@@ -459,9 +483,8 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
   std::vector<std::string> layer_types =
       o.quick ? std::vector<std::string>{"dense", "relu", "tanh", "softmax"} : layer_type_names();
   for (const auto& t : layer_types) {
-    json layer{{"type", t}};
-    if (t == "dense") layer["units"] = 3;
-    add("verification", {{"subject", t}, {"layer", layer}, {"input_size", 4}});
+    auto [layer, input_size] = example_layer(t);
+    add("verification", {{"subject", t}, {"layer", layer}, {"input_size", input_size}});
   }
   add("verification", {{"subject", "example network"}, {"model", model_spec_to_json(example_spec())}});
   return items;
