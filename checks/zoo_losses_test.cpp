@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "bpcheck/io/formats.hpp"
 #include "bpcheck/losses.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "helpers.hpp"
@@ -204,4 +205,56 @@ TEST_CASE("verify_network: a huber model's targets far from the output use the l
   const bpcheck::VerificationReport r = bpcheck::verify_network({m, std::nullopt, data});
   INFO(bpcheck::format_table(r));
   CHECK(r.passed());
+}
+
+TEMPLATE_LIST_TEST_CASE("huber with delta 1/2: d²/2 inside δ, δ(|d| − δ/2) outside, gradient clamp(d, ±δ)/n",
+                        "[losses][zoo]", real_rungs) {
+  using T = TestType;
+  const auto loss = bpcheck::make_loss<T>("huber", {{"delta", 0.5}});
+  Matrix<T> Y(2, 1);
+  Y << T(1), T(0.25);  // d = 1 (outside δ = 1/2) and 1/4 (inside)
+  Targets<T> t;
+  t.values = Matrix<T>::Zero(2, 1);
+  // (1/2 (1 − 1/4) + (1/4)²/2) / 2 = (3/8 + 1/32) / 2 = 13/64
+  CHECK(loss->value(Y, t) == T(13) / T(64));
+  const Matrix<T> g = loss->gradient(Y, t);
+  CHECK(g(0) == T(0.25));   // clamp(1, ±1/2)/2
+  CHECK(g(1) == T(0.125));  // (1/4)/2
+}
+
+TEST_CASE("huber's delta in the model spec: read, written back, verified, and bad values refused",
+          "[losses][zoo][io]") {
+  const nlohmann::json j = nlohmann::json::parse(
+      R"({"input_size": 2, "layers": [{"type": "dense", "units": 2}], "loss": {"type": "huber", "delta": "0.25"}})");
+  const bpcheck::ModelSpec m = bpcheck::model_spec_from_json(j, "model.json");
+  CHECK(m.loss == "huber");
+  CHECK(m.loss_options == nlohmann::json{{"delta", "0.25"}});
+  const auto written = bpcheck::model_spec_to_json(m);
+  CHECK(written.at("loss") == nlohmann::ordered_json{{"type", "huber"}, {"delta", "0.25"}});
+  CHECK(bpcheck::model_spec_from_json(nlohmann::json::parse(written.dump()), "again").loss_options == m.loss_options);
+  // a loss without options keeps the plain string form
+  const bpcheck::ModelSpec plain{2, {{"dense", {{"units", 2}}}}, "mse"};
+  CHECK(bpcheck::model_spec_to_json(plain).at("loss") == "mse");
+
+  // targets beyond δ = 1/4 from the output: the clamped branch, verified on every rung
+  nlohmann::json data = {{"inputs", {{0.5, -0.25}, {0.125, 1}}}, {"targets", {{2, -2}, {0.125, 0.0625}}}};
+  const bpcheck::VerificationReport r = bpcheck::verify_network({m, std::nullopt, data});
+  INFO(bpcheck::format_table(r));
+  CHECK(r.passed());
+  bpcheck::Network<double> net(m);
+  CHECK(dynamic_cast<const bpcheck::HuberLoss<double>&>(net.loss()).delta() == 0.25);
+
+  using Catch::Contains;
+  const auto refused = [](const std::string& loss) {
+    return bpcheck::model_spec_from_json(
+        nlohmann::json::parse(R"({"input_size": 2, "layers": [{"type": "tanh"}], "loss": )" + loss + "}"), "m.json");
+  };
+  CHECK_THROWS_WITH(refused(R"({"type": "huber", "delta": 0})"), Contains("delta must be positive"));
+  CHECK_THROWS_WITH(refused(R"({"type": "huber", "delta": -1})"), Contains("delta must be positive"));
+  CHECK_THROWS_WITH(refused(R"({"type": "huber", "delta": "x"})"), Contains("'x' is not a number"));
+  CHECK_THROWS_WITH(refused(R"({"type": "huber", "alpha": 1})"), Contains("unknown option 'alpha'"));
+  CHECK_THROWS_WITH(refused(R"({"type": "mse", "delta": 1})"), Contains("takes no options"));
+  CHECK_THROWS_WITH(refused(R"({"delta": 1})"), Contains("'loss' must be a name"));
+  CHECK_THROWS_WITH(refused("3"), Contains("'loss' must be a name"));
+  CHECK_THROWS_WITH(refused(R"({"type": "nope"})"), Contains("unknown loss 'nope'"));
 }

@@ -4,6 +4,7 @@
 
 #include "bpcheck/layers/activations.hpp"
 #include "bpcheck/layers/softmax.hpp"
+#include "bpcheck/io/json_scalar.hpp"
 #include "bpcheck/losses.hpp"
 
 namespace bpcheck {
@@ -190,11 +191,18 @@ Matrix<T> KlDivLoss<T>::gradient_magnitude(const Matrix<T>& Y, const Targets<T>&
 }
 
 template <class T>
-std::unique_ptr<Loss<T>> make_loss(const std::string& name) {
+std::unique_ptr<Loss<T>> make_loss(const std::string& name, const nlohmann::json& options) {
+  if (!options.is_object()) throw input_error("loss '" + name + "': options must be a JSON object, got " + options.dump());
+  for (const auto& [key, value] : options.items())
+    if (!(name == "huber" && key == "delta"))
+      throw input_error("loss '" + name + "': unknown option '" + key + "'" +
+                        (name == "huber" ? " (known: delta)" : " (it takes no options)"));
+  if (name == "huber")
+    return std::make_unique<HuberLoss<T>>(
+        options.contains("delta") ? scalar_from_json<T>(options.at("delta"), "loss 'huber': option 'delta'") : T(1));
   if (name == "mse") return std::make_unique<MseLoss<T>>();
   if (name == "cross_entropy") return std::make_unique<CrossEntropyLoss<T>>();
   if (name == "bce_with_logits") return std::make_unique<BceWithLogitsLoss<T>>();
-  if (name == "huber") return std::make_unique<HuberLoss<T>>();
   if (name == "nll") return std::make_unique<NllLoss<T>>();
   if (name == "kl_div") return std::make_unique<KlDivLoss<T>>();
   std::string known;
@@ -209,6 +217,6 @@ std::unique_ptr<Loss<T>> make_loss(const std::string& name) {
   template class HuberLoss<T>;              \
   template class NllLoss<T>;                \
   template class KlDivLoss<T>;              \
-  template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&);
+  template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&, const nlohmann::json&);
 
 }  // namespace bpcheck

@@ -22,7 +22,7 @@ Network<T>::Network(ModelSpec spec) : spec_(std::move(spec)) {
     }
     width = layers_.back().output_size();
   }
-  loss_ = make_loss<T>(spec_.loss);
+  loss_ = make_loss<T>(spec_.loss, spec_.loss_options);
 }
 
 template <class T>

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "bpcheck/scalar.hpp"
 
 namespace bpcheck {
@@ -126,9 +128,11 @@ class KlDivLoss final : public Loss<T> {
 /// The loss names make_loss knows.
 const std::vector<std::string>& loss_names();
 
-/// Builds a loss by name; throws input_error for an unknown name, listing the known ones.
+/// Builds a loss by name with its options, a JSON object (huber: {"delta": δ > 0}, default 1; the other
+/// losses take none); throws input_error for an unknown name (listing the known ones), an unknown
+/// option or a bad value.
 template <class T>
-std::unique_ptr<Loss<T>> make_loss(const std::string& name);
+std::unique_ptr<Loss<T>> make_loss(const std::string& name, const nlohmann::json& options = nlohmann::json::object());
 
 #define BPCHECK_EXTERN_LOSSES(T)                 \
   extern template class MseLoss<T>;              \
@@ -137,7 +141,7 @@ std::unique_ptr<Loss<T>> make_loss(const std::string& name);
   extern template class HuberLoss<T>;            \
   extern template class NllLoss<T>;              \
   extern template class KlDivLoss<T>;            \
-  extern template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&);
+  extern template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&, const nlohmann::json&);
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_LOSSES)
 #undef BPCHECK_EXTERN_LOSSES
 

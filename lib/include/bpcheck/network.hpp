@@ -24,6 +24,9 @@ struct ModelSpec {
   Index input_size = 0;
   std::vector<LayerSpec> layers;
   std::string loss;
+  /// The loss's options ({} for none; huber: {"delta": δ}). In the JSON spec the loss is then an
+  /// object, {"type": "huber", "delta": 0.5}.
+  nlohmann::json loss_options = nlohmann::json::object();
 };
 
 /// The loss, per layer its parameter gradient dℓ/dθ_k (flat, in the layer's block order), and the
