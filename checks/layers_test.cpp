@@ -327,6 +327,8 @@ std::vector<Variant> every_layer() {
       {"avg_pool2d", {{"channels", 1}, {"height", 1}, {"width", 3}, {"kernel", {1, 2}}, {"stride", 1}}},
       {"residual", nlohmann::json::parse(R"({"layers": [{"type": "dense", "units": 2}, {"type": "tanh"},
                                                         {"type": "dense", "units": 3}]})")},
+      {"add", nlohmann::json::parse(R"({"branches": [[{"type": "dense", "units": 3}], [], [{"type": "tanh"}]]})")},
+      {"concat", nlohmann::json::parse(R"({"branches": [[{"type": "dense", "units": 2}], [{"type": "sigmoid"}]]})")},
       {"multi_head_attention", {{"sequence", 3}, {"heads", 1}, {"causal", true}}},
       {"embedding", {{"num_embeddings", 4}, {"embedding_dim", 2}}}};
   for (const auto& name : bpcheck::layer_type_names())

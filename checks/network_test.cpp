@@ -209,7 +209,8 @@ TEST_CASE("the random networks cover every activation, softmax, log_softmax, eve
   const std::set<std::string> own_networks{"elu",        "hardtanh",   "mish",       "swish",      "dropout",
                                            "layer_norm", "batch_norm", "flatten",    "conv1d",     "conv2d",
                                            "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "huber",
-                                           "nll",        "kl_div",     "residual",   "multi_head_attention", "embedding"};
+                                           "nll",        "kl_div",     "residual",   "add",        "concat",     "multi_head_attention",
+                                           "embedding"};
   for (const auto& name : bpcheck::layer_type_names()) {
     INFO("layer " << name);
     CHECK(layers.count(name) + own_networks.count(name) == 1);

@@ -420,6 +420,9 @@ std::pair<json, Index> example_layer(const std::string& type) {
       {"max_pool2d", {{{"channels", 1}, {"height", 4}, {"width", 4}, {"kernel", 2}}, 16}},
       {"avg_pool2d", {{{"channels", 1}, {"height", 4}, {"width", 4}, {"kernel", 2}}, 16}},
       {"residual", {{{"layers", json::array({json{{"type", "dense"}, {"units", 4}}, json{{"type", "tanh"}}})}}, 4}},
+      {"add", {{{"branches", json::array({json::array({json{{"type", "dense"}, {"units", 4}}}),
+                                          json::array({json{{"type", "tanh"}}})})}}, 4}},
+      {"concat", {{{"branches", json::array({json::array({json{{"type", "dense"}, {"units", 2}}}), json::array()})}}, 4}},
       {"multi_head_attention", {{{"sequence", 2}, {"heads", 2}}, 8}},
       {"embedding", {{{"num_embeddings", 5}, {"embedding_dim", 2}}, 3}},
   };

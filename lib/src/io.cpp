@@ -134,7 +134,22 @@ double option_product(const nlohmann::json& options, const char* key, double abs
 
 /// Counts layers from `layers` on, starting at `width` values per sample; false at a layer it cannot
 /// size (unknown type or missing sizes), where the count stops.
-bool add_extent(const std::vector<LayerSpec>& layers, double& width, ModelExtent& e, int depth = 0) {
+bool add_extent(const std::vector<LayerSpec>& layers, double& width, ModelExtent& e, int depth = 0);
+
+/// The extent of a JSON list of layer objects (a residual's layers, a branch); false when malformed.
+bool add_sequence_extent(const nlohmann::json& list, double& width, ModelExtent& e, int depth) {
+  if (!list.is_array()) return false;
+  std::vector<LayerSpec> specs;
+  for (const auto& j : list) {
+    if (!j.is_object() || !j.contains("type") || !j.at("type").is_string()) return false;
+    LayerSpec s{j.at("type").get<std::string>(), j};
+    s.options.erase("type");
+    specs.push_back(std::move(s));
+  }
+  return add_extent(specs, width, e, depth);
+}
+
+bool add_extent(const std::vector<LayerSpec>& layers, double& width, ModelExtent& e, int depth) {
   // Widths in double: a product of two huge sizes must not wrap around; only its magnitude matters.
   static const std::set<std::string> same_width{"relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu",
                                                 "silu", "softmax", "log_softmax", "elu", "hardtanh", "mish",
@@ -183,16 +198,20 @@ bool add_extent(const std::vector<LayerSpec>& layers, double& width, ModelExtent
       e.widest = std::max(e.widest, heads * sequence * sequence);  // the attention weights of one sample
     } else if (l.type == "residual") {
       const auto inner = o.find("layers");
-      if (inner == o.end() || !inner->is_array() || depth > max_json_depth) return false;
-      std::vector<LayerSpec> specs;
-      for (const auto& j : *inner) {
-        if (!j.is_object() || !j.contains("type") || !j.at("type").is_string()) return false;
-        LayerSpec s{j.at("type").get<std::string>(), j};
-        s.options.erase("type");
-        specs.push_back(std::move(s));
-      }
+      if (inner == o.end() || depth > max_json_depth) return false;
       double inner_width = width;
-      if (!add_extent(specs, inner_width, e, depth + 1)) return false;
+      if (!add_sequence_extent(*inner, inner_width, e, depth + 1)) return false;
+    } else if (l.type == "add" || l.type == "concat") {
+      // every branch reads the input; concat's width is the sum of the branches'
+      const auto branches = o.find("branches");
+      if (branches == o.end() || !branches->is_array() || depth > max_json_depth) return false;
+      double joined = 0;
+      for (const auto& branch : *branches) {
+        double branch_width = width;
+        if (!add_sequence_extent(branch, branch_width, e, depth + 1)) return false;
+        joined = l.type == "concat" ? joined + branch_width : std::max(joined, branch_width);
+      }
+      width = joined;
     } else if (!same_width.count(l.type)) {
       return false;
     }
@@ -266,9 +285,18 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& where
     spec.layers.push_back(std::move(ls));
   }
 
+  // "mse", or an object with the name and the loss's options: {"type": "huber", "delta": 0.5}
   const auto& loss = required(j, "loss", where, "the model spec");
-  if (!loss.is_string()) throw input_error(where + ": 'loss' must be a string, got " + json_excerpt(loss));
-  spec.loss = loss.get<std::string>();
+  if (loss.is_string()) {
+    spec.loss = loss.get<std::string>();
+  } else if (loss.is_object() && loss.contains("type") && loss.at("type").is_string()) {
+    spec.loss = loss.at("type").get<std::string>();
+    for (const auto& [key, value] : loss.items())
+      if (key != "type") spec.loss_options[key] = value;
+  } else {
+    throw input_error(where + ": 'loss' must be a name like \"mse\" or an object like {\"type\": \"huber\", \"delta\": 0.5}, got " +
+                      json_excerpt(loss));
+  }
 
   // Building the network once (in double, cheap) checks layer types, options, sizes and the loss;
   // first its size, so that a model larger than the machine is refused before anything is allocated.
@@ -293,7 +321,13 @@ nlohmann::ordered_json model_spec_to_json(const ModelSpec& spec) {
     for (const auto& [key, value] : l.options.items()) o[key] = nlohmann::ordered_json::parse(value.dump());
     j["layers"].push_back(std::move(o));
   }
-  j["loss"] = spec.loss;
+  if (spec.loss_options.empty()) {
+    j["loss"] = spec.loss;
+  } else {
+    nlohmann::ordered_json loss{{"type", spec.loss}};
+    for (const auto& [key, value] : spec.loss_options.items()) loss[key] = nlohmann::ordered_json::parse(value.dump());
+    j["loss"] = std::move(loss);
+  }
   return j;
 }
 

@@ -9,7 +9,7 @@ const std::vector<std::string>& layer_type_names() {
       "dense", "relu",    "leaky_relu", "sigmoid", "tanh",     "softplus", "gelu", "silu", "softmax", "log_softmax",
       "elu",   "hardtanh", "mish",      "swish",   "dropout",
       "layer_norm", "batch_norm", "flatten", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
-      "avg_pool2d", "residual", "multi_head_attention", "embedding"};
+      "avg_pool2d", "residual", "add", "concat", "multi_head_attention", "embedding"};
   return names;
 }
 

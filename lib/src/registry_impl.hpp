@@ -12,6 +12,7 @@
 #include "bpcheck/layers/norms.hpp"
 #include "bpcheck/layers/conv.hpp"
 #include "bpcheck/layers/pool.hpp"
+#include "bpcheck/layers/branches.hpp"
 #include "bpcheck/layers/residual.hpp"
 #include "bpcheck/layers/attention.hpp"
 #include "bpcheck/layers/embedding.hpp"
@@ -131,6 +132,36 @@ inline WindowGeometry window_option(const LayerSpec& spec, Index input_size, boo
 }  // namespace registry_detail
 
 template <class T>
+AnyLayer<T> make_layer(const LayerSpec& spec, Index input_size);
+
+/// A sequence of layer objects (residual's layers, a branch of add/concat) built from `input_size`
+/// on, each reading the previous one's width; errors are prefixed with `where` and the index.
+/// `independent` is cleared when a layer couples the samples of a batch.
+template <class T>
+std::vector<AnyLayer<T>> inner_sequence(const nlohmann::json& list, Index input_size, const std::string& where,
+                                        bool& independent) {
+  std::vector<AnyLayer<T>> inner;
+  Index width = input_size;
+  for (std::size_t k = 0; k < list.size(); ++k) {
+    const auto& lj = list[k];
+    const std::string at = where + std::to_string(k);
+    if (!lj.is_object() || !lj.contains("type") || !lj.at("type").is_string())
+      throw input_error(at + ": expected an object with a string 'type', got " + lj.dump());
+    LayerSpec inner_spec{lj.at("type").get<std::string>(), nlohmann::json::object()};
+    for (const auto& [key, value] : lj.items())
+      if (key != "type") inner_spec.options[key] = value;
+    try {
+      inner.push_back(make_layer<T>(inner_spec, width));
+    } catch (const input_error& e) {
+      throw input_error(at + ": " + e.what());
+    }
+    width = inner.back().output_size();
+    independent = independent && inner.back().sample_independent();
+  }
+  return inner;
+}
+
+template <class T>
 AnyLayer<T> make_layer(const LayerSpec& spec, Index input_size) {
   using namespace registry_detail;
   const std::string& t = spec.type;
@@ -235,28 +266,29 @@ AnyLayer<T> make_layer(const LayerSpec& spec, Index input_size) {
     check_option_keys(spec, {"layers"});
     if (!spec.options.contains("layers") || !spec.options.at("layers").is_array() || spec.options.at("layers").empty())
       throw input_error("residual: option 'layers' must be a non-empty array of layer objects");
-    std::vector<AnyLayer<T>> inner;
-    Index width = input_size;
     bool independent = true;
-    const auto& list = spec.options.at("layers");
-    for (std::size_t k = 0; k < list.size(); ++k) {
-      const auto& lj = list[k];
-      const std::string at = "residual: inner layer " + std::to_string(k);
-      if (!lj.is_object() || !lj.contains("type") || !lj.at("type").is_string())
-        throw input_error(at + ": expected an object with a string 'type', got " + lj.dump());
-      LayerSpec inner_spec{lj.at("type").get<std::string>(), nlohmann::json::object()};
-      for (const auto& [key, value] : lj.items())
-        if (key != "type") inner_spec.options[key] = value;
-      try {
-        inner.push_back(make_layer<T>(inner_spec, width));
-      } catch (const input_error& e) {
-        throw input_error(at + ": " + e.what());
-      }
-      width = inner.back().output_size();
-      independent = independent && inner.back().sample_independent();
-    }
+    auto inner = inner_sequence<T>(spec.options.at("layers"), input_size, "residual: inner layer ", independent);
     if (independent) return Residual<T, true>(std::move(inner));
     return Residual<T, false>(std::move(inner));
+  }
+  if (t == "add" || t == "concat") {
+    check_option_keys(spec, {"branches"});
+    const auto* list = spec.options.contains("branches") ? &spec.options.at("branches") : nullptr;
+    if (!list || !list->is_array() || list->size() < 2)
+      throw input_error(t + ": option 'branches' must be an array of at least two branches, each an array of layer "
+                            "objects ([] for the input itself)");
+    std::vector<std::vector<AnyLayer<T>>> branches;
+    bool independent = true;
+    for (std::size_t b = 0; b < list->size(); ++b) {
+      if (!(*list)[b].is_array())
+        throw input_error(t + ": branch " + std::to_string(b) + " must be an array of layer objects, got " +
+                          (*list)[b].dump());
+      branches.push_back(inner_sequence<T>((*list)[b], input_size, t + ": branch " + std::to_string(b) + ", layer ",
+                                           independent));
+    }
+    const Join join = t == "add" ? Join::add : Join::concat;
+    if (independent) return Branches<T, true>(input_size, std::move(branches), join);
+    return Branches<T, false>(input_size, std::move(branches), join);
   }
   check_option_keys(spec, {});
   if (t == "flatten") return Flatten<T>(input_size);

@@ -92,6 +92,24 @@ LayerSpec fit_residual(const std::vector<int>& k, Index n) {
   return {"residual", {{"layers", choose(branches, k[0])}}};
 }
 
+/// Parallel branches on width n: add joins branches of width n (one may be the input itself), concat
+/// stacks branches of any width.
+LayerSpec fit_branches(const std::string& type, const std::vector<int>& k, Index n) {
+  const auto dense = [](Index units) { return json{{"type", "dense"}, {"units", units}}; };
+  const json tanh{{"type", "tanh"}}, sigmoid{{"type", "sigmoid"}}, skip = json::array();
+  const std::array<json, 3> add{
+      json::array({json::array({dense(n)}), json::array({tanh})}),
+      json::array({skip, json::array({dense(n), tanh})}),
+      json::array({json::array({dense(n)}), json::array({dense(n)}), json::array({sigmoid})}),
+  };
+  const std::array<json, 3> concat{
+      json::array({json::array({dense(1 + k[1] % 2)}), skip}),
+      json::array({json::array({tanh}), json::array({dense(1), sigmoid})}),
+      json::array({json::array({dense(1)}), json::array({dense(2)}), json::array({tanh})}),
+  };
+  return {type, {{"branches", type == "add" ? choose(add, k[0]) : choose(concat, k[0])}}};
+}
+
 }  // namespace
 
 rc::Gen<LayerDraw> layer_draw(std::vector<std::string> types) {
@@ -149,6 +167,7 @@ LayerSpec fit_layer(const LayerDraw& d, Index n, Index units, Index batch) {
   if (t == "conv1d" || t == "conv2d") return fit_conv(t, k, n);
   if (t == "max_pool1d" || t == "max_pool2d" || t == "avg_pool1d" || t == "avg_pool2d") return fit_pool(t, k, n);
   if (t == "residual") return fit_residual(k, n);
+  if (t == "add" || t == "concat") return fit_branches(t, k, n);
   if (t == "multi_head_attention") {
     const Index sequence = choose(divisors(n), k[0]);
     const Index heads = choose(divisors(n / sequence), k[1]);
