@@ -11,58 +11,21 @@
 #include <sstream>
 
 #include "bpcheck/io/formats.hpp"
+#include "cli_run.hpp"
 #include "helpers.hpp"
-
-#ifndef BPCHECK_CLI
-#error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
-#endif
 
 using bpcheck::mp100;
 using Catch::Contains;
 using Catch::StartsWith;
 using nlohmann::json;
 
+using bpcheck::testing::bpcheck_run;
+using bpcheck::testing::Run;
+using bpcheck::testing::slurp;
+using bpcheck::testing::temp_dir;
+using bpcheck::testing::write_file;
+
 namespace {
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-const std::filesystem::path& temp_dir() {
-  static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("bpcheck_cli_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string write_file(const std::string& name, const std::string& text) {
-  const auto path = (temp_dir() / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
-
-/// Runs bpcheck with the arguments (a shell word list), capturing exit code, stdout and stderr.
-Run bpcheck_run(const std::string& args) {
-  const auto out = temp_dir() / "stdout.txt", err = temp_dir() / "stderr.txt";
-  const std::string command =
-      std::string("'") + BPCHECK_CLI + "' " + args + " > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 /// Significant digits written in a decimal string ("-1.2500e-3" has 5).
 int significant_digits(const std::string& s) {

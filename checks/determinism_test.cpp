@@ -13,31 +13,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_run.hpp"
 #include "helpers.hpp"
 
-#ifndef BPCHECK_CLI
-#error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
-#endif
-
 namespace fs = std::filesystem;
+using bpcheck::testing::slurp;
+using bpcheck::testing::temp_dir;
 
 namespace {
-
-const fs::path& temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("bpcheck_determinism_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// A command whose outputs must not depend on the run: its arguments, with {out} standing for a
 /// folder of the run's own, and the files (relative to that folder) it writes besides stdout.

@@ -14,11 +14,8 @@
 
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/io/limits.hpp"
+#include "cli_run.hpp"
 #include "helpers.hpp"
-
-#ifndef BPCHECK_CLI
-#error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
-#endif
 
 using Catch::Contains;
 using Catch::Equals;
@@ -26,48 +23,13 @@ using Catch::StartsWith;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+using bpcheck::testing::bpcheck_run;
+using bpcheck::testing::Run;
+using bpcheck::testing::slurp;
+using bpcheck::testing::temp_dir;
+using bpcheck::testing::write_file;
+
 namespace {
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-const fs::path& temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("bpcheck_hostile_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string write_file(const std::string& name, const std::string& text) {
-  const auto path = (temp_dir() / name).string();
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-/// Runs `bpcheck <args>`; stdout goes to `stdout_to` (a file of the test's by default).
-Run bpcheck_run(const std::string& args, const std::string& stdout_to = "") {
-  const auto out = temp_dir() / "stdout.txt", err = temp_dir() / "stderr.txt";
-  const std::string command = std::string("'") + BPCHECK_CLI + "' " + args + " > '" +
-                              (stdout_to.empty() ? out.string() : stdout_to) + "' 2> '" + err.string() + "'";
-  fs::remove(out);
-  const int status = std::system(command.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  r.out = stdout_to.empty() ? slurp(out) : "";
-  r.err = slurp(err);
-  return r;
-}
 
 /// The one-line error contract: exit 2, nothing on stdout, one line on stderr with no control
 /// characters; returns the line.

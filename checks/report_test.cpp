@@ -19,67 +19,22 @@
 #include <boost/property_tree/xml_parser.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli_run.hpp"
 #include "helpers.hpp"
 #include "report.hpp"
-
-#ifndef BPCHECK_CLI
-#error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
-#endif
 
 using Catch::Contains;
 using Catch::StartsWith;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+using bpcheck::testing::bpcheck_run;
+using bpcheck::testing::Run;
+using bpcheck::testing::slurp;
+using bpcheck::testing::temp_dir;
+using bpcheck::testing::write_file;
+
 namespace {
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-/// A folder of this process's own, removed when the test program ends.
-const fs::path& temp_dir() {
-  struct Folder {
-    fs::path path = fs::temp_directory_path() / ("bpcheck_report_test_" + std::to_string(::getpid()));
-    Folder() {
-      fs::remove_all(path);
-      fs::create_directories(path);
-    }
-    ~Folder() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  };
-  static const Folder folder;
-  return folder.path;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string write_file(const std::string& name, const std::string& text) {
-  const auto path = (temp_dir() / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
-
-/// Runs bpcheck with the arguments (a shell word list), capturing exit code, stdout and stderr.
-Run bpcheck_run(const std::string& args) {
-  const auto out = temp_dir() / "stdout.txt", err = temp_dir() / "stderr.txt";
-  const std::string command =
-      std::string("'") + BPCHECK_CLI + "' " + args + " > '" + out.string() + "' 2> '" + err.string() + "' < /dev/null";
-  const int status = std::system(command.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 std::string dir(const std::string& name) { return (temp_dir() / name).string(); }
 

@@ -1,0 +1,79 @@
+#pragma once
+// Running the built `bpcheck` program from a test: a folder of the test process's own, files in it,
+// and one call that captures exit code, stdout and stderr.
+//
+//   const auto r = bpcheck::testing::bpcheck_run("verify --model '" + write_file("m.json", "{}") + "'");
+//   CHECK(r.code == 2);
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <system_error>
+
+#ifndef BPCHECK_CLI
+#error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
+#endif
+
+namespace bpcheck::testing {
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+/// A folder of this process's own, removed when the test program ends.
+inline const std::filesystem::path& temp_dir() {
+  struct Folder {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("bpcheck_checks_" + std::to_string(::getpid()));
+    Folder() {
+      std::filesystem::remove_all(path);
+      std::filesystem::create_directories(path);
+    }
+    ~Folder() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Folder folder;
+  return folder.path;
+}
+
+/// The folder's entry `name`, as a string for command lines.
+inline std::string temp_path(const std::string& name) { return (temp_dir() / name).string(); }
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Writes `text` (bytes as given) to the folder's file `name` and returns its path.
+inline std::string write_file(const std::string& name, const std::string& text) {
+  const auto path = temp_path(name);
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+/// Runs `bpcheck <args>` (a shell word list) with stdin from /dev/null; stdout goes to `stdout_to`
+/// when given (then Run::out stays empty), else it is captured like stderr.
+inline Run bpcheck_run(const std::string& args, const std::string& stdout_to = "") {
+  const auto out = temp_dir() / "stdout.txt", err = temp_dir() / "stderr.txt";
+  const std::string command = std::string("'") + BPCHECK_CLI + "' " + args + " > '" +
+                              (stdout_to.empty() ? out.string() : stdout_to) + "' 2> '" + err.string() +
+                              "' < /dev/null";
+  std::filesystem::remove(out);
+  const int status = std::system(command.c_str());
+  Run r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  r.out = stdout_to.empty() ? slurp(out) : "";
+  r.err = slurp(err);
+  return r;
+}
+
+}  // namespace bpcheck::testing
