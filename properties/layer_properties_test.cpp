@@ -43,3 +43,36 @@ TEMPLATE_TEST_CASE("dense, softmax, log_softmax and elementwise layers have thei
       "∂(Wx)/∂vec(W) = xᵀ ⊗ I, softmax J = diag(s) − ssᵀ, elementwise J diagonal",
       [](const LayerCase& c) { return closed_form<TestType>(c); }, 200, 20);
 }
+
+TEST_CASE("a disagreement that is the dual-number route's own rounding is no counterexample; a wrong backward still is",
+          "[property][layer]") {
+  // layer_norm over two values with a gain of 1000: J_x is O(1) terms cancelling to about 1e-3 in the
+  // dual-number route, while the backward uses a cancellation-free form (found by the generators).
+  LayerCase c;
+  c.spec = {"layer_norm", {{"eps", 0.001}}};
+  c.input_size = 2;
+  c.output_size = 2;
+  c.batch = 1;
+  c.inputs = {mp100(1), mp100(-1)};
+  c.parameters = {mp100(1), mp100(1000), mp100(1), mp100(1)};
+  c.cotangent = {mp100(1) / 128, mp100(1) / 128};
+  c.direction = {mp100(1) / 128, mp100(-21) / 128, mp100(1) / 128, mp100(1) / 128, mp100(1) / 128, mp100(1) / 128};
+
+  LayerAtPoint<float> p = layer_case_at<float>(c);
+  REQUIRE(p.reference_jacobian);
+  CHECK(jacobian_routes(p).holds);
+  CHECK(dot_product(p).holds);
+
+  LayerAtPoint<float> without = p;  // the plain rounding bound alone calls it a disagreement
+  without.reference_jacobian = nullptr;
+  CHECK_FALSE(jacobian_routes(without).holds);
+
+  LayerAtPoint<float> wrong = p;  // a backward off by 1% stays a counterexample
+  wrong.backward = [b = p.backward](const bpcheck::Matrix<float>& X, const bpcheck::Vector<float>& theta,
+                                    const bpcheck::Matrix<float>& U, bpcheck::Vector<float>& dtheta) {
+    return bpcheck::Matrix<float>(b(X, theta, U, dtheta) * 1.01f);
+  };
+  const Outcome o = jacobian_routes(wrong);
+  INFO(o.message);
+  CHECK_FALSE(o.holds);
+}

@@ -271,38 +271,46 @@ rc::Gen<LayerSpec> layer_spec(const GeneratorOptions& o, Index input_size, Index
 
 namespace {
 
-/// Inputs for the layer: valid indices (exact in every rung) where the layer reads indices, else
-/// values of the distribution.
-rc::Gen<std::vector<mp100>> inputs_for(const AnyLayer<double>& layer, Distribution d, std::size_t n) {
-  if (!layer.input_is_index()) return values(d, n);
-  return rc::gen::map(rc::gen::container<std::vector<int>>(n, rc::gen::inRange(0, int(layer.index_count()))),
+/// n inputs: valid indices below index_count (exact in every rung) when it is positive (a layer
+/// that reads indices), else values of the distribution.
+rc::Gen<std::vector<mp100>> inputs_for(Index index_count, Distribution d, std::size_t n) {
+  if (index_count <= 0) return values(d, n);
+  return rc::gen::map(rc::gen::container<std::vector<int>>(n, rc::gen::inRange(0, int(index_count))),
                       [](const std::vector<int>& k) { return std::vector<mp100>(k.begin(), k.end()); });
 }
 
-/// The case of a given spec at a given shape and distribution.
-rc::Gen<LayerCase> case_at(const LayerSpec& spec, Index input_size, Index batch, Distribution d) {
-  const AnyLayer<double> layer = make_layer<double>(spec, input_size);
-  const Index out = layer.output_size(), P = layer.parameter_count(), nx = input_size * batch;
-  const bool index_input = layer.input_is_index();
+/// A case of the given sizes: inputs (indices when index_count > 0), θ (standard values, or
+/// wide_range ones with that distribution), a cotangent and a direction.
+rc::Gen<LayerCase> case_of(const LayerSpec& spec, Index input_size, Index output_size, Index P, Index batch,
+                           Distribution d, Index index_count) {
+  const Index nx = input_size * batch;
   const Distribution for_parameters = d == Distribution::wide_range ? d : Distribution::standard;
   return rc::gen::apply(
       [=](std::vector<mp100> x, std::vector<mp100> theta, std::vector<mp100> u, std::vector<mp100> v) {
         LayerCase c;
         c.spec = spec;
         c.input_size = input_size;
-        c.output_size = out;
+        c.output_size = output_size;
         c.batch = batch;
         c.distribution = d;
         c.inputs = std::move(x);
         c.parameters = std::move(theta);
         c.cotangent = std::move(u);
         // indices are not differentiated: the direction leaves them where they are
-        if (index_input) std::fill(v.begin(), v.begin() + nx, mp100(0));
+        if (index_count > 0) std::fill(v.begin(), v.begin() + nx, mp100(0));
         c.direction = std::move(v);
         return c;
       },
-      inputs_for(layer, d, std::size_t(nx)), values(for_parameters, std::size_t(P)),
-      values(Distribution::standard, std::size_t(out * batch)), values(Distribution::standard, std::size_t(nx + P)));
+      inputs_for(index_count, d, std::size_t(nx)), values(for_parameters, std::size_t(P)),
+      values(Distribution::standard, std::size_t(output_size * batch)),
+      values(Distribution::standard, std::size_t(nx + P)));
+}
+
+/// The case of a registered layer's spec at a given shape and distribution.
+rc::Gen<LayerCase> case_at(const LayerSpec& spec, Index input_size, Index batch, Distribution d) {
+  const AnyLayer<double> layer = make_layer<double>(spec, input_size);
+  return case_of(spec, input_size, layer.output_size(), layer.parameter_count(), batch, d,
+                 layer.input_is_index() ? layer.index_count() : 0);
 }
 
 }  // namespace
@@ -318,31 +326,11 @@ rc::Gen<LayerCase> layer_case(const LayerSpec& spec0, const GeneratorOptions& o)
 
 rc::Gen<LayerCase> point_case(const std::string& name, Index input_size, Index output_size, Index parameters,
                               const GeneratorOptions& o) {
-  return rc::gen::mapcat(
-      rc::gen::pair(rc::gen::inRange(1, int(o.max_batch) + 1), distribution(o)),
-      [=](const std::pair<int, Distribution>& bd) {
-        const int batch = bd.first;
-        const Distribution d = bd.second;
-        const Index nx = input_size * batch;
-        const Distribution for_parameters = d == Distribution::wide_range ? d : Distribution::standard;
-        return rc::gen::apply(
-            [=](std::vector<mp100> x, std::vector<mp100> theta, std::vector<mp100> u, std::vector<mp100> v) {
-              LayerCase c;
-              c.spec.type = name;
-              c.input_size = input_size;
-              c.output_size = output_size;
-              c.batch = batch;
-              c.distribution = d;
-              c.inputs = std::move(x);
-              c.parameters = std::move(theta);
-              c.cotangent = std::move(u);
-              c.direction = std::move(v);
-              return c;
-            },
-            values(d, std::size_t(nx)), values(for_parameters, std::size_t(parameters)),
-            values(Distribution::standard, std::size_t(output_size * batch)),
-            values(Distribution::standard, std::size_t(nx + parameters)));
-      });
+  return rc::gen::mapcat(rc::gen::pair(rc::gen::inRange(1, int(o.max_batch) + 1), distribution(o)),
+                         [=](const std::pair<int, Distribution>& bd) {
+                           return case_of(LayerSpec{name, nlohmann::json::object()}, input_size, output_size,
+                                          parameters, bd.first, bd.second, 0);
+                         });
 }
 
 rc::Gen<LayerCase> layer_case(const GeneratorOptions& o) {
@@ -442,7 +430,7 @@ rc::Gen<NetworkCase> network_case(const GeneratorOptions& o) {
           n.cotangent = std::move(u);
           return n;
         },
-        inputs_for(net.layer(0), d, std::size_t(in * batch)), params, targets, classes,
+        inputs_for(net.layer(0).input_is_index() ? net.layer(0).index_count() : 0, d, std::size_t(in * batch)), params, targets, classes,
         values(Distribution::standard, std::size_t(out * batch)));
   });
 }
