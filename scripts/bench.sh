@@ -3,8 +3,8 @@
 #   scripts/bench.sh                 benchmarks 1–4 (build-bench/, -DBPCHECK_BENCH=ON), single thread
 #   scripts/bench.sh --build-times   also benchmark 5: a clean build without ccache (build-clean/) and
 #                                    the test command on it, each timed once (about 15–30 min on 2 cores)
-#   scripts/bench.sh --long          also `verify` of the whole network with full Jacobians, as the
-#                                    command line runs it (about 20 min)
+#   scripts/bench.sh --long          also `verify` with full Jacobians: the loss alone (over 10 min of
+#                                    CPU) and the whole network as the command line runs it (about 20 min)
 # Installs what the benchmarks need: python3-torch, and OpenBLAS, which Debian's torch must reach
 # through the libblas.so.3 alternative (the reference BLAS is about 20× slower).
 set -euo pipefail
@@ -47,7 +47,7 @@ cmake --build "$build" -j "$(nproc)" --target bench_mlp bench_gradient_routes be
 # One thread everywhere unless a benchmark says otherwise (mp100's two-thread row).
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 rm -rf "$out" && mkdir -p "$out"
-verify_filter='verify/(loss|network/full:0)'
+verify_filter='verify/(loss|network)/full:0'
 [ "$long" = 1 ] && verify_filter='verify/'
 for b in bench_mlp bench_gradient_routes bench_mp100 bench_verify; do
   filter='.'
