@@ -34,7 +34,7 @@ def gbench(folder, name):
 
 
 def ms(seconds):
-    return f"{seconds * 1e3:.3g} ms" if seconds < 10 else f"{seconds:.1f} s"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def verdict(ok):
@@ -100,6 +100,15 @@ def main(folder, commit):
     row("(forward+backward) / forward, PyTorch", lambda f, fb, g, tf, tfb: f"{tfb / tf:.2f}")
     row("GEMM limit: the 9 products alone, OpenBLAS",
         lambda f, fb, g, tf, tfb: f"{ms(g['cpu'])}, {g['b']['flops'] / 1e9:.1f} GFLOP/s")
+    padded, _ = gbench(folder, "bench_mlp_top_pad.json")
+    if padded:
+        for t in ("float", "double"):
+            cells[t] = cells[t] + (padded.get(f"mlp/forward_backward/{t}", {}).get("cpu"),)
+        row("forward+backward, bpcheck, glibc keeping freed memory (`MALLOC_TOP_PAD_=64MiB`)",
+            lambda f, fb, g, tf, tfb, p: f"{ms(p)}: {p / tfb:.2f}× PyTorch, {p / f:.2f}× forward, "
+                                         f"{g['cpu'] / p:.0%} of the GEMM limit")
+        for t in ("float", "double"):
+            cells[t] = cells[t][:5]
     row("fraction of the GEMM limit reached by forward+backward",
         lambda f, fb, g, tf, tfb: f"{g['cpu'] / fb:.0%}  ({verdict(g['cpu'] / fb >= 0.8)})", "≥ 80%")
     out.append("")
