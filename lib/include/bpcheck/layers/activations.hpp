@@ -9,6 +9,7 @@
 // layer mechanics live once in ElementwiseLayer; each activation states f and f' with the stable
 // formula it uses. Kinks take PyTorch's one-sided choice (relu'(0) = 0, leaky_relu'(0) = slope).
 #include <cmath>
+#include <concepts>
 
 #include "bpcheck/layer.hpp"
 
@@ -32,10 +33,13 @@ class ElementwiseLayer {
     if (theta.size() != 0) throw input_error(self().type_name() + ": takes no parameters");
   }
 
-  /// Y = f(X)
+  /// Y = f(X). An activation may also state f and f' on a whole matrix (value_block,
+  /// derivative_block) where that is faster than one entry at a time; the entrywise forms stay the
+  /// reference on the other rungs.
   Matrix<T> forward(const Matrix<T>& X) const {
     expect_rows(X, n_, self().type_name());
-    return X.unaryExpr([this](const T& x) { return self().value(x); });
+    if constexpr (requires(const Derived& d) { d.value_block(X); }) return self().value_block(X);
+    else return X.unaryExpr([this](const T& x) { return self().value(x); });
   }
 
   /// dX = f'(X) ⊙ dY
@@ -59,7 +63,8 @@ class ElementwiseLayer {
  private:
   const Derived& self() const { return static_cast<const Derived&>(*this); }
   Matrix<T> derivatives(const Matrix<T>& X, const Matrix<T>& Y) const {
-    return X.binaryExpr(Y, [this](const T& x, const T& y) { return self().derivative(x, y); });
+    if constexpr (requires(const Derived& d) { d.derivative_block(X, Y); }) return self().derivative_block(X, Y);
+    else return X.binaryExpr(Y, [this](const T& x, const T& y) { return self().derivative(x, y); });
   }
   Index n_;
 };
@@ -125,6 +130,35 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
     const T e = exp(T(-2) * abs(x));
     const T d = T(1) + e;
     return T(4) * e / (d * d);
+  }
+
+  // float and double: whole-matrix forms through Eigen's vectorised exp and log, since std::tanh and
+  // Eigen's double tanh go one entry at a time (bench/bench_mlp.cpp measures the difference).
+  // tanh|x| = −m/(2 + m) with m = expm1(−2|x|) ∈ (−1, 0]: no cancellation, as 2 + m ≥ 1. expm1 is
+  // Kahan's form from exp and log, expm1(y) = (u − 1)·y/log u with u = eˣ (exact when u = 1: y;
+  // when u − 1 = −1: −1), accurate to a few ulp; checks/activation_accuracy_test.cpp bounds the error.
+  Matrix<T> value_block(const Matrix<T>& X) const
+    requires std::floating_point<T>
+  {
+    using Array = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>;
+    const Array y = T(-2) * X.array().abs();
+    const Array u = y.exp();
+    const Array log_u = u.log();
+    Matrix<T> Y(X.rows(), X.cols());
+    for (Index i = 0; i < X.size(); ++i) {
+      const T um1 = u(i) - T(1);
+      const T m = u(i) == T(1) ? y(i) : um1 == T(-1) ? T(-1) : um1 * y(i) / log_u(i);
+      const T t = -m / (T(2) + m);
+      Y(i) = X(i) < T(0) ? T(-t) : t;
+    }
+    return Y;
+  }
+  /// sech²(x) = 4e/(1 + e)², e = e^{−2|x|}, as above with a vectorised exp.
+  Matrix<T> derivative_block(const Matrix<T>& X, const Matrix<T>&) const
+    requires std::floating_point<T>
+  {
+    const auto e = (T(-2) * X.array().abs()).exp().eval();
+    return (T(4) * e / ((T(1) + e) * (T(1) + e))).matrix();
   }
 };
 

@@ -1,0 +1,89 @@
+// Benchmark 1: backprop of an MLP 784-512-512-10 (tanh, mse), batch 64, float and double.
+//   forward          Network::forward
+//   forward_backward Network::gradient (forward, loss, backprop of every layer)
+//   gemm_limit       the nine matrix products forward+backward contains, as plain BLAS calls on
+//                    preallocated buffers: the rate the machine reaches on these shapes, so that
+//                    gemm_limit / forward_backward is the fraction of it the library reaches.
+// FLOP counters count the matrix products only (2·m·n·k each).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include "bench_setup.hpp"
+
+namespace {
+
+using namespace bpcheck;
+
+const std::vector<Index> widths{784, 512, 512, 10};
+constexpr Index batch = 64;
+
+ModelSpec mlp() { return bench::tanh_mlp(784, {512, 512}, 10); }
+
+/// Forward: Y = W X per layer; backward: dW = dY Xᵀ and dX = Wᵀ dY per layer.
+double forward_flops() {
+  double f = 0;
+  for (std::size_t k = 0; k + 1 < widths.size(); ++k) f += 2.0 * double(widths[k + 1] * widths[k] * batch);
+  return f;
+}
+
+template <class T>
+void forward(benchmark::State& state) {
+  bench::Problem<T> p(mlp(), batch);
+  for (auto _ : state) benchmark::DoNotOptimize(p.net.forward(p.batch.inputs));
+  state.counters["flops"] = benchmark::Counter(forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class T>
+void forward_backward(benchmark::State& state) {
+  bench::Problem<T> p(mlp(), batch);
+  for (auto _ : state) benchmark::DoNotOptimize(p.net.gradient(p.batch.inputs, p.batch.targets));
+  state.counters["flops"] = benchmark::Counter(3 * forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void gemm(const float* A, CBLAS_TRANSPOSE ta, const float* B, CBLAS_TRANSPOSE tb, float* C, int m, int n, int k,
+          int lda, int ldb) {
+  cblas_sgemm(CblasColMajor, ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, m);
+}
+void gemm(const double* A, CBLAS_TRANSPOSE ta, const double* B, CBLAS_TRANSPOSE tb, double* C, int m, int n, int k,
+          int lda, int ldb) {
+  cblas_dgemm(CblasColMajor, ta, tb, m, n, k, 1.0, A, lda, B, ldb, 0.0, C, m);
+}
+
+template <class T>
+void gemm_limit(benchmark::State& state) {
+  const std::size_t L = widths.size() - 1;
+  std::vector<Matrix<T>> W(L), dW(L), X(L + 1), dX(L + 1);
+  for (std::size_t k = 0; k < L; ++k) {
+    W[k] = Matrix<T>::Random(widths[k + 1], widths[k]);
+    dW[k] = Matrix<T>::Zero(widths[k + 1], widths[k]);
+  }
+  for (std::size_t k = 0; k <= L; ++k) {
+    X[k] = Matrix<T>::Random(widths[k], batch);
+    dX[k] = Matrix<T>::Random(widths[k], batch);
+  }
+  for (auto _ : state) {
+    for (std::size_t k = 0; k < L; ++k)  // X_{k+1} = W_k X_k
+      gemm(W[k].data(), CblasNoTrans, X[k].data(), CblasNoTrans, X[k + 1].data(), int(widths[k + 1]), int(batch),
+           int(widths[k]), int(widths[k + 1]), int(widths[k]));
+    for (std::size_t k = L; k-- > 0;) {
+      // dW_k = dX_{k+1} X_kᵀ;  dX_k = W_kᵀ dX_{k+1}
+      gemm(dX[k + 1].data(), CblasNoTrans, X[k].data(), CblasTrans, dW[k].data(), int(widths[k + 1]),
+           int(widths[k]), int(batch), int(widths[k + 1]), int(widths[k]));
+      gemm(W[k].data(), CblasTrans, dX[k + 1].data(), CblasNoTrans, dX[k].data(), int(widths[k]), int(batch),
+           int(widths[k + 1]), int(widths[k + 1]), int(widths[k + 1]));
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["flops"] = benchmark::Counter(3 * forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(forward<float>)->Name("mlp/forward/float")->Unit(benchmark::kMicrosecond);
+BENCHMARK(forward_backward<float>)->Name("mlp/forward_backward/float")->Unit(benchmark::kMicrosecond);
+BENCHMARK(gemm_limit<float>)->Name("mlp/gemm_limit/float")->Unit(benchmark::kMicrosecond);
+BENCHMARK(forward<double>)->Name("mlp/forward/double")->Unit(benchmark::kMicrosecond);
+BENCHMARK(forward_backward<double>)->Name("mlp/forward_backward/double")->Unit(benchmark::kMicrosecond);
+BENCHMARK(gemm_limit<double>)->Name("mlp/gemm_limit/double")->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,222 @@
+"""Writes bench/results.md from one run's results folder (scripts/bench.sh): Google Benchmark JSON
+of the C++ side, the PyTorch scripts' JSON, and optionally the build times. Standard library only.
+Usage: ratios.py RESULTS_DIR COMMIT"""
+import json
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+
+UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def load(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def gbench(folder, name):
+    """name → {"cpu": seconds, "real": seconds, "counters"} for every benchmark of one program."""
+    data = load(folder, name)
+    if data is None:
+        return {}, {}
+    rows = {}
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            rows[b["name"]] = {"error": b.get("error_message", "error")}
+            continue
+        scale = UNIT[b["time_unit"]]
+        rows[b["name"]] = {"cpu": b["cpu_time"] * scale, "real": b["real_time"] * scale, "b": b}
+    return rows, data.get("context", {})
+
+
+def ms(seconds):
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def main(folder, commit):
+    out = []
+    mlp, context = gbench(folder, "bench_mlp.json")
+    routes, _ = gbench(folder, "bench_gradient_routes.json")
+    mp, _ = gbench(folder, "bench_mp100.json")
+    verify, _ = gbench(folder, "bench_verify.json")
+    torch_mlp = load(folder, "pytorch_mlp.json")
+    gradcheck = load(folder, "pytorch_gradcheck.json")
+    build = load(folder, "build_times.json")
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cpu = context.get("num_cpus", "?")
+    mhz = context.get("mhz_per_cpu", "?")
+    load_avg = ", ".join(f"{x:.2f}" for x in context.get("load_avg", []))
+    out.append(f"Measured {now} at commit `{commit}` on {platform.node()} ({cpu} CPUs at {mhz} MHz, "
+               f"{platform.machine()}), load average at the start {load_avg or '?'}. Times are CPU time of one "
+               "thread (the machine is shared: wall time includes waiting for a core), median of repetitions "
+               "for PyTorch, Google Benchmark's mean for the C++ side.")
+    out.append("")
+    if torch_mlp:
+        c = torch_mlp["config"]
+        out.append(f"PyTorch {c['torch']}, {c['threads']} thread, BLAS mapped: `{c['blas_loaded']}`; a plain 512×512 "
+                   f"matmul reaches {c['matmul_512_gflops_float']:.1f} GFLOP/s in float, "
+                   f"{c['matmul_512_gflops_double']:.1f} in double.")
+        out.append("")
+
+    out.append("**1. Backprop, MLP 784-512-512-10 (tanh, mse), batch 64**")
+    out.append("")
+    out.append("| | float | double | goal |")
+    out.append("|---|---|---|---|")
+    cells = {}
+    for t in ("float", "double"):
+        f = mlp.get(f"mlp/forward/{t}", {}).get("cpu")
+        fb = mlp.get(f"mlp/forward_backward/{t}", {}).get("cpu")
+        g = mlp.get(f"mlp/gemm_limit/{t}")
+        tf = torch_mlp[t]["forward_s"] if torch_mlp else None
+        tfb = torch_mlp[t]["forward_backward_s"] if torch_mlp else None
+        cells[t] = (f, fb, g, tf, tfb)
+
+    def row(label, fn, goal=""):
+        vals = []
+        for t in ("float", "double"):
+            try:
+                vals.append(fn(*cells[t]))
+            except (TypeError, KeyError, ZeroDivisionError):
+                vals.append("–")
+        out.append(f"| {label} | {vals[0]} | {vals[1]} | {goal} |")
+
+    row("forward, bpcheck", lambda f, fb, g, tf, tfb: ms(f))
+    row("forward, PyTorch", lambda f, fb, g, tf, tfb: ms(tf))
+    row("forward+backward, bpcheck", lambda f, fb, g, tf, tfb: ms(fb))
+    row("forward+backward, PyTorch", lambda f, fb, g, tf, tfb: ms(tfb))
+    row("forward+backward, bpcheck / PyTorch", lambda f, fb, g, tf, tfb: f"{fb / tfb:.2f}×  ({verdict(fb / tfb <= 0.9)})",
+        "≤ 0.9")
+    row("(forward+backward) / forward, bpcheck", lambda f, fb, g, tf, tfb: f"{fb / f:.2f}  ({verdict(fb / f <= 3.0)})",
+        "≤ 3.0")
+    row("(forward+backward) / forward, PyTorch", lambda f, fb, g, tf, tfb: f"{tfb / tf:.2f}")
+    row("GEMM limit: the 9 products alone, OpenBLAS",
+        lambda f, fb, g, tf, tfb: f"{ms(g['cpu'])}, {g['b']['flops'] / 1e9:.1f} GFLOP/s")
+    padded, _ = gbench(folder, "bench_mlp_top_pad.json")
+    if padded:
+        for t in ("float", "double"):
+            cells[t] = cells[t] + (padded.get(f"mlp/forward_backward/{t}", {}).get("cpu"),)
+        row("forward+backward, bpcheck, glibc keeping freed memory (`MALLOC_TOP_PAD_=64MiB`)",
+            lambda f, fb, g, tf, tfb, p: f"{ms(p)}: {p / tfb:.2f}× PyTorch, {p / f:.2f}× forward, "
+                                         f"{g['cpu'] / p:.0%} of the GEMM limit")
+        for t in ("float", "double"):
+            cells[t] = cells[t][:5]
+    row("fraction of the GEMM limit reached by forward+backward",
+        lambda f, fb, g, tf, tfb: f"{g['cpu'] / fb:.0%}  ({verdict(g['cpu'] / fb >= 0.8)})", "≥ 80%")
+    out.append("")
+
+    if routes:
+        out.append("**2. Backprop against the explicit Jacobian product** (double, batch 4, `depth` × (dense(width) → "
+                   "tanh) → dense(width), mse)")
+        out.append("")
+        out.append("| depth | width | backprop | explicit product | explicit / backprop |")
+        out.append("|---|---|---|---|---|")
+        for name, r in routes.items():
+            if not name.startswith("routes/backprop/"):
+                continue
+            args = name[len("routes/backprop/"):]
+            e = routes.get("routes/explicit/" + args)
+            depth, width = (a.split(":")[1] for a in args.split("/"))
+            if "cpu" in r and e and "cpu" in e:
+                out.append(f"| {depth} | {width} | {ms(r['cpu'])} | {ms(e['cpu'])} | {e['cpu'] / r['cpu']:.0f}× |")
+        out.append("")
+
+    if mp:
+        out.append("**3. mp100, MLP 32-64-64-8 (tanh, mse), batch 8**")
+        out.append("")
+        fb = mp.get("mp100/forward_backward/real_time/threads:1", {})
+        fb2 = mp.get("mp100/forward_backward/real_time/threads:2", {})
+        gm = mp.get("mp100/gemms/mpfr", {})
+        gc = mp.get("mp100/gemms/cpp_bin_float", {})
+        tm = mp.get("mp100/tanh/mpfr", {})
+        tc = mp.get("mp100/tanh/cpp_bin_float", {})
+        out.append("| | time | ratio | goal |")
+        out.append("|---|---|---|---|")
+        if "cpu" in fb and "cpu" in gm:
+            out.append(f"| forward+backward (`Network<mp100>::gradient`) / its 9 matrix products alone | "
+                       f"{ms(fb['cpu'])} / {ms(gm['cpu'])} | {fb['cpu'] / gm['cpu']:.2f}×  "
+                       f"({verdict(fb['cpu'] / gm['cpu'] <= 1.5)}) | ≤ 1.5× |")
+        if "cpu" in gc and "cpu" in gm:
+            out.append(f"| the 9 products: cpp_bin_float_100 / mpfr_float_100 | {ms(gc['cpu'])} / {ms(gm['cpu'])} | "
+                       f"{gc['cpu'] / gm['cpu']:.2f}× | |")
+        if "cpu" in tc and "cpu" in tm:
+            out.append(f"| tanh of the hidden entries: cpp_bin_float_100 / mpfr_float_100 | {ms(tc['cpu'])} / "
+                       f"{ms(tm['cpu'])} | {tc['cpu'] / tm['cpu']:.2f}× | |")
+        if "real" in fb and "real" in fb2:
+            out.append(f"| forward+backward on both cores (one network per thread): throughput over one core | "
+                       f"{ms(fb2['real'])} per step on each thread | {2 * fb['real'] / fb2['real']:.2f}× | |")
+        out.append("")
+
+    if verify or gradcheck:
+        out.append("**4. Verification, MLP 32-64-64-8 (tanh, mse; 6 856 parameters), batch 2, every input and "
+                   "parameter**")
+        out.append("")
+        out.append("| | time | ratio to gradcheck | goal |")
+        out.append("|---|---|---|---|")
+        slow = gradcheck["slow"]["seconds"] if gradcheck else None
+        fast = gradcheck["fast"]["seconds"] if gradcheck else None
+        if gradcheck:
+            out.append(f"| PyTorch `gradcheck`, float64, fast_mode=False | {ms(slow)} | | |")
+            out.append(f"| PyTorch `gradcheck`, float64, fast_mode=True | {ms(fast)} | | |")
+        lf = verify.get("verify/loss/full:1/iterations:1", {})
+        lp = verify.get("verify/loss/full:0/iterations:1", {})
+        nf = verify.get("verify/network/full:1/iterations:1", {})
+        np_ = verify.get("verify/network/full:0/iterations:1", {})
+        if "cpu" in lf and slow:
+            out.append(f"| bpcheck, the loss with full Jacobians (float, double, mp100 verdict) | {ms(lf['cpu'])} | "
+                       f"gradcheck slow is {slow / lf['cpu']:.2f}× this ({verdict(slow / lf['cpu'] >= 10)}) | "
+                       "≥ 10× faster |")
+        if "cpu" in lp and fast:
+            out.append(f"| bpcheck, the loss by random projections (float, double, mp100 verdict) | {ms(lp['cpu'])} | "
+                       f"{lp['cpu'] / fast:.1f}× gradcheck fast ({verdict(lp['cpu'] <= fast)}) | ≤ 1× |")
+        if "cpu" in np_:
+            out.append(f"| `bpcheck verify` scope (the loss and each layer), projections | {ms(np_['cpu'])} | | |")
+        if "cpu" in nf:
+            out.append(f"| `bpcheck verify` scope, full Jacobians (the default) | {ms(nf['cpu'])} | | |")
+        for name, r in verify.items():
+            if "error" in r:
+                out.append(f"| {name} | error: {r['error']} | | |")
+        out.append("")
+
+    if build:
+        out.append("**5. Build and tests** (2 cores, no ccache, measured once)")
+        out.append("")
+        out.append("| | time | goal |")
+        out.append("|---|---|---|")
+        b, t = build["clean_build_s"], build["test_command_s"]
+        out.append(f"| clean build, `scripts/build.sh` | {b / 60:.1f} min ({verdict(b <= 300)}) | < 5 min |")
+        out.append(f"| tests, `ctest -j2` on that build (passed: {build['tests_passed']}) | {t / 60:.1f} min "
+                   f"({verdict(t <= 180)}) | < 3 min |")
+        loads = []
+        for name in ("load_before_build.txt", "load_before_tests.txt"):
+            p = os.path.join(folder, name)
+            if os.path.exists(p):
+                loads.append(open(p).read().strip().split("load average:")[-1].strip())
+        if loads:
+            out.append(f"| load average before the build / before the tests | {' / '.join(loads)} | |")
+        log = os.path.join(folder, "ninja_log.txt")
+        if os.path.exists(log):
+            units = []
+            for line in open(log):
+                if line.startswith("#"):
+                    continue
+                start, end, _, target, _ = line.rstrip("\n").split("\t")
+                if target.endswith(".o"):
+                    units.append(((int(end) - int(start)) / 1000, os.path.basename(target)[: -len(".o")]))
+            units.sort(reverse=True)
+            heaviest = ", ".join(f"`{name}` {s:.0f} s" for s, name in units[:8])
+            out.append(f"| heaviest units (wall, from `.ninja_log`) | {heaviest} | |")
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "?")

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs every benchmark in one go and writes bench/results.md, a table of ratios from that run.
+#   scripts/bench.sh                 benchmarks 1–4 (build-bench/, -DBPCHECK_BENCH=ON), single thread
+#   scripts/bench.sh --build-times   also benchmark 5: a clean build without ccache (build-clean/) and
+#                                    the test command on it, each timed once (about 15–30 min on 2 cores)
+#   scripts/bench.sh --long          also `verify` with full Jacobians: the loss alone (over 10 min of
+#                                    CPU) and the whole network as the command line runs it (about 20 min)
+# Installs what the benchmarks need: python3-torch, and OpenBLAS, which Debian's torch must reach
+# through the libblas.so.3 alternative (the reference BLAS is about 20× slower).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BPCHECK_BENCH_BUILD_DIR:-$root/build-bench}"
+out="$build/results"
+build_times=0 long=0
+for arg in "$@"; do
+  case "$arg" in
+    --build-times) build_times=1 ;;
+    --long) long=1 ;;
+    *) echo "bench.sh: unknown option $arg (use --build-times, --long)" >&2; exit 2 ;;
+  esac
+done
+
+"$root/scripts/setup.sh"
+missing=()
+for p in python3-torch libopenblas0-pthread; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+blas_link="$(update-alternatives --query libblas.so.3-x86_64-linux-gnu | sed -n 's/^Value: //p')"
+case "$blas_link" in
+  *openblas*) ;;
+  *) echo "bench.sh: libblas.so.3 points to '$blas_link', not OpenBLAS; run" \
+          "update-alternatives --auto libblas.so.3-x86_64-linux-gnu" >&2; exit 1 ;;
+esac
+
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPCHECK_BENCH=ON -DBPCHECK_BUILD_TESTS=OFF \
+  "${launcher[@]}" >/dev/null
+cmake --build "$build" -j "$(nproc)" --target bench_mlp bench_gradient_routes bench_mp100 bench_verify
+
+# One thread everywhere unless a benchmark says otherwise (mp100's two-thread row).
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+rm -rf "$out" && mkdir -p "$out"
+verify_filter='verify/(loss|network)/full:0'
+[ "$long" = 1 ] && verify_filter='verify/'
+for b in bench_mlp bench_gradient_routes bench_mp100 bench_verify; do
+  filter='.'
+  [ "$b" = bench_verify ] && filter="$verify_filter"
+  echo "bench.sh: $b" >&2
+  "$build/bench/$b" --benchmark_filter="$filter" --benchmark_format=json --benchmark_out="$out/$b.json" \
+    --benchmark_out_format=json >/dev/null
+done
+# The same MLP with glibc told to keep freed memory (MALLOC_TOP_PAD_): backprop's fresh buffers then
+# reuse pages instead of faulting them in again after each step returned them to the system.
+MALLOC_TOP_PAD_=67108864 "$build/bench/bench_mlp" --benchmark_filter=forward_backward --benchmark_format=json \
+  --benchmark_out="$out/bench_mlp_top_pad.json" --benchmark_out_format=json >/dev/null
+echo "bench.sh: PyTorch" >&2
+(cd "$root/bench" && /usr/bin/python3 pytorch_mlp.py >"$out/pytorch_mlp.json" &&
+  /usr/bin/python3 pytorch_gradcheck.py >"$out/pytorch_gradcheck.json")
+
+if [ "$build_times" = 1 ]; then
+  clean="$root/build-clean"
+  rm -rf "$clean"
+  uptime >"$out/load_before_build.txt"
+  start=$(date +%s.%N)
+  CCACHE_DISABLE=1 BPCHECK_BUILD_DIR="$clean" "$root/scripts/build.sh" >/dev/null
+  build_s=$(echo "$(date +%s.%N) - $start" | bc)
+  uptime >"$out/load_before_tests.txt"
+  start=$(date +%s.%N)
+  ctest --test-dir "$clean" -j "$(nproc)" >"$out/ctest.txt" 2>&1 && tests_ok=true || tests_ok=false
+  tests_s=$(echo "$(date +%s.%N) - $start" | bc)
+  cp "$clean/.ninja_log" "$out/ninja_log.txt"
+  printf '{"clean_build_s": %s, "test_command_s": %s, "tests_passed": %s}\n' "$build_s" "$tests_s" "$tests_ok" \
+    >"$out/build_times.json"
+fi
+
+/usr/bin/python3 "$root/bench/ratios.py" "$out" "$(git -C "$root" rev-parse --short HEAD)" >"$root/bench/results.md"
+echo "bench.sh: wrote bench/results.md" >&2
