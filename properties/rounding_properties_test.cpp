@@ -12,16 +12,6 @@ using bpcheck::VerifyOptions;
 
 /// verify_network on the case's own model, parameters and data: exactly what
 /// `bpcheck verify --model --params --data` runs on the documents the counterexample prints.
-/// The layer types whose whole-model rounding bound is established. The layers of the zoo pass every
-/// identity on every rung (layer_properties_test.cpp), but at some points the whole-model check of
-/// layer_norm, multi_head_attention and embedding (index inputs) still raises false alarms in float;
-/// they join this list when it holds for them.
-const std::vector<std::string>& rounding_checked_types() {
-  static const std::vector<std::string> types{"dense",    "relu", "leaky_relu", "sigmoid", "tanh",
-                                              "softplus", "gelu", "silu",       "softmax", "log_softmax"};
-  return types;
-}
-
 VerificationReport verify_case(const NetworkCase& c) {
   bpcheck::NetworkSubject subject;
   subject.spec = c.spec;
@@ -35,7 +25,7 @@ VerificationReport verify_case(const NetworkCase& c) {
 
 TEST_CASE("float and double gradients of every built-in layer are within their error bound of the mp100 gradient",
           "[property][rounding]") {
-  for (const auto& type : rounding_checked_types()) {
+  for (const auto& type : testing::builtin_layer_types()) {
     const auto g = testing::layer_cases<double>(type);
     require_property("no false alarm [" + type + "]", case_count(20), [g] {
       const LayerCase c = *g;
@@ -49,8 +39,6 @@ TEST_CASE("float and double gradients of random networks are within their error 
           "[property][rounding]") {
   GeneratorOptions o;
   o.max_depth = 5;
-  o.layer_types = rounding_checked_types();
-  o.losses = {"mse", "cross_entropy", "bce_with_logits"};
   const auto g = gen::network_case(o);
   require_property("no false alarm [random networks]", case_count(50), [g] {
     const NetworkCase c = *g;

@@ -148,6 +148,32 @@ Matrix<T> Branches<T, Independent>::jacobian_parameters(const Matrix<T>& X) cons
   return J;
 }
 
+template <class T, bool Independent>
+Matrix<T> Branches<T, Independent>::absolute_jacobian(const Matrix<T>& X) const {
+  const Index B = X.cols(), n = X.size();
+  Matrix<T> J = Matrix<T>::Zero(output_size_ * B, n + parameter_count_);
+  for (std::size_t b = 0; b < branches_.size(); ++b) {
+    const auto xs = activations(b, X);
+    // P = |J_{b,m}| ⋯ |J_{b,k+1}|, grown one factor to the right per step from the identity
+    Matrix<T> P = Matrix<T>::Identity(widths_[b] * B, widths_[b] * B);
+    for (std::size_t k = branches_[b].size(); k-- > 0;) {
+      const Matrix<T> A = branches_[b][k].absolute_jacobian(xs[k]);
+      const Index nk = xs[k].size(), pk = branches_[b][k].parameter_count();
+      if (pk > 0) {
+        Matrix<T> columns = Matrix<T>::Zero(output_size_ * B, pk);
+        add_rows(b, Matrix<T>(P * A.rightCols(pk)), columns, B);
+        J.middleCols(n + offsets_[b][k], pk) = columns;
+      }
+      P = (P * A.leftCols(nk)).eval();
+    }
+    Matrix<T> input_columns = Matrix<T>::Zero(output_size_ * B, n);
+    add_rows(b, P, input_columns, B);
+    J.leftCols(n) += input_columns;
+  }
+  return J;
+}
+
+static_assert(LayerWithAbsoluteJacobian<Branches<double>>, "add/concat must state its absolute Jacobian");
 static_assert(LayerWithJacobians<Branches<double>>, "add/concat must satisfy the Layer concept with Jacobians");
 
 }  // namespace bpcheck

@@ -11,6 +11,7 @@
 #include "bpcheck/properties/identities.hpp"
 #include "bpcheck/verify/finite_difference.hpp"
 #include "bpcheck/verify/jvp.hpp"
+#include "bpcheck/verify/rounding.hpp"
 
 namespace bpcheck::properties {
 
@@ -36,13 +37,14 @@ T tolerance(Index terms) {
 }
 
 /// The smallest scale a bound is taken relative to: 1 in float and double (rounding errors of the
-/// size of O(1) terms that cancel); 1e-60 in mp100, so that its tolerance 1e-40 never goes below an
-/// absolute 1e-100, mp100's own rounding of O(1) terms (a network output of 3.5e-63 computed through
-/// O(1) terms in log_softmax differed by 2e-102 between forward and reverse mode).
+/// size of O(1) terms that cancel); in mp100 the scale at which its tolerance reaches the rounding
+/// bound of O(1) terms (bpcheck::rounding_bound, as in the verifier: ≈ 1.8e-59, an absolute 1.8e-99),
+/// since a network output of 3.5e-63 computed through O(1) terms in log_softmax differed by 2e-102
+/// between forward and reverse mode.
 template <class T>
 T scale_floor() {
   if constexpr (std::is_same_v<T, mp100>)
-    return from_string<mp100>("1e-60");
+    return rounding_bound<mp100>(mp100(0), mp100(1)) / tolerance<mp100>(0);
   else
     return T(1);
 }

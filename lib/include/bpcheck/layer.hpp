@@ -59,6 +59,16 @@ concept LayerWithJacobians = Layer<L> && requires(const L& cl, const Matrix<type
 };
 // clang-format on
 
+/// A layer that states its Jacobian as its computation forms it, in absolute values: `absolute_jacobian(X)`
+/// is [J_x J_θ] on the batch with every product of local derivatives along every path taken in |·|
+/// (diag(s) + s sᵀ for softmax, I + |J_g| for a residual block). It bounds |J| entry by entry, and
+/// the rounding of every route to J (backward, forward mode, the stated J) is bounded relative to
+/// it, where |J| itself is the small difference of large terms.
+template <class L>
+concept LayerWithAbsoluteJacobian = Layer<L> && requires(const L& cl, const Matrix<typename L::scalar_type>& X) {
+  { cl.absolute_jacobian(X) } -> std::convertible_to<Matrix<typename L::scalar_type>>;
+};
+
 /// Total size of a layer's parameter vector.
 inline Index parameter_count(const std::vector<ParameterBlock>& blocks) {
   Index n = 0;
@@ -136,6 +146,11 @@ class AnyLayer {
   Matrix<T> jacobian_input(const Matrix<T>& X) const { return self_->jacobian_input(X); }
   /// J_θ on the batch; throws bpcheck::error for a layer that states no Jacobians.
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const { return self_->jacobian_parameters(X); }
+  /// Whether the layer states an absolute Jacobian (LayerWithAbsoluteJacobian).
+  bool has_absolute_jacobian() const { return self_->has_absolute_jacobian(); }
+  /// The stated absolute Jacobian; for a layer that states none, |[J_x J_θ]| (throws bpcheck::error
+  /// for a layer that states no Jacobians either).
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const { return self_->absolute_jacobian(X); }
 
  private:
   struct Concept {
@@ -156,6 +171,8 @@ class AnyLayer {
     virtual Index index_count() const = 0;
     virtual Matrix<T> jacobian_input(const Matrix<T>&) const = 0;
     virtual Matrix<T> jacobian_parameters(const Matrix<T>&) const = 0;
+    virtual bool has_absolute_jacobian() const = 0;
+    virtual Matrix<T> absolute_jacobian(const Matrix<T>&) const = 0;
   };
   template <class L>
   struct Model final : Concept {
@@ -188,6 +205,18 @@ class AnyLayer {
         return layer.jacobian_parameters(X);
       else
         throw error("layer '" + layer.type_name() + "' states no explicit Jacobian J_θ");
+    }
+    bool has_absolute_jacobian() const override { return LayerWithAbsoluteJacobian<L>; }
+    Matrix<T> absolute_jacobian(const Matrix<T>& X) const override {
+      if constexpr (LayerWithAbsoluteJacobian<L>) {
+        return layer.absolute_jacobian(X);
+      } else {
+        const Matrix<T> Jx = jacobian_input(X), Jt = jacobian_parameters(X);
+        Matrix<T> J(Jx.rows(), Jx.cols() + Jt.cols());
+        J << Jx, Jt;
+        using std::abs;
+        return J.unaryExpr([](const T& v) { return T(abs(v)); });
+      }
     }
   };
   std::unique_ptr<Concept> self_;

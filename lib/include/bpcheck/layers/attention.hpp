@@ -59,14 +59,20 @@ class MultiHeadAttention {
   Matrix<T> jacobian_input(const Matrix<T>& X) const;
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
 
+  /// [J_x J_θ] with the same linearisation in absolute values (|W|, |X|, |Q|, |K|, |V|, |O| and
+  /// Ṗ = P ⊙ Ȧ + rowsum(P ⊙ Ȧ) P for Ȧ ≥ 0): the softmax terms that cancel in J are added here, so
+  /// it bounds the rounding of backward and of the stated Jacobians.
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
+
  private:
   struct Cache {
     Matrix<T> X, Q, K, V, O;
     std::vector<Matrix<T>> P;  ///< per head, S × S
   };
   Cache run(const Eigen::Ref<const Vector<T>>& x) const;
-  /// Ẏ (E × S) for tangents Ẋ (E × S) and θ̇ (all parameters) at a cached sample.
-  Matrix<T> tangent(const Cache& c, const Matrix<T>& dX, const Vector<T>& dtheta) const;
+  /// Ẏ (E × S) for tangents Ẋ (E × S) and θ̇ (all parameters) at a cached sample; `absolute`: the
+  /// softmax tangent's two terms added instead of subtracted (for absolute_jacobian).
+  Matrix<T> tangent(const Cache& c, const Matrix<T>& dX, const Vector<T>& dtheta, bool absolute = false) const;
   /// Blocks of a flat parameter-shaped vector.
   Eigen::Map<const Matrix<T>> w_in(const Vector<T>& v) const { return {v.data(), 3 * E_, E_}; }
   Eigen::Map<const Vector<T>> b_in(const Vector<T>& v) const { return {v.data() + 3 * E_ * E_, 3 * E_}; }
@@ -199,7 +205,8 @@ Matrix<T> MultiHeadAttention<T>::backward(const Matrix<T>& X, const Matrix<T>&, 
 }
 
 template <class T>
-Matrix<T> MultiHeadAttention<T>::tangent(const Cache& c, const Matrix<T>& dX, const Vector<T>& dtheta) const {
+Matrix<T> MultiHeadAttention<T>::tangent(const Cache& c, const Matrix<T>& dX, const Vector<T>& dtheta,
+                                         bool absolute) const {
   const auto W = w_in(theta_), dW = w_in(dtheta);
   const auto db = b_in(dtheta);
   Matrix<T> dQ = dW.topRows(E_) * c.X + W.topRows(E_) * dX;
@@ -217,7 +224,8 @@ Matrix<T> MultiHeadAttention<T>::tangent(const Cache& c, const Matrix<T>& dX, co
                          scale_;
     // masked entries have P = 0, so Ṗ = 0 there whatever Ȧ is.
     const Matrix<T> PdA = P.cwiseProduct(dA);
-    const Matrix<T> dP = PdA - Vector<T>(PdA.rowwise().sum()).asDiagonal() * P;
+    const Matrix<T> dP = absolute ? Matrix<T>(PdA + Vector<T>(PdA.rowwise().sum()).asDiagonal() * P)
+                                  : Matrix<T>(PdA - Vector<T>(PdA.rowwise().sum()).asDiagonal() * P);
     dO.middleRows(h * d_, d_) = dV.middleRows(h * d_, d_) * P.transpose() + c.V.middleRows(h * d_, d_) * dP.transpose();
   }
   Matrix<T> dY = w_out(dtheta) * c.O + w_out(theta_) * dO;
@@ -258,6 +266,32 @@ Matrix<T> MultiHeadAttention<T>::jacobian_parameters(const Matrix<T>& X) const {
       dtheta(k) = T(1);
       const Matrix<T> dY = tangent(c, no_dx, dtheta);
       J.block(s * n, k, n, 1) = Eigen::Map<const Vector<T>>(dY.data(), n);
+    }
+  }
+  return J;
+}
+
+template <class T>
+Matrix<T> MultiHeadAttention<T>::absolute_jacobian(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "multi_head_attention");
+  using std::abs;
+  const auto magnitude = [](const Matrix<T>& M) { return Matrix<T>(M.unaryExpr([](const T& v) { return T(abs(v)); })); };
+  MultiHeadAttention positive = *this;
+  positive.theta_ = magnitude(theta_);
+  const Index n = input_size(), P = theta_.size(), B = X.cols();
+  Matrix<T> J = Matrix<T>::Zero(n * B, n * B + P);
+  for (Index s = 0; s < B; ++s) {
+    Cache c = run(X.col(s));
+    c.X = magnitude(c.X), c.Q = magnitude(c.Q), c.K = magnitude(c.K), c.V = magnitude(c.V), c.O = magnitude(c.O);
+    for (Index k = 0; k < n + P; ++k) {
+      Matrix<T> dX = Matrix<T>::Zero(E_, S_);
+      Vector<T> dtheta = Vector<T>::Zero(P);
+      if (k < n)
+        dX(k) = T(1);
+      else
+        dtheta(k - n) = T(1);
+      const Matrix<T> dY = positive.tangent(c, dX, dtheta, true);
+      J.block(s * n, k < n ? s * n + k : n * B + k - n, n, 1) = Eigen::Map<const Vector<T>>(dY.data(), n);
     }
   }
   return J;

@@ -53,6 +53,11 @@ class Branches {
   /// The columns of layer k of branch b: J_{b,m} ⋯ J_{b,k+1} J_θ,{b,k}, in branch b's output rows.
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
 
+  /// [Σ_b |J_{b,m}|⋯|J_{b,1}| (stacked for concat), |J_{b,m}|⋯|J_{b,k+1}||J_θ,{b,k}| …] from the inner
+  /// layers' absolute Jacobians: every path through every branch in absolute values, which |J|
+  /// undercuts where paths cancel (the rounding scale of every route to J).
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
+
  private:
   /// x_0 = X, x_k = g_{b,k}(x_{k−1}) for branch b.
   std::vector<Matrix<T>> activations(std::size_t b, const Matrix<T>& X) const;

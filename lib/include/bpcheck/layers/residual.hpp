@@ -49,9 +49,17 @@ class Residual {
   /// The columns of inner layer k: J_m ⋯ J_{k+1} J_θ,k (the skip path carries no parameters).
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
 
+  /// [I + |J_m|⋯|J_1|, |J_m|⋯|J_{k+1}||J_θ,k| …] with |J_k| the inner layers' absolute Jacobians: the
+  /// paths of backprop through g in absolute values, which |J| undercuts where paths cancel.
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
+
  private:
   /// x_0 = X, x_k = g_k(x_{k−1}): m + 1 matrices.
   std::vector<Matrix<T>> activations(const Matrix<T>& X) const;
+  /// Inner layer k's absolute Jacobian; for a layer that states none (normalisations, whose entries
+  /// (δ_ij − 1/n − x̂_i x̂_j / n)/σ cancel), each entry is raised to its row's largest |J_ij|, a
+  /// conservative size for the terms an entry of that row is formed from.
+  Matrix<T> absolute_inner(std::size_t k, const Matrix<T>& x) const;
   std::vector<AnyLayer<T>> inner_;
   std::vector<Index> offsets_;  ///< start of inner layer k's parameters in θ
 };
@@ -148,6 +156,39 @@ Matrix<T> Residual<T, Independent>::jacobian_parameters(const Matrix<T>& X) cons
     J.middleCols(offsets_[k], inner_[k].parameter_count()) = P * inner_[k].jacobian_parameters(xs[k]);
     P = (P * inner_[k].jacobian_input(xs[k])).eval();
   }
+  return J;
+}
+
+template <class T, bool Independent>
+Matrix<T> Residual<T, Independent>::absolute_inner(std::size_t k, const Matrix<T>& x) const {
+  Matrix<T> A = inner_[k].absolute_jacobian(x);
+  if (inner_[k].has_absolute_jacobian()) return A;
+  for (Index r = 0; r < A.rows(); ++r) {
+    T top(0);
+    for (Index c = 0; c < A.cols(); ++c)
+      if (A(r, c) > top) top = A(r, c);
+    // Only entries that are not exact zeros of the structure (other samples, parameters that do not
+    // reach this output) are raised.
+    for (Index c = 0; c < A.cols(); ++c)
+      if (A(r, c) != T(0)) A(r, c) = top;
+  }
+  return A;
+}
+
+template <class T, bool Independent>
+Matrix<T> Residual<T, Independent>::absolute_jacobian(const Matrix<T>& X) const {
+  const auto xs = activations(X);
+  const Index rows = X.size();
+  Matrix<T> J(rows, rows + parameter_count(parameter_blocks()));
+  // P = |J_m| ⋯ |J_{k+1}|, grown one factor to the right per step from the identity.
+  Matrix<T> P = Matrix<T>::Identity(rows, rows);
+  for (std::size_t k = inner_.size(); k-- > 0;) {
+    const Matrix<T> A = absolute_inner(k, xs[k]);
+    const Index nk = xs[k].size(), pk = inner_[k].parameter_count();
+    J.middleCols(rows + offsets_[k], pk) = P * A.rightCols(pk);
+    P = (P * A.leftCols(nk)).eval();
+  }
+  J.leftCols(rows) = P + Matrix<T>::Identity(rows, rows);
   return J;
 }
 

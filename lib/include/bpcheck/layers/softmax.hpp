@@ -42,6 +42,9 @@ class Softmax {
   /// Per sample J_x = diag(s) − s sᵀ; on the batch, block diagonal.
   Matrix<T> jacobian_input(const Matrix<T>& X) const;
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+  /// The Jacobian's two terms in absolute values, diag(s) + s sᵀ per sample: what its routes round
+  /// relative to (|J| is smaller wherever s_k − s_k² cancels).
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
 
  private:
   Index n_;
@@ -69,6 +72,9 @@ class LogSoftmax {
   /// Per sample J_x = I − 1 sᵀ; on the batch, block diagonal.
   Matrix<T> jacobian_input(const Matrix<T>& X) const;
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+  /// The Jacobian's two terms in absolute values, I + 1 sᵀ per sample (|J| is smaller where 1 − s_k
+  /// cancels).
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
 
  private:
   Index n_;
@@ -166,6 +172,18 @@ Matrix<T> Softmax<T>::jacobian_parameters(const Matrix<T>& X) const {
 }
 
 template <class T>
+Matrix<T> Softmax<T>::absolute_jacobian(const Matrix<T>& X) const {
+  const Matrix<T> S = forward(X);
+  std::vector<Matrix<T>> blocks;
+  for (Index c = 0; c < S.cols(); ++c) {
+    Matrix<T> J = S.col(c) * S.col(c).transpose();
+    J.diagonal() += S.col(c);
+    blocks.push_back(std::move(J));
+  }
+  return block_diagonal(blocks);
+}
+
+template <class T>
 LogSoftmax<T>::LogSoftmax(Index width) : n_(width) {
   if (n_ <= 0) throw input_error("log_softmax: width must be positive, got " + std::to_string(n_));
 }
@@ -189,7 +207,8 @@ Matrix<T> LogSoftmax<T>::backward(const Matrix<T>&, const Matrix<T>& Y, const Ma
     S.col(c).maxCoeff(&k);
     const T sum = dY.col(c).sum();
     dX.col(c) = dY.col(c) - S.col(c) * sum;
-    dX(k, c) = dY(k, c) * softmax_detail::complement<T>(S.col(c), k) - S(k, c) * T(sum - dY(k, c));
+    // Σ_{j≠k} dy_j summed on its own: sum − dy_k would lose the small dy_j next to a large dy_k.
+    dX(k, c) = dY(k, c) * softmax_detail::complement<T>(S.col(c), k) - S(k, c) * softmax_detail::complement<T>(dY.col(c), k);
   }
   return dX;
 }
@@ -212,6 +231,19 @@ template <class T>
 Matrix<T> LogSoftmax<T>::jacobian_parameters(const Matrix<T>& X) const {
   expect_rows(X, n_, "log_softmax");
   return Matrix<T>(n_ * X.cols(), 0);
+}
+
+template <class T>
+Matrix<T> LogSoftmax<T>::absolute_jacobian(const Matrix<T>& X) const {
+  expect_rows(X, n_, "log_softmax");
+  const Matrix<T> S = softmax_columns(X);
+  std::vector<Matrix<T>> blocks;
+  for (Index c = 0; c < S.cols(); ++c) {
+    Matrix<T> J = Vector<T>::Ones(n_) * S.col(c).transpose();
+    J.diagonal().array() += T(1);
+    blocks.push_back(std::move(J));
+  }
+  return block_diagonal(blocks);
 }
 
 static_assert(LayerWithJacobians<Softmax<double>>, "Softmax must satisfy the Layer concept");

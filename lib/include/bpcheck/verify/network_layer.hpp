@@ -37,6 +37,9 @@ class LossLayer {
   Vector<T> parameters() const { return net_.parameters(); }
   void set_parameters(const Vector<T>& theta) { net_.set_parameters(theta); }
   const Network<T>& network() const { return net_; }
+  /// A model that starts with an embedding takes integer indices: the checker holds them fixed.
+  bool input_is_index() const { return net_.depth() > 0 && net_.layer(0).input_is_index(); }
+  Index index_count() const { return net_.depth() > 0 ? net_.layer(0).index_count() : 0; }
   const Targets<T>& targets() const { return targets_; }
 
   /// [ℓ(f(X), t)]

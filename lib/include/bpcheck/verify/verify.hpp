@@ -43,6 +43,7 @@
 #include "bpcheck/verify/finite_difference.hpp"
 #include "bpcheck/verify/jvp.hpp"
 #include "bpcheck/verify/result.hpp"
+#include "bpcheck/verify/rounding.hpp"
 
 namespace bpcheck {
 
@@ -64,7 +65,7 @@ struct VerifyOptions {
   Index full_jacobian_limit = 20000;  ///< entries of [J_x J_θ] up to which full Jacobians are compared
   int projections = 4;                ///< random u and v in projection mode
   double mp100_tolerance = 1e-40;     ///< relative tolerance of the decisive mp100 comparisons
-  double rounding_factor = 16;        ///< K in the rounding bound
+  double rounding_factor = default_rounding_factor;  ///< K in the rounding bound (rounding.hpp)
   bool unstable_fails = true;         ///< `unstable` counts against the exit code
   std::optional<Matrix<mp100>> inputs;   ///< a fixed X (one column per sample) instead of random ones
 };

@@ -1,0 +1,175 @@
+// Regressions for the verifier's tolerance model: correct code is never called wrong (nor unstable
+// unless its code loses digits), and the cases that were, each beside a wrong twin that must still fail.
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/layers/softmax.hpp"
+#include "bpcheck/verify/verify.hpp"
+#include "helpers.hpp"
+#include "mutants.hpp"
+
+namespace {
+
+using bpcheck::CheckResult;
+using bpcheck::Index;
+using bpcheck::Matrix;
+using bpcheck::mp100;
+using bpcheck::Verdict;
+using bpcheck::VerificationReport;
+using bpcheck::VerifyOptions;
+using bpcheck::mutants::Mutant;
+using bpcheck::mutants::MutantFactory;
+
+/// verify_network on model, parameters and data documents, as `bpcheck verify` reads them.
+VerificationReport verify_documents(const std::string& model, const std::string& parameters, const std::string& data,
+                                    const VerifyOptions& o = {}) {
+  bpcheck::NetworkSubject s;
+  s.spec = bpcheck::model_spec_from_json(nlohmann::json::parse(model), "model");
+  s.parameters = nlohmann::json::parse(parameters);
+  s.data = nlohmann::json::parse(data);
+  return bpcheck::verify_network(s, o);
+}
+
+/// The checks that are not pass or skipped, one per line.
+std::string alarms(const VerificationReport& r) {
+  std::string bad;
+  for (const auto& c : r.checks)
+    if (c.verdict != Verdict::pass && c.verdict != Verdict::skipped)
+      bad += fmt::format("{} {} [{}]: {}: {}\n", c.subject, c.check, c.precision, verdict_name(c.verdict), c.message);
+  return bad;
+}
+
+const CheckResult* find(const VerificationReport& r, const std::string& check, const std::string& precision) {
+  for (const auto& c : r.checks)
+    if (c.check == check && c.precision == precision) return &c;
+  return nullptr;
+}
+
+Matrix<mp100> column(std::initializer_list<double> values) {
+  Matrix<mp100> X(Index(values.size()), 1);
+  Index i = 0;
+  for (double v : values) X(i++, 0) = mp100(v);
+  return X;
+}
+
+}  // namespace
+
+TEST_CASE("false alarms: softmax and log_softmax at an exact tie with a zero gradient pass in mp100",
+          "[verify][false-alarm]") {
+  // All six inputs 1/128, equal targets: the exact input gradient is 0, and mp100's own rounding
+  // (1e-101) must not read as a wrong gradient.
+  const std::string data =
+      R"({"inputs": [[0.0078125, 0.0078125, 0.0078125, 0.0078125, 0.0078125, 0.0078125]],
+          "targets": [[0.25, 0.25, 0.25, 0.25, 0.25, 0.25]]})";
+  for (const std::string layer : {"softmax", "log_softmax"}) {
+    const VerificationReport r = verify_documents(
+        fmt::format(R"({{"input_size": 6, "layers": [{{"type": "{}"}}], "loss": "mse"}})", layer), R"({"layers": [{}]})",
+        data);
+    INFO(layer << "\n" << bpcheck::format_table(r));
+    CHECK(alarms(r) == "");
+    CHECK(r.passed());
+  }
+}
+
+TEST_CASE("false alarms: the tie floor does not hide a wrong softmax gradient at the tie", "[verify][false-alarm]") {
+  VerifyOptions o;
+  o.inputs = column({0.0078125, 0.0078125, 0.0078125, 0.0078125});
+  o.points = 1;
+  const VerificationReport r = bpcheck::verify_layer(MutantFactory{Mutant::softmax_diagonal_only, 4}, o);
+  INFO(bpcheck::format_table(r));
+  const CheckResult* c = find(r, "backward vs oracle", "mp100");
+  REQUIRE(c != nullptr);
+  CHECK(c->verdict == Verdict::fail);
+  CHECK(!r.passed());
+}
+
+TEST_CASE("false alarms: log_softmax → sigmoid → mse at saturated inputs is stable in float and double",
+          "[verify][false-alarm]") {
+  const VerificationReport r =
+      verify_documents(R"({"input_size": 2, "layers": [{"type": "log_softmax"}, {"type": "sigmoid"}], "loss": "mse"})",
+                       R"({"layers": [{}, {}]})", R"({"inputs": [[20, 20], [-20, 20]], "targets": [[0, 0], [0.0625, 0]]})");
+  INFO(bpcheck::format_table(r));
+  CHECK(alarms(r) == "");
+  CHECK(r.passed());
+}
+
+TEMPLATE_TEST_CASE("log_softmax backward keeps the small terms of Σ_{j≠k} dy_j next to a large dy_k", "[layers][false-alarm]",
+                   float, double) {
+  using T = TestType;
+  // x = (−20, 20): s ≈ (e^−40, 1). dx_k for the dominant k = dy_k Σ_{j≠k} s_j − s_k Σ_{j≠k} dy_j: the
+  // second term is −dy_0 exactly here, lost when Σ dy − dy_k is formed (dy_0 ≪ ulp(dy_1)).
+  bpcheck::LogSoftmax<T> l(2);
+  Matrix<T> X(2, 1), dY(2, 1);
+  X << T(-20), T(20);
+  dY << T(-1.25e-19), T(0.0625);
+  const Matrix<T> Y = l.forward(X);
+  bpcheck::Vector<T> none(0);
+  const Matrix<T> dX = l.backward(X, Y, dY, none);
+  bpcheck::LogSoftmax<mp100> lm(2);
+  const Matrix<mp100> Xm = bpcheck::matrix_cast<mp100>(X), dYm = bpcheck::matrix_cast<mp100>(dY);
+  bpcheck::Vector<mp100> nonem(0);
+  const Matrix<mp100> exact = lm.backward(Xm, lm.forward(Xm), dYm, nonem);
+  using std::abs;
+  const mp100 rel = abs((bpcheck::scalar_cast<mp100>(dX(1, 0)) - exact(1, 0)) / exact(1, 0));
+  INFO("dx_1 = " << double(dX(1, 0)) << ", exact " << exact(1, 0).str(10));
+  CHECK(rel < mp100(1e-5));
+}
+
+TEST_CASE("false alarms: the correct x/√(mean x² + ε) passes the dot-product identity where forward mode cancels",
+          "[verify][false-alarm]") {
+  VerifyOptions o;
+  o.inputs = column({20});
+  o.points = 1;
+  const VerificationReport right = bpcheck::verify_layer(MutantFactory{Mutant::rms_norm, 1}, o);
+  INFO(bpcheck::format_table(right));
+  CHECK(alarms(right) == "");
+  o.inputs = Matrix<mp100>(2, 2);
+  *o.inputs << mp100(20), mp100(-0.5), mp100(0.25), mp100(30);
+  const VerificationReport right2 = bpcheck::verify_layer(MutantFactory{Mutant::rms_norm, 2}, o);
+  INFO(bpcheck::format_table(right2));
+  CHECK(alarms(right2) == "");
+  // The wrong twin (ε left out of backward) still fails at the same points, in mp100 and double.
+  const VerificationReport wrong = bpcheck::verify_layer(MutantFactory{Mutant::norm_missing_epsilon, 2}, o);
+  INFO(bpcheck::format_table(wrong));
+  REQUIRE(find(wrong, "backward vs oracle", "mp100") != nullptr);
+  CHECK(find(wrong, "backward vs oracle", "mp100")->verdict == Verdict::fail);
+  CHECK(find(wrong, "backward vs mp100", "double")->verdict == Verdict::fail);
+}
+
+TEST_CASE("false alarms: with one rung requested, a wrong gradient is still a failure, never merely unstable",
+          "[verify][false-alarm]") {
+  // A relative 1e-8 error: beyond double's bound, not gross. mp100 judges even when not requested.
+  VerifyOptions o;
+  o.precisions = {"double"};
+  const VerificationReport r = bpcheck::verify_layer(MutantFactory{Mutant::relative_offset}, o);
+  INFO(bpcheck::format_table(r));
+  const CheckResult* c = find(r, "backward vs mp100", "double");
+  REQUIRE(c != nullptr);
+  CHECK(c->verdict == Verdict::fail);
+  CHECK(!r.passed());
+  // The right layer with one rung requested passes.
+  const VerificationReport right = bpcheck::verify_layer(MutantFactory{Mutant::rms_norm}, o);
+  INFO(bpcheck::format_table(right));
+  CHECK(alarms(right) == "");
+}
+
+TEST_CASE("false alarms: a model that starts with an embedding holds its index inputs fixed", "[verify][false-alarm]") {
+  const std::string model = R"({"input_size": 3, "layers": [{"type": "embedding", "num_embeddings": 4, "embedding_dim": 2},
+                                 {"type": "tanh"}], "loss": "mse"})";
+  const VerificationReport given =
+      verify_documents(model, R"({"layers": [{"weight": [[0.5, -0.25], [1, 0.125], [-0.75, 0.5], [0.25, 2]]}, {}]})",
+                       R"({"inputs": [[0, 3, 1], [2, 2, 0]], "targets": [[0.5, 0, 0.25, -0.5, 0, 0.125], [0, 0, 0, 0, 0, 0]]})");
+  INFO(bpcheck::format_table(given));
+  CHECK(alarms(given) == "");
+  CHECK(given.passed());
+  // No data and no parameters: the batch is drawn as valid indices.
+  bpcheck::NetworkSubject s;
+  s.spec = bpcheck::model_spec_from_json(nlohmann::json::parse(model), "model");
+  const VerificationReport drawn = bpcheck::verify_network(s);
+  INFO(bpcheck::format_table(drawn));
+  CHECK(alarms(drawn) == "");
+  CHECK(drawn.passed());
+}

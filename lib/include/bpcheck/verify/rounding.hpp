@@ -1,0 +1,23 @@
+#pragma once
+// The rounding bound every tolerance of the checker is built from, on every rung:
+//
+//   |computed − exact| ≤ K (terms + 2) u_T · magnitude
+//
+// for a value summed from `terms` terms whose absolute values add up to `magnitude` (Higham's γ_n,
+// with K = 16 for slack), u_T the rung's unit roundoff. In float and double it is the bound itself; in
+// mp100 (u ≈ 5.7e-101) it is the floor under the 1e-40 tolerance: an exactly zero result of O(1) terms
+// comes out as ~1e-101 there, and only a bound from the terms' size tells that from a wrong result.
+#include "bpcheck/scalar.hpp"
+
+namespace bpcheck {
+
+/// K in the rounding bound (VerifyOptions::rounding_factor defaults to it).
+inline constexpr double default_rounding_factor = 16;
+
+/// K (terms + 2) u_T · magnitude on rung T.
+template <class T>
+T rounding_bound(const T& terms, const T& magnitude, double K = default_rounding_factor) {
+  return T(K) * (terms + T(2)) * T(unit_roundoff<T>()) * magnitude;
+}
+
+}  // namespace bpcheck
