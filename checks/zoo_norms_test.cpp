@@ -118,6 +118,47 @@ TEMPLATE_LIST_TEST_CASE("batch_norm (eval): fixed running statistics, affine and
   CHECK(plain.forward(x1)(0) == T(2));
 }
 
+TEMPLATE_LIST_TEST_CASE("layer_norm and batch_norm state absolute Jacobians that bound |J| and see x̂'s terms at near ties",
+                        "[zoo][layers]", real_rungs) {
+  using T = TestType;
+  using std::abs;
+  Vector<T> theta(4);
+  theta << T(-2), ratio<T>(1, 128), T(1), ratio<T>(1, 128);  // γ, β
+  // Feature rows × samples; the second feature of the layer_norm sample and the batch_norm row are
+  // near-tied: 0.50781232… and 0.5078125 differ in three units of float's last place.
+  const T near(0.50781232118606567382812500);
+  Matrix<T> X(2, 3);
+  X << near, T(1), T(-3),  //
+      T(0.5078125), T(near), T(0.5078125);
+  const std::vector<std::pair<std::string, nlohmann::json>> layers = {
+      {"layer_norm", nlohmann::json::object()},
+      {"batch_norm", nlohmann::json::object()},
+      {"batch_norm", {{"mode", "eval"}, {"running_mean", {"0.5078125", "0.5"}}, {"running_var", {"0", "0.25"}}}}};
+  for (const auto& [type, options] : layers) {
+    INFO(type << " " << options.dump());
+    auto l = build<T>(type, 2, options);
+    l.set_parameters(theta);
+    REQUIRE(l.has_absolute_jacobian());
+    const Matrix<T> A = l.absolute_jacobian(X);
+    const Matrix<T> Jx = l.jacobian_input(X), Jt = l.jacobian_parameters(X);
+    REQUIRE(A.rows() == Jx.rows());
+    REQUIRE(A.cols() == Jx.cols() + Jt.cols());
+    Matrix<T> J(Jx.rows(), Jx.cols() + Jt.cols());
+    J << Jx, Jt;
+    for (Index i = 0; i < J.rows(); ++i)
+      for (Index j = 0; j < J.cols(); ++j) {
+        INFO("entry " << i << ", " << j);
+        CHECK(A(i, j) >= T(abs(J(i, j))) * (T(1) - eps_times<T>(16)));
+      }
+    // ∂y/∂γ = x̂ is the small difference of terms of size (|x| + |mean|)/s where x is near-tied: the
+    // absolute Jacobian states those terms, hundreds of times |x̂| (layer_norm: sample 0; batch_norm:
+    // feature 1, whose samples are all near 0.5078125).
+    const Index row = type == "layer_norm" ? 0 : 1;  // y of (feature 0, sample 0) or (feature 1, sample 0)
+    const Index gamma_col = Jx.cols() + row;
+    if (!(type == "batch_norm" && options.contains("mode"))) CHECK(A(row, gamma_col) > T(100) * T(abs(J(row, gamma_col))));
+  }
+}
+
 TEST_CASE("layer_norm and batch_norm refuse bad options with input_error", "[zoo][errors]") {
   const auto refuses = [](const std::string& type, nlohmann::json options, const std::string& words) {
     INFO(type << " " << options.dump());

@@ -75,6 +75,34 @@ Matrix<T> normalise_jacobian(const Vector<T>& x, const T& eps) {
   return M / s;
 }
 
+/// The absolute Jacobian of x̂ = (x − mean)/s over one group of n values x, as backward and the stated
+/// J form it: (I + 11ᵀ/n + (x̃|x̂|ᵀ + |x̂|x̃ᵀ)/n)/s, the VJP's three terms added, with x̃ = (|x| + |mean|)/s
+/// the size of the terms x̂ is computed from. At near-tied x, x̂ is the small difference of large terms
+/// and rounds relative to x̃, not to |x̂|; that rounding enters the input gradient and ∂y/∂γ = x̂ alike.
+/// Returns the matrix; `terms` receives x̃.
+/// |A| entry by entry, with every rung's own abs (mp100 expressions are evaluated to T).
+template <class T>
+Matrix<T> abs_of(const Matrix<T>& A) {
+  using std::abs;
+  return A.unaryExpr([](const T& v) { return T(abs(v)); });
+}
+
+template <class T>
+Matrix<T> normalise_absolute_jacobian(const Vector<T>& x, const T& eps, Vector<T>& terms) {
+  using std::abs;
+  using std::sqrt;
+  const Index n = x.size();
+  const T mean = x.sum() / T(n);
+  const Vector<T> c = x.array() - mean;
+  const T s = sqrt(T(c.squaredNorm() / T(n) + eps));
+  const Vector<T> xhat_abs = abs_of<T>(c) / s;
+  terms = (abs_of<T>(x).array() + T(abs(mean))).matrix() / s;
+  Matrix<T> M = (terms * xhat_abs.transpose() + xhat_abs * terms.transpose()) / T(n);
+  M.array() += T(1) / T(n);
+  M.diagonal().array() += T(1);
+  return M / s;
+}
+
 }  // namespace norm_detail
 
 /// layer_norm over the n features of each sample: y = γ ⊙ x̂ + β, x̂ = (x − mean x)/√(var x + eps).
@@ -105,6 +133,10 @@ class LayerNorm {
 
   /// Per sample ∂y/∂γ = diag(x̂), ∂y/∂β = I; one row block per sample on the batch.
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+  /// [J_x J_θ] in absolute values as computed: per sample diag(|γ|)(I + 11ᵀ/n + (x̃|x̂|ᵀ + |x̂|x̃ᵀ)/n)/s,
+  /// then diag(x̃) and I, with x̃ = (|x| + |mean x|)/s (norm_detail::normalise_absolute_jacobian).
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
 
  private:
   Eigen::Map<const Vector<T>> gamma() const { return {theta_.data(), n_}; }
@@ -149,6 +181,9 @@ class BatchNormTrain {
   /// ∂y_ib/∂γ_i = x̂_ib, ∂y_ib/∂β_i = 1.
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
 
+  /// [J_x J_θ] in absolute values as computed: layer_norm's form per feature over the batch, in vec order.
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
+
  private:
   /// X̂ and s per feature; throws input_error for fewer than two samples.
   void normalise(const Matrix<T>& X, Matrix<T>& xhat, Vector<T>& s) const;
@@ -187,6 +222,9 @@ class BatchNormEval {
 
   /// Per sample ∂y/∂γ = diag(x̂), ∂y/∂β = I.
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+  /// [J_x J_θ] in absolute values as computed: diag(|γ|/s), then diag((|x| + |m|)/s) and I per sample.
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
 
  private:
   Matrix<T> normalised(const Matrix<T>& X) const;
@@ -288,6 +326,22 @@ Matrix<T> LayerNorm<T>::jacobian_parameters(const Matrix<T>& X) const {
   return J;
 }
 
+template <class T>
+Matrix<T> LayerNorm<T>::absolute_jacobian(const Matrix<T>& X) const {
+  expect_rows(X, n_, "layer_norm");
+  const Index B = X.cols();
+  const Vector<T> gamma_abs = norm_detail::abs_of<T>(gamma());
+  Matrix<T> A = Matrix<T>::Zero(n_ * B, n_ * B + 2 * n_);
+  Vector<T> terms;
+  for (Index b = 0; b < B; ++b) {
+    A.block(b * n_, b * n_, n_, n_) =
+        gamma_abs.asDiagonal() * norm_detail::normalise_absolute_jacobian<T>(X.col(b), eps_, terms);
+    A.block(b * n_, n_ * B, n_, n_) = terms.asDiagonal();
+    A.block(b * n_, n_ * B + n_, n_, n_) = Matrix<T>::Identity(n_, n_);
+  }
+  return A;
+}
+
 // ---- batch_norm, training mode -------------------------------------------------------------------
 
 template <class T>
@@ -374,6 +428,27 @@ Matrix<T> BatchNormTrain<T>::jacobian_parameters(const Matrix<T>& X) const {
   return J;
 }
 
+template <class T>
+Matrix<T> BatchNormTrain<T>::absolute_jacobian(const Matrix<T>& X) const {
+  using std::abs;
+  Matrix<T> xhat;
+  Vector<T> s;
+  normalise(X, xhat, s);  // checks the shape and the batch size
+  const Index B = X.cols();
+  Matrix<T> A = Matrix<T>::Zero(n_ * B, n_ * B + 2 * n_);
+  Vector<T> terms;
+  for (Index i = 0; i < n_; ++i) {
+    const Matrix<T> Ai =
+        T(abs(gamma()(i))) * norm_detail::normalise_absolute_jacobian<T>(Vector<T>(X.row(i).transpose()), eps_, terms);
+    for (Index b = 0; b < B; ++b) {
+      for (Index c = 0; c < B; ++c) A(b * n_ + i, c * n_ + i) = Ai(b, c);
+      A(b * n_ + i, n_ * B + i) = terms(b);
+      A(b * n_ + i, n_ * B + n_ + i) = T(1);
+    }
+  }
+  return A;
+}
+
 // ---- batch_norm, evaluation mode -----------------------------------------------------------------
 
 template <class T>
@@ -443,10 +518,28 @@ Matrix<T> BatchNormEval<T>::jacobian_parameters(const Matrix<T>& X) const {
   return J;
 }
 
+template <class T>
+Matrix<T> BatchNormEval<T>::absolute_jacobian(const Matrix<T>& X) const {
+  expect_rows(X, n_, "batch_norm");
+  const Index B = X.cols();
+  const Vector<T> gain = norm_detail::abs_of<T>(gamma()).cwiseQuotient(s_);
+  const Matrix<T> terms = (norm_detail::abs_of<T>(X).colwise() + Vector<T>(norm_detail::abs_of<T>(mean_))).array().colwise() / s_.array();
+  Matrix<T> A = Matrix<T>::Zero(n_ * B, n_ * B + 2 * n_);
+  for (Index b = 0; b < B; ++b) {
+    A.block(b * n_, b * n_, n_, n_) = gain.asDiagonal();
+    A.block(b * n_, n_ * B, n_, n_) = Vector<T>(terms.col(b)).asDiagonal();
+    A.block(b * n_, n_ * B + n_, n_, n_) = Matrix<T>::Identity(n_, n_);
+  }
+  return A;
+}
+
 static_assert(LayerWithJacobians<LayerNorm<double>>, "layer_norm must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<BatchNormTrain<double>>, "batch_norm must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<BatchNormEval<double>>, "batch_norm must satisfy the Layer concept with Jacobians");
 static_assert(!is_sample_independent<BatchNormTrain<double>>(), "batch_norm in training mode couples samples");
+static_assert(LayerWithAbsoluteJacobian<LayerNorm<double>> && LayerWithAbsoluteJacobian<BatchNormTrain<double>> &&
+                  LayerWithAbsoluteJacobian<BatchNormEval<double>>,
+              "the normalisation layers state their absolute Jacobians");
 
 #define BPCHECK_EXTERN_NORMS(T)               \
   extern template class LayerNorm<T>;         \
