@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/layers/norms.hpp"
 #include "bpcheck/layers/softmax.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "helpers.hpp"
@@ -172,4 +173,98 @@ TEST_CASE("false alarms: a model that starts with an embedding holds its index i
   INFO(bpcheck::format_table(drawn));
   CHECK(alarms(drawn) == "");
   CHECK(drawn.passed());
+}
+
+TEST_CASE("false alarms: layer_norm at near-tied inputs passes as a whole model in float and double",
+          "[verify][false-alarm]") {
+  // x̂ = (x − mean)/s of 0.50781232… and 0.5078125 (three float ulps apart) is the difference of terms
+  // of size |x|/s; float's mean rounds it by a third, which reaches ∂y/∂γ = x̂ and, through y, the
+  // loss gradient. Both are bounded by layer_norm's absolute Jacobian and the network's absolute sweep.
+  VerifyOptions o;
+  o.points = 1;
+  const VerificationReport r =
+      verify_documents(R"({"input_size": 2, "layers": [{"type": "layer_norm"}], "loss": "mse"})",
+                       R"({"layers": [{"weight": [0.0078125, 0.0078125], "bias": [0.0078125, 0.0078125]}]})",
+                       R"({"inputs": [["0.507812321186065673828125", 0.5078125]], "targets": [[0, 0]]})", o);
+  INFO(bpcheck::format_table(r));
+  CHECK(alarms(r) == "");
+  CHECK(r.passed());
+}
+
+namespace {
+/// layer_norm whose input gradient is 0.1% too large: the bound that admits float's rounding of x̂ at a
+/// near tie must not admit it.
+template <class T>
+struct LayerNormOffByPermille : bpcheck::LayerNorm<T> {
+  using bpcheck::LayerNorm<T>::LayerNorm;
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<bpcheck::Vector<T>> dtheta) const {
+    return bpcheck::LayerNorm<T>::backward(X, Y, dY, dtheta) * T(1.001);
+  }
+};
+}  // namespace
+
+TEST_CASE("false alarms: the near-tie bound of layer_norm does not hide a gradient 0.1% off", "[verify][false-alarm]") {
+  VerifyOptions o;
+  o.points = 1;
+  o.inputs = Matrix<mp100>(2, 1);
+  *o.inputs << mp100("0.507812321186065673828125"), mp100("0.5078125");
+  const VerificationReport r = bpcheck::verify_layer(
+      []<class T>(bpcheck::rung<T>) {
+        LayerNormOffByPermille<T> l(2, T(1e-5));
+        bpcheck::Vector<T> theta(4);
+        theta << T(0.0078125), T(0.0078125), T(0.0078125), T(0.0078125);
+        l.set_parameters(theta);
+        return l;
+      },
+      o);
+  INFO(bpcheck::format_table(r));
+  for (const std::string rung : {"mp100", "double", "float"}) {
+    const CheckResult* c = find(r, rung == "mp100" ? "backward vs oracle" : "backward vs mp100", rung);
+    REQUIRE(c != nullptr);
+    CHECK(c->verdict == Verdict::fail);
+  }
+}
+
+TEST_CASE("false alarms: attention whose keys carry a bias of 1e4–1e5 passes as a whole model", "[verify][false-alarm]") {
+  // Scores of 1e5 whose O(1) differences set the weights: float rounds the weights at 1e5 u, which the
+  // absolute Jacobian states; at an exact tie the forward pass is exact but its neighbours along v are
+  // not, and the Taylor test's floor holds that measured rounding.
+  VerifyOptions o;
+  o.points = 1;
+  const std::string model = R"({"input_size": 3, "layers": [{"type": "multi_head_attention", "heads": 1,
+                                "sequence": 3}], "loss": "mse"})";
+  const VerificationReport scores = verify_documents(
+      model,
+      R"({"layers": [{"in_proj_weight": [[1], [1], [1]], "in_proj_bias": [1, 100000, 1],
+                      "out_proj.weight": [["0.00999999977648258209228515625"]], "out_proj.bias": [1000]}]})",
+      R"({"inputs": [[1, 1, "0.00999999977648258209228515625"]], "targets": [[0, 0, 0]]})", o);
+  INFO(bpcheck::format_table(scores));
+  CHECK(alarms(scores) == "");
+  const VerificationReport tie = verify_documents(
+      model,
+      R"({"layers": [{"in_proj_weight": [[1], [1], [1]], "in_proj_bias": [1, 10000, 1000],
+                      "out_proj.weight": [[1000]], "out_proj.bias": [1]}]})",
+      R"({"inputs": [[1, 1, 1], [1, 1, 1], [1, 1, 1]], "targets": [[0, 0, 0], [0, 0, 0], [0, 0, 0]]})", o);
+  INFO(bpcheck::format_table(tie));
+  CHECK(alarms(tie) == "");
+}
+
+TEST_CASE("false alarms: forward mode overflowing float where the exact terms pass its range is skipped",
+          "[verify][false-alarm]") {
+  VerifyOptions o;
+  o.points = 1;
+  const VerificationReport r = verify_documents(
+      R"({"input_size": 4, "layers": [{"type": "multi_head_attention", "heads": 1, "sequence": 4}], "loss": "mse"})",
+      R"({"layers": [{"in_proj_weight": [[1], ["9.99999993922529029077850282192230224609375e-09"], [1000]],
+                      "in_proj_bias": [10, 1, 1], "out_proj.weight": [[12558594]], "out_proj.bias": [1]}]})",
+      R"({"inputs": [[1, 1, 1, 1], [1, 1, 1, 1000000]], "targets": [[0, 0, 0, 0], [0, 0, 0, 0]]})", o);
+  INFO(bpcheck::format_table(r));
+  const CheckResult* c = find(r, "dot-product identity", "float");
+  REQUIRE(c != nullptr);
+  CHECK(c->verdict == Verdict::skipped);
+  CHECK(c->message.find("beyond its range") != std::string::npos);
+  // double holds those terms: the identity is judged there.
+  REQUIRE(find(r, "dot-product identity", "double") != nullptr);
+  CHECK(find(r, "dot-product identity", "double")->verdict == Verdict::pass);
 }

@@ -59,9 +59,12 @@ class MultiHeadAttention {
   Matrix<T> jacobian_input(const Matrix<T>& X) const;
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
 
-  /// [J_x J_θ] with the same linearisation in absolute values (|W|, |X|, |Q|, |K|, |V|, |O| and
-  /// Ṗ = P ⊙ Ȧ + rowsum(P ⊙ Ȧ) P for Ȧ ≥ 0): the softmax terms that cancel in J are added here, so
-  /// it bounds the rounding of backward and of the stated Jacobians.
+  /// [J_x J_θ] with the same linearisation in absolute values (|W|, |X|, and Ṗ = P ⊙ Ȧ + rowsum(P ⊙ Ȧ) P
+  /// for Ȧ ≥ 0): the softmax terms that cancel in J are added here, so it bounds the rounding of backward
+  /// and of the stated Jacobians. Computed values enter at the size of the terms they are computed from:
+  /// Q, K, V as |W||X| + |b| 1ᵀ, and P as P ⊙ (1 + 4 max_j Â_ij) with Â = |Q|ᵀ|K|/√d, since each weight
+  /// comes from scores rounded at that size (keys with a bias of 1e5 give scores of 1e5 whose O(1)
+  /// differences set P); O as |V||P|ᵀ.
   Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
 
  private:
@@ -282,7 +285,21 @@ Matrix<T> MultiHeadAttention<T>::absolute_jacobian(const Matrix<T>& X) const {
   Matrix<T> J = Matrix<T>::Zero(n * B, n * B + P);
   for (Index s = 0; s < B; ++s) {
     Cache c = run(X.col(s));
-    c.X = magnitude(c.X), c.Q = magnitude(c.Q), c.K = magnitude(c.K), c.V = magnitude(c.V), c.O = magnitude(c.O);
+    c.X = magnitude(c.X);
+    const auto W = w_in(positive.theta_);
+    const auto b = b_in(positive.theta_);
+    c.Q = W.topRows(E_) * c.X;
+    c.Q.colwise() += b.head(E_);
+    c.K = W.middleRows(E_, E_) * c.X;
+    c.K.colwise() += b.segment(E_, E_);
+    c.V = W.bottomRows(E_) * c.X;
+    c.V.colwise() += b.tail(E_);
+    for (Index h = 0; h < H_; ++h) {
+      Matrix<T>& P = c.P[std::size_t(h)];
+      const Matrix<T> A = c.Q.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) * scale_;
+      for (Index i = 0; i < S_; ++i) P.row(i) *= T(1) + T(4) * A.row(i).maxCoeff();
+      c.O.middleRows(h * d_, d_) = c.V.middleRows(h * d_, d_) * P.transpose();
+    }
     for (Index k = 0; k < n + P; ++k) {
       Matrix<T> dX = Matrix<T>::Zero(E_, S_);
       Vector<T> dtheta = Vector<T>::Zero(P);

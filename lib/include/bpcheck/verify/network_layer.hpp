@@ -56,23 +56,36 @@ class LossLayer {
     return dY(0, 0) * g.input;
   }
 
-  /// The same backprop sweep in absolute values, |J_1|ᵀ⋯|J_L|ᵀ|∇ℓ|·|dy| (and |J_θ,k|ᵀ|δ_k| for the
-  /// parameters), as one vector over [vec X; θ], with |∇ℓ| the size of the terms the loss gradient is
-  /// computed from. Rounding in every layer is bounded relative to it, so the verifier's bound for a
-  /// whole network starts here rather than at |J|ᵀ|u|, which cancellations inside backprop undercut.
+  /// The same backprop sweep in absolute values, A_1ᵀ⋯A_Lᵀ|∇ℓ|·|dy| (and A_θ,kᵀ|δ_k| for the
+  /// parameters), as one vector over [vec X; θ], with A_k each layer's absolute Jacobian as it computes it
+  /// (AnyLayer::absolute_jacobian: |J_k| unless the layer states more) and |∇ℓ| the size of the terms the
+  /// loss gradient is computed from, plus |H_ℓ| F: the change of ∇ℓ over the rounding the forward pass
+  /// leaves in the output, F being the same forward sweep in absolute values. Rounding in every layer is
+  /// bounded relative to it, so the verifier's bound for a whole network starts here rather than at
+  /// |J|ᵀ|u|, which cancellations inside backprop undercut.
   Vector<T> absolute_sweep(const Matrix<T>& X, const Matrix<T>& dY) const {
     using std::abs;
     const auto xs = net_.activations(X);
+    const std::size_t depth = net_.depth();
+    std::vector<Matrix<T>> A(depth);
+    for (std::size_t k = 0; k < depth; ++k) A[k] = net_.layer(k).absolute_jacobian(xs[k]);
+    // F_0 = |X|, F_k = A_x,k F_{k−1} + A_θ,k |θ_k| + |x_k|: what each activation's rounding is relative to.
+    Vector<T> F = abs_vector(xs[0]);
+    for (std::size_t k = 0; k < depth; ++k) {
+      const Index pk = net_.layer(k).parameter_count();
+      const Vector<T> theta_abs = abs_vector(net_.layer(k).parameters());
+      F = A[k].leftCols(A[k].cols() - pk) * F + A[k].rightCols(pk) * theta_abs + abs_vector(xs[k + 1]);
+    }
     const Matrix<T> m = net_.loss().gradient_magnitude(xs.back(), targets_);
-    Vector<T> delta = Eigen::Map<const Vector<T>>(m.data(), m.size()) * T(abs(dY(0, 0)));
+    Vector<T> delta = (Eigen::Map<const Vector<T>>(m.data(), m.size()) + loss_hessian_magnitude(xs.back(), F)) *
+                      T(abs(dY(0, 0)));
     Vector<T> theta_scale(net_.parameter_count());
     Index at = theta_scale.size();
-    for (std::size_t k = net_.depth(); k-- > 0;) {
-      const auto& layer = net_.layer(k);
-      const Index pk = layer.parameter_count();
+    for (std::size_t k = depth; k-- > 0;) {
+      const Index pk = net_.layer(k).parameter_count();
       at -= pk;
-      theta_scale.segment(at, pk) = layer.jacobian_parameters(xs[k]).cwiseAbs().transpose() * delta;
-      delta = layer.jacobian_input(xs[k]).cwiseAbs().transpose() * delta;
+      theta_scale.segment(at, pk) = A[k].rightCols(pk).transpose() * delta;
+      delta = A[k].leftCols(A[k].cols() - pk).transpose() * delta;
     }
     Vector<T> z(delta.size() + theta_scale.size());
     z << delta, theta_scale;
@@ -103,6 +116,30 @@ class LossLayer {
   }
 
  private:
+  static Vector<T> abs_vector(const Matrix<T>& M) {
+    using std::abs;
+    return Eigen::Map<const Vector<T>>(M.data(), M.size()).unaryExpr([](const T& v) { return T(abs(v)); });
+  }
+  /// |H_ℓ| F for the loss's Hessian H_ℓ at Y (over vec Y), by central differences of the loss gradient
+  /// with steps ε^(1/3) max(1, |y_i|): only a magnitude is wanted, and the losses are piecewise smooth.
+  Vector<T> loss_hessian_magnitude(const Matrix<T>& Y, const Vector<T>& F) const {
+    using std::abs;
+    using std::cbrt;
+    const T step = T(cbrt(scalar_traits<T>::epsilon()));
+    Vector<T> out = Vector<T>::Zero(Y.size());
+    Matrix<T> Yp = Y, Ym = Y;
+    for (Index i = 0; i < Y.size(); ++i) {
+      if (F(i) == T(0)) continue;
+      const T h = step * std::max(T(1), T(abs(Y(i))));
+      Yp(i) = Y(i) + h;
+      Ym(i) = Y(i) - h;
+      const Matrix<T> column = (net_.loss().gradient(Yp, targets_) - net_.loss().gradient(Ym, targets_)) / T(2 * h);
+      out += abs_vector(column) * F(i);
+      Yp(i) = Ym(i) = Y(i);
+    }
+    return out;
+  }
+
   Network<T> net_;
   Targets<T> targets_;
 };
