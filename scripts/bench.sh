@@ -56,9 +56,9 @@ for b in bench_mlp bench_gradient_routes bench_mp100 bench_verify; do
   "$build/bench/$b" --benchmark_filter="$filter" --benchmark_format=json --benchmark_out="$out/$b.json" \
     --benchmark_out_format=json >/dev/null
 done
-# The same MLP with glibc told to keep freed memory (MALLOC_TOP_PAD_): backprop's fresh buffers then
+# The plain gradient(X, t) with glibc told to keep freed memory (MALLOC_TOP_PAD_): its fresh buffers then
 # reuse pages instead of faulting them in again after each step returned them to the system.
-MALLOC_TOP_PAD_=67108864 "$build/bench/bench_mlp" --benchmark_filter=forward_backward --benchmark_format=json \
+MALLOC_TOP_PAD_=67108864 "$build/bench/bench_mlp" --benchmark_filter=forward_backward_plain --benchmark_format=json \
   --benchmark_out="$out/bench_mlp_top_pad.json" --benchmark_out_format=json >/dev/null
 echo "bench.sh: PyTorch" >&2
 (cd "$root/bench" && /usr/bin/python3 pytorch_mlp.py >"$out/pytorch_mlp.json" &&

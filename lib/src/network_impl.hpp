@@ -105,18 +105,29 @@ T Network<T>::loss_value(const Matrix<T>& X, const Targets<T>& t) const {
 
 template <class T>
 Gradient<T> Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t) const {
-  check_batch(X, &t);
-  const auto xs = activations(X);
   Gradient<T> g;
-  g.loss = loss_->value(xs.back(), t);
-  g.layers.resize(layers_.size());
+  gradient(X, t, g);
+  return g;
+}
+
+template <class T>
+void Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t, Gradient<T>& out) const {
+  check_batch(X, &t);
+  // x_1 … x_L; x_0 is X itself, read in place rather than copied.
+  std::vector<Matrix<T>> xs;
+  xs.reserve(layers_.size());
+  for (std::size_t k = 0; k < layers_.size(); ++k) xs.push_back(layers_[k].forward(k == 0 ? X : xs[k - 1]));
+  out.loss = loss_->value(xs.back(), t);
+  out.layers.resize(layers_.size());
   Matrix<T> delta = loss_->gradient(xs.back(), t);
   for (std::size_t k = layers_.size(); k-- > 0;) {
-    g.layers[k] = Vector<T>::Zero(layers_[k].parameter_count());
-    delta = layers_[k].backward(xs[k], xs[k + 1], delta, g.layers[k]);
+    // backward accumulates into dθ_k: start from zero, in the storage the caller's `out` already has.
+    const Index n = layers_[k].parameter_count();
+    if (out.layers[k].size() != n) out.layers[k].resize(n);
+    out.layers[k].setZero();
+    delta = layers_[k].backward(k == 0 ? X : xs[k - 1], xs[k], delta, out.layers[k]);
   }
-  g.input = std::move(delta);
-  return g;
+  out.input = std::move(delta);
 }
 
 template <class T>

@@ -7,6 +7,7 @@
 //   bpcheck::Network<double> net(spec);
 //   net.initialize(42);                                    // same numbers on every rung
 //   auto g = net.gradient(X, targets);                     // backprop: loss and dθ per layer
+//   net.gradient(X, targets, g);                           // the same, reusing g's storage
 //   auto e = net.explicit_gradient(X, targets);            // ∇ℓᵀ·J_L⋯J_{k+1}·J_θ,k, formed
 //   bpcheck::Network<bpcheck::mp100> truth = net.rebind<bpcheck::mp100>();
 #include <cstdint>
@@ -72,6 +73,13 @@ class Network {
   /// Backprop: δ_L = ∇ℓ, then per layer from the last, dθ_k = J_θ,kᵀ δ_k and δ_{k−1} = J_x,kᵀ δ_k,
   /// each as the layer's `backward` (a VJP), never forming a Jacobian.
   Gradient<T> gradient(const Matrix<T>& X, const Targets<T>& t) const;
+
+  /// The same backprop, written into `out`: its per-layer vectors keep their storage when their sizes
+  /// already fit (they are resized otherwise), so a training loop that passes the same `out` each step
+  /// does not allocate and fault in the parameter gradient again (3.2 MB for a 784×512 dense layer in
+  /// double). The result is bit for bit that of gradient(X, t). Throws input_error, like gradient(X, t),
+  /// for a batch or targets that do not fit the model, before `out` is touched.
+  void gradient(const Matrix<T>& X, const Targets<T>& t, Gradient<T>& out) const;
 
   /// The network Jacobian J = J_L ⋯ J_1 on the batch (out·B × in·B), formed as a matrix product.
   Matrix<T> jacobian(const Matrix<T>& X) const;

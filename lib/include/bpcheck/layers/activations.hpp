@@ -15,6 +15,15 @@
 
 namespace bpcheck {
 
+namespace kernels {
+/// Y = tanh(X) and dX = dY ⊙ sech²(X) on `size` contiguous entries, float and double (defined in
+/// lib/src/tanh_kernels.cpp, vectorised; Tanh's whole-matrix forms call them).
+void tanh(const float* x, float* y, Index size);
+void tanh(const double* x, double* y, Index size);
+void tanh_backward(const float* x, const float* dy, float* dx, Index size);
+void tanh_backward(const double* x, const double* dy, double* dx, Index size);
+}  // namespace kernels
+
 /// Layer mechanics for y = f(x) elementwise; Derived supplies value(x) and derivative(x, y).
 template <class Derived, class T>
 class ElementwiseLayer {
@@ -42,10 +51,18 @@ class ElementwiseLayer {
     else return X.unaryExpr([this](const T& x) { return self().value(x); });
   }
 
-  /// dX = f'(X) ⊙ dY
+  /// dX = f'(X) ⊙ dY (an activation may state it on the whole matrix as backward_block(X, dY))
   Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
                      Eigen::Ref<Vector<T>>) const {
-    return dY.cwiseProduct(derivatives(X, Y));
+    if constexpr (requires(const Derived& d) { d.backward_block(X, dY); }) {
+      if (dY.rows() != X.rows() || dY.cols() != X.cols())
+        throw input_error(self().type_name() + ": dY is " + std::to_string(dY.rows()) + "×" +
+                          std::to_string(dY.cols()) + ", X is " + std::to_string(X.rows()) + "×" +
+                          std::to_string(X.cols()));
+      return self().backward_block(X, dY);
+    } else {
+      return dY.cwiseProduct(derivatives(X, Y));
+    }
   }
 
   /// J_x = diag(f'(vec X)), on the batch as well as per sample.
@@ -132,25 +149,14 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
     return T(4) * e / (d * d);
   }
 
-  // float and double: whole-matrix forms through Eigen's vectorised exp and log, since std::tanh and
-  // Eigen's double tanh go one entry at a time (bench/bench_mlp.cpp measures the difference).
-  // tanh|x| = −m/(2 + m) with m = expm1(−2|x|) ∈ (−1, 0]: no cancellation, as 2 + m ≥ 1. expm1 is
-  // Kahan's form from exp and log, expm1(y) = (u − 1)·y/log u with u = eˣ (exact when u = 1: y;
-  // when u − 1 = −1: −1), accurate to a few ulp; checks/activation_accuracy_test.cpp bounds the error.
+  // float and double: whole-matrix forms (lib/src/tanh_kernels.cpp) through Eigen's vectorised exp and
+  // log, since std::tanh and Eigen's double tanh go one entry at a time (bench/bench_mlp.cpp measures
+  // the difference): tanh|x| = −m/(2 + m), m = expm1(−2|x|) by Kahan's form, no cancellation.
   Matrix<T> value_block(const Matrix<T>& X) const
     requires std::floating_point<T>
   {
-    using Array = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>;
-    const Array y = T(-2) * X.array().abs();
-    const Array u = y.exp();
-    const Array log_u = u.log();
     Matrix<T> Y(X.rows(), X.cols());
-    for (Index i = 0; i < X.size(); ++i) {
-      const T um1 = u(i) - T(1);
-      const T m = u(i) == T(1) ? y(i) : um1 == T(-1) ? T(-1) : um1 * y(i) / log_u(i);
-      const T t = -m / (T(2) + m);
-      Y(i) = X(i) < T(0) ? T(-t) : t;
-    }
+    kernels::tanh(X.data(), Y.data(), X.size());
     return Y;
   }
   /// sech²(x) = 4e/(1 + e)², e = e^{−2|x|}, as above with a vectorised exp.
@@ -159,6 +165,14 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
   {
     const auto e = (T(-2) * X.array().abs()).exp().eval();
     return (T(4) * e / ((T(1) + e) * (T(1) + e))).matrix();
+  }
+  /// dX = dY ⊙ sech²(X), derivative_block's formula without a batch-sized temporary.
+  Matrix<T> backward_block(const Matrix<T>& X, const Matrix<T>& dY) const
+    requires std::floating_point<T>
+  {
+    Matrix<T> dX(X.rows(), X.cols());
+    kernels::tanh_backward(X.data(), dY.data(), dX.data(), X.size());
+    return dX;
   }
 };
 

@@ -1,0 +1,119 @@
+// Network::gradient(X, t, out), which reuses the caller's storage, against gradient(X, t): the same
+// bits on every rung and layer kind (batch norm couples the samples), after a call on another batch
+// size, from storage left dirty by another network, and the same input errors.
+#include <string>
+#include <vector>
+
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/network.hpp"
+#include "helpers.hpp"
+
+using bpcheck::Gradient;
+using bpcheck::Index;
+using bpcheck::Matrix;
+using bpcheck::ModelSpec;
+using bpcheck::Network;
+using bpcheck::Vector;
+using bpcheck::testing::eps_times;
+using bpcheck::testing::real_rungs;
+
+namespace {
+
+/// Same shape and every entry equal (not merely close).
+template <class T, int C>
+bool same_bits(const Eigen::Matrix<T, Eigen::Dynamic, C>& a, const Eigen::Matrix<T, Eigen::Dynamic, C>& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() && (a.array() == b.array()).all();
+}
+
+template <class T>
+bool same_gradient(const Gradient<T>& a, const Gradient<T>& b) {
+  if (!(a.loss == b.loss) || a.layers.size() != b.layers.size() || !same_bits(a.input, b.input)) return false;
+  for (std::size_t k = 0; k < a.layers.size(); ++k)
+    if (!same_bits(a.layers[k], b.layers[k])) return false;
+  return true;
+}
+
+/// Networks with dense, elementwise, batch-coupled (batch norm in training mode), per-sample
+/// normalising (layer norm), convolution, softmax and residual layers, each with its loss.
+std::vector<ModelSpec> specs() {
+  return {
+      {6, {{"dense", {{"units", 5}}}, {"tanh", {}}, {"dense", {{"units", 3}}}}, "mse"},
+      {6,
+       {{"dense", {{"units", 4}}}, {"batch_norm", {}}, {"relu", {}}, {"dense", {{"units", 3}}}},
+       "cross_entropy"},
+      {6, {{"layer_norm", {}}, {"dense", {{"units", 4}}}, {"gelu", {}}, {"softmax", {}}}, "mse"},
+      {6,
+       {{"conv1d", {{"channels", 2}, {"length", 3}, {"out_channels", 2}, {"kernel", 2}}},
+        {"sigmoid", {}},
+        {"dense", {{"units", 3}}}},
+       "cross_entropy"},
+  };
+}
+
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("gradient into reused storage equals gradient(X, t) bit for bit, across batch sizes",
+                        "[network][reuse]", real_rungs) {
+  using T = TestType;
+  // Storage left by a larger, different network: wrong count, wrong sizes, nonzero contents.
+  Network<T> other({6, {{"dense", {{"units", 7}}}, {"tanh", {}}, {"dense", {{"units", 2}}}, {"tanh", {}},
+                        {"dense", {{"units", 2}}}},
+                    "mse"});
+  other.initialize(5);
+  for (const auto& spec : specs()) {
+    Network<T> net(spec);
+    net.initialize(11);
+    INFO("first layer " << spec.layers.front().type << ", loss " << spec.loss);
+    Gradient<T> out;
+    const auto dirty = bpcheck::generate_batch(other, 3, 4);
+    other.gradient(dirty.inputs, dirty.targets, out);
+    REQUIRE(out.layers.size() == 5);
+    // 3 samples, then 5 (every buffer grows), then 2 (every buffer shrinks), then 5 again.
+    for (Index samples : {3, 5, 2, 5}) {
+      INFO(samples << " samples");
+      const auto batch = bpcheck::generate_batch(net, 100 + std::uint64_t(samples), samples);
+      net.gradient(batch.inputs, batch.targets, out);
+      const Gradient<T> fresh = net.gradient(batch.inputs, batch.targets);
+      CHECK(same_gradient(out, fresh));
+      CHECK(out.input.cols() == samples);
+    }
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("the bitwise comparison of gradients notices a change of a few ε in one entry",
+                        "[network][reuse]", real_rungs) {
+  using T = TestType;
+  Network<T> net(specs()[1]);
+  net.initialize(11);
+  const auto batch = bpcheck::generate_batch(net, 7, 4);
+  Gradient<T> out;
+  net.gradient(batch.inputs, batch.targets, out);
+  Gradient<T> nudged = out;
+  Index at = 0;
+  nudged.layers[0].cwiseAbs().maxCoeff(&at);
+  nudged.layers[0](at) *= T(1) + eps_times<T>(4);
+  CHECK(same_gradient(out, out));
+  CHECK_FALSE(same_gradient(nudged, out));
+}
+
+TEMPLATE_LIST_TEST_CASE("gradient into reused storage rejects a batch or targets that do not fit the model",
+                        "[network][reuse]", real_rungs) {
+  using T = TestType;
+  Network<T> net(specs()[0]);
+  net.initialize(11);
+  const auto batch = bpcheck::generate_batch(net, 7, 4);
+  Gradient<T> out;
+  net.gradient(batch.inputs, batch.targets, out);
+  const Gradient<T> before = out;
+
+  const Matrix<T> too_few_features = batch.inputs.topRows(5);
+  CHECK_THROWS_AS(net.gradient(too_few_features, batch.targets, out), bpcheck::input_error);
+  CHECK_THROWS_WITH(net.gradient(too_few_features, batch.targets, out),
+                    Catch::Contains("model takes 6 inputs per sample, got 5"));
+  const Matrix<T> fewer_samples = batch.inputs.leftCols(3);
+  CHECK_THROWS_AS(net.gradient(fewer_samples, batch.targets, out), bpcheck::input_error);
+  const Matrix<T> empty(6, 0);
+  CHECK_THROWS_AS(net.gradient(empty, batch.targets, out), bpcheck::input_error);
+  // Shapes are checked before anything is written.
+  CHECK(same_gradient(out, before));
+}
