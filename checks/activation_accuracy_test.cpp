@@ -16,11 +16,14 @@ using bpcheck::mp100;
 
 namespace {
 
-/// 0, ±tiny, ±10^k for k = −12 … 1.5 in steps of 1/8, and 40 001 evenly spaced points in [−20, 20].
+/// 0, ±tiny, ±10^k for k = −12 … 36 in steps of 1/8 (sech² underflows past 44 in float and 355 in
+/// double, where it must come out 0 or subnormal, not the smallest normal number), and 40 001 evenly
+/// spaced points in [−20, 20].
 template <class T>
 std::vector<T> sweep() {
   std::vector<T> xs{T(0), std::numeric_limits<T>::denorm_min(), std::numeric_limits<T>::min(), T(1e-30)};
-  for (int i = -96; i <= 12; ++i) xs.push_back(T(std::pow(10.0, i / 8.0)));
+  for (int i = -96; i <= 288; ++i) xs.push_back(T(std::pow(10.0, i / 8.0)));
+  for (double x : {44.0, 44.5, 50.0, 102.0, 354.0, 355.0, 357.0, 1002.0}) xs.push_back(T(x));
   for (int i = -20000; i <= 20000; ++i) xs.push_back(T(i / 1000.0));
   const std::size_t n = xs.size();
   for (std::size_t i = 0; i < n; ++i) xs.push_back(-xs[i]);
@@ -70,6 +73,10 @@ TEMPLATE_TEST_CASE("tanh and its derivative on float and double are within 4 ε 
   INFO("tanh: " << value_error << " ε, sech²: " << derivative_error << " ε");
   CHECK(value_error <= 4);
   CHECK(derivative_error <= 4);
+  // The stated Jacobian goes through derivative_block: the same sech², underflowing to 0 far out.
+  const std::vector<T> far{T(1), T(40), T(50), T(102), T(357), T(1002), T(1e30)};
+  const Matrix<T> J = bpcheck::Tanh<T>(Index(far.size())).jacobian_input(column(far));
+  CHECK(max_error_in_eps(far, Matrix<T>(J.diagonal()), exact_sech2) <= 4);
   // The special values.
   const bpcheck::Tanh<T> one(1);
   CHECK(one.forward(Matrix<T>::Constant(1, 1, std::numeric_limits<T>::infinity()))(0) == T(1));

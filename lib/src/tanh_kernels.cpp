@@ -42,12 +42,13 @@ void tanh_kahan(const T* x, T* out, Index size) {
   }
 }
 
-// dX = dY ⊙ sech²(X), sech²(x) = 4e/(1 + e)², e = e^{−2|x|}: Tanh::derivative_block's formula.
+// dX = dY ⊙ sech²(X), sech²(x) = 4e/(1 + e)², e = e^{−2|x|}: Tanh::derivative_block's formula, with
+// e = 0 below the smallest normal number (tanh_underflow_exp).
 template <class T>
 void tanh_backward(const T* x, const T* dy, T* dx, Index size) {
   for (Index at = 0; at < size; at += chunk_size) {
     const Index n = std::min(chunk_size, size - at);
-    const Chunk<T> e = (T(-2) * Eigen::Map<const Chunk<T>>(x + at, n).abs()).exp();
+    const Chunk<T> e = tanh_underflow_exp<T>(Chunk<T>(T(-2) * Eigen::Map<const Chunk<T>>(x + at, n).abs()));
     const Chunk<T> sech2 = T(4) * e / ((T(1) + e) * (T(1) + e));
     Eigen::Map<Chunk<T>>(dx + at, n) = Eigen::Map<const Chunk<T>>(dy + at, n) * sech2;
   }

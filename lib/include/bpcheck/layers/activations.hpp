@@ -11,6 +11,8 @@
 #include <cmath>
 #include <concepts>
 
+#include <limits>
+
 #include "bpcheck/layer.hpp"
 
 namespace bpcheck {
@@ -130,6 +132,19 @@ class Sigmoid : public ElementwiseLayer<Sigmoid<T>, T> {
   T derivative(const T& x, const T& y) const { return y * stable_sigmoid(T(-x)); }
 };
 
+/// eʸ for y ≤ 0 by Eigen's vectorised exp, except below T's smallest normal number, where Eigen clamps
+/// y and returns about that number (sech²(1002) came out 1e-308 in double, not 0, and the rest of the
+/// network multiplied the error by 1e6): there, rarely, std::exp gives the subnormal or 0 that IEEE
+/// arithmetic rounds eʸ to.
+template <class T, class A>
+A tanh_underflow_exp(const A& y) {
+  static const T lowest = std::log(std::numeric_limits<T>::min());
+  A e = y.exp();
+  for (Index i = 0; i < y.size(); ++i)
+    if (y(i) < lowest) e(i) = std::exp(y(i));
+  return e;
+}
+
 /// tanh' = sech²(x) = 4e^{−2|x|}/(1 + e^{−2|x|})², which keeps its relative accuracy in saturation
 /// where 1 − tanh² cancels to 0.
 template <class T>
@@ -163,7 +178,7 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
   Matrix<T> derivative_block(const Matrix<T>& X, const Matrix<T>&) const
     requires std::floating_point<T>
   {
-    const auto e = (T(-2) * X.array().abs()).exp().eval();
+    const auto e = tanh_underflow_exp<T>(Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>(T(-2) * X.array().abs()));
     return (T(4) * e / ((T(1) + e) * (T(1) + e))).matrix();
   }
   /// dX = dY ⊙ sech²(X), derivative_block's formula without a batch-sized temporary.
