@@ -73,6 +73,8 @@ class MultiHeadAttention {
     std::vector<Matrix<T>> P;  ///< per head, S × S
   };
   Cache run(const Eigen::Ref<const Vector<T>>& x) const;
+  /// Q, K, V = W_{q,k,v} X + b_{q,k,v} 1ᵀ of c.X, with the projections of the flat parameters `theta`.
+  void project(const Vector<T>& theta, Cache& c) const;
   /// Ẏ (E × S) for tangents Ẋ (E × S) and θ̇ (all parameters) at a cached sample; `absolute`: the
   /// softmax tangent's two terms added instead of subtracted (for absolute_jacobian).
   Matrix<T> tangent(const Cache& c, const Matrix<T>& dX, const Vector<T>& dtheta, bool absolute = false) const;
@@ -120,18 +122,23 @@ void MultiHeadAttention<T>::set_parameters(const Vector<T>& theta) {
 }
 
 template <class T>
-typename MultiHeadAttention<T>::Cache MultiHeadAttention<T>::run(const Eigen::Ref<const Vector<T>>& x) const {
-  using std::exp;
-  Cache c;
-  c.X = Eigen::Map<const Matrix<T>>(x.data(), E_, S_);
-  const auto W = w_in(theta_);
-  const auto b = b_in(theta_);
+void MultiHeadAttention<T>::project(const Vector<T>& theta, Cache& c) const {
+  const auto W = w_in(theta);
+  const auto b = b_in(theta);
   c.Q = W.topRows(E_) * c.X;
   c.Q.colwise() += b.head(E_);
   c.K = W.middleRows(E_, E_) * c.X;
   c.K.colwise() += b.segment(E_, E_);
   c.V = W.bottomRows(E_) * c.X;
   c.V.colwise() += b.tail(E_);
+}
+
+template <class T>
+typename MultiHeadAttention<T>::Cache MultiHeadAttention<T>::run(const Eigen::Ref<const Vector<T>>& x) const {
+  using std::exp;
+  Cache c;
+  c.X = Eigen::Map<const Matrix<T>>(x.data(), E_, S_);
+  project(theta_, c);
   c.O.resize(E_, S_);
   for (Index h = 0; h < H_; ++h) {
     const Matrix<T> A = c.Q.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) * scale_;
@@ -286,14 +293,7 @@ Matrix<T> MultiHeadAttention<T>::absolute_jacobian(const Matrix<T>& X) const {
   for (Index s = 0; s < B; ++s) {
     Cache c = run(X.col(s));
     c.X = magnitude(c.X);
-    const auto W = w_in(positive.theta_);
-    const auto b = b_in(positive.theta_);
-    c.Q = W.topRows(E_) * c.X;
-    c.Q.colwise() += b.head(E_);
-    c.K = W.middleRows(E_, E_) * c.X;
-    c.K.colwise() += b.segment(E_, E_);
-    c.V = W.bottomRows(E_) * c.X;
-    c.V.colwise() += b.tail(E_);
+    project(positive.theta_, c);
     for (Index h = 0; h < H_; ++h) {
       Matrix<T>& P = c.P[std::size_t(h)];
       const Matrix<T> A = c.Q.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) * scale_;
