@@ -20,7 +20,10 @@ class Environment {
  public:
   Environment(const char* name, const char* value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value, 1);
+    if (value == nullptr)
+      ::unsetenv(name);
+    else
+      ::setenv(name, value, 1);
   }
   ~Environment() {
     if (old_.empty())
@@ -248,4 +251,24 @@ TEST_CASE("BPCHECK_PROPERTY_CASES sets the number of cases and RC_PARAMS the see
   }
   if (!rc_params_set("seed")) CHECK(property_parameters(5).seed == default_seed);
   if (!rc_params_set("max_success")) CHECK(property_parameters(5).maxSuccess == 5);
+}
+
+TEST_CASE("BPCHECK_PROPERTY_LAYERS limits the per-layer properties to the layer types it names",
+          "[property][generator]") {
+  {
+    Environment shard("BPCHECK_PROPERTY_LAYERS", "tanh,dense,tanh");
+    CHECK(property_layer_types() == std::vector<std::string>{"tanh", "dense"});
+  }
+  {
+    Environment typo("BPCHECK_PROPERTY_LAYERS", "dense,tahn");
+    CHECK_THROWS_WITH(property_layer_types(), Catch::Contains("unknown layer type 'tahn'"));
+  }
+  {
+    Environment none("BPCHECK_PROPERTY_LAYERS", ",");
+    CHECK_THROWS_AS(property_layer_types(), bpcheck::input_error);
+  }
+  {
+    Environment all("BPCHECK_PROPERTY_LAYERS", nullptr);
+    CHECK(property_layer_types() == bpcheck::layer_type_names());
+  }
 }

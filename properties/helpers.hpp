@@ -11,8 +11,9 @@
 
 namespace bpcheck::properties::testing {
 
-/// Every layer type the registry knows: a new type is covered by every layer property at once.
-inline const std::vector<std::string>& builtin_layer_types() { return layer_type_names(); }
+/// Every layer type the registry knows (a new type is covered by every layer property at once), or
+/// those BPCHECK_PROPERTY_LAYERS names.
+inline std::vector<std::string> builtin_layer_types() { return property_layer_types(); }
 
 /// Cases for a property on rung T: `fast` on float and double, `slow` on mp100; BPCHECK_PROPERTY_CASES
 /// overrides both (mp100 a tenth).

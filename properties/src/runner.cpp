@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "bpcheck/error.hpp"
+#include "bpcheck/layer.hpp"
 
 namespace bpcheck::properties {
 
@@ -17,6 +18,22 @@ int case_count(int default_cases, bool mp100) {
   if (end == env || *end != '\0' || n <= 0 || n > 100000000)
     throw input_error(std::string("BPCHECK_PROPERTY_CASES: '") + env + "' is not a positive integer");
   return mp100 ? int(std::max(2L, n / 10)) : int(n);
+}
+
+std::vector<std::string> property_layer_types() {
+  const char* env = std::getenv("BPCHECK_PROPERTY_LAYERS");
+  const auto& known = layer_type_names();
+  if (env == nullptr) return known;
+  std::vector<std::string> types;
+  std::stringstream list(env);
+  for (std::string name; std::getline(list, name, ',');) {
+    if (name.empty()) continue;
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      throw input_error("BPCHECK_PROPERTY_LAYERS: unknown layer type '" + name + "'");
+    if (std::find(types.begin(), types.end(), name) == types.end()) types.push_back(name);
+  }
+  if (types.empty()) throw input_error(std::string("BPCHECK_PROPERTY_LAYERS: '") + env + "' names no layer type");
+  return types;
 }
 
 bool rc_params_set(const std::string& key) {

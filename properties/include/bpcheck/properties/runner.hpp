@@ -9,12 +9,16 @@
 // least 2): the nightly setting is BPCHECK_PROPERTY_CASES=10000. RC_PARAMS is honoured on top:
 // `RC_PARAMS="seed=7 max_success=500"` overrides both the seed and the count.
 //
+// Layers. BPCHECK_PROPERTY_LAYERS=dense,tanh limits the per-layer properties to those layer types
+// (comma-separated registry names), so that a nightly run can be split over machines by layer.
+//
 // Seed. Without a seed in RC_PARAMS every property uses the fixed default_seed, so two runs of the
 // test command see the same cases; a failure prints the RC_PARAMS that reproduces it.
 #include <cstdint>
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <rapidcheck.h>
 
@@ -25,6 +29,10 @@ inline constexpr std::uint64_t default_seed = 20261127;
 /// The cases a property runs: BPCHECK_PROPERTY_CASES when set (a tenth, at least 2, for mp100),
 /// else `default_cases`. Throws input_error for a value that is not a positive integer.
 int case_count(int default_cases, bool mp100 = false);
+
+/// The layer types the per-layer properties run on: BPCHECK_PROPERTY_LAYERS when set, else every
+/// registered type. Throws input_error naming an unknown type, or for an empty list.
+std::vector<std::string> property_layer_types();
 
 /// Whether RC_PARAMS sets the key (e.g. "seed", "max_success").
 bool rc_params_set(const std::string& key);
