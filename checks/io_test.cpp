@@ -1,5 +1,6 @@
 // The JSON formats: round trips, digits beyond double carried into mp100, and every bad input
 // refused with an input_error that names the file and the problem.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -256,6 +257,24 @@ TEST_CASE("a generated batch is deterministic, in range, and the same on double 
   const auto v = bpcheck::generate_batch(bce, 42, 64);
   CHECK(v.targets.values.minCoeff() >= 0);
   CHECK(v.targets.values.maxCoeff() < 1);
+}
+
+TEST_CASE("a generated batch for a model that starts with an embedding holds valid indices", "[io][data]") {
+  // `bpcheck gradient` and `report` without --data feed this batch straight to the embedding.
+  const bpcheck::ModelSpec spec{3, {{"embedding", {{"num_embeddings", 4}, {"embedding_dim", 2}}}, {"dense", {{"units", 2}}}}, "mse"};
+  bpcheck::Network<double> net(spec);
+  net.initialize(5);
+  const auto batch = bpcheck::generate_batch(net, 9, 16);
+  bool saw[4] = {false, false, false, false};
+  for (Index i = 0; i < batch.inputs.size(); ++i) {
+    const double x = batch.inputs(i);
+    REQUIRE(x == std::floor(x));
+    REQUIRE(x >= 0);
+    REQUIRE(x < 4);
+    saw[Index(x)] = true;
+  }
+  CHECK((saw[0] && saw[1] && saw[2] && saw[3]));
+  CHECK(net.gradient(batch.inputs, batch.targets).layers.size() == 2);
 }
 
 TEST_CASE("bad data is refused with the file and the problem", "[io][data]") {

@@ -6,6 +6,7 @@
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/io/json_scalar.hpp"
 #include "bpcheck/io/limits.hpp"
+#include "bpcheck/random.hpp"
 
 namespace bpcheck {
 
@@ -233,6 +234,12 @@ Batch<T> generate_batch(const Network<T>& net, std::uint64_t seed, Index samples
   batch.inputs.resize(net.input_size(), samples);
   for (Index s = 0; s < samples; ++s)
     for (Index i = 0; i < net.input_size(); ++i) batch.inputs(i, s) = scalar_cast<T>(2.0 * unit() - 1.0);
+  // An embedding first takes integer indices: its inputs are drawn as valid ones.
+  if (net.depth() > 0 && net.layer(0).input_is_index()) {
+    Random index_rng(seed ^ 0x5bd1e995ULL);
+    const auto count = std::uint64_t(net.layer(0).index_count());
+    for (Index i = 0; i < batch.inputs.size(); ++i) batch.inputs(i) = scalar_cast<T>(double(index_rng.below(count)));
+  }
   const Index outputs = net.output_size();
   if (net.loss().target_kind() == TargetKind::classes) {
     for (Index s = 0; s < samples; ++s) {

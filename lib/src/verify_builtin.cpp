@@ -108,12 +108,6 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
       net.initialize(options.seed);
     Batch<R> batch = subject.data ? batch_from_json(net, *subject.data, subject.data_file)
                                   : generate_batch(net, options.seed, options.batch);
-    // An embedding first takes integer indices: generated inputs are drawn as valid ones.
-    if (!subject.data && net.depth() > 0 && net.layer(0).input_is_index()) {
-      Random rng(options.seed ^ 0x5bd1e995ULL);
-      const auto count = std::uint64_t(net.layer(0).index_count());
-      for (Index i = 0; i < batch.inputs.size(); ++i) batch.inputs(i) = R(double(rng.below(count)));
-    }
     return std::pair{std::move(net), std::move(batch)};
   };
   auto make = [&network_on]<class T>(rung<T>) {
