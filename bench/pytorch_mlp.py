@@ -1,6 +1,8 @@
 """Benchmark 1, PyTorch side: MLP 784-512-512-10 (tanh, mse), batch 64, one thread, float and double.
 Prints JSON: torch's configuration and per dtype the median seconds of forward and of
-forward+backward (gradients set to None between steps, as optimizer.zero_grad() does)."""
+forward+backward (gradients set to None between steps, as optimizer.zero_grad() does), once for the
+parameters only (torch's usual training step) and once with the input's gradient too, which is the work
+bpcheck's Network::gradient does (its Gradient holds dX)."""
 import json
 import sys
 
@@ -25,9 +27,19 @@ def measure(dtype):
             p.grad = None
         loss_fn(net(x), t).backward()
 
+    x_leaf = x.detach().clone().requires_grad_(True)
+
+    def forward_backward_input():
+        for p in net.parameters():
+            p.grad = None
+        x_leaf.grad = None
+        loss_fn(net(x_leaf), t).backward()
+
     fwd, n_fwd = timed(forward)
     fwd_bwd, n_fwd_bwd = timed(forward_backward)
-    return {"forward_s": fwd, "forward_backward_s": fwd_bwd, "reps": [n_fwd, n_fwd_bwd]}
+    fwd_bwd_input, n_fwd_bwd_input = timed(forward_backward_input)
+    return {"forward_s": fwd, "forward_backward_s": fwd_bwd, "forward_backward_input_s": fwd_bwd_input,
+            "reps": [n_fwd, n_fwd_bwd, n_fwd_bwd_input]}
 
 
 if __name__ == "__main__":
