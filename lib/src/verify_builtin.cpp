@@ -1,4 +1,5 @@
-// The verification engine instantiated once for the registry's layers and for networks.
+// The verification engine instantiated for networks (LossLayer); registry layers go through
+// AnyLayerFactory (verify_layer.cpp).
 #include <limits>
 #include <optional>
 
@@ -8,13 +9,15 @@
 #include "bpcheck/io/limits.hpp"
 #include "bpcheck/verify/network_layer.hpp"
 #include "bpcheck/verify/verify.hpp"
+#include "bpcheck/verify/verify_impl.hpp"
 
 namespace bpcheck {
 
 VerificationReport verify_layer(const LayerSpec& spec, Index input_size, const VerifyOptions& options) {
   // Build once on double so a bad spec is reported before any check runs.
   (void)make_layer<double>(spec, input_size);
-  return verify_layer([&spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); }, options);
+  return verify_layer(AnyLayerFactory([&spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); }),
+                      options);
 }
 
 namespace {
@@ -130,7 +133,7 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
   VerifyOptions loss_options = options;
   loss_options.random_parameters = false;
   loss_options.inputs = batch_mp.inputs;
-  VerificationReport report = verify_layer(make, loss_options);
+  VerificationReport report = verify_detail::verify_layer_with(make, loss_options);
   report.subject = "network (" + std::to_string(subject.spec.layers.size()) + " layers, " + subject.spec.loss + ")";
 
   // Overflow on the model's own parameters and batch, named by layer (float and double), listed with

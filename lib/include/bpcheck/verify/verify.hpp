@@ -30,8 +30,11 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -264,9 +267,68 @@ struct RungInfo {
 
 }  // namespace verify_detail
 
-/// The checks of one layer factory; see the file comment. Defined in verify_impl.hpp.
+namespace verify_detail {
+/// Whether Make builds a checkable layer on rung T; each failure explains itself in a sentence.
+template <class Make, class T>
+constexpr bool factory_builds_on() {
+  static_assert(std::is_invocable_v<Make&, rung<T>>,
+                "the factory must take any rung: []<class T>(bpcheck::rung<T>) { return MyLayer<T>(...); }");
+  using L = std::remove_cvref_t<std::invoke_result_t<Make&, rung<T>>>;
+  static_assert(Layer<L>,
+                "the factory must return a bpcheck Layer (type_name, input_size, output_size, parameter_blocks, "
+                "parameters, set_parameters, forward, backward: see bpcheck/layer.hpp)");
+  static_assert(std::is_same_v<typename L::scalar_type, T>,
+                "the factory must build its layer on the scalar of the rung it is given: rung<T> → Layer<T>");
+  static_assert(std::copy_constructible<L>, "the layer must be copyable: the checker perturbs copies");
+  return true;
+}
+}  // namespace verify_detail
+
+/// A layer factory on every rung behind type erasure (AnyLayer<T> per rung). verify_layer(make) wraps
+/// the factory in one and runs the checks compiled once in the library: a file that calls
+/// verify_layer compiles its own layer on the six rungs, not the checker.
+class AnyLayerFactory {
+ public:
+  template <class Make>
+    requires(!std::same_as<std::remove_cvref_t<Make>, AnyLayerFactory>)
+  explicit AnyLayerFactory(Make make) {
+    static_assert((verify_detail::factory_builds_on<Make, float>() && verify_detail::factory_builds_on<Make, double>() &&
+                   verify_detail::factory_builds_on<Make, mp100>() &&
+                   verify_detail::factory_builds_on<Make, dual<float>>() &&
+                   verify_detail::factory_builds_on<Make, dual<double>>() &&
+                   verify_detail::factory_builds_on<Make, dual<mp100>>()));
+    // One shared factory: std::function needs copyable targets, the user's factory need not be.
+    const auto shared = std::make_shared<Make>(std::move(make));
+    makers_ = {[shared] { return AnyLayer<float>((*shared)(rung<float>{})); },
+               [shared] { return AnyLayer<double>((*shared)(rung<double>{})); },
+               [shared] { return AnyLayer<mp100>((*shared)(rung<mp100>{})); },
+               [shared] { return AnyLayer<dual<float>>((*shared)(rung<dual<float>>{})); },
+               [shared] { return AnyLayer<dual<double>>((*shared)(rung<dual<double>>{})); },
+               [shared] { return AnyLayer<dual<mp100>>((*shared)(rung<dual<mp100>>{})); }};
+  }
+
+  /// The layer on rung T.
+  template <class T>
+  AnyLayer<T> operator()(rung<T>) const {
+    return std::get<std::function<AnyLayer<T>()>>(makers_)();
+  }
+
+ private:
+  std::tuple<std::function<AnyLayer<float>()>, std::function<AnyLayer<double>()>, std::function<AnyLayer<mp100>()>,
+             std::function<AnyLayer<dual<float>>()>, std::function<AnyLayer<dual<double>>()>,
+             std::function<AnyLayer<dual<mp100>>()>>
+      makers_;
+};
+
+/// The checks of one layer factory (see the file comment), compiled once in the library.
+VerificationReport verify_layer(const AnyLayerFactory& make, const VerifyOptions& options = {});
+
+/// The checks of one layer factory: `[]<class T>(bpcheck::rung<T>) { return MyLayer<T>(4, 3); }`.
 template <class Make>
-VerificationReport verify_layer(Make&& make, const VerifyOptions& options = {});
+  requires(!std::same_as<std::remove_cvref_t<Make>, AnyLayerFactory>)
+VerificationReport verify_layer(Make&& make, const VerifyOptions& options = {}) {
+  return verify_layer(AnyLayerFactory(std::forward<Make>(make)), options);
+}
 
 /// A registered layer (model-spec name and options) on input_size features.
 VerificationReport verify_layer(const LayerSpec& spec, Index input_size, const VerifyOptions& options = {});
@@ -285,5 +347,3 @@ struct NetworkSubject {
 VerificationReport verify_network(const NetworkSubject& subject, const VerifyOptions& options = {});
 
 }  // namespace bpcheck
-
-#include "bpcheck/verify/verify_impl.hpp"

@@ -1,5 +1,7 @@
 #pragma once
-// The definitions behind verify.hpp: templated on the user's factory, so they live in a header.
+// The verification engine behind verify.hpp, templated on the factory: the library instantiates it
+// for AnyLayerFactory (every layer a user or the registry checks) and for networks (LossLayer), in
+// lib/src. Include it only to run the engine on another factory type without erasure.
 #include <algorithm>
 
 #include "bpcheck/verify/verify.hpp"
@@ -759,9 +761,11 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
 
 }  // namespace verify_detail
 
+namespace verify_detail {
+
+/// The checks of one factory; see verify.hpp.
 template <class Make>
-VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
-  using namespace verify_detail;
+VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
   if (opt.points <= 0) throw input_error("verify: points must be positive");
   if (opt.batch <= 0 && !opt.inputs) throw input_error("verify: batch must be positive");
   for (const auto& p : opt.precisions)
@@ -954,4 +958,5 @@ VerificationReport verify_layer(Make&& make, const VerifyOptions& opt) {
   return report;
 }
 
+}  // namespace verify_detail
 }  // namespace bpcheck

@@ -1,0 +1,12 @@
+// The verification engine instantiated once for every layer factory, behind AnyLayerFactory: a file
+// that calls verify_layer compiles its layer, not the checks.
+#include "bpcheck/verify/verify.hpp"
+#include "bpcheck/verify/verify_impl.hpp"
+
+namespace bpcheck {
+
+VerificationReport verify_layer(const AnyLayerFactory& make, const VerifyOptions& options) {
+  return verify_detail::verify_layer_with(make, options);
+}
+
+}  // namespace bpcheck
