@@ -47,7 +47,9 @@ class Hardtanh : public ElementwiseLayer<Hardtanh<T>, T> {
   std::string type_name() const { return "hardtanh"; }
   const T& min_val() const { return lo_; }
   const T& max_val() const { return hi_; }
-  T value(const T& x) const { return x < lo_ ? lo_ : (x > hi_ ? hi_ : x); }
+  // At an end the value is the constant, not x: on dual numbers forward mode then carries the
+  // derivative backward states there (0), so every route takes the same side of the kink. NaN passes.
+  T value(const T& x) const { return x <= lo_ ? lo_ : (x >= hi_ ? hi_ : x); }
   T derivative(const T& x, const T&) const { return x > lo_ && x < hi_ ? T(1) : T(0); }
 
  private:
