@@ -1,6 +1,7 @@
 // Losses: PyTorch-reduced values on hand-computed cases, gradients against 100-digit central
 // differences of value(), and logits of size 1e4.
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "bpcheck/losses.hpp"
@@ -194,6 +195,39 @@ TEMPLATE_LIST_TEST_CASE("bce_with_logits with |z| = 1e4 is finite and right", "[
   expected << ratio<T>(1, 4), ratio<T>(-1, 4),  //
       T(0), T(0);
   check_saturated_loss(*loss, Y, t, T(5000), expected);
+}
+
+TEMPLATE_LIST_TEST_CASE("bce_with_logits by forward mode at z = 0 has the slope σ(0) − t, the same as its gradient",
+                        "[losses][regression]", real_rungs) {
+  // Found by the nightly property run: max(z, 0) + log1p(e^{−|z|}) gave dual numbers −1/2 at z = 0.
+  using T = TestType;
+  using D = bpcheck::dual<T>;
+  const auto loss = bpcheck::make_loss<D>("bce_with_logits");
+  const auto plain = bpcheck::make_loss<T>("bce_with_logits");
+  for (const int target : {0, 1}) {
+    Matrix<D> Y(1, 1);
+    Y(0) = D(T(0));
+    Y(0).d[0] = T(1);
+    Targets<D> t;
+    t.values = Matrix<D>::Constant(1, 1, D(T(target)));
+    Targets<T> tt;
+    tt.values = Matrix<T>::Constant(1, 1, T(target));
+    const D value = loss->value(Y, t);
+    CHECK(value.d[0] == ratio<T>(1, 2) - T(target));
+    CHECK(plain->gradient(Matrix<T>::Zero(1, 1), tt)(0) == ratio<T>(1, 2) - T(target));
+  }
+}
+
+TEST_CASE("mse in float is finite where the mean square is below float's largest number", "[losses][stability]") {
+  // (2e19)² = 4e38 passes float's 3.4e38; the mean over four entries, 1e38, does not.
+  const auto loss = bpcheck::make_loss<float>("mse");
+  Matrix<float> Y = Matrix<float>::Zero(2, 2);
+  Y(0) = 2e19f;
+  Targets<float> t;
+  t.values = Matrix<float>::Zero(2, 2);
+  const float value = loss->value(Y, t);
+  REQUIRE(std::isfinite(value));
+  CHECK(std::abs(value - 1e38f) <= 4 * std::numeric_limits<float>::epsilon() * 1e38f);
 }
 
 TEMPLATE_LIST_TEST_CASE("losses refuse targets that do not fit the output", "[losses][errors]", real_rungs) {
