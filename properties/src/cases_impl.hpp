@@ -36,18 +36,25 @@ Matrix<T> network_inputs(const NetworkCase& c) {
   return detail::to_matrix<T>(c.inputs, c.spec.input_size, c.batch);
 }
 
-/// [J_L⋯J_1, J_L⋯J_2·J_θ,1, …, J_θ,L], formed from the layers' stated Jacobians (in absolute values
-/// when `absolute`): the product accumulated from the output end, as the theorem writes it.
+/// [J_L⋯J_1, J_L⋯J_2·J_θ,1, …, J_θ,L], formed from the layers' stated Jacobians (from their absolute
+/// Jacobians when `absolute`: the magnitudes of the terms): the product accumulated from the output
+/// end, as the theorem writes it.
 template <class T>
 Matrix<T> explicit_product(Network<T> net, const Matrix<T>& X, const Vector<T>& theta, bool absolute) {
   net.set_parameters(theta);
   const auto xs = net.activations(X);
-  const auto a = [absolute](Matrix<T> M) { return absolute ? Matrix<T>(M.cwiseAbs()) : M; };
   Matrix<T> P = Matrix<T>::Identity(xs.back().size(), xs.back().size());
   std::vector<Matrix<T>> Jt(net.depth());
   for (std::size_t k = net.depth(); k-- > 0;) {
-    Jt[k] = P * a(net.layer(k).jacobian_parameters(xs[k]));
-    P = P * a(net.layer(k).jacobian_input(xs[k]));
+    if (absolute) {
+      const Matrix<T> A = net.layer(k).absolute_jacobian(xs[k]);  // [|J_x| |J_θ|] or the stated bound
+      const Index nx = xs[k].size();
+      Jt[k] = P * A.rightCols(A.cols() - nx);
+      P = P * A.leftCols(nx);
+    } else {
+      Jt[k] = P * net.layer(k).jacobian_parameters(xs[k]);
+      P = P * net.layer(k).jacobian_input(xs[k]);
+    }
   }
   Matrix<T> J(P.rows(), P.cols() + net.parameter_count());
   J.leftCols(P.cols()) = P;
@@ -190,7 +197,14 @@ Outcome chain_rule(const NetworkCase& c) {
       return ff.forward(gg.forward(X));
     };
     const Matrix<T> Jg = jacobian_input_jvp<T>(g, xs[k], theta_g);
-    const Matrix<T> Jf = jacobian_input_jvp<T>(f, xs[k + 1], theta_f);
+    // J_f at g(x) as the composition's forward mode computes it: the real forward may round g(x)
+    // differently (tanh by another kernel) and break a max-pool tie the other way.
+    AnyLayer<dual<T>> g_at = g_layer;
+    g_at.set_parameters(vector_cast<dual<T>>(theta_g));
+    const Matrix<dual<T>> gx_dual = g_at.forward(matrix_cast<dual<T>>(xs[k]));
+    Matrix<T> gx(gx_dual.rows(), gx_dual.cols());
+    for (Index i = 0; i < gx.size(); ++i) gx(i) = value_of(gx_dual(i));
+    const Matrix<T> Jf = jacobian_input_jvp<T>(f, gx, theta_f);
     const Matrix<T> Jfg = jacobian_input_jvp<T>(fg, xs[k], theta_g);
     const std::string what = fmt::format("chain rule at layers {}∘{} ({}∘{})", k + 1, k,
                                          net.layer(k + 1).type_name(), net.layer(k).type_name());

@@ -57,7 +57,8 @@ struct LayerAtPoint {
   DualForward<T> dual;  ///< the same map on dual<T>
   /// The stated [J_x J_θ] (empty function: the layer states none).
   std::function<Matrix<T>(const Matrix<T>& X, const Vector<T>& theta)> jacobian;
-  /// Magnitudes S of the terms behind each entry of J (empty function: |J| itself).
+  /// Magnitudes S of the terms behind each entry of J (empty function: |J| itself): a layer's stated
+  /// absolute Jacobian, the absolute product of the layers' for a network.
   std::function<Matrix<T>(const Matrix<T>& X, const Vector<T>& theta)> magnitude;
   Matrix<T> X;
   Vector<T> theta;
@@ -124,6 +125,18 @@ LayerAtPoint<typename L::scalar_type> layer_at_point(const L& layer, const LD& l
         Matrix<T> J(jx.rows(), jx.cols() + jt.cols());
         J << jx, jt;
         return J;
+      };
+  }
+  // The magnitude of the terms is the layer's stated absolute Jacobian where it states one, as in the
+  // verifier: |J| can be far below the terms that round (attention's scores, a normalisation's x̂).
+  if constexpr (LayerWithAbsoluteJacobian<L>) {
+    bool absolute = true;
+    if constexpr (requires { layer.has_absolute_jacobian(); }) absolute = layer.has_absolute_jacobian();
+    if (absolute)
+      p.magnitude = [layer](const Matrix<T>& x, const Vector<T>& th) {
+        L copy = layer;
+        copy.set_parameters(th);
+        return Matrix<T>(copy.absolute_jacobian(x));
       };
   }
   p.index_input = has_index_input(layer);
