@@ -102,6 +102,25 @@ TEMPLATE_LIST_TEST_CASE("hardtanh: clamp to [min_val, max_val], derivative 1 str
   check_values<T>(h2, {T(-1), T(3)}, {ratio<T>(-1, 2), T(2)}, {T(0), T(0)});
 }
 
+TEMPLATE_LIST_TEST_CASE("hardtanh by forward mode at its ends has the slope backward states there, 0",
+                        "[zoo][layers][regression]", real_rungs) {
+  // Found by the nightly property run: the clamp returned x at x = max_val, so dual numbers carried
+  // slope 1 where backward (and PyTorch) state 0, and the JVP and VJP routes disagreed at the kink.
+  using T = TestType;
+  using D = bpcheck::dual<T>;
+  const auto h = build<D>("hardtanh", 2);
+  Matrix<D> X(2, 1);
+  X(0) = D(T(1));
+  X(1) = D(T(-1));
+  X(0).d[0] = T(1);
+  X(1).d[0] = T(1);
+  const Matrix<D> Y = h.forward(X);
+  CHECK(Y(0).v == T(1));
+  CHECK(Y(1).v == T(-1));
+  CHECK(Y(0).d[0] == T(0));
+  CHECK(Y(1).d[0] == T(0));
+}
+
 TEMPLATE_LIST_TEST_CASE("mish: x tanh(softplus x), at x = ln 3 softplus = ln 4 and tanh(ln 4) = 15/17",
                         "[zoo][layers]", real_rungs) {
   using T = TestType;
