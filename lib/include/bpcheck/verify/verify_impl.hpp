@@ -11,14 +11,9 @@ namespace verify_detail {
 
 template <class T, class Make>
 auto build_on(Make& make, const Vector<mp100>& theta) {
+  // A user factory's layer type was checked where it entered (AnyLayerFactory); LossLayer is the
+  // library's own.
   auto layer = make(rung<T>{});
-  using L = decltype(layer);
-  static_assert(Layer<L>,
-                "the factory must return a bpcheck Layer (type_name, input_size, output_size, parameter_blocks, "
-                "parameters, set_parameters, forward, backward: see bpcheck/layer.hpp)");
-  static_assert(std::is_same_v<typename L::scalar_type, T>,
-                "the factory must build its layer on the scalar of the rung it is given: rung<T> → Layer<T>");
-  static_assert(std::copy_constructible<L>, "the layer must be copyable: the checker perturbs copies");
   if (theta.size() != parameter_count(layer.parameter_blocks()))
     throw input_error("the layer has " + std::to_string(parameter_count(layer.parameter_blocks())) +
                       " parameters on " + scalar_name<T>() + " but " + std::to_string(theta.size()) + " elsewhere");
