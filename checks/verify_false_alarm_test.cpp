@@ -268,3 +268,21 @@ TEST_CASE("false alarms: forward mode overflowing float where the exact terms pa
   REQUIRE(find(r, "dot-product identity", "double") != nullptr);
   CHECK(find(r, "dot-product identity", "double")->verdict == Verdict::pass);
 }
+
+TEST_CASE("false alarms: the Taylor remainder is taken for the step z + hv as rounded, at a layer_norm tie",
+          "[verify][false-alarm]") {
+  // Found by the nightly property run: two equal inputs, default ε. Rounding z + hv moved φ by gᵀδ with
+  // |g| ≈ γ/√ε, a constant above the floor of a few ulps of |u||y| (y ≈ β): order 1.17 in double.
+  VerifyOptions o;
+  o.points = 1;
+  o.seed = 20261127;
+  const VerificationReport r = verify_documents(
+      R"({"input_size": 2, "layers": [{"type": "layer_norm"}], "loss": "mse"})",
+      R"({"layers": [{"weight": [0.4609375, -0.0546875], "bias": [0.0078125, 0.0078125]}]})",
+      R"({"inputs": [[0.5078125, 0.5078125]], "targets": [[0, 0]]})", o);
+  INFO(bpcheck::format_table(r));
+  CHECK(alarms(r) == "");
+  const CheckResult* t = find(r, "taylor order", "double");
+  REQUIRE(t != nullptr);
+  CHECK(t->value >= 1.5);
+}

@@ -578,7 +578,6 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     const Vector<T> uT = vec(U);
     const auto phi = [&](const Vector<T>& zz) { return T(uT.dot(vec(forward_at(*layer, zz, s.in_rows, s.batch)))); };
     const T phi0 = phi(z);
-    const T gv = g.dot(v);
     // Round-off floor of the remainder: a few ulps of Σ|u||y|.
     const mp100 mag = abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(Y))));
     const mp100 floor = mp100(100 * K) * u_T * (mag + abs(scalar_cast<mp100>(phi0))) + floor_T;
@@ -605,8 +604,12 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       const T h = T(std::ldexp(1.0, -k));
       Vector<T> zz = z + h * v;
       const Matrix<T> Yh = forward_at(*layer, zz, s.in_rows, s.batch);
-      const T rem = T(uT.dot(vec(Yh))) - phi0 - h * gv;
-      const mp100 r = abs(scalar_cast<mp100>(rem));
+      // The remainder of the step actually taken: z + h v rounds in T by up to u_T |z|, which moves φ by
+      // gᵀδ, a constant that does not fall with h and can exceed the floor where |g||z| ≫ |u||y|
+      // (layer_norm at a tie: gradients of γ/√ε next to outputs of β). In mp100, gᵀ(zz − z) is exact.
+      const Vector<mp100> step = Vector<mp100>(vector_cast<mp100>(zz) - vector_cast<mp100>(z));
+      const mp100 r = abs(mp100(scalar_cast<mp100>(T(uT.dot(vec(Yh)))) - scalar_cast<mp100>(phi0) -
+                                vector_cast<mp100>(g).dot(step)));
       using boost::multiprecision::isfinite;
       if (!isfinite(r)) continue;
       const mp100 floor_h = floor + mp100(100 * K) * u_T *
