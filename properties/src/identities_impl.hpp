@@ -356,30 +356,37 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   const Vector<T> u = vec(p.U), z = z_of(p);
   if (p.index_input && !p.v.head(p.X.size()).isZero())
     throw error("taylor: the direction must leave index inputs fixed (its X part zero)");
-  const auto phi = [&](const T& h) { return u.dot(vec(forward_at(p, Vector<T>(z + h * p.v)))); };
+  // The step as T rounds it: z + h v rounds to z + d(h), and the remainder is taken for d(h), not for
+  // h v. With h v the rounding adds gᵀ(d − h v), a constant that does not fall with h.
+  const auto step = [&](const T& h) { return Vector<T>(Vector<T>(z + h * p.v) - z); };
+  const auto phi = [&](const T& h) { return u.dot(vec(forward_at(p, Vector<T>(z + step(h))))); };
   const T phi0 = phi(T(0));
-  const T slope_backward = pullback(p, p.U).dot(p.v);
+  const Vector<T> g = pullback(p, p.U);
+  const T slope_backward = g.dot(p.v);
   const T slope_exact = u.dot(push_forward(p, Matrix<T>(p.v)).col(0));
+  const auto along_backward = [&](const T& h) { return T(g.dot(step(h))); };
+  const auto along_exact = [&](const T& h) { return T(u.dot(push_forward(p, Matrix<T>(step(h))).col(0))); };
   const Vector<T> y0 = vec(forward_at(p, z));
   const T size_phi = u.cwiseAbs().dot(y0.cwiseAbs());
   const int last = std::is_same_v<T, mp100> ? 60 : (std::is_same_v<T, double> ? 24 : 12);
   const T noise_factor = T(1000) * T(terms(p) + 2) * unit_roundoff<T>();
   // order of the remainder at the smallest pair of steps where it stands above round-off, that is
-  // above noise_factor · (size + |h gᵀv| + h size_per_h)
-  const auto order = [&](const T& slope, const T& size, const T& size_per_h) -> std::optional<double> {
+  // above noise_factor · (size + |gᵀd| + h size_per_h)
+  const auto order = [&](const auto& linear, const T& size, const T& size_per_h) -> std::optional<double> {
     std::optional<double> result;
     T h(1), r_prev(-1);
     for (int k = 1; k <= last; ++k) {
       h /= 2;
-      const T r = abs(T(phi(h) - phi0 - h * slope));
-      const T noise = noise_factor * (size + abs(T(h * slope)) + h * size_per_h);
+      const T lin = linear(h);
+      const T r = abs(T(phi(h) - phi0 - lin));
+      const T noise = noise_factor * (size + abs(lin) + h * size_per_h);
       if (r <= noise) break;
       if (r_prev > 0) result = to_double(T(log2(T(r_prev / r))));
       r_prev = r;
     }
     return result;
   };
-  auto with_backward = order(slope_backward, size_phi, T(0));
+  auto with_backward = order(along_backward, size_phi, T(0));
   if (with_backward && *with_backward < 1.5 && !std::is_same_v<T, mp100>) {
     // Round-off by the size of the terms rather than of φ: |u|ᵀS(|z| + h|v|), S the magnitudes of the
     // terms (a stated absolute Jacobian: attention's scores of 1e3 round at 1e3 u, where φ is O(1)).
@@ -391,7 +398,7 @@ Outcome taylor(const LayerAtPoint<T>& p) {
       o.vacuous = true;  // the terms pass T's largest number: no round-off floor in T
       return o;
     }
-    with_backward = order(slope_backward, std::max(size_phi, size_terms), size_per_h);
+    with_backward = order(along_backward, std::max(size_phi, size_terms), size_per_h);
   }
   if (!with_backward) {
     o.vacuous = true;  // the remainder never rose above round-off
@@ -399,7 +406,7 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   }
   if (*with_backward >= 1.5) return o;
   // The exact slope (dual numbers) shows whether the function itself is not smooth within reach.
-  const auto with_exact = order(slope_exact, size_phi, T(0));
+  const auto with_exact = order(along_exact, size_phi, T(0));
   if (!with_exact || *with_exact < 1.5) {
     o.vacuous = true;
     return o;
