@@ -3,6 +3,7 @@
 // identities_fast.cpp and identities_mp100.cpp.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -370,8 +371,12 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   const T size_phi = u.cwiseAbs().dot(y0.cwiseAbs());
   const int last = std::is_same_v<T, mp100> ? 60 : (std::is_same_v<T, double> ? 24 : 12);
   const T noise_factor = T(1000) * T(terms(p) + 2) * unit_roundoff<T>();
+  // Below T's smallest normal number a result rounds by an absolute half of the smallest subnormal, not
+  // relative to itself (silu at −100 in float, φ ≈ 1e-42; gelu at −21 in double, φ ≈ 1e-316).
+  T underflow(0);
+  if constexpr (!std::is_same_v<T, mp100>) underflow = T(1000) * T(terms(p) + 2) * std::numeric_limits<T>::denorm_min();
   // order of the remainder at the smallest pair of steps where it stands above round-off, that is
-  // above noise_factor · (size + |gᵀd| + h size_per_h)
+  // above noise_factor · (size + |gᵀd| + h size_per_h) + underflow
   const auto order = [&](const auto& linear, const T& size, const T& size_per_h) -> std::optional<double> {
     std::optional<double> result;
     T h(1), r_prev(-1);
@@ -379,7 +384,7 @@ Outcome taylor(const LayerAtPoint<T>& p) {
       h /= 2;
       const T lin = linear(h);
       const T r = abs(T(phi(h) - phi0 - lin));
-      const T noise = noise_factor * (size + abs(lin) + h * size_per_h);
+      const T noise = noise_factor * (size + abs(lin) + h * size_per_h) + underflow;
       if (r <= noise) break;
       if (r_prev > 0) result = to_double(T(log2(T(r_prev / r))));
       r_prev = r;
