@@ -374,3 +374,20 @@ TEST_CASE("false alarms: float's sigmoid ties inputs 1e-9 apart before a max poo
   INFO(t->message);
   CHECK(t->message.find("forward-mode slope") != std::string::npos);
 }
+
+TEST_CASE("false alarms: an nll of saturated tanh outputs that cancel to 5e-7 rounds at the size of its terms",
+          "[verify][false-alarm]") {
+  // Found by the nightly property run: −(1 + 1.6e-6 − 1)/3 from tanh at 1466, 1.6e-6 and −12139. The
+  // loss rounds relative to its terms, 1; the derivatives of the saturated tanh carry nothing of them.
+  VerifyOptions o;
+  o.points = 1;
+  const std::string model = R"({"input_size": 5, "layers": [{"type": "tanh"}], "loss": "nll"})";
+  const VerificationReport r = verify_documents(
+      model, R"({"layers": [{}]})",
+      R"({"inputs": [["1.01562500276486389338970184326171875e-05", -142.578125, -17128.90625, 1465.8203125, 165429.6875],
+                     [16.845703125, 10.380859375, 152.83203125, "1.6328125411746441386640071868896484375e-06", 0.0126953125],
+                     [102441.40625, -122167.96875, 1625.0, -12138.671875, 1279.296875]], "targets": [3, 3, 3]})",
+      o);
+  INFO(bpcheck::format_table(r));
+  CHECK(alarms(r) == "");
+}

@@ -181,6 +181,9 @@ struct PointState {
   /// cotangent U and for a unit cotangent, and the roundings a value accumulates; empty otherwise.
   std::optional<Vector<mp100>> sweep, sweep_unit;
   mp100 sweep_terms{0};
+  /// For a layer that states it (LossLayer::absolute_value): the size of the terms its 1 × 1 value is
+  /// formed from, what the value rounds relative to.
+  std::optional<mp100> value_terms;
   /// The layer's stated absolute Jacobian (LayerWithAbsoluteJacobian), when it states one.
   std::optional<Matrix<mp100>> absolute_J;
 
@@ -340,6 +343,8 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       } else {
         yscale.array() += abs_vec(y).maxCoeff();
       }
+      // A loss rounds relative to the terms it sums, which may cancel far below them.
+      if (s.value_terms && y.size() == 1) yscale(0) = std::max(yscale(0), *s.value_terms);
       const Vector<mp100> cond = max_abs_change(y_pert, y);
       Vector<mp100> bound(y.size());
       for (Index i = 0; i < y.size(); ++i) bound(i) = mp100(K) * (nterms(i) * u_T * yscale(i) + cond(i)) + floor_T;
@@ -1005,6 +1010,7 @@ VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
       s.truth.JV = joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, s.truth.V);
       s.slope_true = u.dot(joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, Matrix<mp100>(s.p.v)).col(0));
     }
+    if constexpr (requires { layer_mp.absolute_value(s.p.X); }) s.value_terms = layer_mp.absolute_value(s.p.X);
 
     // The oracles must agree with each other before either judges the layer.
     if (s.truth.full) {
