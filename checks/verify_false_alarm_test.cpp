@@ -323,7 +323,21 @@ TEST_CASE("false alarms: a max pool tie that float's softmax rounding makes, 1e-
   const VerificationReport r = verify_documents(near_tie_model, R"({"layers": [{}, {}, {}, {}, {}]})", near_tie_data, o);
   INFO(bpcheck::format_table(r));
   CHECK(alarms(r) == "");
-  const CheckResult* c = find(r, "jacobians vs mp100", "float");
+  // The same layers inside one concat branch: their activations are the layer's own, which backprop at
+  // rounded activations does not move; forward mode in float shows the branch float takes.
+  const VerificationReport inner = verify_documents(
+      R"({"input_size": 5, "layers": [{"type": "concat", "branches": [[{"type": "tanh"}, {"type": "softmax"},
+          {"type": "hardtanh", "max_val": 2.0, "min_val": -0.5}, {"type": "avg_pool1d", "channels": 1, "kernel": 1,
+          "length": 5}, {"type": "max_pool2d", "channels": 1, "height": 5, "kernel": [3, 1], "padding": [1, 0],
+          "stride": 1, "width": 1}], [{"type": "dense", "units": 1}]]}], "loss": "mse"})",
+      R"({"layers": [{"1.0.W": [[0, 0, 0, 0, 0]], "1.0.b": [0]}]})",
+      R"({"inputs": [["6.4028427004814147949218750e-10", "2.3283064365386962890625e-10",
+          "3.6379788070917129516601562500e-10", "-1.4551915228366851806640625e-10", "2.8312206268310546875e-07"]],
+          "targets": [[0.4375, 0.75, 0.0, 0.0625, 0.625, 0]]})",
+      o);
+  INFO(bpcheck::format_table(inner));
+  CHECK(alarms(inner) == "");
+  const CheckResult* c = find(inner, "backward vs mp100", "float");
   REQUIRE(c != nullptr);
   CHECK(c->message.find("forward mode in float") != std::string::npos);
 
@@ -387,6 +401,45 @@ TEST_CASE("false alarms: an nll of saturated tanh outputs that cancel to 5e-7 ro
       R"({"inputs": [["1.01562500276486389338970184326171875e-05", -142.578125, -17128.90625, 1465.8203125, 165429.6875],
                      [16.845703125, 10.380859375, 152.83203125, "1.6328125411746441386640071868896484375e-06", 0.0126953125],
                      [102441.40625, -122167.96875, 1625.0, -12138.671875, 1279.296875]], "targets": [3, 3, 3]})",
+      o);
+  INFO(bpcheck::format_table(r));
+  CHECK(alarms(r) == "");
+}
+
+TEST_CASE("false alarms: x + tanh(…) cancelling to 1e-8 in double before a dense layer's weight gradient",
+          "[verify][false-alarm]") {
+  // Found by the nightly property run: an add whose identity path carries a saturated tanh (≈ 1) and
+  // whose other path ≈ −1 gives an activation of 1e-8 whose rounding is 1e-16 absolute, which the next
+  // dense layer's dW = δ xᵀ carries: 8 digits, and no move of the inputs by a relative u_T shows it.
+  // Backprop at activations moved by their rounding (the forward sweep F) measures that conditioning.
+  VerifyOptions o;
+  o.points = 1;
+  const VerificationReport r = verify_documents(
+      R"({"input_size": 5, "layers": [{"type": "flatten"}, {"type": "concat", "branches": [[{"type": "dense",
+          "units": 1}], [{"type": "dense", "units": 2}], [{"type": "tanh"}]]}, {"type": "add", "branches": [[],
+          [{"type": "dense", "units": 8}, {"type": "tanh"}]]}, {"type": "dense", "units": 3}, {"type": "elu",
+          "alpha": 0.5}], "loss": "kl_div"})",
+      R"({"layers": [{}, {"0.0.W": [[-0.013671875, 0.619140625, 0.169921875, -0.646484375, -0.708984375]],
+          "0.0.b": [-0.267578125], "1.0.W": [[-0.638671875, -0.166015625, -0.330078125, -0.126953125,
+          0.271484375], [-0.150390625, 0.185546875, -0.009765625, 0.435546875, 0.185546875]], "1.0.b":
+          [-0.142578125, -0.599609375]}, {"1.0.W": [[0.419921875, 0.548828125, 0.443359375, 0.564453125,
+          -0.544921875, 0.458984375, -0.044921875, -0.435546875], [-0.041015625, -0.017578125, -0.029296875,
+          -0.458984375, 0.521484375, -0.025390625, -0.427734375, 0.267578125], [-0.201171875, 0.326171875,
+          0.099609375, -0.400390625, -0.197265625, -0.337890625, 0.634765625, -0.259765625], [-0.291015625,
+          0.576171875, -0.162109375, -0.306640625, -0.193359375, 0.330078125, 0.466796875, -0.236328125],
+          [0.279296875, 0.080078125, 0.017578125, 0.376953125, 0.552734375, -0.408203125, 0.048828125,
+          -0.498046875], [0.212890625, 0.255859375, 0.080078125, 0.494140625, 0.533203125, -0.599609375,
+          -0.271484375, 0.244140625], [0.294921875, 0.498046875, -0.447265625, 0.072265625, 0.447265625,
+          0.544921875, 0.220703125, -0.154296875], [-0.142578125, -0.181640625, 0.138671875, -0.181640625,
+          -0.205078125, 0.525390625, 0.501953125, -0.341796875]], "1.0.b": [0.361328125, -0.693359375,
+          0.486328125, -0.287109375, 0.107421875, -0.400390625, 0.103515625, -0.611328125]}, {"W": [[0.544921875,
+          -0.498046875, -0.458984375, 0.611328125, -0.400390625, 0.427734375, 0.294921875, 0.353515625],
+          [0.423828125, -0.033203125, 0.423828125, 0.216796875, -0.080078125, 0.564453125, 0.607421875,
+          0.408203125], [0.169921875, -0.482421875, -0.685546875, -0.341796875, 0.283203125, -0.677734375,
+          -0.517578125, 0.099609375]], "b": [-0.162109375, 0.361328125, 0.669921875]}, {}]})",
+      R"({"inputs": [[27.25, -43.25, 41.25, -44.375, 38.0], [-46.25, -28.5, 21.625, -26.375, 22.375], [22.125,
+          24.75, -22.125, 27.375, -28.0]], "targets": [[0.125, 0.4375, 0.4375], [0.375, 0.125, 0.1875], [0.625,
+          0.3125, 0.5]]})",
       o);
   INFO(bpcheck::format_table(r));
   CHECK(alarms(r) == "");

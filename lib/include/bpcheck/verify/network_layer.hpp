@@ -7,6 +7,7 @@
 //   bpcheck::LossLayer<double> l(net, targets);
 //   auto loss = l.forward(X);                          // 1 × 1
 #include "bpcheck/network.hpp"
+#include "bpcheck/random.hpp"
 
 namespace bpcheck {
 
@@ -67,8 +68,7 @@ class LossLayer {
     using std::abs;
     const auto xs = net_.activations(X);
     const std::size_t depth = net_.depth();
-    std::vector<Matrix<T>> A(depth);
-    for (std::size_t k = 0; k < depth; ++k) A[k] = net_.layer(k).absolute_jacobian(xs[k]);
+    const std::vector<Matrix<T>> A = absolute_jacobians(xs);
     const Vector<T> F = forward_sweep(xs, A);
     const Matrix<T> m = net_.loss().gradient_magnitude(xs.back(), targets_);
     Vector<T> delta = (Eigen::Map<const Vector<T>>(m.data(), m.size()) + loss_hessian_magnitude(xs.back(), F)) *
@@ -93,10 +93,35 @@ class LossLayer {
   T absolute_value(const Matrix<T>& X) const {
     using std::abs;
     const auto xs = net_.activations(X);
-    std::vector<Matrix<T>> A(net_.depth());
-    for (std::size_t k = 0; k < net_.depth(); ++k) A[k] = net_.layer(k).absolute_jacobian(xs[k]);
     const Matrix<T> g = net_.loss().gradient(xs.back(), targets_);
-    return T(abs(net_.loss().value(xs.back(), targets_))) + abs_vector(g).dot(forward_sweep(xs, A));
+    return T(abs(net_.loss().value(xs.back(), targets_))) + abs_vector(g).dot(forward_sweep(xs, absolute_jacobians(xs)));
+  }
+  /// Backprop taken at activations each moved by ±r F_k (signs drawn from `seed`), F_k the forward sweep
+  /// in absolute values at layer k's output: the gradient as a rung with unit roundoff r may leave it
+  /// when its forward pass rounds the points backprop is taken at. No move of the inputs by a relative r
+  /// shows that where an activation crosses a tie (float's softmax outputs 1e-9 apart before a max
+  /// pool) or cancels before it feeds a parameter gradient (x + tanh(…) at 1 − 1 before a dense layer).
+  /// Returns [vec dX; dθ] for the cotangent dY.
+  Vector<T> gradient_at_rounded_activations(const Matrix<T>& X, const Matrix<T>& dY, const T& r,
+                                            std::uint64_t seed) const {
+    auto xs = net_.activations(X);
+    const std::vector<Vector<T>> F = forward_sweeps(xs, absolute_jacobians(xs));
+    Random rng(seed);
+    for (std::size_t k = 1; k < xs.size(); ++k)
+      for (Index i = 0; i < xs[k].size(); ++i) xs[k](i) += (rng.symmetric() < 0 ? -r : r) * F[k](i);
+    Matrix<T> delta = net_.loss().gradient(xs.back(), targets_) * dY(0, 0);
+    const Index P = net_.parameter_count();
+    Vector<T> z(X.size() + P);
+    Index at = P;
+    for (std::size_t k = net_.depth(); k-- > 0;) {
+      const Index pk = net_.layer(k).parameter_count();
+      at -= pk;
+      Vector<T> dtheta = Vector<T>::Zero(pk);
+      delta = net_.layer(k).backward(xs[k], xs[k + 1], delta, dtheta);
+      z.segment(X.size() + at, pk) = dtheta;
+    }
+    z.head(X.size()) = Eigen::Map<const Vector<T>>(delta.data(), delta.size());
+    return z;
   }
   /// How many roundings a value of backprop accumulates at most: the widths summed along the network.
   Index rounding_terms() const {
@@ -128,14 +153,22 @@ class LossLayer {
     return Eigen::Map<const Vector<T>>(M.data(), M.size()).unaryExpr([](const T& v) { return T(abs(v)); });
   }
   /// F_0 = |X|, F_k = A_x,k F_{k−1} + A_θ,k |θ_k| + |x_k|: what each activation's rounding is relative to.
-  Vector<T> forward_sweep(const std::vector<Matrix<T>>& xs, const std::vector<Matrix<T>>& A) const {
-    Vector<T> F = abs_vector(xs[0]);
+  std::vector<Vector<T>> forward_sweeps(const std::vector<Matrix<T>>& xs, const std::vector<Matrix<T>>& A) const {
+    std::vector<Vector<T>> F{abs_vector(xs[0])};
     for (std::size_t k = 0; k < net_.depth(); ++k) {
       const Index pk = net_.layer(k).parameter_count();
       const Vector<T> theta_abs = abs_vector(net_.layer(k).parameters());
-      F = A[k].leftCols(A[k].cols() - pk) * F + A[k].rightCols(pk) * theta_abs + abs_vector(xs[k + 1]);
+      F.push_back(A[k].leftCols(A[k].cols() - pk) * F.back() + A[k].rightCols(pk) * theta_abs + abs_vector(xs[k + 1]));
     }
     return F;
+  }
+  Vector<T> forward_sweep(const std::vector<Matrix<T>>& xs, const std::vector<Matrix<T>>& A) const {
+    return forward_sweeps(xs, A).back();
+  }
+  std::vector<Matrix<T>> absolute_jacobians(const std::vector<Matrix<T>>& xs) const {
+    std::vector<Matrix<T>> A(net_.depth());
+    for (std::size_t k = 0; k < net_.depth(); ++k) A[k] = net_.layer(k).absolute_jacobian(xs[k]);
+    return A;
   }
   /// |H_ℓ| F for the loss's Hessian H_ℓ at Y (over vec Y), by central differences of the loss gradient
   /// with steps ε^(1/3) max(1, |y_i|): only a magnitude is wanted, and the losses are piecewise smooth.

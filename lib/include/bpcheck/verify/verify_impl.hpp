@@ -254,6 +254,23 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       const Matrix<mp100> Yp = jvp_input<mp100>(f, Xp, tp, Matrix<mp100>(s.in_rows * s.batch, 0)).output;
       y_pert.push_back(vec(Yp));
     }
+    // A network's loss (LossLayer): backprop at activations moved by T's rounding of the forward pass,
+    // which no move of the inputs shows (a tie or a cancellation inside the network).
+    using Exact = decltype(build_on<mp100>(make, s.p.theta));
+    if constexpr (requires(const Exact& l, const Matrix<mp100>& M, const mp100& r) {
+                    l.gradient_at_rounded_activations(M, M, r, std::uint64_t{});
+                  }) {
+      const Exact exact = build_on<mp100>(make, s.p.theta);
+      for (std::uint64_t k = 1; k <= 2; ++k) {
+        const Vector<mp100> gk = exact.gradient_at_rounded_activations(s.p.X, s.p.U, u_T, s.seed + k);
+        g_pert.push_back(s.truth.full ? gk : Vector<mp100>(s.truth.V.transpose() * gk));
+        if (s.truth.full && s.truth.J.rows() == 1) {
+          const Vector<mp100> row = exact.gradient_at_rounded_activations(
+              s.p.X, Matrix<mp100>::Ones(1, 1), u_T, s.seed + k);
+          J_pert.push_back(Matrix<mp100>(row.transpose()));
+        }
+      }
+    }
   }
   const mp100 floor_T = mp100(K * min_normal<T>()) * mp100(s.n + s.out_rows * s.batch) *
                         (mp100(1) + abs_vec(u).maxCoeff());
@@ -415,7 +432,7 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       for (Index i = 0; i < expected.size(); ++i)
         bound(i) = mp100(K) * ((nterms(i) + 2) * u_T * scale(i) + cond(i)) + floor_T;
       c.r.metric = "max |g_T − g| / bound";
-      c.r.formula = "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g under a u_T perturbation";
+      c.r.formula = "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g when the point (for a network also its activations) moves by T's rounding";
       const bool gross = compare(c.r, expected, actual, bound, scale, w, b);
       judge_rounding(c.r, "backward", gross, reference_wrong);
       if (c.r.verdict != Verdict::pass && !reference_wrong)
