@@ -90,26 +90,34 @@ class LossLayer {
   /// an nll of tanh outputs −(1 + 1.6e-6 − 1)/3 is 5e-7 formed from terms of 1, and the saturated tanh
   /// leaves nothing of them in the sweep of derivatives. |∇ℓ|, not the size of its terms, so that an mse
   /// at y ≈ t (whose rounding is second order there) is still held to |ℓ|.
-  T absolute_value(const Matrix<T>& X) const {
+  /// F is the output's forward sweep, activation_sweeps(X).back().
+  T absolute_value(const Matrix<T>& X, const Vector<T>& F) const {
     using std::abs;
-    const auto xs = net_.activations(X);
-    const Matrix<T> g = net_.loss().gradient(xs.back(), targets_);
-    return T(abs(net_.loss().value(xs.back(), targets_))) + abs_vector(g).dot(forward_sweep(xs, absolute_jacobians(xs)));
+    const Matrix<T> Y = net_.forward(X);
+    const Matrix<T> g = net_.loss().gradient(Y, targets_);
+    if (F.size() != g.size()) throw error("absolute_value: the sweep must have one entry per output");
+    return T(abs(net_.loss().value(Y, targets_))) + abs_vector(g).dot(F);
   }
-  /// Backprop taken at activations each moved by ±r F_k (signs drawn from `seed`), F_k the forward sweep
-  /// in absolute values at layer k's output: the gradient as a rung with unit roundoff r may leave it
-  /// when its forward pass rounds the points backprop is taken at. No move of the inputs by a relative r
-  /// shows that where an activation crosses a tie (float's softmax outputs 1e-9 apart before a max
-  /// pool) or cancels before it feeds a parameter gradient (x + tanh(…) at 1 − 1 before a dense layer).
-  /// Returns [vec dX; dθ] for the cotangent dY.
-  Vector<T> gradient_at_rounded_activations(const Matrix<T>& X, const Matrix<T>& dY, const T& r,
+  /// F_0 … F_L: per activation x_k, the forward sweep in absolute values, what its rounding is relative
+  /// to (F_0 = |X|, F_k = A_x,k F_{k−1} + A_θ,k |θ_k| + |x_k|, A_k each layer's absolute Jacobian).
+  std::vector<Vector<T>> activation_sweeps(const Matrix<T>& X) const {
+    const auto xs = net_.activations(X);
+    return forward_sweeps(xs, absolute_jacobians(xs));
+  }
+  /// Backprop, for the cotangent dy = 1, taken at activations each moved by ±r F_k (signs drawn from
+  /// `seed`; F from activation_sweeps): the gradient as a rung with unit roundoff r may leave it when its
+  /// forward pass rounds the points backprop is taken at. No move of the inputs by a relative r shows
+  /// that where an activation crosses a tie (float's softmax outputs 1e-9 apart before a max pool) or
+  /// cancels before it feeds a parameter gradient (x + tanh(…) at 1 − 1 before a dense layer).
+  /// Returns [vec dX; dθ].
+  Vector<T> gradient_at_rounded_activations(const Matrix<T>& X, const std::vector<Vector<T>>& F, const T& r,
                                             std::uint64_t seed) const {
     auto xs = net_.activations(X);
-    const std::vector<Vector<T>> F = forward_sweeps(xs, absolute_jacobians(xs));
+    if (F.size() != xs.size()) throw error("gradient_at_rounded_activations: one sweep per activation expected");
     Random rng(seed);
     for (std::size_t k = 1; k < xs.size(); ++k)
       for (Index i = 0; i < xs[k].size(); ++i) xs[k](i) += (rng.symmetric() < 0 ? -r : r) * F[k](i);
-    Matrix<T> delta = net_.loss().gradient(xs.back(), targets_) * dY(0, 0);
+    Matrix<T> delta = net_.loss().gradient(xs.back(), targets_);
     const Index P = net_.parameter_count();
     Vector<T> z(X.size() + P);
     Index at = P;

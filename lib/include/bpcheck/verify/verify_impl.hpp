@@ -184,6 +184,8 @@ struct PointState {
   /// For a layer that states it (LossLayer::absolute_value): the size of the terms its 1 × 1 value is
   /// formed from, what the value rounds relative to.
   std::optional<mp100> value_terms;
+  /// For a network's loss (LossLayer::activation_sweeps): per activation, what its rounding is relative to.
+  std::optional<std::vector<Vector<mp100>>> activation_sweeps;
   /// The layer's stated absolute Jacobian (LayerWithAbsoluteJacobian), when it states one.
   std::optional<Matrix<mp100>> absolute_J;
 
@@ -255,19 +257,19 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       y_pert.push_back(vec(Yp));
     }
     // A network's loss (LossLayer): backprop at activations moved by T's rounding of the forward pass,
-    // which no move of the inputs shows (a tie or a cancellation inside the network).
-    using Exact = decltype(build_on<mp100>(make, s.p.theta));
-    if constexpr (requires(const Exact& l, const Matrix<mp100>& M, const mp100& r) {
-                    l.gradient_at_rounded_activations(M, M, r, std::uint64_t{});
-                  }) {
-      const Exact exact = build_on<mp100>(make, s.p.theta);
-      for (std::uint64_t k = 1; k <= 2; ++k) {
-        const Vector<mp100> gk = exact.gradient_at_rounded_activations(s.p.X, s.p.U, u_T, s.seed + k);
-        g_pert.push_back(s.truth.full ? gk : Vector<mp100>(s.truth.V.transpose() * gk));
-        if (s.truth.full && s.truth.J.rows() == 1) {
-          const Vector<mp100> row = exact.gradient_at_rounded_activations(
-              s.p.X, Matrix<mp100>::Ones(1, 1), u_T, s.seed + k);
-          J_pert.push_back(Matrix<mp100>(row.transpose()));
+    // which no move of the inputs shows (a tie or a cancellation inside the network). Its output is
+    // 1 × 1, so the gradient for u is u times the row for 1.
+    if (s.activation_sweeps) {
+      using Exact = decltype(build_on<mp100>(make, s.p.theta));
+      if constexpr (requires(const Exact& l, const Matrix<mp100>& M, const mp100& r) {
+                      l.gradient_at_rounded_activations(M, *s.activation_sweeps, r, std::uint64_t{});
+                    }) {
+        const Exact exact = build_on<mp100>(make, s.p.theta);
+        for (std::uint64_t k = 1; k <= 2; ++k) {
+          const Vector<mp100> row = exact.gradient_at_rounded_activations(s.p.X, *s.activation_sweeps, u_T, s.seed + k);
+          const Vector<mp100> gk = row * s.p.U(0, 0);
+          g_pert.push_back(s.truth.full ? gk : Vector<mp100>(s.truth.V.transpose() * gk));
+          if (s.truth.full) J_pert.push_back(Matrix<mp100>(row.transpose()));
         }
       }
     }
@@ -1027,7 +1029,12 @@ VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
       s.truth.JV = joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, s.truth.V);
       s.slope_true = u.dot(joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, Matrix<mp100>(s.p.v)).col(0));
     }
-    if constexpr (requires { layer_mp.absolute_value(s.p.X); }) s.value_terms = layer_mp.absolute_value(s.p.X);
+    if constexpr (requires { layer_mp.activation_sweeps(s.p.X); }) {
+      if (s.p.U.size() == 1) {
+        s.activation_sweeps = layer_mp.activation_sweeps(s.p.X);
+        s.value_terms = layer_mp.absolute_value(s.p.X, s.activation_sweeps->back());
+      }
+    }
 
     // The oracles must agree with each other before either judges the layer.
     if (s.truth.full) {
