@@ -50,6 +50,16 @@ const CheckResult* find(const VerificationReport& r, const std::string& check, c
   return nullptr;
 }
 
+/// verify_documents at one point; no check may raise an alarm.
+VerificationReport expect_no_alarm(const std::string& model, const std::string& parameters, const std::string& data,
+                                   VerifyOptions o = {}) {
+  o.points = 1;
+  VerificationReport r = verify_documents(model, parameters, data, o);
+  INFO(bpcheck::format_table(r));
+  CHECK(alarms(r) == "");
+  return r;
+}
+
 Matrix<mp100> column(std::initializer_list<double> values) {
   Matrix<mp100> X(Index(values.size()), 1);
   Index i = 0;
@@ -393,17 +403,11 @@ TEST_CASE("false alarms: an nll of saturated tanh outputs that cancel to 5e-7 ro
           "[verify][false-alarm]") {
   // Found by the nightly property run: −(1 + 1.6e-6 − 1)/3 from tanh at 1466, 1.6e-6 and −12139. The
   // loss rounds relative to its terms, 1; the derivatives of the saturated tanh carry nothing of them.
-  VerifyOptions o;
-  o.points = 1;
-  const std::string model = R"({"input_size": 5, "layers": [{"type": "tanh"}], "loss": "nll"})";
-  const VerificationReport r = verify_documents(
-      model, R"({"layers": [{}]})",
+  expect_no_alarm(
+      R"({"input_size": 5, "layers": [{"type": "tanh"}], "loss": "nll"})", R"({"layers": [{}]})",
       R"({"inputs": [["1.01562500276486389338970184326171875e-05", -142.578125, -17128.90625, 1465.8203125, 165429.6875],
                      [16.845703125, 10.380859375, 152.83203125, "1.6328125411746441386640071868896484375e-06", 0.0126953125],
-                     [102441.40625, -122167.96875, 1625.0, -12138.671875, 1279.296875]], "targets": [3, 3, 3]})",
-      o);
-  INFO(bpcheck::format_table(r));
-  CHECK(alarms(r) == "");
+                     [102441.40625, -122167.96875, 1625.0, -12138.671875, 1279.296875]], "targets": [3, 3, 3]})");
 }
 
 TEST_CASE("false alarms: x + tanh(…) cancelling to 1e-8 in double before a dense layer's weight gradient",
@@ -412,9 +416,7 @@ TEST_CASE("false alarms: x + tanh(…) cancelling to 1e-8 in double before a den
   // whose other path ≈ −1 gives an activation of 1e-8 whose rounding is 1e-16 absolute, which the next
   // dense layer's dW = δ xᵀ carries: 8 digits, and no move of the inputs by a relative u_T shows it.
   // Backprop at activations moved by their rounding (the forward sweep F) measures that conditioning.
-  VerifyOptions o;
-  o.points = 1;
-  const VerificationReport r = verify_documents(
+  expect_no_alarm(
       R"({"input_size": 5, "layers": [{"type": "flatten"}, {"type": "concat", "branches": [[{"type": "dense",
           "units": 1}], [{"type": "dense", "units": 2}], [{"type": "tanh"}]]}, {"type": "add", "branches": [[],
           [{"type": "dense", "units": 8}, {"type": "tanh"}]]}, {"type": "dense", "units": 3}, {"type": "elu",
@@ -439,8 +441,5 @@ TEST_CASE("false alarms: x + tanh(…) cancelling to 1e-8 in double before a den
           -0.517578125, 0.099609375]], "b": [-0.162109375, 0.361328125, 0.669921875]}, {}]})",
       R"({"inputs": [[27.25, -43.25, 41.25, -44.375, 38.0], [-46.25, -28.5, 21.625, -26.375, 22.375], [22.125,
           24.75, -22.125, 27.375, -28.0]], "targets": [[0.125, 0.4375, 0.4375], [0.375, 0.125, 0.1875], [0.625,
-          0.3125, 0.5]]})",
-      o);
-  INFO(bpcheck::format_table(r));
-  CHECK(alarms(r) == "");
+          0.3125, 0.5]]})");
 }
