@@ -117,18 +117,28 @@ class LossLayer {
     Random rng(seed);
     for (std::size_t k = 1; k < xs.size(); ++k)
       for (Index i = 0; i < xs[k].size(); ++i) xs[k](i) += (rng.symmetric() < 0 ? -r : r) * F[k](i);
+    return gradient_at_activations(xs);
+  }
+  /// x_0 = X, x_1 … x_L as forward computes them (another rung's, cast, for gradient_at_activations).
+  std::vector<Matrix<T>> activations(const Matrix<T>& X) const { return net_.activations(X); }
+  /// Backprop, for the cotangent dy = 1, taken at the given activations x_0 … x_L rather than at those
+  /// forward computes: at a lower rung's activations (cast), the exact backward follows the branches
+  /// that rung's rounding took (float's gelu and tanh tie inputs a few ulps apart before a max pool).
+  /// Returns [vec dX; dθ].
+  Vector<T> gradient_at_activations(const std::vector<Matrix<T>>& xs) const {
+    if (xs.size() != net_.depth() + 1) throw error("gradient_at_activations: one matrix per activation expected");
     Matrix<T> delta = net_.loss().gradient(xs.back(), targets_);
-    const Index P = net_.parameter_count();
-    Vector<T> z(X.size() + P);
+    const Index P = net_.parameter_count(), nx = xs[0].size();
+    Vector<T> z(nx + P);
     Index at = P;
     for (std::size_t k = net_.depth(); k-- > 0;) {
       const Index pk = net_.layer(k).parameter_count();
       at -= pk;
       Vector<T> dtheta = Vector<T>::Zero(pk);
       delta = net_.layer(k).backward(xs[k], xs[k + 1], delta, dtheta);
-      z.segment(X.size() + at, pk) = dtheta;
+      z.segment(nx + at, pk) = dtheta;
     }
-    z.head(X.size()) = Eigen::Map<const Vector<T>>(delta.data(), delta.size());
+    z.head(xs[0].size()) = Eigen::Map<const Vector<T>>(delta.data(), delta.size());
     return z;
   }
   /// How many roundings a value of backprop accumulates at most: the widths summed along the network.

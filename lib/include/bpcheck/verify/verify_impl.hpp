@@ -263,13 +263,28 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       using Exact = decltype(build_on<mp100>(make, s.p.theta));
       if constexpr (requires(const Exact& l, const Matrix<mp100>& M, const mp100& r) {
                       l.gradient_at_rounded_activations(M, *s.activation_sweeps, r, std::uint64_t{});
+                      l.gradient_at_activations(std::vector<Matrix<mp100>>{});
                     }) {
         const Exact exact = build_on<mp100>(make, s.p.theta);
-        for (std::uint64_t k = 1; k <= 2; ++k) {
-          const Vector<mp100> row = exact.gradient_at_rounded_activations(s.p.X, *s.activation_sweeps, u_T, s.seed + k);
+        const auto add = [&](const Vector<mp100>& row) {
           const Vector<mp100> gk = row * s.p.U(0, 0);
           g_pert.push_back(s.truth.full ? gk : Vector<mp100>(s.truth.V.transpose() * gk));
           if (s.truth.full) J_pert.push_back(Matrix<mp100>(row.transpose()));
+        };
+        for (std::uint64_t k = 1; k <= 2; ++k)
+          add(exact.gradient_at_rounded_activations(s.p.X, *s.activation_sweeps, u_T, s.seed + k));
+        // And at T's own activations: the exact backward then takes the branches T's rounding took,
+        // which random moves of ±u_T F need not find (a three-way tie of float's values in a max pool).
+        try {
+          std::vector<Matrix<mp100>> xs;
+          for (const auto& x : build_on<T>(make, s.p.theta).activations(X)) xs.push_back(matrix_cast<mp100>(x));
+          using boost::multiprecision::isfinite;
+          bool finite = true;
+          for (const auto& x : xs)
+            for (Index i = 0; i < x.size(); ++i) finite = finite && isfinite(x(i));
+          if (finite) add(exact.gradient_at_activations(xs));
+        } catch (const std::exception&) {
+          // T's forward throws: the forward check reports that
         }
       }
     }
