@@ -1,11 +1,14 @@
 // Benchmark 1: backprop of an MLP 784-512-512-10 (tanh, mse), batch 64, float and double.
 //   forward          Network::forward
-//   forward_backward Network::gradient(X, t, out) (forward, loss, backprop of every layer), reusing
-//                    `out` from one step to the next as a training loop does
-//   forward_backward_plain  Network::gradient(X, t), a fresh Gradient per step
-//   gemm_limit       the nine matrix products forward+backward contains, as plain BLAS calls on
+//   forward_backward Network::gradient(X, t, out, InputGradient::skip) (forward, loss, backprop to dθ
+//                    of every layer, no dℓ/dX), reusing `out` from one step to the next as a training
+//                    loop does: the work of PyTorch's training step, eight matrix products
+//   forward_backward_input  the same with dℓ/dX too (InputGradient::compute): nine products
+//   forward_backward_plain  Network::gradient(X, t, InputGradient::skip), a fresh Gradient per step
+//   gemm_limit       the eight matrix products forward_backward contains, as plain BLAS calls on
 //                    preallocated buffers: the rate the machine reaches on these shapes, so that
-//                    gemm_limit / forward_backward is the fraction of it the library reaches.
+//                    gemm_limit / forward_backward is the fraction of it the library reaches
+//   gemm_limit_input the nine products of forward_backward_input
 // FLOP counters count the matrix products only (2·m·n·k each).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -35,23 +38,28 @@ void forward(benchmark::State& state) {
   state.counters["flops"] = benchmark::Counter(forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-template <class T>
+/// The first layer's dX = W₀ᵀ dY₀ (in × batch).
+double input_gradient_flops() { return 2.0 * double(widths[0] * widths[1] * batch); }
+
+template <class T, InputGradient input>
 void forward_backward(benchmark::State& state) {
   bench::Problem<T> p(mlp(), batch);
   Gradient<T> g;
   for (auto _ : state) {
-    p.net.gradient(p.batch.inputs, p.batch.targets, g);
+    p.net.gradient(p.batch.inputs, p.batch.targets, g, input);
     benchmark::DoNotOptimize(g.loss);
     benchmark::ClobberMemory();
   }
-  state.counters["flops"] = benchmark::Counter(3 * forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+  const double flops = 3 * forward_flops() - (input == InputGradient::skip ? input_gradient_flops() : 0.0);
+  state.counters["flops"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 template <class T>
 void forward_backward_plain(benchmark::State& state) {
   bench::Problem<T> p(mlp(), batch);
-  for (auto _ : state) benchmark::DoNotOptimize(p.net.gradient(p.batch.inputs, p.batch.targets));
-  state.counters["flops"] = benchmark::Counter(3 * forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+  for (auto _ : state) benchmark::DoNotOptimize(p.net.gradient(p.batch.inputs, p.batch.targets, InputGradient::skip));
+  state.counters["flops"] = benchmark::Counter(3 * forward_flops() - input_gradient_flops(),
+                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void gemm(const float* A, CBLAS_TRANSPOSE ta, const float* B, CBLAS_TRANSPOSE tb, float* C, int m, int n, int k,
@@ -63,7 +71,7 @@ void gemm(const double* A, CBLAS_TRANSPOSE ta, const double* B, CBLAS_TRANSPOSE 
   cblas_dgemm(CblasColMajor, ta, tb, m, n, k, 1.0, A, lda, B, ldb, 0.0, C, m);
 }
 
-template <class T>
+template <class T, InputGradient input>
 void gemm_limit(benchmark::State& state) {
   const std::size_t L = widths.size() - 1;
   std::vector<Matrix<T>> W(L), dW(L), X(L + 1), dX(L + 1);
@@ -83,22 +91,32 @@ void gemm_limit(benchmark::State& state) {
       // dW_k = dX_{k+1} X_kᵀ;  dX_k = W_kᵀ dX_{k+1}
       gemm(dX[k + 1].data(), CblasNoTrans, X[k].data(), CblasTrans, dW[k].data(), int(widths[k + 1]),
            int(widths[k]), int(batch), int(widths[k + 1]), int(widths[k]));
-      gemm(W[k].data(), CblasTrans, dX[k + 1].data(), CblasNoTrans, dX[k].data(), int(widths[k]), int(batch),
-           int(widths[k + 1]), int(widths[k + 1]), int(widths[k + 1]));
+      if (k > 0 || input == InputGradient::compute)
+        gemm(W[k].data(), CblasTrans, dX[k + 1].data(), CblasNoTrans, dX[k].data(), int(widths[k]), int(batch),
+             int(widths[k + 1]), int(widths[k + 1]), int(widths[k + 1]));
     }
     benchmark::ClobberMemory();
   }
-  state.counters["flops"] = benchmark::Counter(3 * forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+  const double flops = 3 * forward_flops() - (input == InputGradient::skip ? input_gradient_flops() : 0.0);
+  state.counters["flops"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 BENCHMARK(forward<float>)->Name("mlp/forward/float")->Unit(benchmark::kMicrosecond);
-BENCHMARK(forward_backward<float>)->Name("mlp/forward_backward/float")->Unit(benchmark::kMicrosecond);
+BENCHMARK(forward_backward<float, InputGradient::skip>)->Name("mlp/forward_backward/float")->Unit(benchmark::kMicrosecond);
+BENCHMARK(forward_backward<float, InputGradient::compute>)
+    ->Name("mlp/forward_backward_input/float")
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(forward_backward_plain<float>)->Name("mlp/forward_backward_plain/float")->Unit(benchmark::kMicrosecond);
-BENCHMARK(gemm_limit<float>)->Name("mlp/gemm_limit/float")->Unit(benchmark::kMicrosecond);
+BENCHMARK(gemm_limit<float, InputGradient::skip>)->Name("mlp/gemm_limit/float")->Unit(benchmark::kMicrosecond);
+BENCHMARK(gemm_limit<float, InputGradient::compute>)->Name("mlp/gemm_limit_input/float")->Unit(benchmark::kMicrosecond);
 BENCHMARK(forward<double>)->Name("mlp/forward/double")->Unit(benchmark::kMicrosecond);
-BENCHMARK(forward_backward<double>)->Name("mlp/forward_backward/double")->Unit(benchmark::kMicrosecond);
+BENCHMARK(forward_backward<double, InputGradient::skip>)->Name("mlp/forward_backward/double")->Unit(benchmark::kMicrosecond);
+BENCHMARK(forward_backward<double, InputGradient::compute>)
+    ->Name("mlp/forward_backward_input/double")
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(forward_backward_plain<double>)->Name("mlp/forward_backward_plain/double")->Unit(benchmark::kMicrosecond);
-BENCHMARK(gemm_limit<double>)->Name("mlp/gemm_limit/double")->Unit(benchmark::kMicrosecond);
+BENCHMARK(gemm_limit<double, InputGradient::skip>)->Name("mlp/gemm_limit/double")->Unit(benchmark::kMicrosecond);
+BENCHMARK(gemm_limit<double, InputGradient::compute>)->Name("mlp/gemm_limit_input/double")->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

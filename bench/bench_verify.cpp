@@ -7,7 +7,11 @@
 //   loss/full, loss/projections
 //                        the loss layer alone (backprop and the explicit product of the whole network):
 //                        the scope of PyTorch's gradcheck on the same network
-// One iteration each: a run takes seconds to minutes.
+//   floor/mp100_forward, floor/mp100_gradient
+//                        one forward, one backprop of the same network and batch in mp100: the least an
+//                        mp100 verdict costs (projections need at least one of each; a full Jacobian
+//                        needs an oracle per column, 6 920 of them, each at least one mp100 forward)
+// One iteration each for verify: a run takes seconds to minutes.
 #include <benchmark/benchmark.h>
 
 #include "bench_setup.hpp"
@@ -52,6 +56,22 @@ void loss(benchmark::State& state) {
   if (exit_code != 0) state.SkipWithError("the verification failed: the benchmark measured a wrong run");
 }
 
+void mp100_forward(benchmark::State& state) {
+  bench::Problem<mp100> p(mlp(), VerifyOptions{}.batch, 42);
+  for (auto _ : state) benchmark::DoNotOptimize(p.net.forward(p.batch.inputs));
+}
+
+void mp100_gradient(benchmark::State& state) {
+  bench::Problem<mp100> p(mlp(), VerifyOptions{}.batch, 42);
+  Gradient<mp100> g;
+  for (auto _ : state) {
+    p.net.gradient(p.batch.inputs, p.batch.targets, g);
+    benchmark::ClobberMemory();
+  }
+}
+
+BENCHMARK(mp100_forward)->Name("verify/floor/mp100_forward")->Unit(benchmark::kMillisecond);
+BENCHMARK(mp100_gradient)->Name("verify/floor/mp100_gradient")->Unit(benchmark::kMillisecond);
 BENCHMARK(loss)->Name("verify/loss")->ArgName("full")->Arg(1)->Arg(0)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(network)->Name("verify/network")->ArgName("full")->Arg(1)->Arg(0)->Iterations(1)->Unit(benchmark::kMillisecond);
 

@@ -1,8 +1,8 @@
 """Benchmark 1, PyTorch side: MLP 784-512-512-10 (tanh, mse), batch 64, one thread, float and double.
 Prints JSON: torch's configuration and per dtype the median seconds of forward and of
 forward+backward (gradients set to None between steps, as optimizer.zero_grad() does), once for the
-parameters only (torch's usual training step) and once with the input's gradient too, which is the work
-bpcheck's Network::gradient does (its Gradient holds dX)."""
+parameters only (torch's usual training step, the work of bpcheck's Network::gradient with
+InputGradient::skip) and once with the input's gradient too (InputGradient::compute, its default)."""
 import json
 import sys
 

@@ -73,58 +73,61 @@ def main(folder, commit):
     out.append("|---|---|---|---|")
     cells = {}
     for t in ("float", "double"):
-        f = mlp.get(f"mlp/forward/{t}", {}).get("cpu")
-        fb = mlp.get(f"mlp/forward_backward/{t}", {}).get("cpu")
-        g = mlp.get(f"mlp/gemm_limit/{t}")
-        tf = torch_mlp[t]["forward_s"] if torch_mlp else None
-        tfb = torch_mlp[t]["forward_backward_s"] if torch_mlp else None
-        cells[t] = (f, fb, g, tf, tfb)
+        cells[t] = {
+            "f": mlp.get(f"mlp/forward/{t}", {}).get("cpu"),
+            "fb": mlp.get(f"mlp/forward_backward/{t}", {}).get("cpu"),
+            "fbx": mlp.get(f"mlp/forward_backward_input/{t}", {}).get("cpu"),
+            "g": mlp.get(f"mlp/gemm_limit/{t}"),
+            "gx": mlp.get(f"mlp/gemm_limit_input/{t}"),
+            "tf": torch_mlp[t]["forward_s"] if torch_mlp else None,
+            "tfb": torch_mlp[t]["forward_backward_s"] if torch_mlp else None,
+            "tfbx": torch_mlp[t].get("forward_backward_input_s") if torch_mlp else None,
+        }
 
     def row(label, fn, goal=""):
         vals = []
         for t in ("float", "double"):
             try:
-                vals.append(fn(*cells[t]))
+                vals.append(fn(cells[t]))
             except (TypeError, KeyError, ZeroDivisionError):
                 vals.append("–")
         out.append(f"| {label} | {vals[0]} | {vals[1]} | {goal} |")
 
-    row("forward, bpcheck", lambda f, fb, g, tf, tfb: ms(f))
-    row("forward, PyTorch", lambda f, fb, g, tf, tfb: ms(tf))
-    row("forward+backward, bpcheck, `gradient(X, t, out)` reusing `out`", lambda f, fb, g, tf, tfb: ms(fb))
-    row("forward+backward, PyTorch", lambda f, fb, g, tf, tfb: ms(tfb))
-    row("forward+backward, bpcheck / PyTorch", lambda f, fb, g, tf, tfb: f"{fb / tfb:.2f}×  ({verdict(fb / tfb <= 0.9)})",
-        "≤ 0.9")
-    # bpcheck's gradient also returns dX, one more product (the largest, 784×512); PyTorch with the
-    # input's gradient does the same work.
-    for t in ("float", "double"):
-        cells[t] = cells[t] + (torch_mlp[t].get("forward_backward_input_s") if torch_mlp else None,)
-    row("forward+backward, PyTorch, with the input's gradient too (the same 9 products)",
-        lambda f, fb, g, tf, tfb, tfbx: ms(tfbx))
-    row("forward+backward, bpcheck / PyTorch with the input's gradient",
-        lambda f, fb, g, tf, tfb, tfbx: f"{fb / tfbx:.2f}×")
-    for t in ("float", "double"):
-        cells[t] = cells[t][:5]
-    row("(forward+backward) / forward, bpcheck", lambda f, fb, g, tf, tfb: f"{fb / f:.2f}  ({verdict(fb / f <= 3.0)})",
-        "≤ 3.0")
-    row("(forward+backward) / forward, PyTorch", lambda f, fb, g, tf, tfb: f"{tfb / tf:.2f}")
-    row("GEMM limit: the 9 products alone, OpenBLAS",
-        lambda f, fb, g, tf, tfb: f"{ms(g['cpu'])}, {g['b']['flops'] / 1e9:.1f} GFLOP/s")
+    def gflops(g):
+        return f"{ms(g['cpu'])}, {g['b']['flops'] / 1e9:.1f} GFLOP/s"
+
+    row("forward, bpcheck", lambda c: ms(c["f"]))
+    row("forward, PyTorch", lambda c: ms(c["tf"]))
+    # A training step: dθ only. PyTorch forms no gradient for an input that does not require one, and
+    # Network::gradient with InputGradient::skip does the same (8 matrix products).
+    row("forward+backward, bpcheck, `gradient(X, t, out, InputGradient::skip)` reusing `out`",
+        lambda c: ms(c["fb"]))
+    row("forward+backward, PyTorch", lambda c: ms(c["tfb"]))
+    row("forward+backward, bpcheck / PyTorch",
+        lambda c: f"{c['fb'] / c['tfb']:.2f}×  ({verdict(c['fb'] / c['tfb'] <= 0.9)})", "≤ 0.9")
+    # With dℓ/dX too: one more product (the largest, 784×512) on both sides.
+    row("forward+backward with the input's gradient, bpcheck, `gradient(X, t, out)`", lambda c: ms(c["fbx"]))
+    row("forward+backward with the input's gradient, PyTorch", lambda c: ms(c["tfbx"]))
+    row("forward+backward with the input's gradient, bpcheck / PyTorch", lambda c: f"{c['fbx'] / c['tfbx']:.2f}×")
+    row("(forward+backward) / forward, bpcheck",
+        lambda c: f"{c['fb'] / c['f']:.2f}  ({verdict(c['fb'] / c['f'] <= 3.0)})", "≤ 3.0")
+    row("(forward+backward) / forward, PyTorch", lambda c: f"{c['tfb'] / c['tf']:.2f}")
+    row("GEMM limit: the 8 products of forward+backward alone, OpenBLAS", lambda c: gflops(c["g"]))
+    row("GEMM limit with the input's gradient: the 9 products alone", lambda c: gflops(c["gx"]))
     # The plain call, a fresh Gradient per step, alone and with glibc told to keep freed memory.
     padded, _ = gbench(folder, "bench_mlp_top_pad.json")
-    for label, rows in (("plain `gradient(X, t)`", mlp),
-                        ("plain `gradient(X, t)`, glibc keeping freed memory (`MALLOC_TOP_PAD_=64MiB`)", padded)):
+    for label, rows in (("plain `gradient(X, t, InputGradient::skip)`", mlp),
+                        ("the same, glibc keeping freed memory (`MALLOC_TOP_PAD_=64MiB`)", padded)):
         if not rows:
             continue
         for t in ("float", "double"):
-            cells[t] = cells[t] + (rows.get(f"mlp/forward_backward_plain/{t}", {}).get("cpu"),)
+            cells[t]["p"] = rows.get(f"mlp/forward_backward_plain/{t}", {}).get("cpu")
         row(f"forward+backward, bpcheck, {label}",
-            lambda f, fb, g, tf, tfb, p: f"{ms(p)}: {p / tfb:.2f}× PyTorch, {p / f:.2f}× forward, "
-                                         f"{g['cpu'] / p:.0%} of the GEMM limit")
-        for t in ("float", "double"):
-            cells[t] = cells[t][:5]
+            lambda c: f"{ms(c['p'])}: {c['p'] / c['tfb']:.2f}× PyTorch, {c['p'] / c['f']:.2f}× forward, "
+                      f"{c['g']['cpu'] / c['p']:.0%} of the GEMM limit")
     row("fraction of the GEMM limit reached by forward+backward",
-        lambda f, fb, g, tf, tfb: f"{g['cpu'] / fb:.0%}  ({verdict(g['cpu'] / fb >= 0.8)})", "≥ 80%")
+        lambda c: f"{c['g']['cpu'] / c['fb']:.0%}  ({verdict(c['g']['cpu'] / c['fb'] >= 0.8)})", "≥ 80%")
+    row("the same with the input's gradient (9 products)", lambda c: f"{c['gx']['cpu'] / c['fbx']:.0%}")
     out.append("")
 
     if routes:
@@ -191,6 +194,18 @@ def main(folder, commit):
         if "cpu" in lp and fast:
             out.append(f"| bpcheck, the loss by random projections (float, double, mp100 verdict) | {ms(lp['cpu'])} | "
                        f"{lp['cpu'] / fast:.1f}× gradcheck fast ({verdict(lp['cpu'] <= fast)}) | ≤ 1× |")
+        ff = verify.get("verify/floor/mp100_forward", {})
+        fg = verify.get("verify/floor/mp100_gradient", {})
+        if "cpu" in ff and fast:
+            out.append(f"| floor: one forward of the network in mp100 | {ms(ff['cpu'])} | "
+                       f"{ff['cpu'] / fast:.2f}× gradcheck fast | |")
+        if "cpu" in fg and fast:
+            out.append(f"| floor: one backprop (`gradient`) in mp100 | {ms(fg['cpu'])} | "
+                       f"{fg['cpu'] / fast:.2f}× gradcheck fast | |")
+        if "cpu" in ff and slow:
+            columns = 6920  # 64 inputs (32 × batch 2) + 6 856 parameters
+            out.append(f"| floor of a full Jacobian in mp100: {columns} columns × one mp100 forward | "
+                       f"{ms(columns * ff['cpu'])} | {columns * ff['cpu'] / slow:.2f}× gradcheck slow | |")
         if "cpu" in np_:
             out.append(f"| `bpcheck verify` scope (the loss and each layer), projections | {ms(np_['cpu'])} | | |")
         if "cpu" in nf:

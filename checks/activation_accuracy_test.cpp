@@ -1,7 +1,8 @@
-// Accuracy of the whole-matrix tanh of float and double (Tanh::value_block, derivative_block: exp and
-// log vectorised by Eigen) over a sweep, against tanh and sech² in mp100 rounded to the rung: the error
-// in units of the rung's ε·|exact| stays within a few units. The measure itself is checked on a
-// formula known to lose accuracy, (1 − e)/(1 + e), which cancels near 0.
+// Accuracy of the whole-matrix tanh of float and double (Tanh::value_block: Eigen's vectorised tanh in
+// float, Kahan's form from Eigen's vectorised exp and log in double; derivative_block) over a sweep,
+// against tanh and sech² in mp100 rounded to the rung: the error in units of the rung's ε·|exact|
+// stays within a few units. The measure itself is checked on a formula known to lose accuracy,
+// (1 − e)/(1 + e), which cancels near 0. Last, mp100's own tanh' on both sides of its switch of form.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -93,4 +94,25 @@ TEMPLATE_TEST_CASE("the error measure flags (1 − e)/(1 + e), which cancels nea
     Y(Index(i)) = std::copysign((T(1) - e) / (T(1) + e), xs[i]);
   }
   CHECK(max_error_in_eps(xs, Y, exact_tanh) > 1000);
+}
+
+// mp100's tanh' takes (1 − y)(1 + y) from the forward's y for |x| ≤ 20 and sech² = 4e/(1 + e)² beyond:
+// both sides of the switch agree with sech² formed at 300 digits to 1e-80, and the product form is
+// seen to fail where it is not used (|x| = 60: ε·e^{120} is far above 1e-80).
+TEST_CASE("tanh' in mp100 keeps 80 digits on both sides of its switch to the exp form", "[tanh]") {
+  using mp300 = boost::multiprecision::number<boost::multiprecision::mpfr_float_backend<300>,
+                                              boost::multiprecision::et_off>;
+  const bpcheck::Tanh<mp100> layer(1);
+  const auto relative_error = [](const mp100& got, double x) {
+    const mp300 e = exp(mp300(-2) * abs(mp300(x)));
+    const mp300 exact = mp300(4) * e / ((1 + e) * (1 + e));
+    return mp300(abs(mp300(got) - exact) / exact);
+  };
+  for (double x : {0.0, 1e-30, 0.5, -3.0, 12.0, 19.999, 20.0, -20.0, 20.001, 35.0, -60.0, 120.0}) {
+    INFO("x = " << x);
+    const mp100 y = tanh(mp100(x));
+    CHECK(relative_error(layer.derivative(mp100(x), y), x) < mp300(1e-80));
+  }
+  const mp100 y60 = tanh(mp100(60));
+  CHECK(relative_error((mp100(1) - y60) * (mp100(1) + y60), 60.0) > mp300(1e-60));
 }

@@ -1,10 +1,12 @@
 // Network::gradient(X, t, out), which reuses the caller's storage, against gradient(X, t): the same
 // bits on every rung and layer kind (batch norm couples the samples), after a call on another batch
-// size, from storage left dirty by another network, and the same input errors.
+// size, from storage left dirty by another network, and the same input errors; the gradient without dℓ/dX
+// (InputGradient::skip) against the full one.
 #include <string>
 #include <vector>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/layers/dense.hpp"
 #include "bpcheck/network.hpp"
 #include "helpers.hpp"
 
@@ -116,4 +118,58 @@ TEMPLATE_LIST_TEST_CASE("gradient into reused storage rejects a batch or targets
   CHECK_THROWS_AS(net.gradient(empty, batch.targets, out), bpcheck::input_error);
   // Shapes are checked before anything is written.
   CHECK(same_gradient(out, before));
+}
+
+TEMPLATE_LIST_TEST_CASE("gradient without the input gradient gives the same dθ bit for bit and an empty dX",
+                        "[network][reuse]", real_rungs) {
+  using T = TestType;
+  auto all = specs();
+  // Parameterless layers first: backprop stops at the first dense layer.
+  all.push_back({6, {{"tanh", {}}, {"relu", {}}, {"dense", {{"units", 4}}}, {"tanh", {}}, {"dense", {{"units", 2}}}},
+                 "mse"});
+  // No parameters at all: the gradient is the loss alone.
+  all.push_back({6, {{"tanh", {}}, {"softmax", {}}}, "mse"});
+  for (const auto& spec : all) {
+    Network<T> net(spec);
+    net.initialize(13);
+    INFO("first layer " << spec.layers.front().type << ", loss " << spec.loss);
+    const auto batch = bpcheck::generate_batch(net, 21, 4);
+    const Gradient<T> full = net.gradient(batch.inputs, batch.targets);
+    Gradient<T> out = full;  // dirty storage, input included
+    net.gradient(batch.inputs, batch.targets, out, bpcheck::InputGradient::skip);
+    CHECK(out.input.size() == 0);
+    CHECK(out.loss == full.loss);
+    REQUIRE(out.layers.size() == full.layers.size());
+    for (std::size_t k = 0; k < full.layers.size(); ++k) {
+      INFO("layer " << k);
+      CHECK(same_bits(out.layers[k], full.layers[k]));
+    }
+    const Gradient<T> fresh = net.gradient(batch.inputs, batch.targets, bpcheck::InputGradient::skip);
+    CHECK(same_gradient(out, fresh));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("dense backward_parameters adds exactly backward's dθ, onto what dθ holds",
+                        "[network][reuse]", real_rungs) {
+  using T = TestType;
+  bpcheck::Dense<T> dense(5, 3);
+  Vector<T> theta(dense.parameters().size());
+  for (Index i = 0; i < theta.size(); ++i) theta(i) = T(0.1) * T(int(i % 7) - 3);
+  dense.set_parameters(theta);
+  Matrix<T> X(5, 4), dY(3, 4);
+  for (Index i = 0; i < X.size(); ++i) X(i) = T(0.25) * T(int(i % 5) - 2);
+  for (Index i = 0; i < dY.size(); ++i) dY(i) = T(0.5) * T(int(i % 3) - 1) + T(0.125);
+  const Matrix<T> Y = dense.forward(X);
+  const Vector<T> start = Vector<T>::Constant(theta.size(), T(1));
+  Vector<T> with_dx = start, without_dx = start;
+  (void)dense.backward(X, Y, dY, with_dx);
+  dense.backward_parameters(X, Y, dY, without_dx);
+  CHECK(same_bits(with_dx, without_dx));
+  CHECK_FALSE(same_bits(with_dx, start));
+  // Through the type-erased layer as the network calls it.
+  const bpcheck::AnyLayer<T> any = dense;
+  CHECK(any.has_parameter_backward());
+  Vector<T> erased = start;
+  any.backward_parameters(X, Y, dY, erased);
+  CHECK(same_bits(erased, with_dx));
 }

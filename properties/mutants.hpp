@@ -142,7 +142,8 @@ class WrongForBatch : public Tanh<T> {
   using Tanh<T>::Tanh;
   std::string type_name() const { return "tanh (f' of sample 0)"; }
   Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
-    const Matrix<T> d0 = X.col(0).unaryExpr([this](const T& x) { return this->derivative(x, x); });
+    const Matrix<T> d0 =
+        X.col(0).unaryExpr([this](const T& x) { return this->derivative(x, this->value(x)); });
     return dY.cwiseProduct(d0.replicate(1, X.cols()));
   }
 };
@@ -319,7 +320,7 @@ class OffByOne : public Tanh<T> {
     for (Index s = 0; s < X.cols(); ++s)
       for (Index i = 0; i < X.rows(); ++i) {
         const T& x = X((i + 1) % X.rows(), s);
-        dX(i, s) = dY(i, s) * this->derivative(x, x);
+        dX(i, s) = dY(i, s) * this->derivative(x, this->value(x));
       }
     return dX;
   }
@@ -388,7 +389,8 @@ class GeluWrongApproximation : public Gelu<T> {
       : Gelu<T>(width, GeluApproximation::none), approximate_(width, GeluApproximation::tanh) {}
   std::string type_name() const { return "gelu none (tanh derivative)"; }
   Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
-    return dY.cwiseProduct(X.unaryExpr([this](const T& x) { return approximate_.derivative(x, x); }));
+    return dY.cwiseProduct(
+        X.unaryExpr([this](const T& x) { return approximate_.derivative(x, approximate_.value(x)); }));
   }
 
  private:

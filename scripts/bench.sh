@@ -47,7 +47,7 @@ cmake --build "$build" -j "$(nproc)" --target bench_mlp bench_gradient_routes be
 # One thread everywhere unless a benchmark says otherwise (mp100's two-thread row).
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 rm -rf "$out" && mkdir -p "$out"
-verify_filter='verify/(loss|network)/full:0'
+verify_filter='verify/((loss|network)/full:0|floor/)'
 [ "$long" = 1 ] && verify_filter='verify/'
 for b in bench_mlp bench_gradient_routes bench_mp100 bench_verify; do
   filter='.'

@@ -104,14 +104,14 @@ T Network<T>::loss_value(const Matrix<T>& X, const Targets<T>& t) const {
 }
 
 template <class T>
-Gradient<T> Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t) const {
+Gradient<T> Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t, InputGradient input) const {
   Gradient<T> g;
-  gradient(X, t, g);
+  gradient(X, t, g, input);
   return g;
 }
 
 template <class T>
-void Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t, Gradient<T>& out) const {
+void Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t, Gradient<T>& out, InputGradient input) const {
   check_batch(X, &t);
   // x_1 … x_L; x_0 is X itself, read in place rather than copied.
   std::vector<Matrix<T>> xs;
@@ -119,13 +119,23 @@ void Network<T>::gradient(const Matrix<T>& X, const Targets<T>& t, Gradient<T>& 
   for (std::size_t k = 0; k < layers_.size(); ++k) xs.push_back(layers_[k].forward(k == 0 ? X : xs[k - 1]));
   out.loss = loss_->value(xs.back(), t);
   out.layers.resize(layers_.size());
+  // Without dℓ/dX, backprop stops at the first layer with parameters, which adds its dθ only: the
+  // layers before it have no dθ, and nothing needs their δ.
+  std::size_t first = 0;
+  if (input == InputGradient::skip)
+    while (first + 1 < layers_.size() && layers_[first].parameter_count() == 0) ++first;
   Matrix<T> delta = loss_->gradient(xs.back(), t);
   for (std::size_t k = layers_.size(); k-- > 0;) {
     // backward accumulates into dθ_k: start from zero, in the storage the caller's `out` already has.
     const Index n = layers_[k].parameter_count();
     if (out.layers[k].size() != n) out.layers[k].resize(n);
     out.layers[k].setZero();
-    delta = layers_[k].backward(k == 0 ? X : xs[k - 1], xs[k], delta, out.layers[k]);
+    if (input == InputGradient::skip && k <= first) {
+      if (k == first) layers_[k].backward_parameters(k == 0 ? X : xs[k - 1], xs[k], delta, out.layers[k]);
+      delta.resize(0, 0);
+    } else {
+      delta = layers_[k].backward(k == 0 ? X : xs[k - 1], xs[k], delta, out.layers[k]);
+    }
   }
   out.input = std::move(delta);
 }

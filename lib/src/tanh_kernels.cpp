@@ -56,7 +56,12 @@ void tanh_backward(const T* x, const T* dy, T* dx, Index size) {
 
 }  // namespace
 
-void tanh(const float* x, float* y, Index size) { tanh_kahan(x, y, size); }
+// float: Eigen's own vectorised tanh (a rational approximation, clamped to ±1 beyond |x| ≈ 7.9) is
+// within 3 ε of the exact value over the accuracy test's sweep and about 4× faster than tanh_kahan
+// on float; Eigen has no vectorised double tanh, so double keeps Kahan's form.
+void tanh(const float* x, float* y, Index size) {
+  Eigen::Map<Eigen::ArrayXf>(y, size) = Eigen::Map<const Eigen::ArrayXf>(x, size).tanh();
+}
 void tanh(const double* x, double* y, Index size) { tanh_kahan(x, y, size); }
 void tanh_backward(const float* x, const float* dy, float* dx, Index size) { tanh_backward<float>(x, dy, dx, size); }
 void tanh_backward(const double* x, const double* dy, double* dx, Index size) {

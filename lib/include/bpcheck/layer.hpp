@@ -59,6 +59,16 @@ concept LayerWithJacobians = Layer<L> && requires(const L& cl, const Matrix<type
 };
 // clang-format on
 
+/// A layer that can add J_θᵀ dY to dθ without forming dX = J_xᵀ dY. Backprop of a training step needs no
+/// gradient with respect to the network's input, so Network::gradient with InputGradient::skip calls
+/// this for the first layer (for a dense layer it spares one of backward's two matrix products). What it
+/// adds must be what backward adds: the verifier compares the two.
+template <class L>
+concept LayerWithParameterBackward = Layer<L> && requires(const L& cl, const Matrix<typename L::scalar_type>& X,
+                                                          Eigen::Ref<Vector<typename L::scalar_type>> dtheta) {
+  cl.backward_parameters(X, X, X, dtheta);
+};
+
 /// A layer that states its Jacobian as its computation forms it, in absolute values: `absolute_jacobian(X)`
 /// is [J_x J_θ] on the batch with every product of local derivatives along every path taken in |·|
 /// (diag(s) + s sᵀ for softmax, I + |J_g| for a residual block). It bounds |J| entry by entry, and
@@ -137,6 +147,14 @@ class AnyLayer {
                      Eigen::Ref<Vector<T>> dtheta) const {
     return self_->backward(X, Y, dY, dtheta);
   }
+  /// Adds J_θᵀ dY to dθ like backward, without dX: the layer's own backward_parameters if it states one
+  /// (LayerWithParameterBackward), else backward with its dX discarded.
+  void backward_parameters(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                           Eigen::Ref<Vector<T>> dtheta) const {
+    self_->backward_parameters(X, Y, dY, dtheta);
+  }
+  /// Whether the layer states its own backward_parameters.
+  bool has_parameter_backward() const { return self_->has_parameter_backward(); }
   bool has_jacobians() const { return self_->has_jacobians(); }
   bool sample_independent() const { return self_->sample_independent(); }
   /// See has_index_input: true for a layer whose input holds integer indices.
@@ -165,6 +183,9 @@ class AnyLayer {
     virtual Matrix<T> forward(const Matrix<T>&) const = 0;
     virtual Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>&,
                                Eigen::Ref<Vector<T>>) const = 0;
+    virtual void backward_parameters(const Matrix<T>&, const Matrix<T>&, const Matrix<T>&,
+                                     Eigen::Ref<Vector<T>>) const = 0;
+    virtual bool has_parameter_backward() const = 0;
     virtual bool has_jacobians() const = 0;
     virtual bool sample_independent() const = 0;
     virtual bool input_is_index() const = 0;
@@ -190,6 +211,14 @@ class AnyLayer {
                        Eigen::Ref<Vector<T>> dtheta) const override {
       return layer.backward(X, Y, dY, dtheta);
     }
+    void backward_parameters(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                             Eigen::Ref<Vector<T>> dtheta) const override {
+      if constexpr (LayerWithParameterBackward<L>)
+        layer.backward_parameters(X, Y, dY, dtheta);
+      else
+        (void)layer.backward(X, Y, dY, dtheta);
+    }
+    bool has_parameter_backward() const override { return LayerWithParameterBackward<L>; }
     bool has_jacobians() const override { return LayerWithJacobians<L>; }
     bool sample_independent() const override { return is_sample_independent<L>(); }
     bool input_is_index() const override { return has_index_input(layer); }

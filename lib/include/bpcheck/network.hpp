@@ -8,6 +8,7 @@
 //   net.initialize(42);                                    // same numbers on every rung
 //   auto g = net.gradient(X, targets);                     // backprop: loss and dθ per layer
 //   net.gradient(X, targets, g);                           // the same, reusing g's storage
+//   net.gradient(X, targets, g, bpcheck::InputGradient::skip);  // dθ only, as a training step needs
 //   auto e = net.explicit_gradient(X, targets);            // ∇ℓᵀ·J_L⋯J_{k+1}·J_θ,k, formed
 //   bpcheck::Network<bpcheck::mp100> truth = net.rebind<bpcheck::mp100>();
 #include <cstdint>
@@ -38,6 +39,11 @@ struct Gradient {
   std::vector<Vector<T>> layers;
   Matrix<T> input;
 };
+
+/// Whether backprop forms dℓ/dX. A training step needs only dℓ/dθ: with `skip`, Gradient::input is left
+/// empty (0 × 0) and the first layer adds its dθ without forming its dX (LayerWithParameterBackward: for a
+/// dense first layer, one matrix product less). PyTorch does the same for an input that needs no gradient.
+enum class InputGradient { compute, skip };
 
 template <class T>
 class Network {
@@ -72,14 +78,16 @@ class Network {
 
   /// Backprop: δ_L = ∇ℓ, then per layer from the last, dθ_k = J_θ,kᵀ δ_k and δ_{k−1} = J_x,kᵀ δ_k,
   /// each as the layer's `backward` (a VJP), never forming a Jacobian.
-  Gradient<T> gradient(const Matrix<T>& X, const Targets<T>& t) const;
+  Gradient<T> gradient(const Matrix<T>& X, const Targets<T>& t,
+                       InputGradient input = InputGradient::compute) const;
 
   /// The same backprop, written into `out`: its per-layer vectors keep their storage when their sizes
   /// already fit (they are resized otherwise), so a training loop that passes the same `out` each step
   /// does not allocate and fault in the parameter gradient again (3.2 MB for a 784×512 dense layer in
   /// double). The result is bit for bit that of gradient(X, t). Throws input_error, like gradient(X, t),
   /// for a batch or targets that do not fit the model, before `out` is touched.
-  void gradient(const Matrix<T>& X, const Targets<T>& t, Gradient<T>& out) const;
+  void gradient(const Matrix<T>& X, const Targets<T>& t, Gradient<T>& out,
+                InputGradient input = InputGradient::compute) const;
 
   /// The network Jacobian J = J_L ⋯ J_1 on the batch (out·B × in·B), formed as a matrix product.
   Matrix<T> jacobian(const Matrix<T>& X) const;

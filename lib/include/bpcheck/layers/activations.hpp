@@ -26,7 +26,8 @@ void tanh_backward(const float* x, const float* dy, float* dx, Index size);
 void tanh_backward(const double* x, const double* dy, double* dx, Index size);
 }  // namespace kernels
 
-/// Layer mechanics for y = f(x) elementwise; Derived supplies value(x) and derivative(x, y).
+/// Layer mechanics for y = f(x) elementwise; Derived supplies value(x) and derivative(x, y), where y is
+/// value(x) as forward computed it (an activation may take f' from either).
 template <class Derived, class T>
 class ElementwiseLayer {
  public:
@@ -156,17 +157,23 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
     using std::tanh;
     return tanh(x);
   }
-  T derivative(const T& x, const T&) const {
+  T derivative(const T& x, const T& y) const {
     using std::abs;
     using std::exp;
+    // In mp100, (1 − y)(1 + y) from the forward's y, where its relative error, about ε·e^{2|x|}/2, stays
+    // under 1e-82: MPFR's exp costs as much as its tanh (bench/bench_mp100.cpp), so this halves the
+    // transcendental work of tanh's backward.
+    if constexpr (std::is_same_v<T, mp100>)
+      if (abs(x) <= 20) return (T(1) - y) * (T(1) + y);
     const T e = exp(T(-2) * abs(x));
     const T d = T(1) + e;
     return T(4) * e / (d * d);
   }
 
-  // float and double: whole-matrix forms (lib/src/tanh_kernels.cpp) through Eigen's vectorised exp and
-  // log, since std::tanh and Eigen's double tanh go one entry at a time (bench/bench_mlp.cpp measures
-  // the difference): tanh|x| = −m/(2 + m), m = expm1(−2|x|) by Kahan's form, no cancellation.
+  // float and double: whole-matrix forms (lib/src/tanh_kernels.cpp). float takes Eigen's vectorised
+  // tanh; double goes through Eigen's vectorised exp and log, since std::tanh and Eigen's double tanh
+  // go one entry at a time (bench/bench_mlp.cpp measures the difference): tanh|x| = −m/(2 + m),
+  // m = expm1(−2|x|) by Kahan's form, no cancellation.
   Matrix<T> value_block(const Matrix<T>& X) const
     requires std::floating_point<T>
   {

@@ -50,6 +50,10 @@ class Dense {
   Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
                      Eigen::Ref<Vector<T>> dtheta) const;
 
+  /// dW += dY Xᵀ;  db += dY 1: backward's dθ without its dX (LayerWithParameterBackward).
+  void backward_parameters(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                           Eigen::Ref<Vector<T>> dtheta) const;
+
   /// Per sample J_x = W, so on the batch J_x = I_B ⊗ W.
   Matrix<T> jacobian_input(const Matrix<T>& X) const;
 
@@ -100,18 +104,28 @@ Matrix<T> Dense<T>::forward(const Matrix<T>& X) const {
 }
 
 template <class T>
-Matrix<T> Dense<T>::backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
-                             Eigen::Ref<Vector<T>> dtheta) const {
+void Dense<T>::backward_parameters(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+                                   Eigen::Ref<Vector<T>> dtheta) const {
   dtheta.segment(out_ * in_, out_) += dY.rowwise().sum();
+  if (dY.cols() == 0) return;
   if constexpr (blas::has_gemm<T>) {
-    Matrix<T> dX(in_, dY.cols());  // β = 0: gemm writes it without reading
-    if (dY.cols() == 0) return dX;
     blas::gemm(false, true, out_, in_, dY.cols(), T(1), dY.data(), out_, X.data(), in_, T(1), dtheta.data(), out_);
-    blas::gemm(true, false, in_, dY.cols(), out_, T(1), W().data(), out_, dY.data(), out_, T(0), dX.data(), in_);
-    return dX;
   } else {
     Eigen::Map<Matrix<T>> dW(dtheta.data(), out_, in_);
     dW.noalias() += dY * X.transpose();
+  }
+}
+
+template <class T>
+Matrix<T> Dense<T>::backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                             Eigen::Ref<Vector<T>> dtheta) const {
+  backward_parameters(X, Y, dY, dtheta);
+  if constexpr (blas::has_gemm<T>) {
+    Matrix<T> dX(in_, dY.cols());  // β = 0: gemm writes it without reading
+    if (dY.cols() == 0) return dX;
+    blas::gemm(true, false, in_, dY.cols(), out_, T(1), W().data(), out_, dY.data(), out_, T(0), dX.data(), in_);
+    return dX;
+  } else {
     return W().transpose() * dY;
   }
 }
@@ -136,6 +150,7 @@ Matrix<T> Dense<T>::jacobian_parameters(const Matrix<T>& X) const {
 }
 
 static_assert(LayerWithJacobians<Dense<double>>, "Dense must satisfy the Layer concept with Jacobians");
+static_assert(LayerWithParameterBackward<Dense<double>>, "Dense must state backward_parameters");
 
 #define BPCHECK_EXTERN_DENSE(T) extern template class Dense<T>;
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_DENSE)

@@ -509,6 +509,49 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     out.add(c.done());
   }
 
+  // backward_parameters, where the layer states it, must add to dθ what backward adds.
+  using LayerType = std::remove_cvref_t<decltype(*layer)>;
+  if constexpr (LayerWithParameterBackward<LayerType> || std::is_same_v<LayerType, AnyLayer<T>>) {
+    bool states = true;
+    if constexpr (std::is_same_v<LayerType, AnyLayer<T>>) states = layer->has_parameter_backward();
+    if (states && s.P > 0) {
+      CheckScope c("dθ without dX equals backward's", s.subject, prec, s.seed);
+      try {
+        const Matrix<T> Y0 = layer->forward(X);
+        Vector<T> with_dx = Vector<T>::Zero(s.P), without_dx = Vector<T>::Zero(s.P);
+        (void)layer->backward(X, Y0, U, with_dx);
+        layer->backward_parameters(X, Y0, U, without_dx);
+        const Vector<mp100> expected = vector_cast<mp100>(with_dx);
+        const Vector<mp100> scale = s.truth.full ? Vector<mp100>(s.truth.g_scale.tail(s.P))
+                                                 : Vector<mp100>(abs_vec(expected));
+        Vector<mp100> bound(s.P);
+        for (Index i = 0; i < s.P; ++i)
+          bound(i) = is_mp ? tol * scale(i) + rounding_bound(K, u_T, mp100(1), mp100(abs(expected(i))))
+                           : mp100(K) * mp100(s.out_rows * s.batch + 2) * u_T * scale(i) + floor_T;
+        const Index nx = s.in_rows * s.batch;
+        const Layout& L = s.layout;
+        compare(
+            c.r, expected, without_dx, bound, scale, [nx, &L](Index i) { return L.where(nx + i); },
+            [nx, &L](Index i) { return L.block(nx + i); });
+        c.r.metric = "max |dθ of backward_parameters − dθ of backward| / bound";
+        c.r.formula = "backward_parameters(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ, as backward does";
+        c.r.evaluations = 3;
+        judge_exact(c.r, "backward_parameters");
+        if (c.r.verdict == Verdict::fail) c.r.message = "backward_parameters adds another dθ than backward";
+        using std::isfinite;
+        if (c.r.verdict == Verdict::fail && !is_mp &&
+            std::any_of(with_dx.begin(), with_dx.end(), [](const T& v) { return !isfinite(value_of(v)); })) {
+          c.r.verdict = Verdict::unstable;
+          c.r.message = "dθ overflowed or is NaN in " + prec + ": backward_parameters not comparable";
+        }
+      } catch (const std::exception& e) {
+        c.r.verdict = Verdict::fail;
+        c.r.message = std::string("backward or backward_parameters throws: ") + e.what();
+      }
+      out.add(c.done());
+    }
+  }
+
   // The layer's explicit Jacobians, if it states them.
   if constexpr (LayerWithJacobians<std::remove_cvref_t<decltype(*layer)>> ||
                 std::is_same_v<std::remove_cvref_t<decltype(*layer)>, AnyLayer<T>>) {
