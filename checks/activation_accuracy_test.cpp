@@ -1,5 +1,5 @@
 // Accuracy of the whole-matrix tanh of float and double (Tanh::value_block: Eigen's vectorised tanh in
-// float, Kahan's form from Eigen's vectorised exp and log in double; derivative_block) over a sweep,
+// float, SLEEF's in double; derivative_block from Eigen's vectorised exp) over a sweep,
 // against tanh and sech² in mp100 rounded to the rung: the error in units of the rung's ε·|exact|
 // stays within a few units. The measure itself is checked on a formula known to lose accuracy,
 // (1 − e)/(1 + e), which cancels near 0. Last, mp100's own tanh' on both sides of its switch of form.

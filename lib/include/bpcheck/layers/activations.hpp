@@ -170,10 +170,9 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
     return T(4) * e / (d * d);
   }
 
-  // float and double: whole-matrix forms (lib/src/tanh_kernels.cpp). float takes Eigen's vectorised
-  // tanh; double goes through Eigen's vectorised exp and log, since std::tanh and Eigen's double tanh
-  // go one entry at a time (bench/bench_mlp.cpp measures the difference): tanh|x| = −m/(2 + m),
-  // m = expm1(−2|x|) by Kahan's form, no cancellation.
+  // float and double: whole-matrix forms (lib/src/tanh_kernels.cpp), since std::tanh and Eigen's double
+  // tanh go one entry at a time (bench/bench_mlp.cpp measures the difference): Eigen's vectorised tanh
+  // in float, SLEEF's in double.
   Matrix<T> value_block(const Matrix<T>& X) const
     requires std::floating_point<T>
   {
