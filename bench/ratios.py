@@ -196,6 +196,11 @@ def main(folder, commit):
         if "cpu" in lp and fast:
             out.append(f"| bpcheck, the loss by random projections (float, double, mp100 verdict) | {ms(lp['cpu'])} | "
                        f"{lp['cpu'] / fast:.1f}× gradcheck fast ({verdict(lp['cpu'] <= fast)}) | ≤ 1× |")
+        padded_verify, _ = gbench(folder, "bench_verify_top_pad.json")
+        lpp = padded_verify.get("verify/loss/full:0/iterations:1", {}) if padded_verify else {}
+        if "cpu" in lpp and fast:
+            out.append(f"| the same, glibc keeping freed memory (`MALLOC_TOP_PAD_=64MiB`, as the `bpcheck` program "
+                       f"sets it) | {ms(lpp['cpu'])} | {lpp['cpu'] / fast:.1f}× gradcheck fast | |")
         ff = verify.get("verify/floor/mp100_forward", {})
         fg = verify.get("verify/floor/mp100_gradient", {})
         if "cpu" in ff and fast:
@@ -210,6 +215,9 @@ def main(folder, commit):
                        f"{ms(columns * ff['cpu'])} | {columns * ff['cpu'] / slow:.2f}× gradcheck slow | |")
         if "cpu" in np_:
             out.append(f"| `bpcheck verify` scope (the loss and each layer), projections | {ms(np_['cpu'])} | | |")
+        npp = padded_verify.get("verify/network/full:0/iterations:1", {}) if padded_verify else {}
+        if "cpu" in npp:
+            out.append(f"| the same, glibc keeping freed memory (as the `bpcheck` program runs it) | {ms(npp['cpu'])} | | |")
         if "cpu" in nf:
             out.append(f"| `bpcheck verify` scope, full Jacobians (the default) | {ms(nf['cpu'])} | | |")
         for name, r in verify.items():

@@ -1,5 +1,5 @@
-// Accuracy of the whole-matrix tanh of float and double (Tanh::value_block: Eigen's vectorised tanh in
-// float, SLEEF's in double; derivative_block from Eigen's vectorised exp) over a sweep,
+// Accuracy of the whole-matrix tanh of float and double (Tanh::value_block: SLEEF's vectorised tanh;
+// derivative_block from Eigen's vectorised exp) over a sweep,
 // against tanh and sech² in mp100 rounded to the rung: the error in units of the rung's ε·|exact|
 // stays within a few units. The measure itself is checked on a formula known to lose accuracy,
 // (1 − e)/(1 + e), which cancels near 0. Last, mp100's own tanh' on both sides of its switch of form.
@@ -115,4 +115,25 @@ TEST_CASE("tanh' in mp100 keeps 80 digits on both sides of its switch to the exp
   }
   const mp100 y60 = tanh(mp100(60));
   CHECK(relative_error((mp100(1) - y60) * (mp100(1) + y60), 60.0) > mp300(1e-60));
+}
+
+// Forward mode on float/double must compute the rung's own function: tanh on dual<T> carries the very
+// values of T's whole-matrix tanh, and a value's tanh does not depend on where it stands in the matrix
+// (the vector code's last, partial group of entries included), so a tie in the rung is a tie on its duals.
+TEMPLATE_TEST_CASE("tanh on dual<T> carries float's and double's own values bit for bit, wherever they stand",
+                   "[tanh]", float, double) {
+  using T = TestType;
+  Matrix<T> X(7, 3);  // 21 entries: not a whole number of vector groups
+  for (Index i = 0; i < X.size(); ++i) X(i) = T(0.37) * T(i - 10) + T(1e-3) * T(i % 3);
+  const Matrix<T> Y = bpcheck::Tanh<T>(7).forward(X);
+  const Matrix<bpcheck::dual<T>> Xd = X.unaryExpr([](const T& x) { return bpcheck::dual<T>(x); });
+  const Matrix<bpcheck::dual<T>> Yd = bpcheck::Tanh<bpcheck::dual<T>>(7).forward(Xd);
+  for (Index i = 0; i < X.size(); ++i) {
+    INFO("entry " << i << ", x = " << X(i));
+    CHECK(Yd(i).v == Y(i));
+  }
+  for (Index s = 0; s < X.cols(); ++s) {
+    const Matrix<T> alone = bpcheck::Tanh<T>(7).forward(Matrix<T>(X.col(s)));
+    CHECK((alone.array() == Y.col(s).array()).all());
+  }
 }

@@ -228,6 +228,7 @@ TEMPLATE_LIST_TEST_CASE("one-sided differences show relu's jump at exactly 0 and
   const auto tanh_layer = bpcheck::make_layer<T>({"tanh", {}}, 3);
   const auto t = bpcheck::one_sided_disagreement_input(tanh_layer, X);
   CHECK_FALSE(t.any_jump());
-  // Left and right do differ (by ≈ h |tanh''|), only by less than the threshold.
-  CHECK(t.left(1, 1) != t.right(1, 1));
+  // Left and right do differ, only by less than the threshold. (In float the two one-sided estimates
+  // can agree to the last bit, as they do here with SLEEF's tanh: their difference is rounding there.)
+  if constexpr (!std::is_same_v<T, float>) CHECK(t.left(1, 1) != t.right(1, 1));
 }

@@ -1,6 +1,19 @@
 // bpcheck: verifies backprop gradients against oracles in higher precision (see cli.hpp).
 #include <iostream>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "cli.hpp"
 
-int main(int argc, char** argv) { return bpcheck::cli::run_command_line(argc, argv, std::cout, std::cerr); }
+int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+  // glibc hands the top of its heap back to the system whenever a large block is freed, and the next
+  // large block (an mp100 or dual<mp100> copy of a network's parameters: 0.5–5 MB) faults its pages in
+  // again. Verifying a 6.8k-parameter network by projections spent about half its time so
+  // (bench/bench_verify.cpp, `MALLOC_TOP_PAD_`); a 64 MiB pad keeps those pages for the next block.
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
+  return bpcheck::cli::run_command_line(argc, argv, std::cout, std::cerr);
+}

@@ -60,6 +60,9 @@ done
 # reuse pages instead of faulting them in again after each step returned them to the system.
 MALLOC_TOP_PAD_=67108864 "$build/bench/bench_mlp" --benchmark_filter=forward_backward_plain --benchmark_format=json \
   --benchmark_out="$out/bench_mlp_top_pad.json" --benchmark_out_format=json >/dev/null
+# Verification as the `bpcheck` program runs it, which sets the same pad (reports/main.cpp).
+MALLOC_TOP_PAD_=67108864 "$build/bench/bench_verify" --benchmark_filter="$verify_filter" --benchmark_format=json \
+  --benchmark_out="$out/bench_verify_top_pad.json" --benchmark_out_format=json >/dev/null
 echo "bench.sh: PyTorch" >&2
 (cd "$root/bench" && /usr/bin/python3 pytorch_mlp.py >"$out/pytorch_mlp.json" &&
   /usr/bin/python3 pytorch_gradcheck.py >"$out/pytorch_gradcheck.json")

@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <emmintrin.h>  // SSE2: __m128, __m128d
 #endif
 #include <sleef.h>
 
@@ -35,23 +35,38 @@ void tanh_backward(const T* x, const T* dy, T* dx, Index size) {
 
 }  // namespace
 
-// float: Eigen's own vectorised tanh (a rational approximation, clamped to ±1 beyond |x| ≈ 7.9) is
-// within 3 ε of the exact value over the accuracy test's sweep and about 4× faster than tanh_kahan
-// on float; Eigen has no vectorised double tanh, so double keeps Kahan's form.
+// SLEEF's vectorised tanh (Debian's libsleef, 3.5-ulp class) for both rungs: measured within 1.9 ε over
+// a dense sweep and 3–4× faster than the form −m/(2 + m) with Kahan's expm1 from Eigen's exp and log
+// (which reached 4.0 ε). Eigen has no vectorised double tanh; its float one is a rational approximation
+// whose values differ from the exact tanh's rounding twice as often. SLEEF picks SSE2, SSE4 or AVX2
+// code at run time, once. Every entry, the last few of a matrix and the single values below included,
+// goes through the same vector call, so a value's tanh does not depend on where it stands: forward
+// mode on dual<float>/dual<double> takes its values from the scalar forms (Tanh::value) and so
+// computes exactly the rung's function.
+#if defined(__SSE2__)
+float tanh(float x) { return _mm_cvtss_f32(Sleef_tanhf4_u35(_mm_set1_ps(x))); }
+double tanh(double x) { return _mm_cvtsd_f64(Sleef_tanhd2_u35(_mm_set1_pd(x))); }
+
 void tanh(const float* x, float* y, Index size) {
-  Eigen::Map<Eigen::ArrayXf>(y, size) = Eigen::Map<const Eigen::ArrayXf>(x, size).tanh();
+  Index i = 0;
+  for (; i + 4 <= size; i += 4) _mm_storeu_ps(y + i, Sleef_tanhf4_u35(_mm_loadu_ps(x + i)));
+  for (; i < size; ++i) y[i] = tanh(x[i]);
 }
-// double: SLEEF's vectorised tanh (Debian's libsleef; 3.5-ulp bound, measured within 1.9 ε over a dense
-// sweep, where the form −m/(2 + m) with Kahan's expm1 from Eigen's exp and log reached 4.0 ε) on two
-// lanes, about 3× faster than that form; SLEEF picks SSE2 or SSE4 at run time. Hand-written forms would
-// need their own accuracy proofs, and Eigen has no vectorised double tanh.
 void tanh(const double* x, double* y, Index size) {
   Index i = 0;
-#if defined(__SSE2__)
   for (; i + 2 <= size; i += 2) _mm_storeu_pd(y + i, Sleef_tanhd2_u35(_mm_loadu_pd(x + i)));
-#endif
-  for (; i < size; ++i) y[i] = Sleef_tanh_u35(x[i]);
+  for (; i < size; ++i) y[i] = tanh(x[i]);
 }
+#else
+float tanh(float x) { return Sleef_tanhf_u35(x); }
+double tanh(double x) { return Sleef_tanh_u35(x); }
+void tanh(const float* x, float* y, Index size) {
+  for (Index i = 0; i < size; ++i) y[i] = tanh(x[i]);
+}
+void tanh(const double* x, double* y, Index size) {
+  for (Index i = 0; i < size; ++i) y[i] = tanh(x[i]);
+}
+#endif
 void tanh_backward(const float* x, const float* dy, float* dx, Index size) { tanh_backward<float>(x, dy, dx, size); }
 void tanh_backward(const double* x, const double* dy, double* dx, Index size) {
   tanh_backward<double>(x, dy, dx, size);

@@ -22,6 +22,9 @@ namespace kernels {
 /// lib/src/tanh_kernels.cpp, vectorised; Tanh's whole-matrix forms call them).
 void tanh(const float* x, float* y, Index size);
 void tanh(const double* x, double* y, Index size);
+/// tanh of one value by the same code as the whole-matrix form, bit for bit.
+float tanh(float x);
+double tanh(double x);
 void tanh_backward(const float* x, const float* dy, float* dx, Index size);
 void tanh_backward(const double* x, const double* dy, double* dx, Index size);
 }  // namespace kernels
@@ -155,7 +158,16 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
   std::string type_name() const { return "tanh"; }
   T value(const T& x) const {
     using std::tanh;
-    return tanh(x);
+    if constexpr (std::is_same_v<T, dual<float>> || std::is_same_v<T, dual<double>>) {
+      // Forward mode on float/double takes its values from the rung's own tanh (kernels::tanh, bit for
+      // bit the whole-matrix form), so it differentiates the very function the rung computes: where the
+      // rung's tanh ties two values (and a max pool after it takes one), its duals tie them too.
+      T y = tanh(x);
+      y.v = kernels::tanh(x.v);
+      return y;
+    } else {
+      return tanh(x);
+    }
   }
   T derivative(const T& x, const T& y) const {
     using std::abs;
@@ -171,8 +183,7 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
   }
 
   // float and double: whole-matrix forms (lib/src/tanh_kernels.cpp), since std::tanh and Eigen's double
-  // tanh go one entry at a time (bench/bench_mlp.cpp measures the difference): Eigen's vectorised tanh
-  // in float, SLEEF's in double.
+  // tanh go one entry at a time (bench/bench_mlp.cpp measures the difference): SLEEF's vectorised tanh.
   Matrix<T> value_block(const Matrix<T>& X) const
     requires std::floating_point<T>
   {
