@@ -468,6 +468,35 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
   }
   if (judge_only) return backward_wrong;
 
+  // dθ by a second route against `times` × the dθ of one backward call at the same point and U, entry by
+  // entry within the rung's rounding of the sum, judged exactly. A first dθ that already overflowed in
+  // float/double leaves Inf or NaN to compare: that is this rung's overflow (judged by the checks against
+  // mp100), not a verdict on the second route.
+  const auto judge_second_dtheta = [&](CheckResult& r, const Vector<T>& first, int times, const Vector<T>& second,
+                                       const std::string& what, const std::string& wrong_message) {
+    const Vector<mp100> expected = mp100(times) * vector_cast<mp100>(first);
+    const Vector<mp100> scale = s.truth.full ? Vector<mp100>(mp100(times) * s.truth.g_scale.tail(s.P))
+                                             : Vector<mp100>(abs_vec(expected));
+    Vector<mp100> bound(s.P);
+    for (Index i = 0; i < s.P; ++i)
+      bound(i) = is_mp ? tol * scale(i) + rounding_bound(K, u_T, mp100(times), mp100(abs(expected(i))))
+                       : mp100(K) * mp100(s.out_rows * s.batch + 2) * u_T * scale(i) + floor_T;
+    const Index nx = s.in_rows * s.batch;
+    const Layout& L = s.layout;
+    compare(
+        r, expected, second, bound, scale, [nx, &L](Index i) { return L.where(nx + i); },
+        [nx, &L](Index i) { return L.block(nx + i); });
+    r.evaluations = 3;
+    judge_exact(r, what);
+    if (r.verdict == Verdict::fail) r.message = wrong_message;
+    using std::isfinite;
+    if (r.verdict == Verdict::fail && !is_mp &&
+        std::any_of(first.begin(), first.end(), [](const T& v) { return !isfinite(value_of(v)); })) {
+      r.verdict = Verdict::unstable;
+      r.message = "dθ overflowed or is NaN in " + prec + " after one call: " + what + " not comparable";
+    }
+  };
+
   // backward must add to dθ, not overwrite it: a second call onto the first result gives twice it.
   if (s.P > 0) {
     CheckScope c("dθ accumulates", s.subject, prec, s.seed);
@@ -477,31 +506,9 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       layer->backward(X, Y0, U, dtheta);
       const Vector<T> once = dtheta;
       layer->backward(X, Y0, U, dtheta);
-      const Vector<mp100> expected = mp100(2) * vector_cast<mp100>(once);
-      const Vector<mp100> scale = s.truth.full ? Vector<mp100>(mp100(2) * s.truth.g_scale.tail(s.P))
-                                               : Vector<mp100>(abs_vec(expected));
-      Vector<mp100> bound(s.P);
-      for (Index i = 0; i < s.P; ++i)
-        bound(i) = is_mp ? tol * scale(i) + rounding_bound(K, u_T, mp100(2), mp100(abs(expected(i))))
-                         : mp100(K) * mp100(s.out_rows * s.batch + 2) * u_T * scale(i) + floor_T;
-      const Index nx = s.in_rows * s.batch;
-      const Layout& L = s.layout;
-      compare(
-          c.r, expected, dtheta, bound, scale, [nx, &L](Index i) { return L.where(nx + i); },
-          [nx, &L](Index i) { return L.block(nx + i); });
       c.r.metric = "max |dθ after two calls − 2 dθ after one| / bound";
       c.r.formula = "backward(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ";
-      c.r.evaluations = 3;
-      judge_exact(c.r, "dθ accumulation");
-      if (c.r.verdict == Verdict::fail) c.r.message = "backward overwrites dθ instead of adding to it";
-      // A rung whose first dθ already overflowed leaves Inf or NaN to compare: that is an overflow of
-      // this rung (judged by the checks against mp100), not a verdict on accumulation.
-      using std::isfinite;
-      if (c.r.verdict == Verdict::fail && !is_mp &&
-          std::any_of(once.begin(), once.end(), [](const T& v) { return !isfinite(value_of(v)); })) {
-        c.r.verdict = Verdict::unstable;
-        c.r.message = "dθ overflowed or is NaN in " + prec + " after one call: accumulation not comparable";
-      }
+      judge_second_dtheta(c.r, once, 2, dtheta, "dθ accumulation", "backward overwrites dθ instead of adding to it");
     } catch (const std::exception& e) {
       c.r.verdict = Verdict::fail;
       c.r.message = std::string("backward throws: ") + e.what();
@@ -521,29 +528,10 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
         Vector<T> with_dx = Vector<T>::Zero(s.P), without_dx = Vector<T>::Zero(s.P);
         (void)layer->backward(X, Y0, U, with_dx);
         layer->backward_parameters(X, Y0, U, without_dx);
-        const Vector<mp100> expected = vector_cast<mp100>(with_dx);
-        const Vector<mp100> scale = s.truth.full ? Vector<mp100>(s.truth.g_scale.tail(s.P))
-                                                 : Vector<mp100>(abs_vec(expected));
-        Vector<mp100> bound(s.P);
-        for (Index i = 0; i < s.P; ++i)
-          bound(i) = is_mp ? tol * scale(i) + rounding_bound(K, u_T, mp100(1), mp100(abs(expected(i))))
-                           : mp100(K) * mp100(s.out_rows * s.batch + 2) * u_T * scale(i) + floor_T;
-        const Index nx = s.in_rows * s.batch;
-        const Layout& L = s.layout;
-        compare(
-            c.r, expected, without_dx, bound, scale, [nx, &L](Index i) { return L.where(nx + i); },
-            [nx, &L](Index i) { return L.block(nx + i); });
         c.r.metric = "max |dθ of backward_parameters − dθ of backward| / bound";
         c.r.formula = "backward_parameters(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ, as backward does";
-        c.r.evaluations = 3;
-        judge_exact(c.r, "backward_parameters");
-        if (c.r.verdict == Verdict::fail) c.r.message = "backward_parameters adds another dθ than backward";
-        using std::isfinite;
-        if (c.r.verdict == Verdict::fail && !is_mp &&
-            std::any_of(with_dx.begin(), with_dx.end(), [](const T& v) { return !isfinite(value_of(v)); })) {
-          c.r.verdict = Verdict::unstable;
-          c.r.message = "dθ overflowed or is NaN in " + prec + ": backward_parameters not comparable";
-        }
+        judge_second_dtheta(c.r, with_dx, 1, without_dx, "backward_parameters",
+                            "backward_parameters adds another dθ than backward");
       } catch (const std::exception& e) {
         c.r.verdict = Verdict::fail;
         c.r.message = std::string("backward or backward_parameters throws: ") + e.what();
