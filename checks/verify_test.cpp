@@ -164,7 +164,7 @@ TEST_CASE("mutant: a backward_parameters that leaves out db is caught while back
   CHECK(result(r, "backward vs oracle", "mp100").verdict == Verdict::pass);
   for (const char* p : {"float", "double", "mp100"}) {
     INFO(p);
-    const CheckResult& c = result(r, "dθ without dX equals backward's", p);
+    const CheckResult& c = result(r, "dθ without dX = backward's", p);
     CHECK(c.verdict == Verdict::fail);
     REQUIRE(!c.worst.empty());
     CHECK(c.worst.front().block == "b");
@@ -175,7 +175,7 @@ TEST_CASE("mutant: a backward_parameters that leaves out db is caught while back
   });
   INFO(bpcheck::format_table(right));
   CHECK(right.passed());
-  for (const char* p : {"float", "double", "mp100"}) CHECK(result(right, "dθ without dX equals backward's", p).verdict == Verdict::pass);
+  for (const char* p : {"float", "double", "mp100"}) CHECK(result(right, "dθ without dX = backward's", p).verdict == Verdict::pass);
 }
 
 TEST_CASE("mutant: a wrong explicit J_θ fails the Jacobian check while backward passes", "[verify][mutant]") {

@@ -522,7 +522,7 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     bool states = true;
     if constexpr (std::is_same_v<LayerType, AnyLayer<T>>) states = layer->has_parameter_backward();
     if (states && s.P > 0) {
-      CheckScope c("dθ without dX equals backward's", s.subject, prec, s.seed);
+      CheckScope c("dθ without dX = backward's", s.subject, prec, s.seed);
       try {
         const Matrix<T> Y0 = layer->forward(X);
         Vector<T> with_dx = Vector<T>::Zero(s.P), without_dx = Vector<T>::Zero(s.P);
