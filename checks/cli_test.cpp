@@ -264,6 +264,31 @@ TEST_CASE("bpcheck verify exits 0 on a right model and writes its JSON and JUnit
   CHECK_THAT(xml, StartsWith("<?xml") && Contains("<testsuite ") && Contains("failures=\"0\""));
 }
 
+TEST_CASE("bpcheck verify --projections compares no Jacobian in full and still passes a right model", "[cli][verify]") {
+  const std::string model = write_file("projections_model.json", model_text);
+  const auto json_path = temp_dir() / "projections.json", full_path = temp_dir() / "full.json";
+  // Without the flag this small model's Jacobians are compared in full.
+  const Run full = bpcheck_run("verify --model " + model + " --json '" + full_path.string() + "'");
+  CHECK(full.code == 0);
+  for (const auto& c : json::parse(slurp(full_path)).at("checks"))
+    if (c.at("check").get<std::string>().rfind("jacobians vs", 0) == 0) CHECK(c.at("verdict") == "pass");
+  const Run r = bpcheck_run("verify --projections --model " + model + " --json '" + json_path.string() + "'");
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK_THAT(r.out, Contains("result: all gradients correct"));
+  const json j = json::parse(slurp(json_path));
+  int projected = 0;
+  for (const auto& c : j.at("checks")) {
+    CHECK(c.at("verdict") != "FAIL");
+    if (c.at("check").get<std::string>().rfind("jacobians vs", 0) == 0) {
+      CHECK(c.at("verdict") == "skipped");
+      CHECK_THAT(c.at("message").get<std::string>(), Contains("projection mode"));
+      ++projected;
+    }
+  }
+  CHECK(projected > 0);
+}
+
 TEST_CASE("bpcheck verify exits 1 when float overflows where the exact gradient is finite", "[cli][verify]") {
   const std::string model = write_file("overflow_model.json", R"({"input_size": 2,
     "layers": [{"type": "dense", "units": 2}, {"type": "softplus"}, {"type": "dense", "units": 2}], "loss": "mse"})");
