@@ -270,7 +270,8 @@ TEST_CASE("bpcheck verify --projections compares no Jacobian in full and still p
   // Without the flag this small model's Jacobians are compared in full.
   const Run full = bpcheck_run("verify --model " + model + " --json '" + full_path.string() + "'");
   CHECK(full.code == 0);
-  for (const auto& c : json::parse(slurp(full_path)).at("checks"))
+  const json full_json = json::parse(slurp(full_path));  // held: a range-for over a temporary's member dangles
+  for (const auto& c : full_json.at("checks"))
     if (c.at("check").get<std::string>().rfind("jacobians vs", 0) == 0) CHECK(c.at("verdict") == "pass");
   const Run r = bpcheck_run("verify --projections --model " + model + " --json '" + json_path.string() + "'");
   CHECK(r.code == 0);
