@@ -138,27 +138,8 @@ TEST_CASE("mutant: dθ overwritten instead of accumulated is caught, also with a
   CHECK(result(single, "dθ accumulates", "mp100").verdict == Verdict::fail);
 }
 
-namespace {
-
-/// A dense layer whose backward is right but whose backward_parameters, the route a network's first
-/// layer takes without dℓ/dX, leaves db out.
-template <class T>
-struct DenseWithoutBiasInParameterBackward : bpcheck::Dense<T> {
-  using bpcheck::Dense<T>::Dense;
-  void backward_parameters(const bpcheck::Matrix<T>& X, const bpcheck::Matrix<T>& Y, const bpcheck::Matrix<T>& dY,
-                           Eigen::Ref<bpcheck::Vector<T>> dtheta) const {
-    const bpcheck::Vector<T> db = dtheta.tail(this->output_size());
-    bpcheck::Dense<T>::backward_parameters(X, Y, dY, dtheta);
-    dtheta.tail(this->output_size()) = db;
-  }
-};
-
-}  // namespace
-
 TEST_CASE("mutant: a backward_parameters that leaves out db is caught while backward passes", "[verify][mutant]") {
-  const VerificationReport r = bpcheck::verify_layer([]<class T>(bpcheck::rung<T>) -> bpcheck::AnyLayer<T> {
-    return DenseWithoutBiasInParameterBackward<T>(3, 2);
-  });
+  const VerificationReport r = verify(Mutant::parameter_backward_missing_bias);
   INFO(bpcheck::format_table(r));
   CHECK(!r.passed());
   CHECK(result(r, "backward vs oracle", "mp100").verdict == Verdict::pass);
@@ -170,9 +151,7 @@ TEST_CASE("mutant: a backward_parameters that leaves out db is caught while back
     CHECK(c.worst.front().block == "b");
   }
   // The correct dense layer passes the same check on every rung.
-  const VerificationReport right = bpcheck::verify_layer([]<class T>(bpcheck::rung<T>) -> bpcheck::AnyLayer<T> {
-    return bpcheck::Dense<T>(3, 2);
-  });
+  const VerificationReport right = bpcheck::verify_layer(bpcheck::LayerSpec{"dense", {{"units", 2}}}, 3);
   INFO(bpcheck::format_table(right));
   CHECK(right.passed());
   for (const char* p : {"float", "double", "mp100"}) CHECK(result(right, "dθ without dX = backward's", p).verdict == Verdict::pass);

@@ -1,0 +1,7 @@
+// The mutant zoo compiled once on dual<mp100> (mp100 apart: its code is the slow one to compile).
+#include "mutant_layers.hpp"
+
+namespace bpcheck::mutants {
+#define BPCHECK_INSTANTIATE_MAKE_MUTANT(T) template AnyLayer<T> make_mutant<T>(Mutant, Index, Index);
+BPCHECK_INSTANTIATE_MAKE_MUTANT(::bpcheck::dual<::bpcheck::mp100>)
+}  // namespace bpcheck::mutants
