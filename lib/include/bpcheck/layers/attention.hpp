@@ -18,6 +18,7 @@
 #include <cmath>
 
 #include "bpcheck/layer.hpp"
+#include "bpcheck/products.hpp"
 
 namespace bpcheck {
 
@@ -125,11 +126,11 @@ template <class T>
 void MultiHeadAttention<T>::project(const Vector<T>& theta, Cache& c) const {
   const auto W = w_in(theta);
   const auto b = b_in(theta);
-  c.Q = W.topRows(E_) * c.X;
+  c.Q = product<T>(W.topRows(E_), c.X);
   c.Q.colwise() += b.head(E_);
-  c.K = W.middleRows(E_, E_) * c.X;
+  c.K = product<T>(W.middleRows(E_, E_), c.X);
   c.K.colwise() += b.segment(E_, E_);
-  c.V = W.bottomRows(E_) * c.X;
+  c.V = product<T>(W.bottomRows(E_), c.X);
   c.V.colwise() += b.tail(E_);
 }
 
@@ -141,7 +142,7 @@ typename MultiHeadAttention<T>::Cache MultiHeadAttention<T>::run(const Eigen::Re
   project(theta_, c);
   c.O.resize(E_, S_);
   for (Index h = 0; h < H_; ++h) {
-    const Matrix<T> A = c.Q.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) * scale_;
+    const Matrix<T> A = product_tn<T>(c.Q.middleRows(h * d_, d_), c.K.middleRows(h * d_, d_)) * scale_;
     Matrix<T> P = Matrix<T>::Zero(S_, S_);
     for (Index i = 0; i < S_; ++i) {
       // softmax over the unmasked keys, shifted by their maximum (no overflow of e^A).
@@ -153,7 +154,7 @@ typename MultiHeadAttention<T>::Cache MultiHeadAttention<T>::run(const Eigen::Re
         if (!masked(i, j)) sum += P(i, j) = exp(T(A(i, j) - top));
       P.row(i) /= sum;
     }
-    c.O.middleRows(h * d_, d_) = c.V.middleRows(h * d_, d_) * P.transpose();
+    c.O.middleRows(h * d_, d_) = product_nt<T>(c.V.middleRows(h * d_, d_), P);
     c.P.push_back(std::move(P));
   }
   return c;
@@ -165,7 +166,7 @@ Matrix<T> MultiHeadAttention<T>::forward(const Matrix<T>& X) const {
   Matrix<T> Y(output_size(), X.cols());
   for (Index s = 0; s < X.cols(); ++s) {
     const Cache c = run(X.col(s));
-    Matrix<T> Ys = w_out(theta_) * c.O;
+    Matrix<T> Ys = product<T>(w_out(theta_), c.O);
     Ys.colwise() += b_out(theta_);
     Y.col(s) = Eigen::Map<const Vector<T>>(Ys.data(), Ys.size());
   }
@@ -184,31 +185,31 @@ Matrix<T> MultiHeadAttention<T>::backward(const Matrix<T>& X, const Matrix<T>&, 
   for (Index s = 0; s < X.cols(); ++s) {
     const Cache c = run(X.col(s));
     const Matrix<T> G = Eigen::Map<const Matrix<T>>(dY.col(s).data(), E_, S_);
-    dW_out.noalias() += G * c.O.transpose();
+    dW_out += product_nt<T>(G, c.O);
     db_out += G.rowwise().sum();
-    const Matrix<T> dO = w_out(theta_).transpose() * G;
+    const Matrix<T> dO = product_tn<T>(w_out(theta_), G);
     Matrix<T> dQ(E_, S_), dK(E_, S_), dV(E_, S_);
     for (Index h = 0; h < H_; ++h) {
       const Matrix<T>& P = c.P[std::size_t(h)];
       const auto dOh = dO.middleRows(h * d_, d_);
-      dV.middleRows(h * d_, d_) = dOh * P;
-      const Matrix<T> dP = dOh.transpose() * c.V.middleRows(h * d_, d_);
+      dV.middleRows(h * d_, d_) = product<T>(dOh, P);
+      const Matrix<T> dP = product_tn<T>(dOh, c.V.middleRows(h * d_, d_));
       const Matrix<T> PdP = P.cwiseProduct(dP);
       // row i: P(i, :) ⊙ dP(i, :) − P(i, :) Σ_j P(i, j) dP(i, j): the row sums scale the rows of P
       const Matrix<T> dA = PdP - Vector<T>(PdP.rowwise().sum()).asDiagonal() * P;
-      dQ.middleRows(h * d_, d_) = c.K.middleRows(h * d_, d_) * dA.transpose() * scale_;
-      dK.middleRows(h * d_, d_) = c.Q.middleRows(h * d_, d_) * dA * scale_;
+      dQ.middleRows(h * d_, d_) = product_nt<T>(c.K.middleRows(h * d_, d_), dA) * scale_;
+      dK.middleRows(h * d_, d_) = product<T>(c.Q.middleRows(h * d_, d_), dA) * scale_;
     }
-    dW_in.topRows(E_) += dQ * c.X.transpose();
-    dW_in.middleRows(E_, E_) += dK * c.X.transpose();
-    dW_in.bottomRows(E_) += dV * c.X.transpose();
+    dW_in.topRows(E_) += product_nt<T>(dQ, c.X);
+    dW_in.middleRows(E_, E_) += product_nt<T>(dK, c.X);
+    dW_in.bottomRows(E_) += product_nt<T>(dV, c.X);
     db_in.head(E_) += dQ.rowwise().sum();
     // db_k = dK 1 = Q_h dA 1/√d = 0: every row of dA sums to 0 (softmax ignores a constant added to a
     // row of scores, and q_i·b_k is one), so the key bias has an exactly zero gradient; summing dK would
     // give rounding noise instead of that 0.
     db_in.tail(E_) += dV.rowwise().sum();
-    const Matrix<T> dXs = W.topRows(E_).transpose() * dQ + W.middleRows(E_, E_).transpose() * dK +
-                          W.bottomRows(E_).transpose() * dV;
+    const Matrix<T> dXs = product_tn<T>(W.topRows(E_), dQ) + product_tn<T>(W.middleRows(E_, E_), dK) +
+                          product_tn<T>(W.bottomRows(E_), dV);
     dX.col(s) = Eigen::Map<const Vector<T>>(dXs.data(), dXs.size());
   }
   return dX;
@@ -219,26 +220,26 @@ Matrix<T> MultiHeadAttention<T>::tangent(const Cache& c, const Matrix<T>& dX, co
                                          bool absolute) const {
   const auto W = w_in(theta_), dW = w_in(dtheta);
   const auto db = b_in(dtheta);
-  Matrix<T> dQ = dW.topRows(E_) * c.X + W.topRows(E_) * dX;
+  Matrix<T> dQ = product<T>(dW.topRows(E_), c.X) + product<T>(W.topRows(E_), dX);
   dQ.colwise() += db.head(E_);
   // ḃ_k adds q_i·ḃ_k to every score of row i: softmax ignores it, so it is left out (an exact 0
   // rather than the rounding noise of P ⊙ Ȧ − rowsum(P ⊙ Ȧ) P for a constant row).
-  const Matrix<T> dK = dW.middleRows(E_, E_) * c.X + W.middleRows(E_, E_) * dX;
-  Matrix<T> dV = dW.bottomRows(E_) * c.X + W.bottomRows(E_) * dX;
+  const Matrix<T> dK = product<T>(dW.middleRows(E_, E_), c.X) + product<T>(W.middleRows(E_, E_), dX);
+  Matrix<T> dV = product<T>(dW.bottomRows(E_), c.X) + product<T>(W.bottomRows(E_), dX);
   dV.colwise() += db.tail(E_);
   Matrix<T> dO(E_, S_);
   for (Index h = 0; h < H_; ++h) {
     const Matrix<T>& P = c.P[std::size_t(h)];
-    const Matrix<T> dA = (dQ.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) +
-                          c.Q.middleRows(h * d_, d_).transpose() * dK.middleRows(h * d_, d_)) *
+    const Matrix<T> dA = (product_tn<T>(dQ.middleRows(h * d_, d_), c.K.middleRows(h * d_, d_)) +
+                          product_tn<T>(c.Q.middleRows(h * d_, d_), dK.middleRows(h * d_, d_))) *
                          scale_;
     // masked entries have P = 0, so Ṗ = 0 there whatever Ȧ is.
     const Matrix<T> PdA = P.cwiseProduct(dA);
     const Matrix<T> dP = absolute ? Matrix<T>(PdA + Vector<T>(PdA.rowwise().sum()).asDiagonal() * P)
                                   : Matrix<T>(PdA - Vector<T>(PdA.rowwise().sum()).asDiagonal() * P);
-    dO.middleRows(h * d_, d_) = dV.middleRows(h * d_, d_) * P.transpose() + c.V.middleRows(h * d_, d_) * dP.transpose();
+    dO.middleRows(h * d_, d_) = product_nt<T>(dV.middleRows(h * d_, d_), P) + product_nt<T>(c.V.middleRows(h * d_, d_), dP);
   }
-  Matrix<T> dY = w_out(dtheta) * c.O + w_out(theta_) * dO;
+  Matrix<T> dY = product<T>(w_out(dtheta), c.O) + product<T>(w_out(theta_), dO);
   dY.colwise() += b_out(dtheta);
   return dY;
 }
@@ -296,9 +297,9 @@ Matrix<T> MultiHeadAttention<T>::absolute_jacobian(const Matrix<T>& X) const {
     project(positive.theta_, c);
     for (Index h = 0; h < H_; ++h) {
       Matrix<T>& P = c.P[std::size_t(h)];
-      const Matrix<T> A = c.Q.middleRows(h * d_, d_).transpose() * c.K.middleRows(h * d_, d_) * scale_;
+      const Matrix<T> A = product_tn<T>(c.Q.middleRows(h * d_, d_), c.K.middleRows(h * d_, d_)) * scale_;
       for (Index i = 0; i < S_; ++i) P.row(i) *= T(1) + T(4) * A.row(i).maxCoeff();
-      c.O.middleRows(h * d_, d_) = c.V.middleRows(h * d_, d_) * P.transpose();
+      c.O.middleRows(h * d_, d_) = product_nt<T>(c.V.middleRows(h * d_, d_), P);
     }
     for (Index k = 0; k < n + P; ++k) {
       Matrix<T> dX = Matrix<T>::Zero(E_, S_);
