@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,11 +15,18 @@
 #include <string>
 #include <system_error>
 
+#include <catch2/catch.hpp>
+
 #ifndef BPCHECK_CLI
 #error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
 #endif
 
 namespace bpcheck::testing {
+
+/// A small classifier (3 → dense 4 → tanh → dense 2, cross-entropy) as a model-spec text.
+inline const char* const model_text = R"({"input_size": 3,
+  "layers": [{"type": "dense", "units": 4}, {"type": "tanh"}, {"type": "dense", "units": 2}],
+  "loss": "cross_entropy"})";
 
 struct Run {
   int code = -1;
@@ -74,6 +82,20 @@ inline Run bpcheck_run(const std::string& args, const std::string& stdout_to = "
   r.out = stdout_to.empty() ? slurp(out) : "";
   r.err = slurp(err);
   return r;
+}
+
+/// The one-line error contract: exit 2, nothing on stdout, one line on stderr with no control
+/// characters; returns the line.
+inline std::string one_error_line(const Run& r) {
+  CHECK(r.code == 2);
+  CHECK(r.out.empty());
+  CHECK_THAT(r.err, Catch::Matchers::StartsWith("bpcheck: error: "));
+  REQUIRE(!r.err.empty());
+  CHECK(r.err.back() == '\n');
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(std::none_of(r.err.begin(), r.err.end() - 1, [](char c) { return (unsigned char)c < 0x20; }));
+  CHECK(r.err.size() < 1200);
+  return r.err;
 }
 
 }  // namespace bpcheck::testing

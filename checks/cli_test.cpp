@@ -20,6 +20,8 @@ using Catch::StartsWith;
 using nlohmann::json;
 
 using bpcheck::testing::bpcheck_run;
+using bpcheck::testing::model_text;
+using bpcheck::testing::one_error_line;
 using bpcheck::testing::Run;
 using bpcheck::testing::slurp;
 using bpcheck::testing::temp_dir;
@@ -64,21 +66,6 @@ double digits_of_agreement(const std::vector<std::string>& a, const std::vector<
     if (r > 0) worst = std::min(worst, bpcheck::scalar_cast<double>(mp100(-log10(r))));
   }
   return worst;
-}
-
-const char* model_text = R"({"input_size": 3,
-  "layers": [{"type": "dense", "units": 4}, {"type": "tanh"}, {"type": "dense", "units": 2}],
-  "loss": "cross_entropy"})";
-
-/// Checks the one-line error contract and returns the line.
-std::string one_error_line(const Run& r) {
-  CHECK(r.code == 2);
-  CHECK(r.out.empty());
-  CHECK_THAT(r.err, StartsWith("bpcheck: error: "));
-  REQUIRE(!r.err.empty());
-  CHECK(r.err.back() == '\n');
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  return r.err;
 }
 
 }  // namespace

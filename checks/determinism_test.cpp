@@ -46,7 +46,7 @@ std::vector<std::string> run_outputs(const DeterministicCommand& c, const std::s
   return outputs;
 }
 
-const char* model_text = R"({"input_size": 3,
+const char* gelu_softmax_model_text = R"({"input_size": 3,
   "layers": [{"type": "dense", "units": 5}, {"type": "gelu"}, {"type": "dense", "units": 4}, {"type": "softmax"}],
   "loss": "mse"})";
 
@@ -54,7 +54,7 @@ const char* model_text = R"({"input_size": 3,
 
 TEST_CASE("the same seed gives byte-identical output across runs and thread counts", "[determinism][cli]") {
   const std::string model = (temp_dir() / "model.json").string();
-  std::ofstream(model) << model_text;
+  std::ofstream(model) << gelu_softmax_model_text;
   const std::vector<DeterministicCommand> commands{
       {"gradient_float", "gradient --model " + model + " --precision float --seed 11", {}},
       {"gradient_double", "gradient --model " + model + " --precision double --seed 11", {}},
@@ -80,7 +80,7 @@ TEST_CASE("the same seed gives byte-identical output across runs and thread coun
 
 TEST_CASE("a different seed gives different output, so the comparison above can fail", "[determinism][cli]") {
   const std::string model = (temp_dir() / "model.json").string();
-  std::ofstream(model) << model_text;
+  std::ofstream(model) << gelu_softmax_model_text;
   const DeterministicCommand a{"seed_a", "gradient --model " + model + " --precision double --seed 1", {}};
   const DeterministicCommand b{"seed_b", "gradient --model " + model + " --precision double --seed 2", {}};
   CHECK(run_outputs(a, "", 0) != run_outputs(b, "", 0));

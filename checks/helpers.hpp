@@ -2,9 +2,11 @@
 // Test helpers shared by checks/: typed over the real rungs, comparisons that print all digits.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <initializer_list>
 #include <string>
 
+#include "bpcheck/error.hpp"
 #include "bpcheck/scalar.hpp"
 
 namespace bpcheck::testing {
@@ -47,6 +49,24 @@ T eps_times(int k) {
 template <class T>
 T ratio(long p, long q = 1) {
   return T(p) / T(q);
+}
+
+/// The message of the input_error f throws; any other exception escapes and fails the test.
+template <class F>
+std::string input_error_message(F&& f) {
+  try {
+    f();
+  } catch (const bpcheck::input_error& e) {
+    return e.what();
+  }
+  return "(no input_error thrown)";
+}
+
+/// ln(p/q) in T.
+template <class T>
+T ln(long p, long q = 1) {
+  using std::log;
+  return log(ratio<T>(p, q));
 }
 
 /// A matrix given row by row as decimal strings (exact to the rung, unlike double literals).

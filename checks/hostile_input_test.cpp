@@ -24,6 +24,9 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 using bpcheck::testing::bpcheck_run;
+using bpcheck::testing::input_error_message;
+using bpcheck::testing::model_text;
+using bpcheck::testing::one_error_line;
 using bpcheck::testing::Run;
 using bpcheck::testing::slurp;
 using bpcheck::testing::temp_dir;
@@ -31,36 +34,7 @@ using bpcheck::testing::write_file;
 
 namespace {
 
-/// The one-line error contract: exit 2, nothing on stdout, one line on stderr with no control
-/// characters; returns the line.
-std::string one_error_line(const Run& r) {
-  CHECK(r.code == 2);
-  CHECK(r.out.empty());
-  CHECK_THAT(r.err, StartsWith("bpcheck: error: "));
-  REQUIRE(!r.err.empty());
-  CHECK(r.err.back() == '\n');
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  CHECK(std::none_of(r.err.begin(), r.err.end() - 1, [](char c) { return (unsigned char)c < 0x20; }));
-  CHECK(r.err.size() < 1200);
-  return r.err;
-}
-
-const char* model_text = R"({"input_size": 3,
-  "layers": [{"type": "dense", "units": 4}, {"type": "tanh"}, {"type": "dense", "units": 2}],
-  "loss": "cross_entropy"})";
-
 std::string nested_arrays(int depth) { return std::string(std::size_t(depth), '[') + std::string(std::size_t(depth), ']'); }
-
-/// The message of the input_error f throws; any other exception escapes and fails the test.
-template <class F>
-std::string input_error_message(F&& f) {
-  try {
-    f();
-  } catch (const bpcheck::input_error& e) {
-    return e.what();
-  }
-  return "(no input_error thrown)";
-}
 
 /// Restores the machine's memory budget when a test that lowered it ends.
 struct MemoryBudget {

@@ -9,21 +9,11 @@
 
 using bpcheck::Index;
 using bpcheck::mp100;
+using bpcheck::testing::input_error_message;
 using Catch::Contains;
 using nlohmann::json;
 
 namespace {
-
-/// The message of the input_error f throws; any other exception escapes and fails the test.
-template <class F>
-std::string input_error_message(F&& f) {
-  try {
-    f();
-  } catch (const bpcheck::input_error& e) {
-    return e.what();
-  }
-  return "(no input_error thrown)";
-}
 
 bpcheck::ModelSpec small_spec(const std::string& loss = "cross_entropy") {
   return bpcheck::ModelSpec{2, {{"dense", {{"units", 3}}}, {"tanh", {}}, {"dense", {{"units", 2}}}}, loss};

@@ -22,6 +22,7 @@ using bpcheck::Vector;
 using bpcheck::testing::close;
 using bpcheck::testing::eps_times;
 using bpcheck::testing::normwise_relative_difference;
+using bpcheck::testing::ln;
 using bpcheck::testing::ratio;
 using bpcheck::testing::real_rungs;
 
@@ -58,12 +59,6 @@ void check_elementwise(const AnyLayer<T>& layer, const std::vector<T>& x, const 
 }
 
 /// ln of a rational, in T.
-template <class T>
-T ln(long p, long q = 1) {
-  using std::log;
-  return log(ratio<T>(p, q));
-}
-
 }  // namespace
 
 // ---- dense -------------------------------------------------------------------------------------

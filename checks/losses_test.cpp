@@ -13,6 +13,7 @@ using bpcheck::mp100;
 using bpcheck::Targets;
 using bpcheck::testing::eps_times;
 using bpcheck::testing::normwise_relative_difference;
+using bpcheck::testing::ln;
 using bpcheck::testing::ratio;
 using bpcheck::testing::real_rungs;
 
@@ -32,12 +33,6 @@ void check_saturated_loss(const bpcheck::Loss<T>& loss, const Matrix<T>& Y, cons
   CHECK(normwise_relative_difference(g, gradient) <= eps_times<T>(4));
 }
 
-
-template <class T>
-T ln(long p, long q = 1) {
-  using std::log;
-  return log(ratio<T>(p, q));
-}
 
 template <class To, class From>
 Targets<To> targets_cast(const Targets<From>& t) {

@@ -18,17 +18,12 @@ using bpcheck::mp100;
 using bpcheck::testing::build;
 using bpcheck::testing::close;
 using bpcheck::testing::eps_times;
+using bpcheck::testing::ln;
 using bpcheck::testing::ratio;
 using bpcheck::testing::real_rungs;
 using bpcheck::testing::verify_clean;
 
 namespace {
-
-template <class T>
-T ln(long p, long q = 1) {
-  using std::log;
-  return log(ratio<T>(p, q));
-}
 
 /// An activation at the given inputs: values and the diagonal of J_x equal the hand values, J_x is
 /// diagonal, and backward(dY = 1) returns that diagonal.

@@ -16,16 +16,11 @@ using bpcheck::mp100;
 using bpcheck::Targets;
 using bpcheck::testing::eps_times;
 using bpcheck::testing::normwise_relative_difference;
+using bpcheck::testing::ln;
 using bpcheck::testing::ratio;
 using bpcheck::testing::real_rungs;
 
 namespace {
-
-template <class T>
-T ln(long p, long q = 1) {
-  using std::log;
-  return log(ratio<T>(p, q));
-}
 
 template <class T>
 bool near(const T& a, const T& b, int ulps = 8) {
