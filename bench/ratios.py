@@ -18,6 +18,15 @@ def load(folder, name):
         return json.load(f)
 
 
+def read_text(folder, name):
+    """A one-line text file's content, or "" when absent."""
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read().strip()
+
+
 def gbench(folder, name):
     """name → {"cpu": seconds, "real": seconds, "counters"} for every benchmark of one program."""
     data = load(folder, name)
@@ -65,6 +74,15 @@ def main(folder, commit):
         out.append(f"PyTorch {c['torch']}, {c['threads']} thread, BLAS mapped: `{c['blas_loaded']}`; a plain 512×512 "
                    f"matmul reaches {c['matmul_512_gflops_float']:.1f} GFLOP/s in float, "
                    f"{c['matmul_512_gflops_double']:.1f} in double.")
+        out.append("")
+    detected = read_text(folder, "openblas_core_detected.txt")
+    chosen = read_text(folder, "openblas_coretype.txt")
+    if chosen:
+        out.append(f"OpenBLAS kernels: `{chosen}`, set by `OPENBLAS_CORETYPE` (OpenBLAS's own detection chose "
+                   f"`{detected or '?'}` from this CPU's model name).")
+        out.append("")
+    elif detected:
+        out.append(f"OpenBLAS kernels: `{detected}`, OpenBLAS's own choice.")
         out.append("")
 
     out.append("**1. Backprop, MLP 784-512-512-10 (tanh, mse), batch 64**")

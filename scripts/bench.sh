@@ -48,6 +48,26 @@ cmake --build "$build" -j "$(nproc)" --target bench_mlp bench_gradient_routes be
 # One thread everywhere unless a benchmark says otherwise (mp100's two-thread row).
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 rm -rf "$out" && mkdir -p "$out"
+
+# OpenBLAS chooses its kernels from the CPU's model name. A virtual machine that reports a generic model
+# ("Intel(R) Xeon(R) Processor") gets the SSE3 kernels ('Prescott'): 34 GFLOP/s in float on a machine
+# where the AVX-512 kernels reach 149. bpcheck and PyTorch load the same OpenBLAS, so both are affected
+# alike; the GEMM limit, though, would not be the machine's. When OpenBLAS falls back so, choose the
+# kernels by the instruction sets the CPU reports, and say so in results.md.
+core="$(OPENBLAS_VERBOSE=2 "$build/bench/bench_mlp" --benchmark_list_tests 2>&1 >/dev/null | sed -n 's/^Core: //p')"
+echo "${core:-unknown}" >"$out/openblas_core_detected.txt"
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && { [ "$core" = Prescott ] || [ "$core" = Katmai ] || [ "$core" = Core2 ]; }; then
+  cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  case "$cpu_flags" in
+    *" avx512f "*) export OPENBLAS_CORETYPE=SkylakeX ;;
+    *" avx2 "*) export OPENBLAS_CORETYPE=Haswell ;;
+    *" avx "*) export OPENBLAS_CORETYPE=Sandybridge ;;
+  esac
+  if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+    echo "bench.sh: OpenBLAS detected '$core'; using OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE" >&2
+  fi
+fi
+echo "${OPENBLAS_CORETYPE:-}" >"$out/openblas_coretype.txt"
 verify_filter='verify/((loss|network)/full:0|floor/)'
 [ "$long" = 1 ] && verify_filter='verify/'
 for b in bench_mlp bench_gradient_routes bench_mp100 bench_verify; do
