@@ -17,11 +17,23 @@
 
 #include <catch2/catch.hpp>
 
-#ifndef BPCHECK_CLI
-#error "BPCHECK_CLI must name the bpcheck executable (set in checks/CMakeLists.txt)"
-#endif
-
 namespace bpcheck::testing {
+
+/// The `bpcheck` program under test: $BPCHECK_CLI (CTest sets it, see checks/CMakeLists.txt), else
+/// reports/bpcheck in the build tree this test program was built in. Found at run time rather than
+/// compiled in, so that the test objects do not name the build folder and ccache reuses them across
+/// clones.
+inline const std::string& cli_path() {
+  static const std::string path = [] {
+    if (const char* env = std::getenv("BPCHECK_CLI"); env != nullptr && *env != '\0') return std::string(env);
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string() : (self.parent_path().parent_path() / "reports" / "bpcheck").string();
+  }();
+  if (path.empty() || !std::filesystem::exists(path))
+    FAIL("no bpcheck program at '" << path << "': run the tests through ctest, or set BPCHECK_CLI to its path");
+  return path;
+}
 
 /// A small classifier (3 → dense 4 → tanh → dense 2, cross-entropy) as a model-spec text.
 inline const char* const model_text = R"({"input_size": 3,
@@ -72,7 +84,7 @@ inline std::string write_file(const std::string& name, const std::string& text) 
 /// when given (then Run::out stays empty), else it is captured like stderr.
 inline Run bpcheck_run(const std::string& args, const std::string& stdout_to = "") {
   const auto out = temp_dir() / "stdout.txt", err = temp_dir() / "stderr.txt";
-  const std::string command = std::string("'") + BPCHECK_CLI + "' " + args + " > '" +
+  const std::string command = "'" + cli_path() + "' " + args + " > '" +
                               (stdout_to.empty() ? out.string() : stdout_to) + "' 2> '" + err.string() +
                               "' < /dev/null";
   std::filesystem::remove(out);

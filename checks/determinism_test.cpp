@@ -17,6 +17,7 @@
 #include "helpers.hpp"
 
 namespace fs = std::filesystem;
+using bpcheck::testing::cli_path;
 using bpcheck::testing::slurp;
 using bpcheck::testing::temp_dir;
 
@@ -35,7 +36,7 @@ std::vector<std::string> run_outputs(const DeterministicCommand& c, const std::s
   fs::create_directories(out);
   std::string args = c.args;
   for (std::size_t at; (at = args.find("{out}")) != std::string::npos;) args.replace(at, 5, out.string());
-  const std::string command = env + " '" + BPCHECK_CLI + "' " + args + " > '" + (out / "stdout").string() + "'";
+  const std::string command = env + " '" + cli_path() + "' " + args + " > '" + (out / "stdout").string() + "'";
   const int status = std::system(command.c_str());
   INFO(command);
   REQUIRE(WIFEXITED(status));

@@ -29,6 +29,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 using bpcheck::testing::bpcheck_run;
+using bpcheck::testing::cli_path;
 using bpcheck::testing::Run;
 using bpcheck::testing::slurp;
 using bpcheck::testing::temp_dir;
@@ -173,7 +174,7 @@ TEST_CASE("report: a progress bar on stderr only when stderr is a terminal", "[r
     WARN("no `script` to provide a terminal: the bar itself is not checked");
     return;
   }
-  const std::string command = "script -qec \"'" + std::string(BPCHECK_CLI) + "' report --quick --out '" + dir("tty") +
+  const std::string command = "script -qec \"'" + cli_path() + "' report --quick --out '" + dir("tty") +
                               "'\" /dev/null > '" + dir("tty.txt") + "' 2>&1 < /dev/null";
   REQUIRE(std::system(command.c_str()) == 0);
   const std::string seen = slurp(dir("tty.txt"));
