@@ -1,16 +1,19 @@
 // bpcheck verify --model M.json [--params P.json] [--data D.json] [--precision float,double,mp100]
-//                [--junit FILE] [--json FILE] [--seed N] [--points N] [--allow-unstable] [--no-resample]
-//                [--no-timings] [--projections]
-// Exit 0 when every gradient is right, 1 when one is wrong, 2 on bad input.
+//                [--junit FILE] [--json FILE] [--seed N] [--points N] [--distributions LIST] [--strict]
+//                [--allow-unstable] [--no-resample] [--no-timings] [--projections | --full [--full-limit N]]
+// Exit 0 when every gradient is right, 1 when one is wrong (or, with --strict, loses more digits than
+// its precision's rounding bound allows), 2 on bad input.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 
 #include "bpcheck/io/formats.hpp"
@@ -26,8 +29,11 @@ struct VerifyCommandOptions {
   std::string model, params, data, junit, json;
   std::vector<std::string> precisions{"float", "double", "mp100"};
   std::uint64_t seed = 42;
-  int points = 2;
-  bool allow_unstable = false, no_resample = false, no_timings = false, projections = false;
+  int points = 4;
+  std::vector<std::string> distributions = point_distributions();
+  bool strict = false, allow_unstable = false, no_resample = false, no_timings = false, projections = false,
+       full = false;
+  Index full_limit = VerifyOptions{}.full_jacobian_limit;
 };
 
 }  // namespace
@@ -68,6 +74,31 @@ void write_file_atomically(const std::string& path, const std::string& text) {
   }
 }
 
+namespace {
+
+/// A one-line progress display on stderr, for a terminal only, shown once a run has taken a second
+/// and redrawn at most ten times a second; cleared when the run ends.
+class ProgressLine {
+ public:
+  bool enabled() const { return ::isatty(STDERR_FILENO) == 1; }
+  void show(const std::string& where) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - start_ < std::chrono::seconds(1) || now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    shown_ = true;
+    std::cerr << "\r\033[Kverify: " << where << std::flush;
+  }
+  ~ProgressLine() {
+    if (shown_) std::cerr << "\r\033[K" << std::flush;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
+  bool shown_ = false;
+};
+
+}  // namespace
+
 Command add_verify_command(CLI::App& parent) {
   auto o = std::make_shared<VerifyCommandOptions>();
   CLI::App* app = parent.add_subcommand(
@@ -86,12 +117,31 @@ Command add_verify_command(CLI::App& parent) {
   app->add_option("--seed", o->seed, "seed for generated parameters, data and check points")
       ->check(seed_check())
       ->capture_default_str();
-  app->add_option("--points", o->points, "random points per layer")->check(CLI::Range(1, 10000))->capture_default_str();
-  app->add_flag("--allow-unstable", o->allow_unstable, "do not fail on float/double error beyond the rounding bound");
+  app->add_option("--points", o->points, "random points per layer, drawn from the distributions in turn")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app->add_option("--distributions", o->distributions,
+                  "where each layer's points are drawn, in turn, comma separated (uniform: in ±1; saturation: "
+                  "20 ≤ |x| < 60; wide_range: ±m·10^e, e in [−8, 8]; near_ties)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(point_distributions()))
+      ->capture_default_str();
+  app->add_flag("--strict", o->strict,
+                "also fail (exit 1) when float/double lose more digits than their rounding bound allows "
+                "(unstable): by default that is reported as advice");
+  app->add_flag("--allow-unstable", o->allow_unstable, "the default: unstable is reported, not failed")
+      ->excludes("--strict");
   app->add_flag("--no-resample", o->no_resample, "report non-differentiable points instead of moving off them");
   app->add_flag("--projections", o->projections,
                 "compare every Jacobian through random projections (J V, Jᵀu), never in full: seconds rather than "
                 "minutes on models with thousands of parameters");
+  app->add_flag("--full", o->full,
+                "compare every Jacobian entry by entry, at any size: prints the estimated cost first and refuses "
+                "(exit 2) above --full-limit entries")
+      ->excludes("--projections");
+  app->add_option("--full-limit", o->full_limit, "the most entries of one Jacobian --full may form")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app->add_flag("--no-timings", o->no_timings,
                 "write 0 for every measured time, so that the same seed gives byte-identical output");
   return {app, [o](std::ostream& out) {
@@ -110,9 +160,25 @@ Command add_verify_command(CLI::App& parent) {
             options.seed = o->seed;
             options.points = o->points;
             options.precisions = o->precisions;
-            options.unstable_fails = !o->allow_unstable;
+            options.distributions = o->distributions;
+            options.unstable_fails = o->strict;
             if (o->projections) options.full_jacobian_limit = 0;
+            options.full = o->full;
+            if (o->full) {
+              options.full_jacobian_limit = o->full_limit;
+              const FullJacobianCost cost = full_jacobian_cost(subject, options);
+              if (cost.largest_entries > o->full_limit)
+                throw input_error(fmt::format("verify --full: {}'s Jacobian has {} entries, above the limit of {}: "
+                                              "raise it with --full-limit {}, or drop --full to judge by projections",
+                                              cost.largest_subject, cost.largest_entries, o->full_limit,
+                                              cost.largest_entries));
+              std::cerr << fmt::format("verify --full: the largest Jacobian is {}'s, {} entries; about {} dual-number "
+                                       "passes in mp100 per point and rung\n",
+                                       cost.largest_subject, cost.largest_entries, cost.passes);
+            }
             options.resample_kinks = !o->no_resample;
+            ProgressLine progress_line;
+            if (progress_line.enabled()) options.progress = [&progress_line](const std::string& where) { progress_line.show(where); };
             VerificationReport report = verify_network(subject, options);
             // Wall-clock times are the only numbers that differ between runs of the same seed.
             if (o->no_timings)

@@ -1,6 +1,7 @@
 // Rendering of verification results: table, JSON, JUnit XML.
 #include "bpcheck/verify/result.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -27,6 +28,8 @@ bool VerificationReport::passed() const {
 void VerificationReport::merge(const VerificationReport& other) {
   checks.insert(checks.end(), other.checks.begin(), other.checks.end());
   unstable_fails = unstable_fails || other.unstable_fails;
+  for (const auto& kind : other.inputs)
+    if (std::find(inputs.begin(), inputs.end(), kind) == inputs.end()) inputs.push_back(kind);
 }
 
 namespace {
@@ -87,10 +90,23 @@ std::string format_table(const VerificationReport& report) {
   double seconds = 0;
   for (const auto& c : report.checks) evaluations += c.evaluations, seconds += c.seconds;
   out += fmt::format("cost: {} forward/backward passes, {:.3f} s\n", evaluations, seconds);
+  if (!report.inputs.empty()) {
+    std::string kinds;
+    for (const auto& k : report.inputs) kinds += (kinds.empty() ? "" : ", ") + k;
+    out += "inputs: " + kinds + "\n";
+  }
   bool wrong = false;
-  for (const auto& c : report.checks) wrong = wrong || c.verdict == Verdict::fail;
-  out += report.passed() ? "result: all gradients correct\n"
-                         : (wrong ? "result: WRONG GRADIENT\n" : "result: numerically unstable\n");
+  std::size_t unstable = 0;
+  for (const auto& c : report.checks) wrong = wrong || c.verdict == Verdict::fail, unstable += c.verdict == Verdict::unstable;
+  if (wrong)
+    out += "result: WRONG GRADIENT\n";
+  else if (!report.passed())
+    out += "result: numerically unstable (a right gradient that loses digits; failing in strict mode)\n";
+  else if (unstable > 0)
+    out += fmt::format("result: all gradients correct; {} check(s) lose digits (unstable: advice, see above)\n",
+                       unstable);
+  else
+    out += "result: all gradients correct\n";
   return out;
 }
 
@@ -122,7 +138,11 @@ nlohmann::json to_json(const VerificationReport& report) {
                       {"seconds", number(c.seconds)},
                       {"worst", worst}});
   }
-  return {{"subject", report.subject}, {"passed", report.passed()}, {"checks", checks}};
+  return {{"subject", report.subject},
+          {"passed", report.passed()},
+          {"unstable_fails", report.unstable_fails},
+          {"inputs", report.inputs},
+          {"checks", checks}};
 }
 
 std::string to_junit_xml(const VerificationReport& report) {

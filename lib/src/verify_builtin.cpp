@@ -97,6 +97,25 @@ std::optional<CheckResult> locate_overflow(const Network<R>& net, const Batch<R>
 
 }  // namespace
 
+FullJacobianCost full_jacobian_cost(const NetworkSubject& subject, const VerifyOptions& options) {
+  // Sizes only: the network is built on double (no parameters are read) and the batch is the data's.
+  const Network<double> net(subject.spec);
+  Index batch = options.batch;
+  if (subject.data && subject.data->is_object() && subject.data->contains("inputs") &&
+      subject.data->at("inputs").is_array())
+    batch = Index(subject.data->at("inputs").size());
+  FullJacobianCost cost;
+  const auto add = [&cost](const std::string& name, Index rows, Index n) {
+    if (rows * n > cost.largest_entries) cost.largest_entries = rows * n, cost.largest_subject = name;
+    cost.passes += (n + 7) / 8;
+  };
+  add("network", 1, net.input_size() * batch + net.parameter_count());
+  for (std::size_t k = 0; k < net.depth(); ++k)
+    add("layer " + std::to_string(k) + " " + net.layer(k).type_name(), net.layer(k).output_size() * options.batch,
+        net.layer(k).input_size() * options.batch + net.layer(k).parameter_count());
+  return cost;
+}
+
 VerificationReport verify_network(const NetworkSubject& subject, const VerifyOptions& options) {
   // The oracles hold the network in dual<mp100>, the largest rung: refuse before allocating it when
   // even one copy of its parameters would not fit.
@@ -131,6 +150,9 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
   Network<mp100>& net_mp = network_mp.first;
   Batch<mp100>& batch_mp = network_mp.second;
   VerifyOptions loss_options = options;
+  // The network is judged at its own batch once: more points would repeat the same X with other
+  // random directions, each costing as much as the first. Its layers get `points` points each.
+  loss_options.points = 1;
   loss_options.random_parameters = false;
   loss_options.inputs = batch_mp.inputs;
   VerificationReport report = verify_detail::verify_layer_with(make, loss_options);

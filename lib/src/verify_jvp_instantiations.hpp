@@ -4,5 +4,6 @@
   template Jvp<T> jvp_input<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&, const Matrix<T>&);   \
   template Jvp<T> jvp_parameters<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&,                 \
                                     const Matrix<T>&);                                                         \
+  template Jvp<T> jvp<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&, const Matrix<T>&);         \
   template Matrix<T> jacobian_input_jvp<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&);         \
   template Matrix<T> jacobian_parameters_jvp<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&);

@@ -5,6 +5,11 @@
 
 namespace bpcheck {
 
+const std::vector<std::string>& point_distributions() {
+  static const std::vector<std::string> names{"uniform", "saturation", "wide_range", "near_ties"};
+  return names;
+}
+
 VerificationReport verify_layer(const AnyLayerFactory& make, const VerifyOptions& options) {
   return verify_detail::verify_layer_with(make, options);
 }

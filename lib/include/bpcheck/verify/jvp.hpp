@@ -49,6 +49,12 @@ template <class T>
 Jvp<T> jvp_parameters(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X, const Vector<T>& theta,
                       const Matrix<T>& V);
 
+/// [J_x J_θ] V: the columns of V ((in·B + P) × k) are directions in z = [vec X; θ], both seeded in the
+/// same pass (⌈k / 8⌉ passes, where J_x V_x + J_θ V_θ separately would take twice as many).
+template <class T>
+Jvp<T> jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X, const Vector<T>& theta,
+           const Matrix<T>& V);
+
 /// J_x on the batch (out·B × in·B, the layout of jacobian_input), from ⌈in·B / 8⌉ passes.
 template <class T>
 Matrix<T> jacobian_input_jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X,
@@ -160,6 +166,23 @@ Jvp<T> jvp_parameters(const std::type_identity_t<DualForward<T>>& f, const Matri
                             });
 }
 
+template <class T>
+Jvp<T> jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X, const Vector<T>& theta,
+           const Matrix<T>& V) {
+  if (V.rows() != X.size() + theta.size())
+    throw input_error("jvp: directions have " + std::to_string(V.rows()) + " rows, [vec X; θ] has " +
+                      std::to_string(X.size() + theta.size()));
+  const Index nx = X.size();
+  return jvp_detail::run<T>(f, X, theta, V.cols(),
+                            [&V, nx](Index first, Index lanes, Matrix<dual<T>>& Xd, Vector<dual<T>>& td) {
+                              for (Index l = 0; l < lanes; ++l) {
+                                for (Index i = 0; i < nx; ++i) Xd(i).d[static_cast<std::size_t>(l)] = V(i, first + l);
+                                for (Index i = 0; i < td.size(); ++i)
+                                  td(i).d[static_cast<std::size_t>(l)] = V(nx + i, first + l);
+                              }
+                            });
+}
+
 // The identity directions are seeded one lane per column without forming I.
 template <class T>
 Matrix<T> jacobian_input_jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X,
@@ -188,6 +211,7 @@ Matrix<T> jacobian_parameters_jvp(const std::type_identity_t<DualForward<T>>& f,
                                       const Matrix<T>&);                                                      \
   extern template Jvp<T> jvp_parameters<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&,         \
                                            const Matrix<T>&);                                                 \
+  extern template Jvp<T> jvp<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&, const Matrix<T>&); \
   extern template Matrix<T> jacobian_input_jvp<T>(const DualForward<T>&, const Matrix<T>&, const Vector<T>&); \
   extern template Matrix<T> jacobian_parameters_jvp<T>(const DualForward<T>&, const Matrix<T>&,               \
                                                        const Vector<T>&);

@@ -59,14 +59,16 @@ struct CheckResult {
 struct VerificationReport {
   std::string subject;
   std::vector<CheckResult> checks;
-  bool unstable_fails = true;  ///< whether an `unstable` verdict fails the report
+  bool unstable_fails = false;  ///< whether an `unstable` verdict fails the report (by default it is advice)
+  /// How the points' inputs were drawn, one entry per kind ("uniform ±1", "saturation", "given", …).
+  std::vector<std::string> inputs;
 
   /// No check failed (nor was unstable, when unstable_fails). Non-differentiable points are reported
   /// but are not wrong gradients.
   bool passed() const;
   /// 0 when passed, 1 when a gradient is wrong (the `bpcheck verify` exit code).
   int exit_code() const { return passed() ? 0 : 1; }
-  /// Appends another report's checks.
+  /// Appends another report's checks (and the kinds of inputs it used).
   void merge(const VerificationReport& other);
 };
 

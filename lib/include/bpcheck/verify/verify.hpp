@@ -20,9 +20,17 @@
 //                                as a wrong gradient; by default the point is resampled
 //
 // u_T is the rung's unit roundoff, n the length of the sums in Jᵀu, and cond the measured change of
-// the exact gradient when the point is perturbed by a relative u_T (the error any backward-stable
-// algorithm may make). Beyond the bound in float/double while right in mp100 is `unstable` (or
-// `fail` past 1000× the bound: wrong in that precision only).
+// the exact gradient when the point is perturbed by a relative u_T and when the output Y that backward
+// receives moves by u_T|Y| or is T's own rounded forward output (the error any backward-stable
+// algorithm, and any backward written in terms of y, may make). Beyond the bound in float/double while
+// right in mp100 is `unstable` when the error is small beside its block's values, `fail` when it is
+// gross (a tenth of the block's largest value: a code path of that precision is wrong). `unstable` is
+// advice (digits lost, digits a stable form keeps) and fails the report only with
+// VerifyOptions::unstable_fails (`bpcheck verify --strict`).
+//
+// Points: `points` in all, drawn in turn from `distributions`: uniform in ±input_scale, saturation
+// (20 ≤ |x| < 60), a wide range (±m·10^e, e in [−8, 8]) and near ties (one value plus offsets of up to
+// 2⁻¹⁴ in units of 2⁻²⁴), so that saturation shortcuts, overflow guards and large-logit branches are exercised.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -58,20 +66,34 @@ struct rung {
 
 struct VerifyOptions {
   std::uint64_t seed = 20261127;
-  int points = 2;                 ///< random points (X, θ, U) per layer
+  int points = 4;                 ///< random points (X, θ, U) per layer, drawn from `distributions` in turn
   Index batch = 2;                ///< samples per point
-  double input_scale = 1;         ///< inputs uniform in ±input_scale
+  double input_scale = 1;         ///< inputs of the "uniform" distribution lie in ±input_scale
+  /// Where inputs are drawn, point by point in turn (see point_distributions()): "uniform",
+  /// "saturation", "wide_range", "near_ties". Ignored when `inputs` are given.
+  std::vector<std::string> distributions{"uniform", "saturation", "wide_range", "near_ties"};
   bool random_parameters = true;  ///< false keeps the factory's parameters
   std::vector<std::string> precisions{"float", "double", "mp100"};
   bool resample_kinks = true;     ///< move a point that sits on a non-differentiable point
   int max_resamples = 8;
-  Index full_jacobian_limit = 20000;  ///< entries of [J_x J_θ] up to which full Jacobians are compared
-  int projections = 4;                ///< random u and v in projection mode
+  /// Compare every Jacobian entry by entry, whatever its size, up to `full_jacobian_limit` entries
+  /// (beyond it verify refuses with input_error). Without it, Jacobians are formed only for small
+  /// subjects (at most `full_jacobian_columns` inputs and parameters and `full_jacobian_limit` entries,
+  /// a bounded cost) and everything else is judged through `projections`: no O(Jacobian) work.
+  bool full = false;
+  Index full_jacobian_limit = 20000;  ///< entries of [J_x J_θ] (out·B × n): the largest full comparison
+  Index full_jacobian_columns = 64;   ///< n = in·B + P up to which Jacobians are full without `full`
+  int projections = 4;                ///< random directions V (n × k) in projection mode
+  /// Called as each check starts, with where the verifier is ("layer 2 dense: taylor order [mp100]").
+  std::function<void(const std::string&)> progress;
   double mp100_tolerance = 1e-40;     ///< relative tolerance of the decisive mp100 comparisons
   double rounding_factor = default_rounding_factor;  ///< K in the rounding bound (rounding.hpp)
-  bool unstable_fails = true;         ///< `unstable` counts against the exit code
+  bool unstable_fails = false;        ///< `unstable` (a right gradient that loses digits) fails the report too
   std::optional<Matrix<mp100>> inputs;   ///< a fixed X (one column per sample) instead of random ones
 };
+
+/// The input distributions verify_layer knows, by name, in their default order.
+const std::vector<std::string>& point_distributions();
 
 namespace verify_detail {
 
@@ -94,6 +116,7 @@ struct Truth {
   Vector<mp100> g_scale; ///< |J|ᵀ|u|
   Matrix<mp100> V;       ///< projection directions (n × k)
   Matrix<mp100> JV;      ///< J V
+  Matrix<mp100> JVv;     ///< J [V v], from the same pass
   Index evaluations = 0;
 };
 
@@ -109,7 +132,7 @@ inline double float_round(double x) { return double(float(x)); }
 template <class T>
 constexpr double min_normal() {
   if constexpr (std::is_same_v<T, mp100>)
-    return 1e-300;  // mp100's exponent range is far wider than double's: nothing underflows here
+    return 1e-300;  // mp100 reaches far lower, but values under 1e-300 count as zero: below double's range
   else
     return double(std::numeric_limits<T>::min());
 }
@@ -142,12 +165,12 @@ struct Layout {
 
 /// Compares `actual` with `expected` entry by entry against per-entry bounds; fills the result's
 /// value (max error/bound ratio scaled to the threshold 1), digits and worst entries. Returns whether
-/// an error is gross: at least a tenth of the largest value in its block (a wrong result, as opposed
-/// to digits lost in small entries).
+/// an error is gross: at least a tenth of the largest value in its block and above `gross_floor` (a
+/// wrong result, as opposed to digits lost in small entries or in a block that cancels to nearly 0).
 template <class A>
 bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& actual, const Vector<mp100>& bound,
              const Vector<mp100>& scale, const std::function<std::string(Index)>& where,
-             const std::function<std::string(Index)>& block) {
+             const std::function<std::string(Index)>& block, const mp100& gross_floor = mp100(0)) {
   using std::abs;
   struct Row {
     double ratio;
@@ -181,7 +204,8 @@ bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
   for (Index i = 0; i < expected.size() && !gross; ++i) {
     const mp100 a = scalar_cast<mp100>(actual(i));
     using boost::multiprecision::isfinite;
-    gross = isfinite(a) && block_max[block(i)] > 0 && mp100(abs(a - expected(i))) * 10 > block_max[block(i)];
+    const mp100 err = abs(a - expected(i));
+    gross = isfinite(a) && block_max[block(i)] > 0 && err * 10 > block_max[block(i)] && err > gross_floor;
   }
   std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.ratio > y.ratio; });
   r.value = worst_ratio;
@@ -345,5 +369,14 @@ struct NetworkSubject {
 /// The network's loss ℓ(f(X), t) as one layer (LossLayer): backprop and the explicit Jacobian product
 /// checked against the oracles on every rung, plus every layer of the model on its own.
 VerificationReport verify_network(const NetworkSubject& subject, const VerifyOptions& options = {});
+
+/// What full Jacobians (VerifyOptions::full) would cost on a network: the largest [J_x J_θ] among the
+/// network's loss and its layers, and the dual-number passes (8 columns each) over all of them per point.
+struct FullJacobianCost {
+  Index largest_entries = 0;
+  std::string largest_subject;
+  Index passes = 0;
+};
+FullJacobianCost full_jacobian_cost(const NetworkSubject& subject, const VerifyOptions& options = {});
 
 }  // namespace bpcheck

@@ -1,0 +1,120 @@
+// Verification at scale: full Jacobians only where they are cheap or asked for (and then within a
+// limit, refused beyond it), the distributions the points come from, the progress callback, and the
+// command line's --full, --full-limit and --distributions.
+#include <string>
+#include <vector>
+
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/verify/verify.hpp"
+#include "cli_run.hpp"
+#include "helpers.hpp"
+#include "mutants.hpp"
+
+namespace {
+
+using bpcheck::CheckResult;
+using bpcheck::LayerSpec;
+using bpcheck::Verdict;
+using bpcheck::VerificationReport;
+using bpcheck::VerifyOptions;
+using bpcheck::testing::bpcheck_run;
+using bpcheck::testing::one_error_line;
+using bpcheck::testing::Run;
+using bpcheck::testing::write_file;
+using Catch::Contains;
+
+const CheckResult* scale_check(const VerificationReport& r, const std::string& check, const std::string& precision) {
+  for (const auto& c : r.checks)
+    if (c.check == check && c.precision == precision) return &c;
+  return nullptr;
+}
+
+/// dense 16 → 8 at a batch of 2: n = 32 + 136 columns, beyond the default of 64 for full Jacobians.
+const LayerSpec wide_dense{"dense", {{"units", 8}}};
+
+}  // namespace
+
+TEST_CASE("scale: a layer with more than 64 inputs and parameters is judged by projections by default",
+          "[verify][scale]") {
+  VerifyOptions o;
+  o.points = 1;
+  const VerificationReport r = bpcheck::verify_layer(wide_dense, 16, o);
+  INFO(bpcheck::format_table(r));
+  CHECK(r.passed());
+  const CheckResult* jacobians = scale_check(r, "jacobians vs oracle", "mp100");
+  REQUIRE(jacobians != nullptr);
+  CHECK(jacobians->verdict == Verdict::skipped);
+  CHECK(scale_check(r, "oracles agree (JVP = FD)", "mp100") == nullptr);  // needs the full matrix
+  // A small layer keeps its full comparison.
+  const VerificationReport small = bpcheck::verify_layer(LayerSpec{"dense", {{"units", 3}}}, 4, o);
+  CHECK(scale_check(small, "jacobians vs oracle", "mp100")->verdict == Verdict::pass);
+}
+
+TEST_CASE("scale: full Jacobians on request, and a clear refusal beyond the limit", "[verify][scale]") {
+  VerifyOptions o;
+  o.points = 1;
+  o.full = true;
+  const VerificationReport r = bpcheck::verify_layer(wide_dense, 16, o);
+  INFO(bpcheck::format_table(r));
+  CHECK(r.passed());
+  CHECK(scale_check(r, "jacobians vs oracle", "mp100")->verdict == Verdict::pass);
+  CHECK(scale_check(r, "oracles agree (JVP = FD)", "mp100")->verdict == Verdict::pass);
+  o.full_jacobian_limit = 100;  // 16 rows × 168 columns
+  CHECK_THROWS_WITH(bpcheck::verify_layer(wide_dense, 16, o),
+                    Contains("2688 entries") && Contains("above the limit of 100") && Contains("--full-limit"));
+}
+
+TEST_CASE("scale: projections still catch a wrong gradient in mp100 and double", "[verify][scale]") {
+  VerifyOptions o;
+  o.points = 1;
+  o.full_jacobian_columns = 0;  // projections even for the small mutant
+  const VerificationReport r = bpcheck::verify_layer(bpcheck::mutants::MutantFactory{bpcheck::mutants::Mutant::transposed_weight}, o);
+  INFO(bpcheck::format_table(r));
+  CHECK(scale_check(r, "backward vs oracle", "mp100")->verdict == Verdict::fail);
+  CHECK(scale_check(r, "backward vs mp100", "double")->verdict == Verdict::fail);
+}
+
+TEST_CASE("scale: the progress callback names each check as it starts", "[verify][scale]") {
+  VerifyOptions o;
+  o.points = 1;
+  std::vector<std::string> seen;
+  o.progress = [&seen](const std::string& where) { seen.push_back(where); };
+  (void)bpcheck::verify_layer(LayerSpec{"tanh", nlohmann::json::object()}, 3, o);
+  REQUIRE(!seen.empty());
+  CHECK_THAT(seen.front(), Contains("tanh: "));
+  bool taylor = false;
+  for (const auto& s : seen) taylor = taylor || s == "tanh: taylor order [double]";
+  CHECK(taylor);
+}
+
+TEST_CASE("points: drawn from the distributions in turn, named in the report; an unknown one is refused",
+          "[verify][scale]") {
+  VerifyOptions o;
+  o.input_scale = 2;
+  const VerificationReport r = bpcheck::verify_layer(LayerSpec{"sigmoid", nlohmann::json::object()}, 3, o);
+  CHECK(r.inputs == std::vector<std::string>{"uniform ±2", "saturation", "wide_range", "near_ties"});
+  CHECK_THAT(bpcheck::format_table(r), Contains("inputs: uniform ±2, saturation, wide_range, near_ties"));
+  CHECK(bpcheck::to_json(r).at("inputs").size() == 4);
+  o.distributions = {"saturation"};
+  o.points = 1;
+  CHECK(bpcheck::verify_layer(LayerSpec{"sigmoid", nlohmann::json::object()}, 3, o).inputs ==
+        std::vector<std::string>{"saturation"});
+  o.distributions = {"gaussian"};
+  CHECK_THROWS_WITH(bpcheck::verify_layer(LayerSpec{"sigmoid", nlohmann::json::object()}, 3, o),
+                    Contains("unknown input distribution 'gaussian'"));
+}
+
+TEST_CASE("bpcheck verify --full prints its cost, and refuses with exit 2 beyond --full-limit", "[cli][verify][scale]") {
+  const std::string model = write_file("full_model.json", bpcheck::testing::model_text);
+  const Run ok = bpcheck_run("verify --full --points 1 --precision double --model " + model);
+  CHECK(ok.code == 0);
+  CHECK_THAT(ok.err, Contains("verify --full: the largest Jacobian is") && Contains("dual-number passes"));
+  const Run refused = bpcheck_run("verify --full --full-limit 10 --points 1 --model " + model);
+  CHECK(refused.code == 2);
+  CHECK_THAT(one_error_line(refused), Contains("above the limit of 10") && Contains("--full-limit"));
+  const Run both = bpcheck_run("verify --full --projections --model " + model);
+  CHECK(both.code == 2);
+  const Run bad = bpcheck_run("verify --distributions gaussian --model " + model);
+  CHECK(bad.code == 2);
+  CHECK_THAT(one_error_line(bad), Contains("--distributions"));
+}
