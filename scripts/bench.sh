@@ -21,22 +21,9 @@ for arg in "$@"; do
 done
 
 "$root/scripts/setup.sh"
-missing=()
-for p in python3-torch libopenblas0-pthread; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-blas_link="$(update-alternatives --query libblas.so.3-x86_64-linux-gnu | sed -n 's/^Value: //p')"
-case "$blas_link" in
-  *openblas*) ;;
-  *) echo "bench.sh: libblas.so.3 points to '$blas_link', not OpenBLAS; run" \
-          "update-alternatives --auto libblas.so.3-x86_64-linux-gnu" >&2; exit 1 ;;
-esac
+# shellcheck source=bench_python.sh
+source "$root/scripts/bench_python.sh"
+bench_python_setup bench.sh
 
 launcher=()
 # As scripts/build.sh: the library's objects then come from ccache when the test build made them.

@@ -35,24 +35,9 @@ done
 case "$limit" in '' | *[!0-9]*) echo "bench_verify.sh: BENCH_VERIFY_TIMEOUT must be whole seconds" >&2; exit 2 ;; esac
 [ -x /usr/bin/time ] || { echo "bench_verify.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
 
-# As scripts/bench.sh: python3-torch from Debian, and OpenBLAS behind the libblas.so.3 alternative (the
-# reference BLAS would make PyTorch about 20× slower).
-missing=()
-for p in python3-torch python3-numpy libopenblas0-pthread; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-blas_link="$(update-alternatives --query libblas.so.3-x86_64-linux-gnu | sed -n 's/^Value: //p')"
-case "$blas_link" in
-  *openblas*) ;;
-  *) echo "bench_verify.sh: libblas.so.3 points to '$blas_link', not OpenBLAS; run" \
-          "update-alternatives --auto libblas.so.3-x86_64-linux-gnu" >&2; exit 1 ;;
-esac
+# shellcheck source=bench_python.sh
+source "$root/scripts/bench_python.sh"
+bench_python_setup bench_verify.sh
 
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
 # As scripts/bench.sh: a generic CPU model name gives OpenBLAS's SSE3 kernels; choose by the CPU's flags.
