@@ -251,21 +251,19 @@ struct PointState {
 /// backward in mp100 at Y moved by ±u|Y| (two draws) and, when given and finite, at a lower rung's
 /// rounded output Y_T, each minus the same backward at the exact Y. A backward written in terms of y
 /// (1 − y², y(1 − y), s ⊙ (g − sᵀg)) inherits the rounding of y, which no move of the point shows.
-/// Returned as `reference` plus each change ([vec dX; dθ], or its projections Vᵀ), so that
-/// max_abs_change against `reference` gives the changes alone: differences of the code's own backward,
-/// which a wrong backward cannot fold into the bound.
-/// `at_Y` is that backward at the exact Y. A backward whose result does not move at all with Y (dense
-/// reads X only) is not evaluated again.
+/// Returns the changes ([vec dX; dθ]): differences of the code's own backward, which a wrong backward
+/// cannot fold into the bound. `at_Y` is that backward at the exact Y. A backward whose result does not
+/// move at all with Y (dense reads X only) is not evaluated again.
 template <class Make, class T>
 std::vector<Vector<mp100>> output_rounding(Make& make, const PointState& s, const mp100& u, const Matrix<T>* Y_T,
-                                           const Vector<mp100>& reference, const Vector<mp100>& at_Y) {
+                                           const Vector<mp100>& at_Y) {
   std::vector<Vector<mp100>> out;
   const auto exact = build_on<mp100>(make, s.p.theta);
   bool moves = false;
   const auto add = [&](const Matrix<mp100>& Yp) {
     const Vector<mp100> change = backward_z_at(exact, s.p.X, Yp, s.p.U) - at_Y;
     moves = moves || !change.isZero(0);
-    out.push_back(reference + (s.truth.full ? change : Vector<mp100>(s.truth.V.transpose() * change)));
+    out.push_back(change);
   };
   Random rng(s.seed ^ 0x5851f42d4c957f2dULL);
   for (int k = 0; k < 2; ++k) {
@@ -317,6 +315,12 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
   };
   // Perturbed truths: what the exact gradient does when the point moves by a relative u_T.
   std::vector<Vector<mp100>> g_pert, y_pert;
+  // What the rounding of the Y backward reads does to its result (output_rounding), and a change of
+  // [vec dX; dθ] as the backward check compares it: in full, or projected on V.
+  std::vector<Vector<mp100>> y_changes;
+  const auto project = [&s](const Vector<mp100>& change) {
+    return s.truth.full ? change : Vector<mp100>(s.truth.V.transpose() * change);
+  };
   std::vector<Matrix<mp100>> J_pert;
   if (!is_mp) {
     Random rng(s.seed ^ 0x9e3779b97f4a7c15ULL);
@@ -543,7 +547,10 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
       // and mp100's rounding of Y where backward reads it (s ⊙ (g − sᵀg) at a saturated softmax, whose
       // exact gradient is 1e-18916 while s rounds at 1e-100)
       Vector<mp100> output_cond = Vector<mp100>::Zero(expected.size());
-      if (!s.activation_sweeps) output_cond = max_abs_change(output_rounding<Make, mp100>(make, s, u_T, nullptr, expected, vector_cast<mp100>(g)), expected);
+      if (!s.activation_sweeps) {
+        y_changes = output_rounding<Make, mp100>(make, s, u_T, nullptr, vector_cast<mp100>(g));
+        for (const auto& change : y_changes) output_cond = output_cond.cwiseMax(abs_vec(project(change)));
+      }
       for (Index i = 0; i < expected.size(); ++i)
         bound(i) = tol * scale(i) + rounding_bound(K, u_T, nterms(i), magnitude(i)) + floor + mp100(K) * output_cond(i) +
                    floor_T;
@@ -560,9 +567,9 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     } else {
       // Skipped for a network's loss, whose backward recomputes its activations (it reads no Y).
       if (!s.activation_sweeps) try {
-          for (auto& g_Y : output_rounding(make, s, u_T, forward_within_bound ? &Y : nullptr,
-                                           s.truth.full ? s.truth.g : expected, own_gradient()))
-            g_pert.push_back(std::move(g_Y));
+          y_changes = output_rounding(make, s, u_T, forward_within_bound ? &Y : nullptr, own_gradient());
+          for (const auto& change : y_changes)
+            g_pert.push_back(Vector<mp100>((s.truth.full ? s.truth.g : expected) + project(change)));
         } catch (const std::exception&) {
           // mp100's backward throws: the decisive check reports it
         }
@@ -783,7 +790,10 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
           std::max(scale, mp100(abs_vec(u).dot(abs_vec(Jv_T)) + abs_vec(g_T).dot(abs_vec(s.p.v))));
       const mp100 err = abs(scalar_cast<mp100>(lhs) - scalar_cast<mp100>(rhs));
       const mp100 nterms(2 * s.n + 2 * s.out_rows * s.batch);
-      mp100 bound = tol * scale + rounding_bound(K, u_T, nterms, terms_scale) + floor_T;
+      // The rounding of Y that backward reads moves (Jᵀu)ᵀv too.
+      mp100 output_cond_v(0);
+      for (const auto& change : y_changes) output_cond_v = std::max(output_cond_v, mp100(abs(change.dot(s.p.v))));
+      mp100 bound = tol * scale + rounding_bound(K, u_T, nterms, terms_scale) + mp100(K) * output_cond_v + floor_T;
       if (!is_mp) {
         // Forward mode on dual<T> is the reference here, and it rounds too: where the derivative of
         // forward cancels (x/√(x² + ε) at a dominant x), Jv in T is off by more than any bound from |J|.
@@ -792,7 +802,7 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
         using boost::multiprecision::isfinite;
         const mp100 jvp_error = abs(scalar_cast<mp100>(lhs) - s.slope_true);
         const mp100 cond = s.truth.full ? mp100(K) * max_abs_change(g_pert, s.truth.g).dot(abs_vec(s.p.v)) : mp100(0);
-        bound = rounding_bound(K, u_T, nterms, terms_scale) + (isfinite(jvp_error) ? jvp_error : mp100(0)) + cond +
+        bound = rounding_bound(K, u_T, nterms, terms_scale) + (isfinite(jvp_error) ? jvp_error : mp100(0)) + cond + mp100(K) * output_cond_v +
                 floor_T;
       }
       c.r.metric = "|uᵀ(Jv) − (Jᵀu)ᵀv| / bound";
