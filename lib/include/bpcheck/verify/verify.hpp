@@ -165,12 +165,13 @@ struct Layout {
 
 /// Compares `actual` with `expected` entry by entry against per-entry bounds; fills the result's
 /// value (max error/bound ratio scaled to the threshold 1), digits and worst entries. Returns whether
-/// an error is gross: at least a tenth of the largest value in its block and above `gross_floor` (a
-/// wrong result, as opposed to digits lost in small entries or in a block that cancels to nearly 0).
+/// an error is gross: at least a tenth of the largest value in its block and above its entry of
+/// `gross_floor`, when given (a wrong result, as opposed to digits lost in small entries or in a block
+/// that cancels to nearly 0).
 template <class A>
 bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& actual, const Vector<mp100>& bound,
              const Vector<mp100>& scale, const std::function<std::string(Index)>& where,
-             const std::function<std::string(Index)>& block, const mp100& gross_floor = mp100(0)) {
+             const std::function<std::string(Index)>& block, const Vector<mp100>* gross_floor = nullptr) {
   using std::abs;
   struct Row {
     double ratio;
@@ -205,7 +206,8 @@ bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
     const mp100 a = scalar_cast<mp100>(actual(i));
     using boost::multiprecision::isfinite;
     const mp100 err = abs(a - expected(i));
-    gross = isfinite(a) && block_max[block(i)] > 0 && err * 10 > block_max[block(i)] && err > gross_floor;
+    gross = isfinite(a) && block_max[block(i)] > 0 && err * 10 > block_max[block(i)] &&
+            (!gross_floor || err > (*gross_floor)(i));
   }
   std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.ratio > y.ratio; });
   r.value = worst_ratio;

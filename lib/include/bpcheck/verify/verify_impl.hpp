@@ -391,15 +391,17 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     }
   }
   // An error in a rung's gradient is gross (a wrong code path of that rung) only beyond √u_T of the
-  // gradient's natural size |u|ᵀ|y| / max(max|z|, 1): batch norm over two samples has an exact gradient
-  // of 1e-25 (everything cancels), and float's 1e-15 there is lost digits, not a wrong path. (Inputs
-  // near 0 do not make that size large: the 1.)
-  const mp100 gross_floor = [&] {
+  // entry's natural size |u|ᵀ|y| / max(|z_i|, 1) (projected on V in projection mode): batch norm over
+  // two samples has an exact gradient of 1e-27 (everything cancels), and float's 1e-10 there at inputs
+  // from 1e-8 to 1e8 is lost digits, not a wrong path. (Inputs near 0 do not make that size large: the 1.)
+  const Vector<mp100> gross_floor = [&] {
     Vector<mp100> z(s.n);
     z << vec(s.p.X), s.p.theta;
-    const mp100 zmax = std::max(mp100(1), s.n ? mp100(abs_vec(z).maxCoeff()) : mp100(0));
     using boost::multiprecision::sqrt;
-    return mp100(sqrt(u_T) * abs_vec(u).dot(abs_vec(vec(s.truth.Y))) / zmax);
+    const mp100 size = sqrt(u_T) * abs_vec(u).dot(abs_vec(vec(s.truth.Y)));
+    Vector<mp100> per_entry(s.n);
+    for (Index i = 0; i < s.n; ++i) per_entry(i) = size / std::max(mp100(1), mp100(abs(z(i))));
+    return s.truth.full ? per_entry : Vector<mp100>(abs_mat(s.truth.V).transpose() * per_entry);
   }();
   const mp100 floor_T = mp100(K * min_normal<T>()) * mp100(s.n + s.out_rows * s.batch) *
                         (mp100(1) + abs_vec(u).maxCoeff());
@@ -439,7 +441,7 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
     CheckResult again = r;
     again.worst.clear();
     again.message.clear();
-    const bool gross = compare(again, expected, actual, Vector<mp100>(bound + reference_error), scale, w, b, gross_floor);
+    const bool gross = compare(again, expected, actual, Vector<mp100>(bound + reference_error), scale, w, b, &gross_floor);
     judge_rounding(again, what, gross, false);
     if (again.verdict != Verdict::pass) return;
     again.formula = r.formula + " + |D_T − D|, D_T the derivative of forward in " + r.precision + " (forward mode)";
@@ -580,7 +582,7 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
         bound(i) = mp100(K) * ((nterms(i) + 2) * u_T * scale(i) + cond(i)) + floor_T;
       c.r.metric = "max |g_T − g| / bound";
       c.r.formula = "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g when the point (for a network also its activations) moves by T's rounding, and when the output Y that backward reads moves by u_T|Y| or is T's own";
-      const bool gross = compare(c.r, expected, actual, bound, scale, w, b, gross_floor);
+      const bool gross = compare(c.r, expected, actual, bound, scale, w, b, &gross_floor);
       judge_rounding(c.r, "backward", gross, reference_wrong);
       if (c.r.verdict != Verdict::pass && !reference_wrong)
         if (const Matrix<mp100>* D = forward_mode_derivative()) {
