@@ -437,11 +437,12 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
                                                 const Vector<T>& actual, const Vector<mp100>& bound,
                                                 const Vector<mp100>& scale, const Vector<mp100>& reference_error,
                                                 const std::function<std::string(Index)>& w,
-                                                const std::function<std::string(Index)>& b) {
+                                                const std::function<std::string(Index)>& b,
+                                                const Vector<mp100>* gross_floor_of_check = nullptr) {
     CheckResult again = r;
     again.worst.clear();
     again.message.clear();
-    const bool gross = compare(again, expected, actual, Vector<mp100>(bound + reference_error), scale, w, b, &gross_floor);
+    const bool gross = compare(again, expected, actual, Vector<mp100>(bound + reference_error), scale, w, b, gross_floor_of_check);
     judge_rounding(again, what, gross, false);
     if (again.verdict != Verdict::pass) return;
     again.formula = r.formula + " + |D_T − D|, D_T the derivative of forward in " + r.precision + " (forward mode)";
@@ -593,7 +594,7 @@ bool checks_on_rung(Make& make, const PointState& s, const VerifyOptions& opt, C
           Vector<mp100> allowance = abs_vec(Vector<mp100>(reference - expected));
           for (Index i = 0; i < allowance.size(); ++i)
             allowance(i) += mp100(K) * (mp100(D->rows()) + 2) * u_T * magnitude(i);
-          rejudge_against_forward_mode(c.r, "backward", expected, actual, bound, scale, allowance, w, b);
+          rejudge_against_forward_mode(c.r, "backward", expected, actual, bound, scale, allowance, w, b, &gross_floor);
         }
     }
     sink.add(c.done());
