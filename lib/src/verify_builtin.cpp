@@ -9,7 +9,7 @@
 #include "bpcheck/io/limits.hpp"
 #include "bpcheck/verify/network_layer.hpp"
 #include "bpcheck/verify/verify.hpp"
-#include "bpcheck/verify/verify_impl.hpp"
+#include "verify_points.hpp"
 
 namespace bpcheck {
 

@@ -1,7 +1,7 @@
 // The verification engine instantiated once for every layer factory, behind AnyLayerFactory: a file
 // that calls verify_layer compiles its layer, not the checks.
 #include "bpcheck/verify/verify.hpp"
-#include "bpcheck/verify/verify_impl.hpp"
+#include "verify_points.hpp"
 
 namespace bpcheck {
 

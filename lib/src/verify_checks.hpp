@@ -1,0 +1,922 @@
+#pragma once
+// The checks of one rung at one point, one function each, and checks_on_rung, the list that runs them
+// (see verify.hpp for what each check asserts). A check takes the rung's context and returns its
+// CheckResult, or nothing where it does not apply.
+#include "verify_engine.hpp"
+
+namespace bpcheck {
+namespace verify_detail {
+
+/// What the checks of rung T at one point share: the point, the layer on T with its output and
+/// gradient, the rounding allowances measured against mp100, and the lazily formed references.
+template <class T, class Make>
+struct RungContext {
+  using LayerT = std::remove_cvref_t<decltype(build_on<T>(std::declval<Make&>(), Vector<mp100>()))>;
+  using ExactLayer = std::remove_cvref_t<decltype(build_on<mp100>(std::declval<Make&>(), Vector<mp100>()))>;
+  static constexpr bool is_mp = std::is_same_v<T, mp100>;
+
+  Make& make;
+  PointState& s;
+  const VerifyOptions& opt;
+  bool reference_wrong;  ///< mp100 already found this code wrong here
+  std::string prec = scalar_name<T>();
+  double K = opt.rounding_factor;
+  mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
+  mp100 tol = from_string<mp100>(fmt::format("{:.17g}", opt.mp100_tolerance));
+  Vector<mp100> u = vec(s.p.U);
+  Matrix<T> X = matrix_cast<T>(s.p.X);
+  Matrix<T> U = matrix_cast<T>(s.p.U);
+
+  std::optional<LayerT> layer;  ///< built by the forward check
+  Matrix<T> Y;                  ///< forward(X) on T
+  Vector<T> g;                  ///< [vec dX; dθ] of backward(U) on T
+  bool forward_within_bound = is_mp;
+  bool backward_wrong = false;
+
+  /// Changes of the exact gradient (or its projections) and output when the point, and for a network
+  /// its activations, move by T's rounding; J likewise when J is formed (measure_conditioning).
+  std::vector<Vector<mp100>> g_pert, y_pert;
+  std::vector<Matrix<mp100>> J_pert;
+  /// What the rounding of the Y backward reads does to its result (output_rounding), in full.
+  std::vector<Vector<mp100>> y_changes;
+  Vector<mp100> gross_floor;  ///< see gross_floor_of()
+  mp100 floor_T = mp100(K * min_normal<T>()) * mp100(s.n + s.out_rows * s.batch) * (mp100(1) + abs_vec(u).maxCoeff());
+  /// Time and passes spent measuring the conditioning, charged to the backward check that uses them.
+  Clock::duration conditioning_time{};
+  std::size_t conditioning_evaluations = 0;
+  std::optional<Matrix<mp100>> forward_mode_T;  ///< see forward_mode_derivative()
+
+  std::string where(Index i) const { return s.layout.where(i); }
+  std::string block(Index i) const { return s.layout.block(i); }
+  std::function<std::string(Index)> where_fn() const {
+    return [this](Index i) { return where(i); };
+  }
+  std::function<std::string(Index)> block_fn() const {
+    return [this](Index i) { return block(i); };
+  }
+  Vector<mp100> z_exact() const {
+    Vector<mp100> z(s.n);
+    z << vec(s.p.X), s.p.theta;
+    return z;
+  }
+
+  /// The layer's own backward in mp100 at the point, [vec dX; dθ]: computed once per point (the
+  /// mp100 rung's g where it ran) and shared by the rungs.
+  const Vector<mp100>& own_gradient() {
+    if (!s.own_gradient) s.own_gradient = backward_z(build_on<mp100>(make, s.p.theta), s.p.X, s.p.U);
+    return *s.own_gradient;
+  }
+  /// A change of [vec dX; dθ] as the backward check compares it: in full, or projected on V.
+  Vector<mp100> project(const Vector<mp100>& change) const {
+    return s.truth.full ? change : Vector<mp100>(s.truth.V.transpose() * change);
+  }
+
+  /// The derivative of forward as T computes it, by forward mode on dual<T>: an oracle that reads
+  /// forward only. Where T's rounding moves an intermediate across a kink (float's softmax outputs tie
+  /// where the exact ones differ by 1e-9, and a max pool then takes the other entry), it leaves the
+  /// exact J, and a correct backward follows it, not mp100. J_T, or J_T V in projection mode; formed
+  /// only when a check exceeds its bound; null when not finite or in mp100.
+  const Matrix<mp100>* forward_mode_derivative() {
+    if (is_mp) return nullptr;
+    if (!forward_mode_T) {
+      forward_mode_T.emplace();
+      try {
+        auto f = dual_forward(make(rung<dual<T>>{}));
+        const Vector<T> theta = vector_cast<T>(s.p.theta);
+        const Matrix<T> D =
+            s.truth.full ? joint_jacobian<T>(f, X, theta) : joint_jvp<T>(f, X, theta, matrix_cast<T>(s.truth.V));
+        using std::isfinite;
+        if (std::all_of(D.data(), D.data() + D.size(), [](const T& d) { return isfinite(value_of(d)); }))
+          *forward_mode_T = matrix_cast<mp100>(D);
+      } catch (const std::exception&) {
+        // a rung whose forward mode throws offers no reference: the first verdict stands
+      }
+    }
+    return forward_mode_T->size() ? &*forward_mode_T : nullptr;
+  }
+
+  /// A float/double comparison beyond its bound, judged again with the forward-mode derivative's own
+  /// distance from the exact values added to the bound (`reference_error`, entry by entry, with the
+  /// rounding of the branch T takes, relative to its own magnitudes): the part of the error that T's
+  /// forward, not backward, causes. A wrong backward still shows beyond both.
+  void rejudge_against_forward_mode(CheckResult& r, const std::string& what, const Vector<mp100>& expected,
+                                    const Vector<T>& actual, const Vector<mp100>& bound, const Vector<mp100>& scale,
+                                    const Vector<mp100>& reference_error, const std::function<std::string(Index)>& w,
+                                    const std::function<std::string(Index)>& b,
+                                    const Vector<mp100>* gross_floor_of_check = nullptr) const {
+    CheckResult again = r;
+    again.worst.clear();
+    again.message.clear();
+    const bool gross =
+        compare(again, expected, actual, Vector<mp100>(bound + reference_error), scale, w, b, gross_floor_of_check);
+    judge_rounding(again, what, gross, false);
+    if (again.verdict != Verdict::pass) return;
+    again.formula = r.formula + " + |D_T − D|, D_T the derivative of forward in " + r.precision + " (forward mode)";
+    again.message += fmt::format(
+        " once the derivative of {}'s own forward is allowed for: forward mode in {} is {:.3g} from the exact "
+        "values, where rounding takes another branch (a kink within {}'s rounding) or cancels",
+        r.precision, r.precision, to_double(reference_error.maxCoeff()), r.precision);
+    r = std::move(again);
+  }
+
+  /// dθ by a second route against `times` × the dθ of one backward call at the same point and U, entry
+  /// by entry within the rung's rounding of the sum, judged exactly. A first dθ that already overflowed
+  /// in float/double leaves Inf or NaN to compare: that is this rung's overflow (judged by the checks
+  /// against mp100), not a verdict on the second route.
+  void judge_second_dtheta(CheckResult& r, const Vector<T>& first, int times, const Vector<T>& second,
+                           const std::string& what, const std::string& wrong_message) const {
+    const Vector<mp100> expected = mp100(times) * vector_cast<mp100>(first);
+    // A sum rounds relative to what it adds up: the first dθ as this rung computed it, which may stand
+    // far above |J|ᵀ|u| where the rung's backward lost digits (attention in float at wide-range inputs).
+    const Vector<mp100> scale =
+        s.truth.full ? Vector<mp100>(mp100(times) * s.truth.g_scale.tail(s.P)).cwiseMax(abs_vec(expected))
+                     : Vector<mp100>(abs_vec(expected));
+    Vector<mp100> bound(s.P);
+    for (Index i = 0; i < s.P; ++i)
+      bound(i) = is_mp ? tol * scale(i) + rounding_bound(K, u_T, mp100(times), mp100(abs(expected(i))))
+                       : mp100(K) * mp100(s.out_rows * s.batch + 2) * u_T * scale(i) + floor_T;
+    const Index nx = s.in_rows * s.batch;
+    const Layout& L = s.layout;
+    compare(
+        r, expected, second, bound, scale, [nx, &L](Index i) { return L.where(nx + i); },
+        [nx, &L](Index i) { return L.block(nx + i); });
+    r.evaluations = 3;
+    judge_exact(r, what);
+    if (r.verdict == Verdict::fail) r.message = wrong_message;
+    using std::isfinite;
+    if (r.verdict == Verdict::fail && !is_mp &&
+        std::any_of(first.begin(), first.end(), [](const T& v) { return !isfinite(value_of(v)); })) {
+      r.verdict = Verdict::unstable;
+      r.message = "dθ overflowed or is NaN in " + prec + " after one call: " + what + " not comparable";
+    }
+  }
+};
+
+/// Perturbed truths for float/double: what the exact gradient (and output, and J when formed) does
+/// when the point moves by a relative u_T and, for a network's loss, when its activations move by T's
+/// rounding. Each enters as the exact value plus a change of the code's own mp100 backward, so that a
+/// wrong backward cannot fold into its own bound.
+template <class T, class Make>
+void measure_conditioning(RungContext<T, Make>& c) {
+  const Clock::time_point start = Clock::now();
+  const PointState& s = c.s;
+  const Vector<mp100>& u = c.u;
+  Random rng(s.seed ^ 0x9e3779b97f4a7c15ULL);
+  const Vector<mp100> z = c.z_exact();
+  std::optional<DualForward<mp100>> f;  // dual<mp100> only where J is formed
+  for (int k = 0; k < 2; ++k) {
+    Vector<mp100> zp = z;
+    for (Index i = 0; i < zp.size(); ++i) zp(i) *= mp100(1) + (rng.symmetric() < 0 ? -c.u_T : c.u_T);
+    const Matrix<mp100> Xp = Eigen::Map<const Matrix<mp100>>(zp.data(), s.in_rows, s.batch);
+    const Vector<mp100> tp = zp.tail(s.P);
+    if (s.truth.full) {
+      if (!f) f.emplace(dual_forward(c.make(rung<dual<mp100>>{})));
+      const Matrix<mp100> Jp = joint_jacobian<mp100>(*f, Xp, tp);
+      c.g_pert.push_back(Jp.transpose() * u);
+      c.J_pert.push_back(Jp);
+      c.y_pert.push_back(vec(jvp_input<mp100>(*f, Xp, tp, Matrix<mp100>(s.in_rows * s.batch, 0)).output));
+      c.conditioning_evaluations += 1;
+    } else {
+      // Projections: the layer's own backward in mp100 (held to the oracle by the decisive check) at
+      // the moved point, minus the same at z; one backward pass where dual numbers would take k lanes.
+      try {
+        const auto moved = build_on<mp100>(c.make, tp);
+        const Matrix<mp100> Yp = moved.forward(Xp);
+        const Vector<mp100> change = backward_z_at(moved, Xp, Yp, s.p.U) - c.own_gradient();
+        c.g_pert.push_back(s.truth.JV.transpose() * u + s.truth.V.transpose() * change);
+        c.y_pert.push_back(vec(Yp));
+        c.conditioning_evaluations += 2;
+      } catch (const std::exception&) {
+        // mp100's forward or backward throws: its own checks report that
+      }
+    }
+  }
+  // A network's loss (LossLayer): backprop at activations moved by T's rounding of the forward pass,
+  // which no move of the inputs shows (a tie or a cancellation inside the network). Its output is
+  // 1 × 1, so the gradient for u is u times the row for 1.
+  using Exact = typename RungContext<T, Make>::ExactLayer;
+  if constexpr (requires(const Exact& l, const Matrix<mp100>& M, const std::vector<Vector<mp100>>& sw, const mp100& r) {
+                  l.gradient_at_rounded_activations(M, sw, r, std::uint64_t{});
+                  l.gradient_at_activations(std::vector<Matrix<mp100>>{});
+                }) {
+    if (s.activation_sweeps) {
+      const Exact exact = build_on<mp100>(c.make, s.p.theta);
+      // Each as its change from backprop at the exact activations, added to the oracle's value: a wrong
+      // backprop moves both alike and cannot fold into the bound.
+      const Vector<mp100> base = exact.gradient_at_activations(exact.activations(s.p.X));
+      const auto add = [&](const Vector<mp100>& row) {
+        const Vector<mp100> change = (row - base) * s.p.U(0, 0);
+        c.g_pert.push_back(s.truth.full ? Vector<mp100>(s.truth.g + change)
+                                        : Vector<mp100>(s.truth.JV.transpose() * u + s.truth.V.transpose() * change));
+        if (s.truth.full) c.J_pert.push_back(Matrix<mp100>(s.truth.J + (row - base).transpose()));
+        c.conditioning_evaluations += 1;
+      };
+      for (std::uint64_t k = 1; k <= 2; ++k)
+        add(exact.gradient_at_rounded_activations(s.p.X, *s.activation_sweeps, c.u_T, s.seed + k));
+      // And at T's own activations: the exact backward then takes the branches T's rounding took,
+      // which random moves of ±u_T F need not find (a three-way tie of float's values in a max pool).
+      try {
+        std::vector<Matrix<mp100>> xs;
+        for (const auto& x : build_on<T>(c.make, s.p.theta).activations(c.X)) xs.push_back(matrix_cast<mp100>(x));
+        using boost::multiprecision::isfinite;
+        bool finite = true;
+        for (const auto& x : xs)
+          for (Index i = 0; i < x.size(); ++i) finite = finite && isfinite(x(i));
+        if (finite) add(exact.gradient_at_activations(xs));
+      } catch (const std::exception&) {
+        // T's forward throws: the forward check reports that
+      }
+    }
+  }
+  c.conditioning_time += Clock::now() - start;
+}
+
+/// An error in a rung's gradient is gross (a wrong code path of that rung) only beyond √u_T of the
+/// entry's natural size |u|ᵀ|y| / max(|z_i|, 1) (projected on V in projection mode): batch norm over
+/// two samples has an exact gradient of 1e-27 (everything cancels), and float's 1e-10 there at inputs
+/// from 1e-8 to 1e8 is lost digits, not a wrong path. (Inputs near 0 do not make that size large: the 1.)
+template <class T, class Make>
+Vector<mp100> gross_floor_of(const RungContext<T, Make>& c) {
+  const PointState& s = c.s;
+  const Vector<mp100> z = c.z_exact();
+  using boost::multiprecision::sqrt;
+  const mp100 size = sqrt(c.u_T) * abs_vec(c.u).dot(abs_vec(vec(s.truth.Y)));
+  Vector<mp100> per_entry(s.n);
+  for (Index i = 0; i < s.n; ++i) per_entry(i) = size / std::max(mp100(1), mp100(abs(z(i))));
+  return s.truth.full ? per_entry : Vector<mp100>(abs_mat(s.truth.V).transpose() * per_entry);
+}
+
+/// Builds the layer on T and runs forward; against the mp100 output within the rounding bound on
+/// float/double. A throw or a wrong shape here is a consistency failure (Stan's rule), and the rung's
+/// other checks cannot run (c.layer stays empty). mp100's forward is the reference: reported only
+/// when it fails.
+template <class T, class Make>
+std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
+  const PointState& s = c.s;
+  CheckScope scope(c.is_mp ? "forward (reference)" : "forward vs mp100", s.subject, c.prec, s.seed);
+  CheckResult& r = scope.r;
+  try {
+    c.layer.emplace(build_on<T>(c.make, s.p.theta));
+    c.Y = c.layer->forward(c.X);
+    r.evaluations = 1;
+  } catch (const std::exception& e) {
+    c.layer.reset();
+    r.verdict = Verdict::fail;
+    r.message = std::string("forward throws in ") + c.prec + " but not in mp100: " + e.what();
+    return scope.done();
+  }
+  if (c.Y.rows() != s.p.U.rows() || c.Y.cols() != s.p.U.cols()) {
+    r.verdict = Verdict::fail;
+    r.message = fmt::format("forward returns {}×{} in {} but {}×{} in mp100", c.Y.rows(), c.Y.cols(), c.prec,
+                            s.p.U.rows(), s.p.U.cols());
+    c.layer.reset();
+    return scope.done();
+  }
+  if (c.is_mp) return std::nullopt;
+  r.metric = "max |y_T − y| / bound";
+  r.formula = "bound = K (terms u_T (|y| + |J||z|) + cond) + floor ≥ |y_T − y|";
+  const Vector<mp100> y = vec(s.truth.Y);
+  Vector<mp100> yscale = abs_vec(y);
+  Vector<mp100> nterms = Vector<mp100>::Constant(y.size(), mp100(s.n));
+  if (s.truth.full) {
+    // The inputs' and parameters' rounding moves y by up to M|z|, M the stated absolute Jacobian (or
+    // the absolute sweep for a network's loss) where |J| alone cancels.
+    const Vector<mp100> z = c.z_exact();
+    yscale += (s.absolute_J ? *s.absolute_J : abs_mat(s.truth.J)) * abs_vec(z);
+    if (s.sweep_unit && y.size() == 1)
+      yscale(0) = std::max(yscale(0), mp100(abs_vec(y)(0) + s.sweep_unit->dot(abs_vec(z))));
+    nterms = terms(s.truth.J, false);
+  } else {
+    yscale.array() += abs_vec(y).maxCoeff();
+  }
+  // A loss rounds relative to the terms it sums, which may cancel far below them.
+  if (s.value_terms && y.size() == 1) yscale(0) = std::max(yscale(0), *s.value_terms);
+  const Vector<mp100> cond = max_abs_change(c.y_pert, y);
+  Vector<mp100> bound(y.size());
+  for (Index i = 0; i < y.size(); ++i) bound(i) = mp100(c.K) * (nterms(i) * c.u_T * yscale(i) + cond(i)) + c.floor_T;
+  const bool gross = compare(
+      r, y, vec(c.Y), bound, yscale, [](Index i) { return fmt::format("y[{}]", i); },
+      [](Index) { return std::string("y"); });
+  judge_rounding(r, "forward", gross, c.reference_wrong);
+  c.forward_within_bound = r.verdict == Verdict::pass;
+  return scope.done();
+}
+
+/// backward against the oracle (mp100: THE verdict for a bug) or against the mp100 truth within the
+/// rounding bound (float, double). Leaves c.g empty when backward throws.
+template <class T, class Make>
+CheckResult check_backward(RungContext<T, Make>& c) {
+  PointState& s = c.s;
+  const Vector<mp100>& u = c.u;
+  const double K = c.K;
+  CheckScope scope(c.is_mp ? "backward vs oracle" : "backward vs mp100", s.subject, c.prec, s.seed);
+  scope.start -= c.conditioning_time;  // measured for this check's bound
+  CheckResult& r = scope.r;
+  try {
+    c.g = backward_z(*c.layer, c.X, c.U);
+    r.evaluations = 2 + c.conditioning_evaluations;
+  } catch (const std::exception& e) {
+    c.g.resize(0);
+    r.verdict = Verdict::fail;
+    r.message = std::string("backward throws in ") + c.prec + ": " + e.what();
+    return scope.done();
+  }
+  if constexpr (std::is_same_v<T, mp100>)
+    s.own_gradient = c.g;  // the code's own mp100 backward, which the other rungs reuse
+  Vector<mp100> expected, scale, bound;
+  Vector<T> actual;
+  std::function<std::string(Index)> w = c.where_fn(), b = c.block_fn();
+  if (s.truth.full) {
+    expected = s.truth.g;
+    scale = s.truth.g_scale;
+    actual = c.g;
+  } else {
+    // Projection mode: compare Vᵀ(Jᵀu) with (J V)ᵀu.
+    expected = s.truth.JV.transpose() * u;
+    actual = matrix_cast<T>(s.truth.V).transpose() * c.g;
+    scale.resize(expected.size());
+    const Vector<mp100> gm = vector_cast<mp100>(c.g);
+    for (Index k = 0; k < expected.size(); ++k)
+      scale(k) = u.norm() * s.truth.JV.col(k).norm() + gm.norm() * s.truth.V.col(k).norm();
+    w = [](Index k) { return fmt::format("projection {}", k); };
+    b = [](Index) { return std::string("projection"); };
+  }
+  bound.resize(expected.size());
+  if constexpr (std::is_same_v<T, mp100>) {
+    // Beside the tolerance, mp100's own rounding of the terms g is formed from (an exactly zero
+    // gradient of O(1) terms comes out as 1e-101, and the oracle rounds alike).
+    Vector<mp100> magnitude = scale;
+    Vector<mp100> nterms = Vector<mp100>::Constant(expected.size(), mp100(s.n));
+    if (s.truth.full) magnitude = s.gradient_magnitude(u), nterms = s.gradient_terms();
+    // An entry may be formed from terms as large as the largest entry's (a layer that mixes its
+    // inputs): mp100's rounding of those is the floor, K (n + 2) u_mp100 · max magnitude.
+    const mp100 floor = magnitude.size() ? rounding_bound(K, c.u_T, nterms.maxCoeff(), magnitude.maxCoeff()) : mp100(0);
+    // and mp100's rounding of Y where backward reads it (s ⊙ (g − sᵀg) at a saturated softmax, whose
+    // exact gradient is 1e-18916 while s rounds at 1e-100)
+    Vector<mp100> output_cond = Vector<mp100>::Zero(expected.size());
+    if (!s.activation_sweeps) {
+      c.y_changes = output_rounding<Make, mp100>(c.make, s, c.u_T, nullptr, vector_cast<mp100>(c.g));
+      for (const auto& change : c.y_changes) output_cond = output_cond.cwiseMax(abs_vec(c.project(change)));
+      r.evaluations += c.y_changes.size();
+    }
+    for (Index i = 0; i < expected.size(); ++i)
+      bound(i) = c.tol * scale(i) + rounding_bound(K, c.u_T, nterms(i), magnitude(i)) + floor +
+                 mp100(K) * output_cond(i) + c.floor_T;
+    r.metric = "max |g − Jᵀu| / (tol |J|ᵀ|u| + rounding)";
+    r.formula = fmt::format(
+        "pass when ≤ 1; tol = {:.0e}; rounding = K (terms + 2) u_mp100 · (|J|ᵀ|u|, or the "
+        "absolute sweep); J by dual numbers in mp100",
+        c.opt.mp100_tolerance);
+    compare(r, expected, actual, bound, scale, w, b);
+    judge_exact(r, "backward");
+    c.backward_wrong = r.verdict == Verdict::fail;
+    if (r.verdict == Verdict::fail)
+      r.message = "wrong gradient: backward disagrees with the exact Jacobian (mp100, dual numbers); worst at " +
+                  (r.worst.empty() ? std::string("?") : r.worst.front().where);
+  } else {
+    // Skipped for a network's loss, whose backward recomputes its activations (it reads no Y).
+    if (!s.activation_sweeps) try {
+        c.y_changes = output_rounding(c.make, s, c.u_T, c.forward_within_bound ? &c.Y : nullptr, c.own_gradient());
+        for (const auto& change : c.y_changes)
+          c.g_pert.push_back(Vector<mp100>((s.truth.full ? s.truth.g : expected) + c.project(change)));
+        r.evaluations += c.y_changes.size();
+      } catch (const std::exception&) {
+        // mp100's backward throws: the decisive check reports it
+      }
+    const Vector<mp100> cond = max_abs_change(c.g_pert, s.truth.full ? s.truth.g : expected);
+    Vector<mp100> nterms = Vector<mp100>::Constant(expected.size(), mp100(s.n));
+    if (s.truth.full) scale = s.gradient_magnitude(u), nterms = s.gradient_terms();
+    for (Index i = 0; i < expected.size(); ++i)
+      bound(i) = mp100(K) * ((nterms(i) + 2) * c.u_T * scale(i) + cond(i)) + c.floor_T;
+    r.metric = "max |g_T − g| / bound";
+    r.formula =
+        "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g when the point (for a network "
+        "also its activations) moves by T's rounding, and when the output Y that backward reads moves by "
+        "u_T|Y| or is T's own";
+    const bool gross = compare(r, expected, actual, bound, scale, w, b, &c.gross_floor);
+    judge_rounding(r, "backward", gross, c.reference_wrong);
+    if (r.verdict != Verdict::pass && !c.reference_wrong)
+      if (const Matrix<mp100>* D = c.forward_mode_derivative()) {
+        // D_Tᵀu: the gradient (or, in projection mode, the projections) of T's forward; where the
+        // exact gradient is 0 and T's branch is not, its rounding is relative to |D_T|ᵀ|u|.
+        const Vector<mp100> reference = D->transpose() * u;
+        const Vector<mp100> magnitude = abs_mat(*D).transpose() * abs_vec(u);
+        Vector<mp100> allowance = abs_vec(Vector<mp100>(reference - expected));
+        for (Index i = 0; i < allowance.size(); ++i)
+          allowance(i) += mp100(K) * (mp100(D->rows()) + 2) * c.u_T * magnitude(i);
+        c.rejudge_against_forward_mode(r, "backward", expected, actual, bound, scale, allowance, w, b, &c.gross_floor);
+      }
+  }
+  return scope.done();
+}
+
+/// backward must add to dθ, not overwrite it: a second call onto the first result gives twice it.
+template <class T, class Make>
+std::optional<CheckResult> check_dtheta_accumulates(RungContext<T, Make>& c) {
+  if (c.s.P == 0) return std::nullopt;
+  CheckScope scope("dθ accumulates", c.s.subject, c.prec, c.s.seed);
+  try {
+    // The dθ of the backward check's call is the first; one more call must add as much again.
+    const Vector<T> once = c.g.tail(c.s.P);
+    Vector<T> dtheta = once;
+    c.layer->backward(c.X, c.Y, c.U, dtheta);
+    scope.r.metric = "max |dθ after two calls − 2 dθ after one| / bound";
+    scope.r.formula = "backward(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ";
+    c.judge_second_dtheta(scope.r, once, 2, dtheta, "dθ accumulation",
+                          "backward overwrites dθ instead of adding to it");
+  } catch (const std::exception& e) {
+    scope.r.verdict = Verdict::fail;
+    scope.r.message = std::string("backward throws: ") + e.what();
+  }
+  return scope.done();
+}
+
+/// backward_parameters, where the layer states it, must add to dθ what backward adds.
+template <class T, class Make>
+std::optional<CheckResult> check_parameter_backward(RungContext<T, Make>& c) {
+  using LayerT = typename RungContext<T, Make>::LayerT;
+  if constexpr (LayerWithParameterBackward<LayerT> || std::is_same_v<LayerT, AnyLayer<T>>) {
+    bool states = true;
+    if constexpr (std::is_same_v<LayerT, AnyLayer<T>>) states = c.layer->has_parameter_backward();
+    if (!states || c.s.P == 0) return std::nullopt;
+    CheckScope scope("dθ without dX = backward's", c.s.subject, c.prec, c.s.seed);
+    try {
+      const Vector<T> with_dx = c.g.tail(c.s.P);  // the backward check's call
+      Vector<T> without_dx = Vector<T>::Zero(c.s.P);
+      c.layer->backward_parameters(c.X, c.Y, c.U, without_dx);
+      scope.r.metric = "max |dθ of backward_parameters − dθ of backward| / bound";
+      scope.r.formula = "backward_parameters(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ, as backward does";
+      c.judge_second_dtheta(scope.r, with_dx, 1, without_dx, "backward_parameters",
+                            "backward_parameters adds another dθ than backward");
+    } catch (const std::exception& e) {
+      scope.r.verdict = Verdict::fail;
+      scope.r.message = std::string("backward or backward_parameters throws: ") + e.what();
+    }
+    return scope.done();
+  } else {
+    return std::nullopt;
+  }
+}
+
+/// The layer's explicit Jacobians, where it states them, entry by entry (full mode only).
+template <class T, class Make>
+std::optional<CheckResult> check_jacobians(RungContext<T, Make>& c) {
+  using LayerT = typename RungContext<T, Make>::LayerT;
+  if constexpr (LayerWithJacobians<LayerT> || std::is_same_v<LayerT, AnyLayer<T>>) {
+    const PointState& s = c.s;
+    const double K = c.K;
+    CheckScope scope(c.is_mp ? "jacobians vs oracle" : "jacobians vs mp100", s.subject, c.prec, s.seed);
+    CheckResult& r = scope.r;
+    bool has = true;
+    if constexpr (std::is_same_v<LayerT, AnyLayer<T>>) has = c.layer->has_jacobians();
+    if (!has || !s.truth.full) {
+      r.verdict = Verdict::skipped;
+      r.message = has ? "layer too large for full Jacobians (projection mode)" : "the layer states no Jacobians";
+      return scope.done();
+    }
+    try {
+      const Matrix<T> Jx = c.layer->jacobian_input(c.X);
+      const Matrix<T> Jt = c.layer->jacobian_parameters(c.X);
+      if (Jx.rows() != s.truth.J.rows() || Jx.cols() + Jt.cols() != s.truth.J.cols() || Jt.rows() != Jx.rows())
+        throw error(fmt::format("explicit Jacobians are {}×{} and {}×{}; expected {} rows and {} + {} columns",
+                                Jx.rows(), Jx.cols(), Jt.rows(), Jt.cols(), s.truth.J.rows(), s.in_rows * s.batch,
+                                s.P));
+      Matrix<T> J(Jx.rows(), Jx.cols() + Jt.cols());
+      J << Jx, Jt;
+      const Matrix<mp100>& Jtrue = s.truth.J;
+      const Vector<mp100> e = vec(Jtrue);
+      const Vector<mp100> sc = abs_vec(e);
+      Vector<mp100> bound(e.size());
+      const Index rows = Jtrue.rows();
+      // What the stated J rounds relative to: the absolute Jacobian where the layer states one (its
+      // row's nonzeros the terms), the absolute sweep for a gradient row, else |J| itself.
+      Vector<mp100> magnitude = sc;
+      Vector<mp100> nterms = Vector<mp100>::Constant(e.size(), mp100(2));
+      if (s.absolute_J) {
+        magnitude = magnitude.cwiseMax(vec(*s.absolute_J));
+        const Vector<mp100> row_terms = terms(*s.absolute_J, false);
+        for (Index i = 0; i < e.size(); ++i) nterms(i) = row_terms(i % rows);
+      }
+      if (s.sweep_unit && rows == 1) {
+        magnitude = magnitude.cwiseMax(*s.sweep_unit);
+        nterms.setConstant(s.sweep_terms);
+      }
+      std::vector<Vector<mp100>> jp;
+      for (const auto& m : c.J_pert) jp.push_back(vec(m));
+      const Vector<mp100> cond = c.is_mp ? Vector<mp100>() : max_abs_change(jp, e);
+      // A one-row Jacobian (a network's loss) is a gradient: the absolute sweep bounds its rounding.
+      const bool sweep = s.sweep_unit && rows == 1;
+      if (c.is_mp) {
+        // As for backward: mp100's rounding of the largest terms is the floor.
+        const mp100 floor =
+            e.size() ? rounding_bound(K, c.u_T, mp100(s.n + s.out_rows * s.batch), magnitude.maxCoeff()) : mp100(0);
+        for (Index i = 0; i < e.size(); ++i)
+          bound(i) = c.tol * sc(i) + rounding_bound(K, c.u_T, nterms(i), magnitude(i)) + floor;
+      } else if (s.absolute_J) {
+        for (Index i = 0; i < e.size(); ++i)
+          bound(i) = rounding_bound(K, c.u_T, nterms(i), magnitude(i)) + mp100(K) * cond(i) + c.floor_T;
+      } else {
+        for (Index i = 0; i < e.size(); ++i)
+          bound(i) = sweep ? mp100(K) * ((s.sweep_terms + 2) * c.u_T * std::max(sc(i), (*s.sweep_unit)(i)) + cond(i)) +
+                                 c.floor_T
+                           : mp100(K) * (mp100(4) * c.u_T * sc(i) + cond(i)) + c.floor_T;
+      }
+      r.metric = c.is_mp ? "max |J_layer − J| / (tol |J|)" : "max |J_T − J| / bound";
+      r.formula = c.is_mp        ? "pass when ≤ 1; J by dual numbers in mp100"
+                  : s.absolute_J ? "bound = K ((terms + 2) u_T M + cond) + floor, M the absolute Jacobian"
+                                 : "bound = K (4 u_T |J| + cond) + floor";
+      const Layout& L = s.layout;
+      const std::function<std::string(Index)> where_J = [rows, &L](Index i) {
+        return fmt::format("J[{},{}] (∂y{} / ∂{})", i % rows, i / rows, i % rows, L.where(i / rows).substr(1));
+      };
+      const std::function<std::string(Index)> block_J = [rows, &L](Index i) { return "J_" + L.block(i / rows); };
+      const bool gross = compare(r, e, vec(J), bound, sc, where_J, block_J);
+      if (c.is_mp) {
+        judge_exact(r, "explicit Jacobian");
+      } else {
+        judge_rounding(r, "explicit Jacobian", gross, c.reference_wrong);
+        if (r.verdict != Verdict::pass && !c.reference_wrong)
+          if (const Matrix<mp100>* D = c.forward_mode_derivative())
+            c.rejudge_against_forward_mode(
+                r, "explicit Jacobian", e, Vector<T>(vec(J)), bound, sc,
+                Vector<mp100>(abs_vec(Vector<mp100>(vec(*D) - e)) + mp100(4 * K) * c.u_T * abs_vec(vec(*D))), where_J,
+                block_J);
+      }
+    } catch (const std::exception& e) {
+      r.verdict = Verdict::fail;
+      r.message = std::string("explicit Jacobians: ") + e.what();
+    }
+    return scope.done();
+  } else {
+    return std::nullopt;
+  }
+}
+
+/// The sizes uᵀ(Jv)'s terms reach, from the exact quantities: what its rounding is relative to.
+template <class T, class Make>
+mp100 exact_dot_product_scale(const RungContext<T, Make>& c) {
+  const PointState& s = c.s;
+  mp100 scale = abs(s.slope_true);
+  if (s.truth.full) scale = std::max(scale, mp100(abs_vec(c.u).dot(abs_mat(s.truth.J) * abs_vec(s.p.v))));
+  if (s.sweep) scale = std::max(scale, mp100(s.sweep->dot(abs_vec(s.p.v))));
+  if (s.absolute_J) scale = std::max(scale, mp100(abs_vec(c.u).dot(*s.absolute_J * abs_vec(s.p.v))));
+  return scale;
+}
+
+/// Dot-product identity: uᵀ(J v) by forward mode on dual<T> against (Jᵀu)ᵀv by backward, in T.
+template <class T, class Make>
+CheckResult check_dot_product(RungContext<T, Make>& c) {
+  const PointState& s = c.s;
+  const Vector<mp100>& u = c.u;
+  const double K = c.K;
+  CheckScope scope("dot-product identity", s.subject, c.prec, s.seed);
+  CheckResult& r = scope.r;
+  try {
+    const Matrix<T> v = matrix_cast<T>(Matrix<mp100>(s.p.v));
+    // In mp100, forward mode on dual<mp100> along v is the truth's own pass: uᵀ(Jv) is slope_true.
+    Matrix<T> Jv;
+    T lhs;
+    if constexpr (std::is_same_v<T, mp100>) {
+      Jv = s.truth.full ? Matrix<mp100>(s.truth.J * s.p.v) : Matrix<mp100>(s.truth.JVv.col(c.opt.projections));
+      lhs = s.slope_true;
+    } else {
+      auto f = dual_forward(c.make(rung<dual<T>>{}));
+      Jv = joint_jvp<T>(f, c.X, vector_cast<T>(s.p.theta), v);
+      lhs = vec(c.U).dot(Jv.col(0));
+    }
+    const T rhs = c.g.dot(v.col(0));
+    mp100 scale;
+    if (s.truth.full)
+      scale = abs_vec(u).dot(abs_mat(s.truth.J) * abs_vec(s.p.v));
+    else
+      scale =
+          u.norm() * vector_cast<mp100>(Vector<T>(Jv.col(0))).norm() + vector_cast<mp100>(c.g).norm() * s.p.v.norm();
+    if (s.sweep) scale = std::max(scale, mp100(s.sweep->dot(abs_vec(s.p.v)) * s.sweep_terms));
+    if (s.absolute_J) scale = std::max(scale, mp100(abs_vec(u).dot(*s.absolute_J * abs_vec(s.p.v))));
+    // Both dot products sum terms that may cancel: each rounds relative to its own terms, as computed.
+    const Vector<mp100> Jv_T = vector_cast<mp100>(Vector<T>(Jv.col(0)));
+    const Vector<mp100> g_T = vector_cast<mp100>(c.g);
+    const mp100 terms_scale = std::max(scale, mp100(abs_vec(u).dot(abs_vec(Jv_T)) + abs_vec(g_T).dot(abs_vec(s.p.v))));
+    const mp100 err = abs(scalar_cast<mp100>(lhs) - scalar_cast<mp100>(rhs));
+    const mp100 nterms(2 * s.n + 2 * s.out_rows * s.batch);
+    // The rounding of Y that backward reads moves (Jᵀu)ᵀv too.
+    mp100 output_cond_v(0);
+    for (const auto& change : c.y_changes) output_cond_v = std::max(output_cond_v, mp100(abs(change.dot(s.p.v))));
+    mp100 bound = c.tol * scale + rounding_bound(K, c.u_T, nterms, terms_scale) + mp100(K) * output_cond_v + c.floor_T;
+    if (!c.is_mp) {
+      // Forward mode on dual<T> is the reference here, and it rounds too: where the derivative of
+      // forward cancels (x/√(x² + ε) at a dominant x), Jv in T is off by more than any bound from |J|.
+      // Its own error, measured against the exact uᵀJv, and the change of g under a u_T perturbation
+      // (backward's conditioning) join the bound; a wrong backward still shows beyond both.
+      using boost::multiprecision::isfinite;
+      const mp100 jvp_error = abs(scalar_cast<mp100>(lhs) - s.slope_true);
+      const mp100 cond = s.truth.full ? mp100(K) * max_abs_change(c.g_pert, s.truth.g).dot(abs_vec(s.p.v)) : mp100(0);
+      bound = rounding_bound(K, c.u_T, nterms, terms_scale) + (isfinite(jvp_error) ? jvp_error : mp100(0)) + cond +
+              mp100(K) * output_cond_v + c.floor_T;
+    }
+    r.metric = "|uᵀ(Jv) − (Jᵀu)ᵀv| / bound";
+    r.formula = c.is_mp ? "pass when ≤ 1; bound = tol |u|ᵀ|J||v| + K · terms · u_mp100 · (|u|ᵀ|Jv| + |Jᵀu|ᵀ|v|)"
+                        : "bound = K · terms · u_T (|u|ᵀ|Jv| + |Jᵀu|ᵀ|v|) + |uᵀ(Jv)_T − uᵀJv| + K |cond_g|ᵀ|v| + floor";
+    r.value = err == 0 ? 0.0 : bound == 0 ? std::numeric_limits<double>::infinity() : to_double(err / bound);
+    r.threshold = 1;
+    r.evaluations = 2;
+    r.digits = err == 0 ? double(scalar_traits<T>::print_digits)
+                        : std::max(0.0, -std::log10(to_double(err / std::max(scale, mp100(1e-300)))));
+    using std::isfinite;
+    if (!isfinite(value_of(lhs)) || !isfinite(value_of(rhs))) r.value = std::numeric_limits<double>::infinity();
+    if (c.is_mp)
+      judge_exact(r, "uᵀ(Jv) = (Jᵀu)ᵀv");
+    else
+      judge_rounding(r, "uᵀ(Jv) = (Jᵀu)ᵀv", err * 10 > scale, c.reference_wrong);
+    if (r.verdict != Verdict::pass)
+      r.message += fmt::format(" (forward mode {:.17g} vs reverse mode {:.17g})", scalar_cast<double>(lhs),
+                               scalar_cast<double>(rhs));
+  } catch (const std::exception& e) {
+    // Forward mode in T multiplies the local derivatives in absolute size along the way; where their
+    // exact product already passes T's largest number, an overflow is the rung's range, not the code.
+    const mp100 exact_scale = exact_dot_product_scale(c);
+    if (!c.is_mp && exact_scale > mp100(std::numeric_limits<T>::max())) {
+      r.verdict = Verdict::skipped;
+      r.message = fmt::format(
+          "forward mode overflows {} here: the exact terms of uᵀ(Jv) reach {:.3g}, beyond its "
+          "range ({})",
+          c.prec, to_double(exact_scale), e.what());
+    } else {
+      r.verdict = c.is_mp ? Verdict::fail : Verdict::unstable;
+      r.message = std::string("dot-product identity could not be evaluated: ") + e.what();
+    }
+  }
+  return scope.done();
+}
+
+/// Taylor test on φ(z) = uᵀ f(z): the remainder |φ(z + h v) − φ(z) − h gᵀv| must fall like h².
+template <class T, class Make>
+CheckResult check_taylor(RungContext<T, Make>& c) {
+  const PointState& s = c.s;
+  const Vector<mp100>& u = c.u;
+  CheckScope scope("taylor order", s.subject, c.prec, s.seed);
+  Vector<T> z(s.n);
+  z << vec(c.X), vector_cast<T>(s.p.theta);
+  const Vector<T> v = vector_cast<T>(s.p.v);
+  const Vector<T> uT = vec(c.U);
+  const auto phi = [&](const Vector<T>& zz) { return T(uT.dot(vec(forward_at(*c.layer, zz, s.in_rows, s.batch)))); };
+  const T phi0 = phi(z);
+  // Round-off floor of the remainder: a few ulps of Σ|u||y|.
+  const mp100 mag = abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(c.Y))));
+  const mp100 floor = mp100(100 * c.K) * c.u_T * (mag + abs(scalar_cast<mp100>(phi0))) + c.floor_T;
+  // φ(z + h v) and h gᵀv round at their own magnitudes, which grow with h when z is small next to
+  // h v (inputs near a kink): a few ulps of Σ|u||y(z + h v)| and of h Σ|g||v| join the floor.
+  const mp100 gv_mag = abs_vec(vector_cast<mp100>(c.g)).dot(abs_vec(vector_cast<mp100>(v)));
+  auto& moved = *c.layer;  // parameters set per step, restored after the ladder: no copy per step
+  const Vector<T> theta_T = vector_cast<T>(s.p.theta);
+  const auto forward_on = [&](const Vector<T>& zz) {
+    moved.set_parameters(zz.tail(s.P));
+    return Matrix<T>(moved.forward(Eigen::Map<const Matrix<T>>(zz.data(), s.in_rows, s.batch)));
+  };
+  // g in T is known only to within the backward check's rounding bound, which may be far above |g|
+  // (softmax over scores of 1e4): h times that bound along v is a remainder linear in h that says
+  // nothing about the gradient's correctness, and joins the floor too.
+  mp100 g_bound_v(0);
+  if (!c.is_mp && s.truth.full) {
+    const Vector<mp100> a = s.gradient_magnitude(u), nt = s.gradient_terms();
+    const Vector<mp100> cond = max_abs_change(c.g_pert, s.truth.g);
+    for (Index i = 0; i < a.size(); ++i)
+      g_bound_v += mp100(c.K) * ((nt(i) + 2) * c.u_T * a(i) + cond(i)) * abs(s.p.v(i));
+  }
+  struct Step {
+    int k;
+    Vector<T> zz;           ///< z + h v as rounded in T
+    mp100 phi, r, floor_h;  ///< φ(zz) in T, its remainder, the floor
+    Vector<mp100> y;        ///< f(zz) in T
+  };
+  std::vector<Step> steps;
+  for (int k : taylor_ladder<T>()) {
+    const T h = T(std::ldexp(1.0, -k));
+    Vector<T> zz = z + h * v;
+    const Matrix<T> Yh = forward_on(zz);
+    // The remainder of the step actually taken: z + h v rounds in T by up to u_T |z|, which moves φ by
+    // gᵀδ, a constant that does not fall with h and can exceed the floor where |g||z| ≫ |u||y|
+    // (layer_norm at a tie: gradients of γ/√ε next to outputs of β). gᵀ(zz − z): step_slope.
+    const mp100 phi_h = scalar_cast<mp100>(T(uT.dot(vec(Yh))));
+    const mp100 r = abs(mp100(phi_h - scalar_cast<mp100>(phi0) - step_slope(c.g, zz, z)));
+    using boost::multiprecision::isfinite;
+    if (!isfinite(r)) continue;
+    const mp100 floor_h = floor +
+                          mp100(100 * c.K) * c.u_T *
+                              (abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(Yh)))) + scalar_cast<mp100>(h) * gv_mag) +
+                          scalar_cast<mp100>(h) * g_bound_v;
+    steps.push_back({k, std::move(zz), phi_h, r, floor_h, vector_cast<mp100>(Vector<T>(vec(Yh)))});
+  }
+  moved.set_parameters(theta_T);
+  // The steps whose remainder stands above its floor plus `noise(step)`, as (h, r) for the fit.
+  std::vector<double> hs, rs;
+  std::vector<int> ks;
+  const auto select = [&](const auto& noise) {
+    hs.clear(), rs.clear(), ks.clear();
+    for (const Step& st : steps) {
+      if (st.r <= st.floor_h || st.r <= st.floor_h + noise(st)) continue;  // noise only where needed
+      hs.push_back(std::ldexp(1.0, -st.k));
+      rs.push_back(to_double(st.r / floor));  // normalised so that double holds mp100's tiny remainders
+      ks.push_back(st.k);
+    }
+  };
+  const auto order = [&] {
+    const std::size_t m = std::min<std::size_t>(4, hs.size());
+    return slope(std::vector<double>(hs.end() - m, hs.end()), std::vector<double>(rs.end() - m, rs.end()));
+  };
+  select([](const Step&) { return mp100(0); });
+  std::optional<decltype(build_on<mp100>(c.make, s.p.theta))> lm;
+  std::string noise_note;
+  if (!c.is_mp && hs.size() >= 2 && order() < 1.5) {
+    // Forward in T may round relative to inner terms far larger than y (attention scores of 1e4 turned
+    // into O(1) weights), and that noise, not h², is what the remainder shows at small h. Measured
+    // against mp100 at z and at each z + h v, four times it joins the floor; a wrong gradient's h|Δg·v|
+    // still stands above it at the larger steps.
+    lm.emplace(build_on<mp100>(c.make, s.p.theta));
+    const auto forward_error = [&](const Vector<T>& zz, const Vector<mp100>& rounded) {
+      const Vector<mp100> zm = vector_cast<mp100>(zz);
+      lm->set_parameters(zm.tail(s.P));
+      const Vector<mp100> exact = vec(lm->forward(Eigen::Map<const Matrix<mp100>>(zm.data(), s.in_rows, s.batch)));
+      return mp100(abs_vec(u).dot(abs_vec(Vector<mp100>(rounded - exact))));
+    };
+    const mp100 e0 = forward_error(z, vector_cast<mp100>(Vector<T>(vec(c.Y))));
+    select([&](const Step& st) { return mp100(4) * (e0 + forward_error(st.zz, st.y)); });
+    lm->set_parameters(s.p.theta);
+    noise_note = " (the forward pass's own rounding, measured against mp100, in the floor)";
+  }
+  scope.r.evaluations = 2 * taylor_ladder<T>().size() + 1;
+  scope.r.metric = "observed order of the Taylor remainder";
+  scope.r.formula =
+      "least-squares slope of log r(h) on the 4 smallest h above the round-off floor; pass when ≥ 1.5 "
+      "(≈2 for a right gradient, ≈1 for a wrong one), or when the exact remainder (or, in float/double, "
+      "the remainder with forward mode's slope in that rung) has the same order";
+  scope.r.threshold = 1.5;
+  if (hs.size() < 2) {
+    scope.r.verdict = Verdict::pass;
+    scope.r.value = 2;
+    scope.r.message = "remainder at round-off level along v: f is linear along v at this resolution" + noise_note;
+  } else {
+    const std::size_t m = std::min<std::size_t>(4, hs.size());
+    std::vector<double> h4(hs.end() - m, hs.end());
+    scope.r.value = order();
+    if (scope.r.value >= 1.5) {
+      scope.r.verdict = Verdict::pass;
+      scope.r.message = fmt::format("remainder falls with order {:.2f}", scope.r.value) + noise_note;
+    } else {
+      // Same ladder in mp100 with the exact slope: is the low order a property of f (a kink within h)?
+      const Vector<mp100> zm = vector_cast<mp100>(z);
+      const Vector<mp100> vm = vector_cast<mp100>(v);
+      if (!lm) lm.emplace(build_on<mp100>(c.make, s.p.theta));
+      const auto phim = [&](const Vector<mp100>& zz) {
+        return mp100(u.dot(vec(forward_at(*lm, zz, s.in_rows, s.batch))));
+      };
+      const mp100 p0 = phim(zm);
+      std::vector<double> rt;
+      bool ok = true;
+      for (std::size_t i = hs.size() - m; i < hs.size(); ++i) {
+        const mp100 h = ldexp(mp100(1), -ks[i]);
+        const mp100 r = abs(phim(Vector<mp100>(zm + h * vm)) - p0 - h * s.slope_true);
+        if (r == 0) ok = false;
+        rt.push_back(ok ? to_double(r / floor) : 1.0);
+      }
+      const double exact_order = ok ? slope(h4, rt) : 2.0;
+      // T's own function: the same ladder with the slope of forward mode in T (dual<T>, which reads
+      // forward only) along each step. Where T's rounding puts a kink within reach of z (float's
+      // sigmoid ties inputs 1e-9 apart and a max pool takes the other entry), the function T computes
+      // has another derivative at z than along the ladder, and backward follows it: the same low order
+      // with that slope says so. The checks against mp100 judge that gradient.
+      std::optional<double> own_order;
+      if (!c.is_mp && !(ok && std::abs(exact_order - scope.r.value) <= 0.3)) {
+        try {
+          auto f = dual_forward(c.make(rung<dual<T>>{}));
+          const Vector<T> theta = vector_cast<T>(s.p.theta);
+          std::vector<double> ro;
+          for (std::size_t i = hs.size() - m; i < hs.size(); ++i) {
+            const auto st = std::find_if(steps.begin(), steps.end(), [&](const Step& x) { return x.k == ks[i]; });
+            const Matrix<T> d = Vector<T>(st->zz - z);
+            const Vector<mp100> Jd = vector_cast<mp100>(Vector<T>(joint_jvp<T>(f, c.X, theta, d).col(0)));
+            const mp100 r = abs(mp100(st->phi - scalar_cast<mp100>(phi0) - u.dot(Jd)));
+            using boost::multiprecision::isfinite;
+            if (r == 0 || !isfinite(r)) throw error("no remainder");
+            ro.push_back(to_double(r / floor));
+          }
+          own_order = slope(h4, ro);
+        } catch (const std::exception&) {
+          // no usable forward mode in T here: the exact order alone decides
+        }
+      }
+      if (ok && std::abs(exact_order - scope.r.value) <= 0.3) {
+        scope.r.verdict = Verdict::pass;
+        scope.r.message = fmt::format("order {:.2f}, as the exact function's ({:.2f}): f is not smooth at this scale",
+                                      scope.r.value, exact_order);
+      } else if (own_order && *own_order < 1.5 && std::abs(*own_order - scope.r.value) <= 0.3) {
+        scope.r.verdict = Verdict::pass;
+        scope.r.message = fmt::format(
+            "order {:.2f}, as with {}'s own forward-mode slope ({:.2f}; exact function: "
+            "{:.2f}): the function {} computes has a kink within its rounding of z",
+            scope.r.value, c.prec, *own_order, exact_order, c.prec);
+      } else {
+        scope.r.verdict = Verdict::fail;
+        scope.r.message = fmt::format(
+            "Taylor remainder falls with order {:.2f} (exact gradient: {:.2f}): the gradient "
+            "is wrong",
+            scope.r.value, exact_order);
+      }
+    }
+  }
+  return scope.done();
+}
+
+/// Batch: for sample-independent layers each sample alone gives the same output and its dθ sums up.
+template <class T, class Make>
+std::optional<CheckResult> check_batch(RungContext<T, Make>& c) {
+  const PointState& s = c.s;
+  const Vector<mp100>& u = c.u;
+  if (!(s.sample_independent && s.batch > 1 && s.truth.full)) return std::nullopt;
+  CheckScope scope("batch = sum of samples", s.subject, c.prec, s.seed);
+  try {
+    Vector<T> dtheta_sum = Vector<T>::Zero(s.P);
+    Matrix<T> Ycols(c.Y.rows(), c.Y.cols());
+    for (Index b = 0; b < s.batch; ++b) {
+      const Matrix<T> Xb = c.X.col(b);
+      const Matrix<T> Yb = c.layer->forward(Xb);
+      // One dθ for all samples: backward must add to it, so a backward that assigns dθ keeps only
+      // the last sample's share and shows here (backward_z starts from dθ = 0 and cannot see it).
+      c.layer->backward(Xb, Yb, Matrix<T>(c.U.col(b)), dtheta_sum);
+      Ycols.col(b) = Yb;
+    }
+    Vector<T> joined(c.Y.size() + s.P), batched(c.Y.size() + s.P);
+    joined << vec(Ycols), dtheta_sum;
+    batched << vec(c.Y), c.g.tail(s.P);
+    const Vector<mp100> e = vector_cast<mp100>(batched);
+    Vector<mp100> sc(e.size());
+    sc << abs_vec(vec(s.truth.Y)) +
+              (s.absolute_J ? *s.absolute_J : abs_mat(s.truth.J)) *
+                  abs_vec(Vector<mp100>((Vector<mp100>(s.n) << vec(s.p.X), s.p.theta).finished())),
+        s.gradient_magnitude(u).tail(s.P);
+    Vector<mp100> bound(e.size());
+    for (Index i = 0; i < e.size(); ++i)
+      bound(i) = c.is_mp ? c.tol * sc(i) + rounding_bound(c.K, c.u_T, mp100(s.n + s.batch), sc(i))
+                         : mp100(c.K) * mp100(s.n + s.batch) * c.u_T * sc(i) + c.floor_T;
+    scope.r.metric = "max |batch − per-sample| / bound";
+    scope.r.formula = "forward column by column and Σ_s dθ_s against the batch results";
+    const Index ny = c.Y.size();
+    const Layout& L = s.layout;
+    const Index nx = s.in_rows * s.batch;
+    compare(
+        scope.r, e, joined, bound, sc,
+        [ny, nx, &L](Index i) { return i < ny ? fmt::format("y[{}]", i) : L.where(nx + i - ny); },
+        [ny, nx, &L](Index i) { return i < ny ? std::string("y") : L.block(nx + i - ny); });
+    judge_exact(scope.r, "batch of one per sample");
+    if (scope.r.verdict == Verdict::fail)
+      scope.r.message = "a batch differs from its samples one at a time (samples coupled or dθ not accumulated)";
+    // A batch that overflows in float/double (flagged `unstable` by the checks against mp100) leaves
+    // nothing to compare: NaN never equals NaN, and overflowing does not make a layer couple samples.
+    using boost::multiprecision::isfinite;
+    if (!c.is_mp && scope.r.verdict == Verdict::fail &&
+        std::any_of(e.begin(), e.end(), [](const mp100& x) { return !isfinite(x); })) {
+      scope.r.verdict = Verdict::unstable;
+      scope.r.message = "batch of one not comparable: the batch overflows or is NaN in " + c.prec;
+    }
+    scope.r.evaluations = 2 * s.batch;
+  } catch (const std::exception& e) {
+    scope.r.verdict = Verdict::fail;
+    scope.r.message = std::string("batch of one: ") + e.what();
+  }
+  return scope.done();
+}
+
+/// Runs every check on rung T at one point and adds their results to `out`. `reference_wrong`: mp100
+/// already found this code wrong here. `judge_only` (mp100 when it was not asked for): backward against
+/// the oracle only, kept out of the report, so that a float/double error beyond its bound is called
+/// wrong when mp100 finds the same code wrong. Returns whether backward is wrong on this rung.
+template <class T, class Make>
+bool checks_on_rung(Make& make, PointState& s, const VerifyOptions& opt, Collector& out, bool reference_wrong,
+                    bool judge_only = false) {
+  RungContext<T, Make> c{make, s, opt, reference_wrong};
+  if constexpr (!std::is_same_v<T, mp100>) {
+    measure_conditioning(c);
+    c.gross_floor = gross_floor_of(c);
+  }
+  if (std::optional<CheckResult> forward = check_forward(c)) out.add(std::move(*forward));
+  if (!c.layer) return c.is_mp;
+  CheckResult backward = check_backward(c);
+  if (!judge_only) out.add(std::move(backward));
+  if (c.g.size() == 0) return c.is_mp;
+  if (judge_only) return c.backward_wrong;
+  using Check = std::optional<CheckResult> (*)(RungContext<T, Make>&);
+  const Check checks[] = {
+      check_dtheta_accumulates<T, Make>,
+      check_parameter_backward<T, Make>,
+      check_jacobians<T, Make>,
+      [](RungContext<T, Make>& r) -> std::optional<CheckResult> { return check_dot_product(r); },
+      [](RungContext<T, Make>& r) -> std::optional<CheckResult> { return check_taylor(r); },
+      check_batch<T, Make>,
+  };
+  for (const Check check : checks)
+    if (std::optional<CheckResult> result = check(c)) out.add(std::move(*result));
+  return c.backward_wrong;
+}
+
+}  // namespace verify_detail
+}  // namespace bpcheck

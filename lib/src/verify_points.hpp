@@ -1,0 +1,304 @@
+#pragma once
+// verify_layer_with: the points of a verification (drawn from the named distributions, resampled off
+// kinks), the exact quantities at each by the oracles in mp100, and the checks of every rung
+// (verify_checks.hpp), mp100 first. Instantiated in lib/src for AnyLayerFactory (verify_layer.cpp)
+// and for a network's loss (verify_builtin.cpp).
+#include "verify_checks.hpp"
+
+namespace bpcheck {
+namespace verify_detail {
+
+/// Whether [J_x J_θ] (rows × n) is formed: on request up to the limit (refused beyond it), otherwise only
+/// where it is small enough to cost a bounded number of passes.
+inline bool full_jacobians(const VerifyOptions& opt, Index rows, Index n) {
+  const Index entries = rows * n;
+  if (opt.full && entries > opt.full_jacobian_limit)
+    throw input_error(
+        fmt::format("verify: full Jacobians here have {} entries ({} × {}), above the limit of {}; "
+                    "raise the limit (--full-limit {}) or judge by projections (without --full)",
+                    entries, rows, n, opt.full_jacobian_limit, entries));
+  return opt.full ? true : n <= opt.full_jacobian_columns && entries <= opt.full_jacobian_limit;
+}
+
+/// Sets the thread's progress callback for the lifetime of one verification.
+struct ProgressScope {
+  const std::function<void(const std::string&)>* saved = CheckScope::progress();
+  explicit ProgressScope(const VerifyOptions& opt) {
+    if (opt.progress) CheckScope::progress() = &opt.progress;
+  }
+  ~ProgressScope() { CheckScope::progress() = saved; }
+  ProgressScope(const ProgressScope&) = delete;
+  ProgressScope& operator=(const ProgressScope&) = delete;
+};
+
+/// Options that cannot describe a verification are refused before any work.
+inline void validate_options(const VerifyOptions& opt) {
+  if (opt.projections < 1) throw input_error("verify: projections must be positive");
+  if (opt.points <= 0) throw input_error("verify: points must be positive");
+  if (opt.batch <= 0 && !opt.inputs) throw input_error("verify: batch must be positive");
+  for (const auto& p : opt.precisions)
+    if (p != "float" && p != "double" && p != "mp100")
+      throw input_error("verify: unknown precision '" + p + "' (known: float, double, mp100)");
+  for (const auto& d : opt.distributions)
+    if (std::find(point_distributions().begin(), point_distributions().end(), d) == point_distributions().end())
+      throw input_error("verify: unknown input distribution '" + d +
+                        "' (known: uniform, saturation, wide_range, near_ties)");
+  if (!(opt.input_scale > 0) || !std::isfinite(opt.input_scale))
+    throw input_error("verify: the input scale must be positive and finite");
+}
+
+/// The exact quantities at a drawn (X, θ): Y, the cotangent U and direction v (drawn from `rng`),
+/// and J by dual numbers in mp100, or J [V v] in one pass in projection mode; the absolute Jacobian
+/// and sweeps a layer states.
+template <class Make, class DualForwardMp>
+void exact_truth(Make& make, PointState& s, const DualForwardMp& f_mp, const VerifyOptions& opt, Random& rng,
+                 bool index_input) {
+  auto layer_mp = build_on<mp100>(make, s.p.theta);
+  const Matrix<mp100> Y = layer_mp.forward(s.p.X);
+  s.out_rows = Y.rows();
+  s.p.U.resize(Y.rows(), Y.cols());
+  for (Index i = 0; i < s.p.U.size(); ++i) s.p.U(i) = mp100(float_round(rng.symmetric()));
+  s.p.v.resize(s.n);
+  for (Index i = 0; i < s.n; ++i) s.p.v(i) = mp100(float_round(rng.symmetric()));
+  if (index_input) s.p.v.head(s.p.X.size()).setZero();
+  s.truth.Y = Y;
+  const Vector<mp100> u = vec(s.p.U);
+  s.truth.full = full_jacobians(opt, Y.size(), s.n);
+  if (s.truth.full) {
+    s.truth.J = joint_jacobian<mp100>(f_mp, s.p.X, s.p.theta);
+    s.truth.g = s.truth.J.transpose() * u;
+    s.truth.g_scale = abs_mat(s.truth.J).transpose() * abs_vec(u);
+    s.slope_true = u.dot(s.truth.J * s.p.v);
+    // AnyLayer always has the member (it falls back to |J|): ask whether the layer inside states it.
+    if constexpr (std::is_same_v<decltype(layer_mp), AnyLayer<mp100>>) {
+      if (layer_mp.has_absolute_jacobian()) s.absolute_J = layer_mp.absolute_jacobian(s.p.X);
+    } else if constexpr (LayerWithAbsoluteJacobian<decltype(layer_mp)>) {
+      s.absolute_J = layer_mp.absolute_jacobian(s.p.X);
+    }
+    if (s.absolute_J && (s.absolute_J->rows() != s.truth.J.rows() || s.absolute_J->cols() != s.truth.J.cols()))
+      throw error(fmt::format("absolute_jacobian is {}×{}; [J_x J_θ] is {}×{}", s.absolute_J->rows(),
+                              s.absolute_J->cols(), s.truth.J.rows(), s.truth.J.cols()));
+    if constexpr (requires { layer_mp.absolute_sweep(s.p.X, s.p.U); }) {
+      s.sweep = layer_mp.absolute_sweep(s.p.X, s.p.U);
+      s.sweep_unit = layer_mp.absolute_sweep(s.p.X, Matrix<mp100>::Ones(s.p.U.rows(), s.p.U.cols()));
+      s.sweep_terms = mp100(layer_mp.rounding_terms());
+    }
+  } else {
+    s.truth.V.resize(s.n, opt.projections);
+    for (Index i = 0; i < s.truth.V.size(); ++i) s.truth.V(i) = mp100(float_round(rng.symmetric()));
+    // J [V v] in one pass of dual numbers (k + 1 lanes)
+    Matrix<mp100> Vv(s.n, opt.projections + 1);
+    Vv << s.truth.V, s.p.v;
+    const Matrix<mp100> JVv = joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, Vv);
+    s.truth.JV = JVv.leftCols(opt.projections);
+    s.truth.JVv = JVv;
+    s.slope_true = u.dot(JVv.col(opt.projections));
+  }
+  if constexpr (requires { layer_mp.activation_sweeps(s.p.X); }) {
+    if (s.p.U.size() == 1) {
+      if (s.truth.full) {
+        s.activation_sweeps = layer_mp.activation_sweeps(s.p.X);
+      } else {
+        // The sweeps in absolute values form every layer's absolute Jacobian, O(Jacobian) work that
+        // projections never do: each activation's rounding is taken relative to its own size instead.
+        s.activation_sweeps.emplace();
+        for (const auto& x : layer_mp.activations(s.p.X)) s.activation_sweeps->push_back(abs_vec(vec(x)));
+      }
+      s.value_terms = layer_mp.absolute_value(s.p.X, s.activation_sweeps->back());
+    }
+  }
+}
+
+/// The two oracles, dual numbers and central differences in mp100, must agree before either judges
+/// the layer (full mode only: differences cost a pass per column).
+template <class Make>
+CheckResult check_oracles(Make& make, const PointState& s) {
+  const auto layer_mp = build_on<mp100>(make, s.p.theta);
+  CheckScope c("oracles agree (JVP = FD)", s.subject, "mp100", s.seed);
+  Vector<mp100> z(s.n);
+  z << vec(s.p.X), s.p.theta;
+  const auto fd = jacobian_fd(
+      [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); }, z,
+      FdScheme::central);
+  const Vector<mp100> e = vec(s.truth.J), a = vec(fd.value);
+  const Vector<mp100> sc = abs_vec(e);
+  Vector<mp100> bound(e.size());
+  const mp100 fd_tol = from_string<mp100>("1e-30");
+  const mp100 floor = fd_tol * (sc.size() ? sc.maxCoeff() : mp100(0)) + mp100(1e-300);
+  const Index rows = s.truth.J.rows();
+  // Central differences round relative to the terms forward sums, which the error estimate (from
+  // |y|) misses where they cancel: an nll of tanh outputs 1 + (−1 + 1e-90) is 1e-90 from terms of 1,
+  // and a step of 1e-30 moves it by 1e-120, below mp100's resolution of those terms. 2ε (|y| + M|z|)/h.
+  Vector<mp100> y_terms = abs_vec(vec(s.truth.Y)) + (s.absolute_J ? *s.absolute_J : abs_mat(s.truth.J)) * abs_vec(z);
+  if (s.value_terms && y_terms.size() == 1) y_terms(0) = std::max(y_terms(0), *s.value_terms);
+  const mp100 eps = scalar_traits<mp100>::epsilon();
+  for (Index i = 0; i < e.size(); ++i)
+    bound(i) =
+        fd_tol * sc(i) + floor + mp100(4) * (fd.error_estimate(i) + 2 * eps * y_terms(i % rows) / fd.step(i / rows));
+  const Layout& L = s.layout;
+  compare(
+      c.r, e, a, bound, sc, [rows, &L](Index i) { return fmt::format("J[{},{}]", i % rows, i / rows); },
+      [rows, &L](Index i) { return "J_" + L.block(i / rows); });
+  c.r.metric = "max |J_jvp − J_fd| / (1e-30 |J| + 4 (error estimate + 2ε (|y| + M|z|)/h))";
+  c.r.formula = "central differences in mp100 (step ≈ 1e-34) against dual numbers";
+  judge_exact(c.r, "the dual-number Jacobian and central differences");
+  if (c.r.verdict == Verdict::fail)
+    c.r.message =
+        "the oracles disagree: forward is not transparent to dual numbers (a cast to double?) or "
+        "not smooth here";
+  c.r.evaluations = 2 * s.n;
+  return c.done();
+}
+
+/// The checks of one factory; see verify.hpp.
+template <class Make>
+VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
+  const ProgressScope progress(opt);
+  validate_options(opt);
+  auto proto = make(rung<mp100>{});
+  const Index in = proto.input_size();
+  // An input of integer indices (embedding) is drawn as valid indices and never moved: no gradient
+  // with respect to it exists, so the Taylor and dot-product directions leave it alone.
+  const bool index_input = has_index_input(proto);
+  const Index index_count = index_input_count(proto);
+  if (index_input && index_count <= 0) throw input_error("verify: a layer with index input must have indices to draw");
+  const auto blocks = proto.parameter_blocks();
+  const Index P = parameter_count(blocks);
+  VerificationReport report;
+  report.subject = proto.type_name();
+  Collector out;
+  const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
+  std::vector<std::string> inputs_used;
+
+  for (int point = 0; point < opt.points; ++point) {
+    const std::uint64_t seed = opt.seed + 7919ULL * std::uint64_t(point);
+    Random rng(seed);
+    const std::string& distribution = opt.distributions.empty()
+                                          ? point_distributions().front()
+                                          : opt.distributions[std::size_t(point) % opt.distributions.size()];
+    PointState s;
+    s.subject = report.subject;
+    s.seed = seed;
+    s.in_rows = in;
+    s.P = P;
+    s.sample_independent = proto.input_size() > 0 && [&] {
+      if constexpr (std::is_same_v<decltype(proto), AnyLayer<mp100>>)
+        return proto.sample_independent();
+      else
+        return is_sample_independent<decltype(proto)>();
+    }();
+
+    // Draw (X, θ), then resample while the point sits on a kink.
+    int resamples = 0;
+    bool on_kink = false;
+    OneSidedJacobians<mp100> sides;
+    for (;;) {
+      if (opt.inputs) {
+        s.p.X = *opt.inputs;
+        if (s.p.X.rows() != in)
+          throw input_error(fmt::format("verify: inputs have {} rows, the layer takes {}", s.p.X.rows(), in));
+        if (resamples > 0 && !index_input)  // jitter the given inputs by a relative 2^-10 to step off the kink
+          for (Index i = 0; i < s.p.X.size(); ++i)
+            s.p.X(i) += (abs(s.p.X(i)) + 1) * mp100(float_round(0x1p-10 * rng.symmetric()));
+      } else {
+        s.p.X.resize(in, opt.batch);
+        const double base = float_round(opt.input_scale * rng.symmetric());
+        for (Index i = 0; i < s.p.X.size(); ++i)
+          s.p.X(i) = index_input ? mp100(rng.below(std::uint64_t(index_count)))
+                                 : mp100(draw_input(distribution, rng, opt.input_scale, base));
+      }
+      s.batch = s.p.X.cols();
+      if (opt.random_parameters) {
+        s.p.theta.resize(P);
+        const double scale = 1.0 / std::sqrt(double(std::max<Index>(in, 1)));
+        for (Index i = 0; i < P; ++i) s.p.theta(i) = mp100(float_round(scale * rng.symmetric()));
+      } else {
+        s.p.theta = vector_cast<mp100>(Vector<mp100>(proto.parameters()));
+      }
+      s.n = s.p.X.size() + P;
+      auto layer_mp = build_on<mp100>(make, s.p.theta);
+      Vector<mp100> z(s.n);
+      z << vec(s.p.X), s.p.theta;
+      if (!full_jacobians(opt, layer_mp.output_size() * s.batch, s.n)) break;  // one-sided Jacobians cost as much
+      sides = one_sided_disagreement(
+          [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); }, z);
+      on_kink = sides.any_jump();
+      if (!on_kink || !opt.resample_kinks || resamples >= opt.max_resamples) break;
+      ++resamples;
+    }
+    s.layout = Layout{in, s.batch, blocks};
+    {
+      const std::string kind = opt.inputs                  ? std::string("given")
+                               : index_input               ? std::string("indices")
+                               : distribution == "uniform" ? fmt::format("uniform ±{:g}", opt.input_scale)
+                                                           : distribution;
+      if (std::find(inputs_used.begin(), inputs_used.end(), kind) == inputs_used.end()) inputs_used.push_back(kind);
+    }
+
+    if (on_kink) {
+      CheckScope c("differentiability", s.subject, "mp100", seed);
+      c.r.verdict = Verdict::non_differentiable;
+      c.r.metric = "one-sided derivatives that disagree";
+      c.r.formula = "left and right differences (mp100) differ by more than 4× their error estimates";
+      c.r.value = double(sides.jump_count());
+      std::string first;
+      for (Index j = 0; j < sides.jump.cols() && c.r.worst.size() < 5; ++j)
+        for (Index i = 0; i < sides.jump.rows() && c.r.worst.size() < 5; ++i)
+          if (sides.jump(i, j)) {
+            WorstEntry w;
+            w.block = s.layout.block(j);
+            w.row = i;
+            w.col = j;
+            w.where = fmt::format("y[{}] w.r.t. {}", i, s.layout.where(j).substr(1));
+            w.expected = "left " + bpcheck::to_string(sides.left(i, j));
+            w.actual = "right " + bpcheck::to_string(sides.right(i, j));
+            w.abs_error = to_double(abs(sides.left(i, j) - sides.right(i, j)));
+            c.r.worst.push_back(std::move(w));
+            if (first.empty()) first = s.layout.where(j).substr(1);
+          }
+      c.r.message = "non-differentiable at " + first + (opt.resample_kinks ? " (after resampling)" : "") +
+                    ": one-sided derivatives disagree, so there is no gradient to check here";
+      out.add(c.done());
+      continue;
+    }
+    if (resamples > 0) {
+      CheckScope c("differentiability", s.subject, "mp100", seed);
+      c.r.verdict = Verdict::pass;
+      c.r.value = resamples;
+      c.r.metric = "points resampled away from a kink";
+      c.r.message = fmt::format("{} point(s) sat on a non-differentiable point and were resampled", resamples);
+      out.add(c.done());
+    }
+
+    exact_truth(make, s, f_mp, opt, rng, index_input);
+    std::optional<CheckResult> oracles;
+    if (s.truth.full) oracles = check_oracles(make, s);
+
+    // mp100 first: its verdict tells whether a float/double error is the same bug or that rung's own.
+    const auto wants = [&opt](const char* p) {
+      return std::find(opt.precisions.begin(), opt.precisions.end(), p) != opt.precisions.end();
+    };
+    // mp100 judges even when it was not asked for (then only its decisive check runs, unreported):
+    // without it a wrong gradient in float or double could read as merely unstable.
+    const bool mp100_wrong = checks_on_rung<mp100>(make, s, opt, out, false, !wants("mp100"));
+    // Differences that disagree with dual numbers which backward matches to 1e-40: either forward mode and
+    // backward are wrong alike, or forward rounds too coarsely here for differences (x·½(1 + erf(x/√2))
+    // at x = −20 keeps 11 of mp100's digits, constant over a step of 1e-34). Not a verdict on backward.
+    if (oracles && oracles->verdict == Verdict::fail && !mp100_wrong) {
+      oracles->verdict = Verdict::skipped;
+      oracles->message =
+          "central differences disagree with dual numbers, which backward matches: forward rounds too "
+          "coarsely here for differences (or forward mode and backward are wrong alike)";
+    }
+    if (oracles) out.add(std::move(*oracles));
+    if (wants("float")) checks_on_rung<float>(make, s, opt, out, mp100_wrong);
+    if (wants("double")) checks_on_rung<double>(make, s, opt, out, mp100_wrong);
+  }
+  report.checks = out.take();
+  report.unstable_fails = opt.unstable_fails;
+  report.inputs = std::move(inputs_used);
+  return report;
+}
+
+}  // namespace verify_detail
+}  // namespace bpcheck
