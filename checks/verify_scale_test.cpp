@@ -118,3 +118,35 @@ TEST_CASE("bpcheck verify --full prints its cost, and refuses with exit 2 beyond
   CHECK(bad.code == 2);
   CHECK_THAT(one_error_line(bad), Contains("--distributions"));
 }
+
+TEST_CASE("scale: the report is the same on one thread and on several", "[verify][scale][threads]") {
+  // A network (its loss and each layer, their points run together) and a layer that is wrong in every
+  // rung: the verdicts, the values and their order must not depend on the threads.
+  const bpcheck::ModelSpec spec{3, {{"dense", {{"units", 4}}}, {"tanh", {}}, {"dense", {{"units", 2}}}}, "mse"};
+  const auto same_report = [](VerificationReport a, VerificationReport b) {
+    for (auto* r : {&a, &b})
+      for (auto& c : r->checks) c.seconds = 0;
+    CHECK(bpcheck::to_json(a).dump() == bpcheck::to_json(b).dump());
+  };
+  VerifyOptions one, several;
+  several.threads = 3;
+  same_report(bpcheck::verify_network({spec, std::nullopt, std::nullopt}, one),
+              bpcheck::verify_network({spec, std::nullopt, std::nullopt}, several));
+  const bpcheck::mutants::MutantFactory wrong{bpcheck::mutants::Mutant::transposed_weight};
+  const VerificationReport w1 = bpcheck::verify_layer(wrong, one), w3 = bpcheck::verify_layer(wrong, several);
+  CHECK_FALSE(w3.passed());
+  same_report(w1, w3);
+  several.threads = -1;
+  CHECK_THROWS_WITH(bpcheck::verify_layer(wrong, several), Contains("threads"));
+}
+
+TEST_CASE("cli: verify --jobs gives the same output as one thread, and refuses a bad count", "[cli][scale][threads]") {
+  const std::string model = write_file("threads_model.json",
+                                       R"({"input_size": 3, "layers": [{"type": "dense", "units": 2}, {"type": "relu"}],
+                                           "loss": "mse"})");
+  const Run one = bpcheck_run("verify --model '" + model + "' --points 2 --no-timings --jobs 1");
+  const Run two = bpcheck_run("verify --model '" + model + "' --points 2 --no-timings --jobs 2");
+  CHECK(one.code == 0);
+  CHECK(one.out == two.out);
+  CHECK_THAT(one_error_line(bpcheck_run("verify --model '" + model + "' --jobs -2")), Contains("--jobs"));
+}

@@ -6,10 +6,8 @@
 // joins the parts of one run into exactly the report an unsharded run writes.
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,11 +15,11 @@
 #include <mutex>
 #include <regex>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/parallel.hpp"
 #include "commands.hpp"
 #include "report.hpp"
 
@@ -99,28 +97,11 @@ class Progress {
 std::vector<json> compute_all(const std::vector<report::WorkItem>& items, const std::vector<std::size_t>& chosen,
                               const report::ReportOptions& options, int jobs) {
   std::vector<json> results(chosen.size());
-  std::vector<std::exception_ptr> failures(chosen.size());
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> stop{false};
   Progress progress(chosen.size());
-  auto worker = [&] {
-    for (std::size_t i = next++; i < chosen.size() && !stop; i = next++) {
-      try {
-        results[i] = report::compute(items[chosen[i]], options);
-      } catch (...) {
-        failures[i] = std::current_exception();
-        stop = true;
-      }
-      progress.advance();
-    }
-  };
-  const int threads = std::max(1, std::min<int>(jobs, int(chosen.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  for (const auto& f : failures)
-    if (f) std::rethrow_exception(f);
+  parallel_for(chosen.size(), jobs, [&](std::size_t i) {
+    results[i] = report::compute(items[chosen[i]], options);
+    progress.advance();
+  });
   return results;
 }
 
@@ -170,7 +151,7 @@ int run_report(const ReportCommandOptions& o, std::ostream& out) {
   std::vector<std::size_t> chosen;
   for (std::size_t i = 0; i < items.size(); ++i)
     if (!shard || i % shard->count == shard->index - 1) chosen.push_back(i);
-  const int jobs = o.jobs > 0 ? o.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs = thread_count(o.jobs);
   const std::vector<json> results = compute_all(items, chosen, options, jobs);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cerr << fmt::format("report: {} items in {:.1f} s on {} threads\n", chosen.size(), seconds, jobs);

@@ -34,6 +34,7 @@ struct VerifyCommandOptions {
   bool strict = false, allow_unstable = false, no_resample = false, no_timings = false, projections = false,
        full = false;
   Index full_limit = VerifyOptions{}.full_jacobian_limit;
+  int threads = 0;
 };
 
 }  // namespace
@@ -142,6 +143,10 @@ Command add_verify_command(CLI::App& parent) {
   app->add_option("--full-limit", o->full_limit, "the most entries of one Jacobian --full may form")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app->add_option("--jobs", o->threads,
+                  "threads the checks run on (0: one per core); the results do not depend on it")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   app->add_flag("--no-timings", o->no_timings,
                 "write 0 for every measured time, so that the same seed gives byte-identical output");
   return {app, [o](std::ostream& out) {
@@ -177,6 +182,7 @@ Command add_verify_command(CLI::App& parent) {
                                        cost.largest_subject, cost.largest_entries, cost.passes);
             }
             options.resample_kinks = !o->no_resample;
+            options.threads = o->threads;
             ProgressLine progress_line;
             if (progress_line.enabled()) options.progress = [&progress_line](const std::string& where) { progress_line.show(where); };
             VerificationReport report = verify_network(subject, options);

@@ -13,14 +13,14 @@
 
 namespace bpcheck {
 
-VerificationReport verify_layer(const LayerSpec& spec, Index input_size, const VerifyOptions& options) {
-  // Build once on double so a bad spec is reported before any check runs.
-  (void)make_layer<double>(spec, input_size);
-  return verify_layer(AnyLayerFactory([&spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); }),
-                      options);
-}
-
 namespace {
+
+/// A registered layer on every rung; built once on double first, so that a bad spec is reported
+/// before any check runs.
+AnyLayerFactory registry_factory(const LayerSpec& spec, Index input_size) {
+  (void)make_layer<double>(spec, input_size);
+  return AnyLayerFactory([spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); });
+}
 
 /// Whether every entry of M is finite (any rung).
 template <class T>
@@ -97,6 +97,10 @@ std::optional<CheckResult> locate_overflow(const Network<R>& net, const Batch<R>
 
 }  // namespace
 
+VerificationReport verify_layer(const LayerSpec& spec, Index input_size, const VerifyOptions& options) {
+  return verify_layer(registry_factory(spec, input_size), options);
+}
+
 FullJacobianCost full_jacobian_cost(const NetworkSubject& subject, const VerifyOptions& options) {
   // Sizes only: the network is built on double (no parameters are read) and the batch is the data's.
   const Network<double> net(subject.spec);
@@ -155,7 +159,30 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
   loss_options.points = 1;
   loss_options.random_parameters = false;
   loss_options.inputs = batch_mp.inputs;
-  VerificationReport report = verify_detail::verify_layer_with(make, loss_options);
+  // The network and each of its layers on its own (at random points of its own width): all their
+  // points are run together, on options.threads threads.
+  const verify_detail::Subject<decltype(make)> network(make, loss_options);
+  std::vector<AnyLayerFactory> factories;
+  Index width = subject.spec.input_size;
+  for (std::size_t k = 0; k < subject.spec.layers.size(); ++k) {
+    factories.push_back(registry_factory(subject.spec.layers[k], width));
+    width = net_mp.layer(k).output_size();
+  }
+  std::vector<verify_detail::Subject<const AnyLayerFactory>> layers;
+  layers.reserve(factories.size());  // each Subject refers to its factory
+  for (const auto& f : factories) layers.emplace_back(f, options);
+  auto tasks = verify_detail::point_tasks(network);
+  for (const auto& layer : layers)
+    for (auto& task : verify_detail::point_tasks(layer)) tasks.push_back(std::move(task));
+  auto outcomes = verify_detail::run_tasks(tasks, options.threads, options.progress);
+  auto next = outcomes.begin();
+  const auto take = [&next](int count) {
+    std::vector<verify_detail::PointOutcome> some(std::make_move_iterator(next), std::make_move_iterator(next + count));
+    next += count;
+    return some;
+  };
+
+  VerificationReport report = network.report(take(network.points()));
   report.subject = "network (" + std::to_string(subject.spec.layers.size()) + " layers, " + subject.spec.loss + ")";
 
   // Overflow on the model's own parameters and batch, named by layer (float and double), listed with
@@ -171,13 +198,10 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
     if (precision == "double") locate(rung<double>{});
   }
 
-  // Each layer on its own, at random points of its own width.
-  Index width = subject.spec.input_size;
-  for (std::size_t k = 0; k < subject.spec.layers.size(); ++k) {
-    VerificationReport layer_report = verify_layer(subject.spec.layers[k], width, options);
+  for (std::size_t k = 0; k < layers.size(); ++k) {
+    VerificationReport layer_report = layers[k].report(take(layers[k].points()));
     for (auto& c : layer_report.checks) c.subject = "layer " + std::to_string(k) + " " + c.subject;
     report.merge(layer_report);
-    width = net_mp.layer(k).output_size();
   }
   return report;
 }

@@ -3,6 +3,9 @@
 // kinks), the exact quantities at each by the oracles in mp100, and the checks of every rung
 // (verify_checks.hpp), mp100 first. Instantiated in lib/src for AnyLayerFactory (verify_layer.cpp)
 // and for a network's loss (verify_builtin.cpp).
+#include <mutex>
+
+#include "bpcheck/parallel.hpp"
 #include "verify_checks.hpp"
 
 namespace bpcheck {
@@ -20,19 +23,9 @@ inline bool full_jacobians(const VerifyOptions& opt, Index rows, Index n) {
   return opt.full ? true : n <= opt.full_jacobian_columns && entries <= opt.full_jacobian_limit;
 }
 
-/// Sets the thread's progress callback for the lifetime of one verification.
-struct ProgressScope {
-  const std::function<void(const std::string&)>* saved = CheckScope::progress();
-  explicit ProgressScope(const VerifyOptions& opt) {
-    if (opt.progress) CheckScope::progress() = &opt.progress;
-  }
-  ~ProgressScope() { CheckScope::progress() = saved; }
-  ProgressScope(const ProgressScope&) = delete;
-  ProgressScope& operator=(const ProgressScope&) = delete;
-};
-
 /// Options that cannot describe a verification are refused before any work.
 inline void validate_options(const VerifyOptions& opt) {
+  if (opt.threads < 0) throw input_error("verify: threads must be 0 (one per core) or positive");
   if (opt.projections < 1) throw input_error("verify: projections must be positive");
   if (opt.points <= 0) throw input_error("verify: points must be positive");
   if (opt.batch <= 0 && !opt.inputs) throw input_error("verify: batch must be positive");
@@ -150,43 +143,57 @@ CheckResult check_oracles(Make& make, const PointState& s) {
   return c.done();
 }
 
-/// The checks of one factory; see verify.hpp.
-template <class Make>
-VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
-  const ProgressScope progress(opt);
-  validate_options(opt);
-  auto proto = make(rung<mp100>{});
-  const Index in = proto.input_size();
-  // An input of integer indices (embedding) is drawn as valid indices and never moved: no gradient
-  // with respect to it exists, so the Taylor and dot-product directions leave it alone.
-  const bool index_input = has_index_input(proto);
-  const Index index_count = index_input_count(proto);
-  if (index_input && index_count <= 0) throw input_error("verify: a layer with index input must have indices to draw");
-  const auto blocks = proto.parameter_blocks();
-  const Index P = parameter_count(blocks);
-  VerificationReport report;
-  report.subject = proto.type_name();
+/// What one point adds to a report: its results, in the order the checks ran, and the kind of inputs
+/// it drew.
+struct PointOutcome {
   Collector out;
-  const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
-  std::vector<std::string> inputs_used;
+  std::string inputs;
+};
 
-  for (int point = 0; point < opt.points; ++point) {
+/// One subject of a verification (a layer factory, or a network's loss): what its points share, read
+/// only once built, so that its points may run in any order and on any thread (given a factory that
+/// may be called from several threads at once).
+template <class Make>
+class Subject {
+ public:
+  Subject(Make& make, const VerifyOptions& opt) : make(make), opt(opt) {
+    validate_options(opt);
+    auto proto = make(rung<mp100>{});
+    in = proto.input_size();
+    // An input of integer indices (embedding) is drawn as valid indices and never moved: no gradient
+    // with respect to it exists, so the Taylor and dot-product directions leave it alone.
+    index_input = has_index_input(proto);
+    index_count = index_input_count(proto);
+    if (index_input && index_count <= 0)
+      throw input_error("verify: a layer with index input must have indices to draw");
+    blocks = proto.parameter_blocks();
+    P = parameter_count(blocks);
+    subject = proto.type_name();
+    sample_independent = proto.input_size() > 0 && [&] {
+      if constexpr (std::is_same_v<decltype(proto), AnyLayer<mp100>>)
+        return proto.sample_independent();
+      else
+        return is_sample_independent<decltype(proto)>();
+    }();
+    if (!opt.random_parameters) given_theta = vector_cast<mp100>(Vector<mp100>(proto.parameters()));
+  }
+
+  int points() const { return opt.points; }
+
+  /// The checks at point `point` (its seed and distribution follow from the index alone).
+  PointOutcome run_point(int point) const {
+    PointOutcome outcome;
     const std::uint64_t seed = opt.seed + 7919ULL * std::uint64_t(point);
     Random rng(seed);
     const std::string& distribution = opt.distributions.empty()
                                           ? point_distributions().front()
                                           : opt.distributions[std::size_t(point) % opt.distributions.size()];
     PointState s;
-    s.subject = report.subject;
+    s.subject = subject;
     s.seed = seed;
     s.in_rows = in;
     s.P = P;
-    s.sample_independent = proto.input_size() > 0 && [&] {
-      if constexpr (std::is_same_v<decltype(proto), AnyLayer<mp100>>)
-        return proto.sample_independent();
-      else
-        return is_sample_independent<decltype(proto)>();
-    }();
+    s.sample_independent = sample_independent;
 
     // Draw (X, θ), then resample while the point sits on a kink.
     int resamples = 0;
@@ -213,7 +220,7 @@ VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
         const double scale = 1.0 / std::sqrt(double(std::max<Index>(in, 1)));
         for (Index i = 0; i < P; ++i) s.p.theta(i) = mp100(float_round(scale * rng.symmetric()));
       } else {
-        s.p.theta = vector_cast<mp100>(Vector<mp100>(proto.parameters()));
+        s.p.theta = given_theta;
       }
       s.n = s.p.X.size() + P;
       auto layer_mp = build_on<mp100>(make, s.p.theta);
@@ -232,7 +239,7 @@ VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
                                : index_input               ? std::string("indices")
                                : distribution == "uniform" ? fmt::format("uniform ±{:g}", opt.input_scale)
                                                            : distribution;
-      if (std::find(inputs_used.begin(), inputs_used.end(), kind) == inputs_used.end()) inputs_used.push_back(kind);
+      outcome.inputs = kind;
     }
 
     if (on_kink) {
@@ -258,8 +265,8 @@ VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
           }
       c.r.message = "non-differentiable at " + first + (opt.resample_kinks ? " (after resampling)" : "") +
                     ": one-sided derivatives disagree, so there is no gradient to check here";
-      out.add(c.done());
-      continue;
+      outcome.out.add(c.done());
+      return outcome;
     }
     if (resamples > 0) {
       CheckScope c("differentiability", s.subject, "mp100", seed);
@@ -267,20 +274,22 @@ VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
       c.r.value = resamples;
       c.r.metric = "points resampled away from a kink";
       c.r.message = fmt::format("{} point(s) sat on a non-differentiable point and were resampled", resamples);
-      out.add(c.done());
+      outcome.out.add(c.done());
     }
 
+    // dual_forward holds a layer it sets parameters on: one per point, so that points may run in parallel
+    const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
     exact_truth(make, s, f_mp, opt, rng, index_input);
     std::optional<CheckResult> oracles;
     if (s.truth.full) oracles = check_oracles(make, s);
 
     // mp100 first: its verdict tells whether a float/double error is the same bug or that rung's own.
-    const auto wants = [&opt](const char* p) {
+    const auto wants = [this](const char* p) {
       return std::find(opt.precisions.begin(), opt.precisions.end(), p) != opt.precisions.end();
     };
     // mp100 judges even when it was not asked for (then only its decisive check runs, unreported):
     // without it a wrong gradient in float or double could read as merely unstable.
-    const bool mp100_wrong = checks_on_rung<mp100>(make, s, opt, out, false, !wants("mp100"));
+    const bool mp100_wrong = checks_on_rung<mp100>(make, s, opt, outcome.out, false, !wants("mp100"));
     // Differences that disagree with dual numbers which backward matches to 1e-40: either forward mode and
     // backward are wrong alike, or forward rounds too coarsely here for differences (x·½(1 + erf(x/√2))
     // at x = −20 keeps 11 of mp100's digits, constant over a step of 1e-34). Not a verdict on backward.
@@ -290,14 +299,80 @@ VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
           "central differences disagree with dual numbers, which backward matches: forward rounds too "
           "coarsely here for differences (or forward mode and backward are wrong alike)";
     }
-    if (oracles) out.add(std::move(*oracles));
-    if (wants("float")) checks_on_rung<float>(make, s, opt, out, mp100_wrong);
-    if (wants("double")) checks_on_rung<double>(make, s, opt, out, mp100_wrong);
+    if (oracles) outcome.out.add(std::move(*oracles));
+    if (wants("float")) checks_on_rung<float>(make, s, opt, outcome.out, mp100_wrong);
+    if (wants("double")) checks_on_rung<double>(make, s, opt, outcome.out, mp100_wrong);
+
+    return outcome;
   }
-  report.checks = out.take();
-  report.unstable_fails = opt.unstable_fails;
-  report.inputs = std::move(inputs_used);
-  return report;
+
+  /// The report of all points, their outcomes in point order.
+  VerificationReport report(std::vector<PointOutcome> outcomes) const {
+    VerificationReport r;
+    r.subject = subject;
+    Collector out;
+    for (auto& o : outcomes) {
+      for (auto& c : o.out.take()) out.add(std::move(c));
+      if (!o.inputs.empty() && std::find(r.inputs.begin(), r.inputs.end(), o.inputs) == r.inputs.end())
+        r.inputs.push_back(o.inputs);
+    }
+    r.checks = out.take();
+    r.unstable_fails = opt.unstable_fails;
+    return r;
+  }
+
+ private:
+  Make& make;
+  VerifyOptions opt;
+  Index in = 0, index_count = 0, P = 0;
+  bool index_input = false, sample_independent = false;
+  std::vector<ParameterBlock> blocks;
+  std::string subject;
+  Vector<mp100> given_theta;
+};
+
+/// Runs `tasks` on `threads` threads (parallel_for), results in task order. Progress from the workers
+/// goes to `progress` one message at a time.
+template <class R>
+std::vector<R> run_tasks(const std::vector<std::function<R()>>& tasks, int threads,
+                         const std::function<void(const std::string&)>& progress) {
+  std::vector<std::optional<R>> results(tasks.size());
+  std::mutex progress_lock;
+  const std::function<void(const std::string&)> locked_progress = [&](const std::string& where) {
+    const std::lock_guard<std::mutex> lock(progress_lock);
+    progress(where);
+  };
+  parallel_for(tasks.size(), threads, [&](std::size_t i) {
+    auto& callback = CheckScope::progress();  // this thread's
+    const auto saved = callback;
+    if (progress) callback = &locked_progress;
+    try {
+      results[i].emplace(tasks[i]());
+    } catch (...) {
+      callback = saved;
+      throw;
+    }
+    callback = saved;
+  });
+  std::vector<R> out;
+  for (auto& r : results) out.push_back(std::move(*r));
+  return out;
+}
+
+/// The point tasks of a subject, to be run by run_tasks (alone or beside other subjects').
+template <class Make>
+std::vector<std::function<PointOutcome()>> point_tasks(const Subject<Make>& subject) {
+  std::vector<std::function<PointOutcome()>> tasks;
+  for (int point = 0; point < subject.points(); ++point)
+    tasks.push_back([&subject, point] { return subject.run_point(point); });
+  return tasks;
+}
+
+/// The checks of one factory; see verify.hpp.
+template <class Make>
+VerificationReport verify_layer_with(Make& make, const VerifyOptions& opt) {
+  const Subject<Make> subject(make, opt);
+  return subject.report(run_tasks(point_tasks(subject), opt.threads, opt.progress));
 }
 
 }  // namespace verify_detail

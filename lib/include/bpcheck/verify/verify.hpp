@@ -86,6 +86,10 @@ struct VerifyOptions {
   int projections = 4;                ///< random directions V (n × k) in projection mode
   /// Called as each check starts, with where the verifier is ("layer 2 dense: taylor order [mp100]").
   std::function<void(const std::string&)> progress;
+  /// Threads the points (and a network's layers) run on: 1 runs them in turn on the calling thread, 0
+  /// takes one per core. Beyond 1 the factory is called from several threads at once (the registry's
+  /// layers and networks allow it); the report is the same whatever the number.
+  int threads = 1;
   double mp100_tolerance = 1e-40;     ///< relative tolerance of the decisive mp100 comparisons
   double rounding_factor = default_rounding_factor;  ///< K in the rounding bound (rounding.hpp)
   bool unstable_fails = false;        ///< `unstable` (a right gradient that loses digits) fails the report too
