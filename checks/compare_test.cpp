@@ -1,0 +1,245 @@
+// compare_gradient and `bpcheck compare`: bpcheck's own float and double gradients pass in their
+// precision, altered ones are caught with block and entry named, and bad documents are refused.
+#include <cmath>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/verify/compare.hpp"
+#include "cli_run.hpp"
+
+namespace {
+
+using nlohmann::json;
+
+/// A model spec, parameters from the seed and a generated batch, as the documents compare reads.
+struct CmpCase {
+  bpcheck::NetworkSubject subject;
+  json gradient_float, gradient_double;
+};
+
+CmpCase cmp_case(const std::string& model_text, std::uint64_t seed = 7, bpcheck::Index samples = 4,
+                 const std::string& data_text = "") {
+  CmpCase c;
+  c.subject.spec = bpcheck::model_spec_from_json(json::parse(model_text), "model");
+  bpcheck::Network<bpcheck::mp100> net(c.subject.spec);
+  net.initialize(seed);
+  // Parameters and data as mp100 writes them: all digits, so every rung reads the same numbers up to
+  // its own rounding (the float gradient is then computed at float's reading of them).
+  c.subject.parameters = json::parse(bpcheck::parameters_to_json(net).dump());
+  if (data_text.empty())
+    c.subject.data = json::parse(bpcheck::batch_to_json(net, bpcheck::generate_batch(net, seed, samples)).dump());
+  else
+    c.subject.data = json::parse(data_text);
+  const auto gradient_on = [&c]<class T>(T) {
+    bpcheck::Network<T> n(c.subject.spec);
+    bpcheck::parameters_from_json(n, *c.subject.parameters, "parameters");
+    const auto batch = bpcheck::batch_from_json(n, *c.subject.data, "data");
+    return json::parse(bpcheck::gradient_to_json(n, n.gradient(batch.inputs, batch.targets)).dump());
+  };
+  c.gradient_float = gradient_on(float{});
+  c.gradient_double = gradient_on(double{});
+  return c;
+}
+
+const char* const cmp_mlp = R"({"input_size": 3, "layers": [{"type": "dense", "units": 4}, {"type": "tanh"},
+  {"type": "dense", "units": 2}], "loss": "cross_entropy"})";
+
+/// The message of the input_error compare_gradient throws for this gradient document ("" if none).
+std::string cmp_refusal(const CmpCase& c, const json& gradient, const std::string& precision = "") {
+  try {
+    (void)bpcheck::compare_gradient(c.subject, gradient, precision);
+  } catch (const bpcheck::input_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("compare: bpcheck's own float and double gradients pass in their precision on every layer family",
+          "[compare]") {
+  const std::vector<std::string> models{
+      cmp_mlp,
+      R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "layer_norm"}, {"type": "gelu"},
+          {"type": "dense", "units": 3}, {"type": "softmax"}], "loss": "mse"})",
+      R"({"input_size": 12, "layers": [{"type": "conv1d", "channels": 2, "length": 6, "out_channels": 3, "kernel": 3},
+          {"type": "relu"}, {"type": "max_pool1d", "channels": 3, "length": 4, "kernel": 2}, {"type": "flatten"},
+          {"type": "dense", "units": 2}], "loss": "bce_with_logits"})",
+      R"({"input_size": 8, "layers": [{"type": "multi_head_attention", "sequence": 2, "heads": 2, "causal": true},
+          {"type": "dense", "units": 4}, {"type": "batch_norm"}, {"type": "log_softmax"}], "loss": "nll"})"};
+  for (const auto& m : models) {
+    const CmpCase c = cmp_case(m);
+    for (const std::string precision : {"float", "double"}) {
+      const json& g = precision == "float" ? c.gradient_float : c.gradient_double;
+      const auto r = bpcheck::compare_gradient(c.subject, g, precision);
+      INFO(m << "\n" << bpcheck::format_table(r));
+      CHECK(r.verdict() == bpcheck::CompareVerdict::pass);
+      CHECK(r.exit_code() == 0);
+      REQUIRE(!r.blocks.empty());
+      for (const auto& b : r.blocks) {
+        CHECK(b.ratio <= 1);
+        // float keeps at least 4 of its 7 digits here, double at least 12 of its 16, where the exact
+        // gradient is not 0 (a bias before batch_norm: the batch mean removes it)
+        if (b.max_exact > 1e-10) CHECK(b.digits >= (precision == "float" ? 4 : 12));
+      }
+    }
+  }
+}
+
+TEST_CASE("compare: a float gradient judged as double is less accurate, a wrong block is wrong, a NaN is wrong",
+          "[compare]") {
+  const CmpCase c = cmp_case(cmp_mlp);
+  SECTION("float's digits fall short of double's bound, but not grossly") {
+    json g = c.gradient_float;
+    g["precision"] = "double";
+    const auto r = bpcheck::compare_gradient(c.subject, g, "double");
+    CHECK(r.verdict() == bpcheck::CompareVerdict::less_accurate);
+    CHECK(r.exit_code() == 0);  // advice, as verify's unstable
+    bpcheck::CompareOptions strict;
+    strict.strict = true;
+    CHECK(bpcheck::compare_gradient(c.subject, g, "double", strict).exit_code() == 1);
+  }
+  SECTION("one entry changed in its 4th digit is caught in double, with its place") {
+    json g = c.gradient_double;
+    auto& v = g["gradients"][0]["values"][2][1];
+    v = fmt::format("{:.17g}", std::stod(v.get<std::string>()) * (1 + 3e-4));
+    const auto r = bpcheck::compare_gradient(c.subject, g, "double");
+    CHECK(r.verdict() != bpcheck::CompareVerdict::pass);
+    REQUIRE(r.worst_block() != nullptr);
+    CHECK(r.worst_block()->layer == 0);
+    CHECK(r.worst_block()->name == "W");
+    CHECK(r.worst_block()->worst.front().where == "W[2,1]");
+    CHECK(r.blocks[1].verdict == bpcheck::CompareVerdict::pass);  // the bias is untouched
+    CHECK_THAT(bpcheck::format_table(r), Catch::Matchers::Contains("layer 0 (dense) W[2,1]"));
+  }
+  SECTION("a block with the wrong sign is wrong, in float too") {
+    for (const std::string precision : {"float", "double"}) {
+      json g = precision == "float" ? c.gradient_float : c.gradient_double;
+      for (auto& row : g["gradients"][2]["values"])
+        for (auto& x : row) x = fmt::format("{:.17g}", -std::stod(x.get<std::string>()));
+      const auto r = bpcheck::compare_gradient(c.subject, g, precision);
+      CHECK(r.verdict() == bpcheck::CompareVerdict::wrong);
+      CHECK(r.exit_code() == 1);
+      CHECK(r.blocks[2].verdict == bpcheck::CompareVerdict::wrong);
+      CHECK(r.blocks[0].verdict == bpcheck::CompareVerdict::pass);
+    }
+  }
+  SECTION("NaN and Inf entries are wrong, named, and the JSON holds null for their error") {
+    json g = c.gradient_float;
+    g["gradients"][1]["values"][3] = "nan";
+    g["gradients"][3]["values"][0] = "-inf";
+    const auto r = bpcheck::compare_gradient(c.subject, g, "float");
+    CHECK(r.verdict() == bpcheck::CompareVerdict::wrong);
+    CHECK(r.blocks[1].verdict == bpcheck::CompareVerdict::wrong);
+    CHECK(r.blocks[1].worst.front().where == "b[3]");
+    CHECK(r.blocks[3].verdict == bpcheck::CompareVerdict::wrong);
+    CHECK(r.blocks[0].verdict == bpcheck::CompareVerdict::pass);
+    const auto j = bpcheck::to_json(r);
+    CHECK(j["blocks"][1]["worst"][0]["abs_error"].is_null());
+    CHECK(j["verdict"] == "wrong");
+    CHECK_THAT(bpcheck::to_junit_xml(r), Catch::Matchers::Contains("<failure"));
+  }
+}
+
+TEST_CASE("compare: gradients that do not fit the model, and precisions it cannot judge, are refused", "[compare]") {
+  const CmpCase c = cmp_case(cmp_mlp);
+  const json& g = c.gradient_double;
+  using Catch::Matchers::Contains;
+  {
+    json bad = g;
+    bad["gradients"][0]["name"] = "weight";
+    CHECK_THAT(cmp_refusal(c, bad), Contains("has no block 'weight'") && Contains("it has: W, b"));
+  }
+  {
+    json bad = g;
+    bad["gradients"][2]["shape"] = json::array({4, 2});
+    CHECK_THAT(cmp_refusal(c, bad), Contains("shape [4,2] does not match the model's [2, 4]"));
+  }
+  {
+    json bad = g;
+    bad["gradients"][2]["values"][1].erase(0);
+    CHECK_THAT(cmp_refusal(c, bad), Contains("values[1]: expected a list of 4 numbers, got 3 entries"));
+  }
+  {
+    json bad = g;
+    bad["gradients"].erase(3);
+    CHECK_THAT(cmp_refusal(c, bad), Contains("no gradient for block 'b' of layer 2"));
+  }
+  {
+    json bad = g;
+    bad["gradients"][3] = bad["gradients"][2];
+    CHECK_THAT(cmp_refusal(c, bad), Contains("is given twice"));
+  }
+  {
+    json bad = g;
+    bad["gradients"][0]["layer"] = 1;
+    CHECK_THAT(cmp_refusal(c, bad), Contains("layer 1 (tanh) has no block 'W' (it has no parameters)"));
+  }
+  {
+    json bad = g;
+    bad["gradients"][1]["values"][0] = "0.1x";
+    CHECK_THAT(cmp_refusal(c, bad), Contains("'0.1x' is not a number"));
+    bad["gradients"][1]["values"][0] = nullptr;
+    CHECK_THAT(cmp_refusal(c, bad), Contains("expected a number or a decimal string"));
+  }
+  CHECK_THAT(cmp_refusal(c, g, "mp100"), Contains("judged in float or double"));
+  CHECK_THAT(cmp_refusal(c, g, "float"), Contains("computed in double, not in float"));
+  {
+    json bad = g;
+    bad.erase("precision");
+    CHECK_THAT(cmp_refusal(c, bad), Contains("give --precision"));
+    CHECK(cmp_refusal(c, bad, "double").empty());
+  }
+  CHECK_THAT(cmp_refusal(c, json::array()), Contains("a gradient is a JSON object"));
+  {
+    CmpCase no_data = c;
+    no_data.subject.data.reset();
+    CHECK_THAT(cmp_refusal(no_data, g), Contains("data"));
+  }
+}
+
+TEST_CASE("bpcheck compare: table, --json and --junit, exit 0 right, 1 wrong, 2 bad input", "[compare][cli]") {
+  using bpcheck::testing::bpcheck_run;
+  using bpcheck::testing::write_file;
+  using Catch::Matchers::Contains;
+  const CmpCase c = cmp_case(cmp_mlp);
+  const std::string files = "--model '" + write_file("cmp_m.json", cmp_mlp) + "' --params '" +
+                            write_file("cmp_p.json", c.subject.parameters->dump()) + "' --data '" +
+                            write_file("cmp_d.json", c.subject.data->dump()) + "'";
+  const std::string json_out = bpcheck::testing::temp_path("cmp_out.json");
+  const std::string junit_out = bpcheck::testing::temp_path("cmp_out.xml");
+  {
+    const auto r = bpcheck_run("compare " + files + " --gradient '" + write_file("cmp_g.json", c.gradient_float.dump()) +
+                               "' --json '" + json_out + "' --junit '" + junit_out + "'");
+    CHECK(r.code == 0);
+    CHECK_THAT(r.out, Contains("a float gradient") && Contains("layer 2 dense W") && Contains("verdict: pass"));
+    const json j = json::parse(bpcheck::testing::slurp(json_out));
+    CHECK(j["verdict"] == "pass");
+    CHECK(j["precision"] == "float");
+    CHECK(j["blocks"].size() == 4);
+    CHECK(j["blocks"][0]["digits"].get<double>() > 4);
+    CHECK_THAT(bpcheck::testing::slurp(junit_out), Contains("tests=\"4\" failures=\"0\""));
+  }
+  {
+    json g = c.gradient_double;
+    g["gradients"][0]["values"][0][0] = "1e3";
+    const auto r = bpcheck_run("compare " + files + " --gradient '" + write_file("cmp_bad.json", g.dump()) + "'");
+    CHECK(r.code == 1);
+    CHECK_THAT(r.out, Contains("WRONG") && Contains("worst entry: layer 0 (dense) W[0,0]: given 1e3"));
+  }
+  {
+    json g = c.gradient_double;
+    g["gradients"][0]["shape"] = json::array({3, 4});
+    const auto err = bpcheck::testing::one_error_line(
+        bpcheck_run("compare " + files + " --gradient '" + write_file("cmp_shape.json", g.dump()) + "'"));
+    CHECK_THAT(err, Contains("cmp_shape.json: gradients[0] (layer 0 dense, W): shape [3,4] does not match"));
+  }
+  bpcheck::testing::one_error_line(bpcheck_run("compare " + files + " --gradient '" +
+                                               write_file("cmp_g2.json", c.gradient_double.dump()) +
+                                               "' --precision mp100"));
+  bpcheck::testing::one_error_line(bpcheck_run("compare --model '" + bpcheck::testing::temp_path("cmp_m.json") +
+                                               "' --gradient '" + bpcheck::testing::temp_path("cmp_g2.json") + "'"));
+}

@@ -1,0 +1,548 @@
+// compare_gradient: another program's gradient against the mp100 truth (bpcheck/verify/compare.hpp).
+#include "bpcheck/verify/compare.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/io/limits.hpp"
+#include "bpcheck/random.hpp"
+#include "bpcheck/verify/network_layer.hpp"
+
+namespace bpcheck {
+
+namespace {
+
+constexpr double infinity = std::numeric_limits<double>::infinity();
+
+double to_double(const mp100& x) { return x.convert_to<double>(); }
+
+/// A value of the given gradient: finite (value), or NaN/±Inf as the document wrote it.
+struct Given {
+  mp100 value{0};
+  bool finite = true;
+  std::string text;
+};
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = char(std::tolower((unsigned char)c));
+  return s;
+}
+
+/// A JSON number or decimal string; "nan", "inf", "-inf" (and "infinity") as strings are read as not
+/// finite, since JSON has no such numbers and a gradient that holds them is a verdict, not bad input.
+Given read_given(const nlohmann::json& j, const std::string& where) {
+  Given g;
+  if (j.is_string()) {
+    g.text = j.get<std::string>();
+    const std::string t = lower(g.text);
+    if (t == "nan" || t == "+nan" || t == "-nan" || t == "inf" || t == "+inf" || t == "-inf" || t == "infinity" ||
+        t == "+infinity" || t == "-infinity") {
+      g.finite = false;
+      return g;
+    }
+  } else if (j.is_number()) {
+    g.text = j.dump();
+  } else {
+    throw input_error(where + ": expected a number or a decimal string (\"nan\", \"inf\" for values that are not "
+                              "finite), got " +
+                      std::string(j.type_name()));
+  }
+  try {
+    g.value = from_string<mp100>(g.text);
+  } catch (const input_error&) {
+    throw input_error(where + ": '" + text_excerpt(g.text) + "' is not a number");
+  }
+  using boost::multiprecision::isfinite;
+  g.finite = isfinite(g.value);
+  return g;
+}
+
+std::string shape_text(const ParameterBlock& b) {
+  return b.is_vector ? fmt::format("[{}]", b.rows) : fmt::format("[{}, {}]", b.rows, b.cols);
+}
+
+/// The given values of one block in θ's order (column-major for a matrix block, as the network holds it),
+/// after checking the entry's shape against the block's.
+std::vector<Given> read_block(const nlohmann::json& entry, const ParameterBlock& b, const std::string& at) {
+  if (!entry.contains("shape")) throw input_error(at + ": no 'shape' (expected " + shape_text(b) + ")");
+  const auto& shape = entry.at("shape");
+  const std::vector<Index> want = b.is_vector ? std::vector<Index>{b.rows} : std::vector<Index>{b.rows, b.cols};
+  bool same = shape.is_array() && shape.size() == want.size();
+  for (std::size_t i = 0; same && i < want.size(); ++i)
+    same = shape[i].is_number_integer() && shape[i].get<long long>() == want[i];
+  if (!same)
+    throw input_error(at + ": shape " + text_excerpt(shape.dump()) + " does not match the model's " + shape_text(b));
+  if (!entry.contains("values")) throw input_error(at + ": no 'values'");
+  const auto& values = entry.at("values");
+  std::vector<Given> out(std::size_t(b.size()));
+  const auto expect_list = [&](const nlohmann::json& j, Index n, const std::string& where) {
+    if (!j.is_array() || Index(j.size()) != n)
+      throw input_error(where + ": expected a list of " + std::to_string(n) + " " +
+                        (where == at + ": values" && !b.is_vector ? "rows" : "numbers") + ", got " +
+                        (j.is_array() ? std::to_string(j.size()) + " entries" : std::string(j.type_name())));
+  };
+  expect_list(values, b.rows, at + ": values");
+  for (Index r = 0; r < b.rows; ++r) {
+    const std::string row_at = fmt::format("{}: values[{}]", at, r);
+    if (b.is_vector) {
+      out[std::size_t(r)] = read_given(values[std::size_t(r)], row_at);
+      continue;
+    }
+    const auto& row = values[std::size_t(r)];
+    expect_list(row, b.cols, row_at);
+    for (Index c = 0; c < b.cols; ++c)
+      out[std::size_t(r + c * b.rows)] = read_given(row[std::size_t(c)], fmt::format("{}[{}]", row_at, c));
+  }
+  return out;
+}
+
+/// Every block of the network once, in θ's order, from the document's "gradients".
+std::vector<Given> read_gradient(const Network<mp100>& net, const nlohmann::json& doc, const std::string& where) {
+  if (!doc.is_object())
+    throw input_error(where + ": a gradient is a JSON object {\"precision\", \"loss\", \"gradients\": [...]}, got " +
+                      std::string(doc.type_name()));
+  for (const auto& [key, value] : doc.items())
+    if (key != "precision" && key != "loss" && key != "gradients")
+      throw input_error(where + ": unknown key '" + text_excerpt(key) + "' (known: precision, loss, gradients)");
+  if (!doc.contains("gradients") || !doc.at("gradients").is_array())
+    throw input_error(where + ": a gradient needs a 'gradients' list, one entry per parameter block");
+  std::vector<std::size_t> layer_offset(net.depth(), 0);
+  for (std::size_t k = 1; k < net.depth(); ++k)
+    layer_offset[k] = layer_offset[k - 1] + std::size_t(net.layer(k - 1).parameter_count());
+  std::vector<Given> out(std::size_t(net.parameter_count()));
+  std::set<std::pair<std::size_t, std::string>> seen;
+  const auto& entries = doc.at("gradients");
+  for (std::size_t e = 0; e < entries.size(); ++e) {
+    const auto& entry = entries[e];
+    std::string at = fmt::format("{}: gradients[{}]", where, e);
+    if (!entry.is_object())
+      throw input_error(at + ": expected an object {\"layer\", \"name\", \"shape\", \"values\"}, got " +
+                        std::string(entry.type_name()));
+    for (const auto& [key, value] : entry.items())
+      if (key != "layer" && key != "name" && key != "shape" && key != "values")
+        throw input_error(at + ": unknown key '" + text_excerpt(key) + "' (known: layer, name, shape, values)");
+    if (!entry.contains("layer") || !entry.at("layer").is_number_integer())
+      throw input_error(at + ": 'layer' must be an integer layer index");
+    if (!entry.contains("name") || !entry.at("name").is_string())
+      throw input_error(at + ": 'name' must be the name of a parameter block");
+    const long long k = entry.at("layer").get<long long>();
+    const std::string name = entry.at("name").get<std::string>();
+    if (k < 0 || std::size_t(k) >= net.depth())
+      throw input_error(at + ": layer " + std::to_string(k) + " does not exist (the model has " +
+                        std::to_string(net.depth()) + " layers)");
+    const auto& layer = net.layer(std::size_t(k));
+    const auto blocks = layer.parameter_blocks();
+    const auto b = std::find_if(blocks.begin(), blocks.end(), [&](const ParameterBlock& p) { return p.name == name; });
+    if (b == blocks.end()) {
+      std::string list;
+      for (const auto& p : blocks) list += (list.empty() ? "" : ", ") + p.name;
+      throw input_error(at + ": layer " + std::to_string(k) + " (" + layer.type_name() + ") has no block '" +
+                        text_excerpt(name) + "'" + (list.empty() ? " (it has no parameters)" : " (it has: " + list + ")"));
+    }
+    if (!seen.insert({std::size_t(k), name}).second)
+      throw input_error(at + ": block '" + text_excerpt(name) + "' of layer " + std::to_string(k) + " is given twice");
+    at += fmt::format(" (layer {} {}, {})", k, layer.type_name(), name);
+    auto values = read_block(entry, *b, at);
+    for (Index i = 0; i < b->size(); ++i)
+      out[layer_offset[std::size_t(k)] + std::size_t(b->offset + i)] = std::move(values[std::size_t(i)]);
+  }
+  for (std::size_t k = 0; k < net.depth(); ++k)
+    for (const auto& b : net.layer(k).parameter_blocks())
+      if (!seen.count({k, b.name}))
+        throw input_error(fmt::format("{}: no gradient for block '{}' of layer {} ({}, shape {})", where, b.name, k,
+                                      net.layer(k).type_name(), shape_text(b)));
+  return out;
+}
+
+template <class R>
+std::pair<Network<R>, Batch<R>> network_on(const NetworkSubject& s) {
+  Network<R> net(s.spec);
+  parameters_from_json(net, *s.parameters, s.parameters_file);
+  Batch<R> batch = batch_from_json(net, *s.data, s.data_file);
+  return {std::move(net), std::move(batch)};
+}
+
+Vector<mp100> flat(const Gradient<mp100>& g) {
+  Index n = 0;
+  for (const auto& l : g.layers) n += l.size();
+  Vector<mp100> out(n);
+  Index at = 0;
+  for (const auto& l : g.layers) out.segment(at, l.size()) = l, at += l.size();
+  return out;
+}
+
+template <class T>
+constexpr double min_normal() {
+  return double(std::numeric_limits<T>::min());
+}
+
+std::string short_text(const mp100& x, int digits) { return x.str(digits, std::ios_base::scientific); }
+
+template <class T>
+GradientComparison compare_on(const NetworkSubject& subject, const std::vector<Given>& given,
+                              const std::optional<std::string>& given_loss, const CompareOptions& o) {
+  using std::abs;
+  using boost::multiprecision::sqrt;
+  const std::string prec = scalar_name<T>();
+  auto [net, batch] = network_on<mp100>(subject);
+  const Matrix<mp100>& X = batch.inputs;
+  const Index P = net.parameter_count(), nx = X.size();
+  const mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
+  const mp100 K(o.rounding_factor);
+
+  // The truth and what its rounding in T is relative to.
+  const Gradient<mp100> exact_gradient = net.gradient(X, batch.targets);
+  const Vector<mp100> g = flat(exact_gradient);
+  const LossLayer<mp100> loss(net, batch.targets);
+  const Vector<mp100> sweep = loss.absolute_sweep(X, Matrix<mp100>::Ones(1, 1)).tail(P);
+  const mp100 terms(loss.rounding_terms());
+
+  // cond: the largest change of the exact gradient over the moves T's rounding makes.
+  Vector<mp100> cond = Vector<mp100>::Zero(P);
+  const auto add_change = [&cond](const Vector<mp100>& change) { cond = cond.cwiseMax(change.cwiseAbs()); };
+  {
+    // Every activation moved by ±u_T F_k, two draws, and bpcheck's own activations in T (the exact
+    // backward then takes the branches T's rounding took). Changes of backprop from backprop at the
+    // exact activations.
+    const auto F = loss.activation_sweeps(X);
+    const Vector<mp100> base = loss.gradient_at_activations(loss.activations(X)).tail(P);
+    for (std::uint64_t k = 1; k <= 2; ++k)
+      add_change(Vector<mp100>(loss.gradient_at_rounded_activations(X, F, u_T, o.seed + k).tail(P) - base));
+    try {
+      auto [net_T, batch_T] = network_on<T>(subject);
+      std::vector<Matrix<mp100>> xs;
+      bool finite = true;
+      for (const auto& x : net_T.activations(batch_T.inputs)) {
+        xs.push_back(matrix_cast<mp100>(x));
+        using std::isfinite;
+        finite = finite && std::all_of(x.data(), x.data() + x.size(), [](const T& v) { return isfinite(v); });
+      }
+      if (finite) add_change(Vector<mp100>(loss.gradient_at_activations(xs).tail(P) - base));
+    } catch (const input_error&) {
+      throw;  // the parameters or data do not fit T (a value beyond float's range): bad input
+    } catch (const std::exception&) {
+      // T's forward throws: it offers no activations to take backprop at
+    }
+    // The parameters and the inputs (unless they are indices) moved by a relative ±u_T, two draws.
+    Random rng(o.seed ^ 0x9e3779b97f4a7c15ULL);
+    const bool index_input = loss.input_is_index();
+    for (int k = 0; k < 2; ++k) {
+      Network<mp100> moved = net;
+      Vector<mp100> theta = net.parameters();
+      for (Index i = 0; i < P; ++i) theta(i) *= mp100(1) + (rng.symmetric() < 0 ? -u_T : u_T);
+      moved.set_parameters(theta);
+      Matrix<mp100> Xm = X;
+      if (!index_input)
+        for (Index i = 0; i < Xm.size(); ++i) Xm(i) *= mp100(1) + (rng.symmetric() < 0 ? -u_T : u_T);
+      add_change(Vector<mp100>(flat(moved.gradient(Xm, batch.targets)) - g));
+    }
+  }
+  const mp100 floor = K * mp100(min_normal<T>()) * mp100(nx + P + 1) * 2;
+  const mp100 sqrt_u = sqrt(u_T);
+
+  GradientComparison c;
+  c.subject = fmt::format("network ({} layers, {})", subject.spec.layers.size(), net.loss().name());
+  c.precision = prec;
+  c.samples = X.cols();
+  c.exact_loss = short_text(exact_gradient.loss, 20);
+  c.given_loss = given_loss;
+  c.unit_roundoff = to_double(u_T);
+  c.rounding_factor = o.rounding_factor;
+  c.rounding_terms = loss.rounding_terms();
+  c.strict = o.strict;
+  const double max_digits = scalar_traits<T>::print_digits;
+  Index offset = 0;
+  for (std::size_t k = 0; k < net.depth(); ++k) {
+    for (const auto& b : net.layer(k).parameter_blocks()) {
+      BlockComparison bc;
+      bc.layer = k;
+      bc.layer_type = net.layer(k).type_name();
+      bc.name = b.name;
+      bc.shape = b.is_vector ? std::vector<Index>{b.rows} : std::vector<Index>{b.rows, b.cols};
+      mp100 max_exact(0), max_err(0);
+      bool all_finite = true;
+      for (Index i = 0; i < b.size(); ++i) max_exact = std::max(max_exact, mp100(abs(g(offset + b.offset + i))));
+      std::vector<ComparedEntry> entries;
+      bool gross = false;
+      for (Index i = 0; i < b.size(); ++i) {
+        const Index at = offset + b.offset + i;
+        const Given& v = given[std::size_t(at)];
+        const mp100 magnitude = std::max(mp100(abs(g(at))), sweep(at));
+        const mp100 bound = K * ((terms + 2) * u_T * magnitude + cond(at)) + floor;
+        ComparedEntry e;
+        e.row = b.is_vector ? i : i % b.rows;
+        e.col = b.is_vector ? 0 : i / b.rows;
+        e.where = b.is_vector ? fmt::format("{}[{}]", b.name, e.row) : fmt::format("{}[{},{}]", b.name, e.row, e.col);
+        e.exact = short_text(g(at), max_digits + 3);
+        e.given = v.text;
+        e.bound = to_double(bound);
+        if (!v.finite) {
+          all_finite = false;
+          e.abs_error = e.ratio = infinity;
+          gross = true;
+        } else {
+          const mp100 err = abs(v.value - g(at));
+          max_err = std::max(max_err, err);
+          e.abs_error = to_double(err);
+          e.ratio = err == 0 ? 0.0 : to_double(err / bound);
+          // Gross: far beyond any rounding of this size (a tenth of the block's largest exact value, and
+          // √u_T of what the entry rounds relative to): a wrong formula, not lost digits.
+          if (e.ratio > 1 && err * 10 > max_exact && err > sqrt_u * magnitude) gross = true;
+        }
+        entries.push_back(std::move(e));
+      }
+      std::stable_sort(entries.begin(), entries.end(),
+                       [](const ComparedEntry& x, const ComparedEntry& y) { return x.ratio > y.ratio; });
+      bc.ratio = entries.empty() ? 0.0 : entries.front().ratio;
+      bc.max_abs_error = all_finite ? to_double(max_err) : infinity;
+      bc.max_exact = to_double(max_exact);
+      if (!all_finite)
+        bc.digits = 0;
+      else if (max_err == 0)
+        bc.digits = max_digits;
+      else if (max_exact == 0)
+        bc.digits = 0;
+      else
+        bc.digits = std::clamp(-std::log10(to_double(max_err / max_exact)), 0.0, max_digits);
+      bc.verdict = bc.ratio <= 1 ? CompareVerdict::pass : gross ? CompareVerdict::wrong : CompareVerdict::less_accurate;
+      entries.resize(std::min<std::size_t>(entries.size(), 5));
+      bc.worst = std::move(entries);
+      c.blocks.push_back(std::move(bc));
+    }
+    offset += net.layer(k).parameter_count();
+  }
+  return c;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        if ((unsigned char)ch < 0x20 && ch != '\n' && ch != '\t') out += ' ';
+        else out += ch;
+    }
+  }
+  return out;
+}
+
+/// A finite double for JSON, null otherwise (JSON has no Inf).
+nlohmann::ordered_json number_or_null(double x) {
+  return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr);
+}
+
+std::string block_label(const BlockComparison& b) { return fmt::format("layer {} {} {}", b.layer, b.layer_type, b.name); }
+
+std::string verdict_words(CompareVerdict v, const std::string& precision) {
+  switch (v) {
+    case CompareVerdict::pass: return "pass";
+    case CompareVerdict::wrong: return "WRONG";
+    case CompareVerdict::less_accurate: return "less accurate than " + precision + " allows";
+  }
+  return "?";
+}
+
+std::string shape_string(const std::vector<Index>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string entry_sentence(const BlockComparison& b, const ComparedEntry& e) {
+  return fmt::format("layer {} ({}) {}: given {}, exact {}, |error| {:.3g}, bound {:.3g}", b.layer, b.layer_type,
+                     e.where, e.given, e.exact, e.abs_error, e.bound);
+}
+
+}  // namespace
+
+std::string compare_verdict_name(CompareVerdict v) {
+  switch (v) {
+    case CompareVerdict::pass: return "pass";
+    case CompareVerdict::wrong: return "wrong";
+    case CompareVerdict::less_accurate: return "less_accurate";
+  }
+  return "?";
+}
+
+bool GradientComparison::passed() const {
+  const CompareVerdict v = verdict();
+  return v == CompareVerdict::pass || (v == CompareVerdict::less_accurate && !strict);
+}
+
+CompareVerdict GradientComparison::verdict() const {
+  CompareVerdict v = CompareVerdict::pass;
+  for (const auto& b : blocks) {
+    if (b.verdict == CompareVerdict::wrong) return CompareVerdict::wrong;
+    if (b.verdict == CompareVerdict::less_accurate) v = CompareVerdict::less_accurate;
+  }
+  return v;
+}
+
+const BlockComparison* GradientComparison::worst_block() const {
+  const BlockComparison* worst = nullptr;
+  for (const auto& b : blocks)
+    if (!b.worst.empty() && (!worst || b.ratio > worst->ratio)) worst = &b;
+  return worst;
+}
+
+GradientComparison compare_gradient(const NetworkSubject& subject, const nlohmann::json& gradient,
+                                    const std::string& precision, const CompareOptions& options) {
+  const std::string where = options.gradient_file;
+  if (!subject.parameters) throw input_error("compare: the parameters the gradient was computed at are required");
+  if (!subject.data) throw input_error("compare: the data the gradient was computed on is required");
+  if (!gradient.is_object())
+    throw input_error(where + ": a gradient is a JSON object {\"precision\", \"loss\", \"gradients\": [...]}, got " +
+                      std::string(gradient.type_name()));
+  std::string stated;
+  if (gradient.contains("precision")) {
+    if (!gradient.at("precision").is_string())
+      throw input_error(where + ": 'precision' must be \"float\" or \"double\"");
+    stated = gradient.at("precision").get<std::string>();
+  }
+  const std::string p = precision.empty() ? stated : precision;
+  if (p.empty())
+    throw input_error(where + ": no 'precision' in the gradient: give --precision float or double");
+  if (p != "float" && p != "double")
+    throw input_error((precision.empty() ? where + ": " : std::string()) + "precision '" + text_excerpt(p) +
+                      "': a gradient is judged in float or double (mp100 is the truth it is compared with)");
+  if (!stated.empty() && stated != p)
+    throw input_error(where + ": the gradient says it was computed in " + text_excerpt(stated) + ", not in " + p);
+  check_model_memory(subject.spec, sizeof(mp100), scalar_name<mp100>(), "model");
+  const Network<mp100> shape_net(subject.spec);
+  const std::vector<Given> given = read_gradient(shape_net, gradient, where);
+  std::optional<std::string> given_loss;
+  if (gradient.contains("loss")) {
+    const auto& l = gradient.at("loss");
+    if (!l.is_string() && !l.is_number()) throw input_error(where + ": 'loss' must be a number or a decimal string");
+    given_loss = l.is_string() ? l.get<std::string>() : l.dump();
+  }
+  return p == "float" ? compare_on<float>(subject, given, given_loss, options)
+                      : compare_on<double>(subject, given, given_loss, options);
+}
+
+std::string format_table(const GradientComparison& c) {
+  std::string out = fmt::format("bpcheck compare: a {} gradient of the {} on {} samples, against the mp100 truth\n",
+                                c.precision, c.subject, c.samples);
+  std::size_t width = 5;
+  for (const auto& b : c.blocks) width = std::max(width, block_label(b).size());
+  out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6} {:>11}  {}\n", "block", width, "shape", "verdict", "digits",
+                     "error/bound", "worst entry");
+  for (const auto& b : c.blocks) {
+    const std::string v = b.verdict == CompareVerdict::pass ? "pass"
+                          : b.verdict == CompareVerdict::wrong ? "WRONG"
+                                                               : "less accurate";
+    out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6.1f} {:>11.3g}  {}\n", block_label(b), width, shape_string(b.shape),
+                       v, b.digits, b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
+  }
+  out += fmt::format("bound per entry: K ((terms + 2) u A + cond) + floor; K = {:g}, terms = {}, u = {:.3g}\n",
+                     c.rounding_factor, c.rounding_terms, c.unit_roundoff);
+  out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
+  if (const BlockComparison* w = c.worst_block()) out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
+  for (const auto& b : c.blocks) {
+    if (b.verdict == CompareVerdict::pass) continue;
+    out += fmt::format("{} is {}:\n", block_label(b), verdict_words(b.verdict, c.precision));
+    for (const auto& e : b.worst)
+      if (e.ratio > 1) out += fmt::format("    {:<12} given {}  exact {}  |error| {:.3g}  bound {:.3g}\n", e.where,
+                                          e.given, e.exact, e.abs_error, e.bound);
+  }
+  const CompareVerdict v = c.verdict();
+  out += "verdict: " + verdict_words(v, c.precision);
+  if (v == CompareVerdict::less_accurate)
+    out += c.strict ? " (a failure with --strict)" : " (advice; a failure with --strict)";
+  return out + "\n";
+}
+
+nlohmann::ordered_json to_json(const GradientComparison& c) {
+  nlohmann::ordered_json j;
+  j["format"] = "bpcheck compare";
+  j["version"] = 1;
+  j["subject"] = c.subject;
+  j["precision"] = c.precision;
+  j["samples"] = c.samples;
+  j["verdict"] = compare_verdict_name(c.verdict());
+  j["passed"] = c.passed();
+  j["strict"] = c.strict;
+  j["loss"] = {{"exact", c.exact_loss}, {"given", c.given_loss ? nlohmann::ordered_json(*c.given_loss) : nullptr}};
+  j["bound"] = {{"formula", "K ((terms + 2) u A + cond) + floor"},
+                {"K", c.rounding_factor},
+                {"terms", c.rounding_terms},
+                {"unit_roundoff", c.unit_roundoff}};
+  const auto entry_json = [](const ComparedEntry& e) {
+    nlohmann::ordered_json x;
+    x["row"] = e.row;
+    x["col"] = e.col;
+    x["where"] = e.where;
+    x["exact"] = e.exact;
+    x["given"] = e.given;
+    x["abs_error"] = number_or_null(e.abs_error);
+    x["bound"] = number_or_null(e.bound);
+    x["ratio"] = number_or_null(e.ratio);
+    return x;
+  };
+  auto blocks = nlohmann::ordered_json::array();
+  for (const auto& b : c.blocks) {
+    nlohmann::ordered_json x;
+    x["layer"] = b.layer;
+    x["type"] = b.layer_type;
+    x["name"] = b.name;
+    x["shape"] = b.shape;
+    x["verdict"] = compare_verdict_name(b.verdict);
+    x["digits"] = b.digits;
+    x["ratio"] = number_or_null(b.ratio);
+    x["max_abs_error"] = number_or_null(b.max_abs_error);
+    x["max_exact"] = b.max_exact;
+    auto worst = nlohmann::ordered_json::array();
+    for (const auto& e : b.worst) worst.push_back(entry_json(e));
+    x["worst"] = std::move(worst);
+    blocks.push_back(std::move(x));
+  }
+  j["blocks"] = std::move(blocks);
+  if (const BlockComparison* w = c.worst_block()) {
+    nlohmann::ordered_json x = entry_json(w->worst.front());
+    x["layer"] = w->layer;
+    x["name"] = w->name;
+    j["worst"] = std::move(x);
+  } else {
+    j["worst"] = nullptr;
+  }
+  return j;
+}
+
+std::string to_junit_xml(const GradientComparison& c) {
+  std::size_t failures = 0;
+  for (const auto& b : c.blocks)
+    failures += b.verdict == CompareVerdict::wrong || (b.verdict == CompareVerdict::less_accurate && c.strict);
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format("<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n",
+                     xml_escape("bpcheck compare: " + c.subject + " [" + c.precision + "]"), c.blocks.size(), failures);
+  for (const auto& b : c.blocks) {
+    out += fmt::format("  <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(c.subject),
+                       xml_escape(block_label(b) + " [" + c.precision + "]"));
+    const std::string detail =
+        fmt::format("{:.1f} digits, error/bound {:.3g}{}", b.digits, b.ratio,
+                    b.worst.empty() ? std::string() : "; worst " + entry_sentence(b, b.worst.front()));
+    const bool failed = b.verdict == CompareVerdict::wrong || (b.verdict == CompareVerdict::less_accurate && c.strict);
+    if (failed)
+      out += fmt::format("    <failure message=\"{}\">{}</failure>\n",
+                         xml_escape(block_label(b) + " is " + verdict_words(b.verdict, c.precision)), xml_escape(detail));
+    else
+      out += fmt::format("    <system-out>{}</system-out>\n",
+                         xml_escape(verdict_words(b.verdict, c.precision) + ": " + detail));
+    out += "  </testcase>\n";
+  }
+  return out + "</testsuite>\n";
+}
+
+}  // namespace bpcheck

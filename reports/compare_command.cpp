@@ -1,0 +1,64 @@
+// bpcheck compare --model M.json --params P.json --data D.json --gradient G.json [--precision float|double]
+//                 [--json FILE] [--junit FILE] [--strict] [--seed N]
+// Judges a gradient computed by another program against the mp100 truth (bpcheck/verify/compare.hpp).
+// Exit 0 when every block is within its rounding bound (or only less accurate, without --strict),
+// 1 when one is wrong, 2 on bad input.
+#include <cstdint>
+#include <memory>
+
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/verify/compare.hpp"
+#include "commands.hpp"
+
+namespace bpcheck::cli {
+
+namespace {
+
+struct CompareCommandOptions {
+  std::string model, params, data, gradient, precision, json, junit;
+  std::uint64_t seed = 42;
+  bool strict = false;
+};
+
+}  // namespace
+
+Command add_compare_command(CLI::App& parent) {
+  auto o = std::make_shared<CompareCommandOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "compare", "Judge a gradient computed by another program (bpcheck's gradient format) against the mp100 truth, "
+                 "block by block, within the rounding bound of its precision. Exit 0: right, 1: wrong, 2: bad input");
+  app->add_option("--model", o->model, "model spec JSON file")->required();
+  app->add_option("--params", o->params, "parameters JSON file the gradient was computed at")->required();
+  app->add_option("--data", o->data, "data JSON file the gradient was computed on")->required();
+  app->add_option("--gradient", o->gradient, "the gradient to judge, in the gradient format")->required();
+  app->add_option("--precision", o->precision,
+                  "the precision the gradient was computed in (default: the document's \"precision\")")
+      ->check(CLI::IsMember({"float", "double"}));
+  app->add_option("--json", o->json, "also write the comparison as JSON to FILE");
+  app->add_option("--junit", o->junit, "also write the comparison as JUnit XML to FILE");
+  app->add_flag("--strict", o->strict,
+                "also fail (exit 1) when a block is less accurate than its precision allows (by default: advice)");
+  app->add_option("--seed", o->seed, "seed of the rounding moves of the activations")
+      ->check(seed_check())
+      ->capture_default_str();
+  return {app, [o](std::ostream& out) {
+            NetworkSubject subject;
+            subject.spec = read_model_spec(o->model);
+            subject.parameters = read_json_file(o->params);
+            subject.parameters_file = o->params;
+            subject.data = read_json_file(o->data);
+            subject.data_file = o->data;
+            const nlohmann::json gradient = read_json_file(o->gradient);
+            CompareOptions options;
+            options.seed = o->seed;
+            options.strict = o->strict;
+            options.gradient_file = o->gradient;
+            const GradientComparison c = compare_gradient(subject, gradient, o->precision, options);
+            if (!o->json.empty()) write_file_atomically(o->json, to_json(c).dump(2) + "\n");
+            if (!o->junit.empty()) write_file_atomically(o->junit, to_junit_xml(c));
+            out << format_table(c);
+            return c.exit_code();
+          }};
+}
+
+}  // namespace bpcheck::cli
