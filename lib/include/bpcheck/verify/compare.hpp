@@ -13,7 +13,7 @@
 //   |g_T,i − g_i| ≤ K ((terms + 2) u_T A_i + cond_i) + floor
 //
 // with g the exact gradient (backprop in mp100), A = max(|g|, the backward sweep in absolute values
-// LossLayer::absolute_sweep), terms = LossLayer::rounding_terms(), and cond the largest change of the
+// LossLayer::absolute_sweep; the block's largest where both are 0), terms = LossLayer::rounding_terms(), and cond the largest change of the
 // exact gradient when every activation moves by its rounding in T (two random draws of ±u_T F_k, and
 // bpcheck's own forward activations in T) or the parameters and inputs move by a relative u_T.
 // Beyond the bound, a block is `wrong` when an error is gross (above a tenth of the block's largest
