@@ -21,7 +21,7 @@ images in PyTorch's contiguous (C, H, W) order, attention tokens as (L, E) row-m
 reshapes on the way in and flattens on the way out, and the layouts agree by construction.
 """
 import json
-import math
+import os
 import sys
 import time
 
@@ -30,11 +30,11 @@ from torch.autograd.gradcheck import GradcheckError
 
 import pytorch_common  # noqa: F401  (one thread)
 
+# The layouts are the PyTorch bridge's (tools/torch_bridge.py), which maps the other way.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from torch_bridge import bpcheck_layout, pair  # noqa: E402
+
 F = torch.nn.functional
-
-
-def pair(v):
-    return tuple(v) if isinstance(v, (list, tuple)) else (int(v), int(v))
 
 
 class Flat(torch.nn.Module):
@@ -163,8 +163,7 @@ def blocks(net):
 
 def to_bpcheck(t):
     """A torch tensor in bpcheck's JSON: vectors as lists, matrices as rows, conv weights as weight.reshape(out, -1)."""
-    t = t.detach()
-    return (t if t.dim() <= 1 else t.reshape(t.shape[0], -1)).tolist()
+    return bpcheck_layout(t).tolist()
 
 
 def load(model_path, params_path, data_path):

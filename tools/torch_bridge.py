@@ -88,13 +88,14 @@ def exact_rows(t):
     return [[exact_decimal(v) for v in row] for row in t.tolist()]
 
 
-def value_text(v):
-    """A gradient value with all its digits; NaN and ±Inf as the strings compare reads."""
+def value_text(v, precision="double"):
+    """A gradient value with all its precision's digits (9 significant for float32, which read back to the
+    same float, the shortest round trip for float64); NaN and ±Inf as the strings compare reads."""
     if math.isnan(v):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return repr(v)
+    return f"{v:.9g}" if precision == "float" else repr(v)
 
 
 def _refuse(k, m, why):
@@ -375,10 +376,10 @@ def torch_gradient(loss, described, precision):
             if p.grad is None:
                 raise Unmappable(f"layer {k} block {name}: PyTorch computed no gradient for it")
             g = layout(p.grad).detach().cpu().double()
-            values = [value_text(v) for v in g.tolist()] if g.dim() == 1 else \
-                [[value_text(v) for v in row] for row in g.tolist()]
+            values = [value_text(v, precision) for v in g.tolist()] if g.dim() == 1 else \
+                [[value_text(v, precision) for v in row] for row in g.tolist()]
             entries.append({"layer": k, "name": name, "shape": list(g.shape), "values": values})
-    return {"precision": precision, "loss": value_text(value.item()), "gradients": entries}
+    return {"precision": precision, "loss": value_text(value.item(), precision), "gradients": entries}
 
 
 def export(model, loss, batch, out_dir, precision="double", device="cpu"):
