@@ -243,3 +243,29 @@ TEST_CASE("bpcheck compare: table, --json and --junit, exit 0 right, 1 wrong, 2 
   bpcheck::testing::one_error_line(bpcheck_run("compare --model '" + bpcheck::testing::temp_path("cmp_m.json") +
                                                "' --gradient '" + bpcheck::testing::temp_path("cmp_g2.json") + "'"));
 }
+
+TEST_CASE("compare: beyond the sweep limit the bound is normwise, and still passes right and catches wrong gradients",
+          "[compare]") {
+  const CmpCase c = cmp_case(R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "tanh"},
+      {"type": "layer_norm"}, {"type": "dense", "units": 3}], "loss": "cross_entropy"})");
+  bpcheck::CompareOptions normwise;
+  normwise.sweep_limit = 0;
+  for (const std::string precision : {"float", "double"}) {
+    const json& g = precision == "float" ? c.gradient_float : c.gradient_double;
+    const auto r = bpcheck::compare_gradient(c.subject, g, precision, normwise);
+    INFO(bpcheck::format_table(r));
+    CHECK(!r.absolute_sweep);
+    CHECK(r.verdict() == bpcheck::CompareVerdict::pass);
+    CHECK(bpcheck::compare_gradient(c.subject, g, precision).absolute_sweep);
+    // Row 3 moved by the block's largest value: a gross error whatever row 3 holds.
+    json wrong = g;
+    double largest = 0;
+    for (const auto& row : g["gradients"][0]["values"])
+      for (const auto& x : row) largest = std::max(largest, std::abs(std::stod(x.get<std::string>())));
+    for (auto& x : wrong["gradients"][0]["values"][3])
+      x = fmt::format("{:.17g}", std::stod(x.get<std::string>()) + largest);
+    const auto w = bpcheck::compare_gradient(c.subject, wrong, precision, normwise);
+    CHECK(w.verdict() == bpcheck::CompareVerdict::wrong);
+    CHECK(w.worst_block()->worst.front().row == 3);
+  }
+}

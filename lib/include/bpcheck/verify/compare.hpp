@@ -45,6 +45,11 @@ struct CompareOptions {
   double rounding_factor = default_rounding_factor;  ///< K
   bool strict = false;                               ///< `less_accurate` fails too (exit 1)
   std::string gradient_file = "gradient";            ///< the gradient document's name, for messages
+  /// The most entries the layers' absolute Jacobians on the batch may have together (they are formed in
+  /// mp100 for the absolute sweep, about 80 bytes each). Beyond it, A is normwise: each entry rounds
+  /// relative to its block's largest exact value, and each activation relative to its own size, as
+  /// `verify` does in projection mode.
+  Index sweep_limit = 1000000;
 };
 
 /// One entry of a block, as the gradient document indexes it.
@@ -76,6 +81,7 @@ struct GradientComparison {
   std::optional<std::string> given_loss;  ///< the document's "loss", when it has one
   double unit_roundoff = 0, rounding_factor = default_rounding_factor;
   Index rounding_terms = 0;
+  bool absolute_sweep = true;  ///< A from the absolute sweep (false: normwise, beyond sweep_limit)
   bool strict = false;
   std::vector<BlockComparison> blocks;
 
