@@ -42,10 +42,13 @@ inline void validate_options(const VerifyOptions& opt) {
 
 /// The exact quantities at a drawn (X, θ): Y, the cotangent U and direction v (drawn from `rng`),
 /// and J by dual numbers in mp100, or J [V v] in one pass in projection mode; the absolute Jacobian
-/// and sweeps a layer states.
-template <class Make, class DualForwardMp>
-void exact_truth(Make& make, PointState& s, const DualForwardMp& f_mp, const VerifyOptions& opt, Random& rng,
-                 bool index_input) {
+/// and sweeps a layer states. Its own dual layer (dual_forward sets parameters on it) keeps points
+/// independent, so that they may run in parallel.
+template <class Make>
+void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rng, bool index_input) {
+  // The layer on dual<mp100> (nine mp100 per parameter) lives for the oracle's pass only: it is the
+  // largest thing a point holds.
+  const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
   auto layer_mp = build_on<mp100>(make, s.p.theta);
   const Matrix<mp100> Y = layer_mp.forward(s.p.X);
   s.out_rows = Y.rows();
@@ -277,9 +280,7 @@ class Subject {
       outcome.out.add(c.done());
     }
 
-    // dual_forward holds a layer it sets parameters on: one per point, so that points may run in parallel
-    const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
-    exact_truth(make, s, f_mp, opt, rng, index_input);
+    exact_truth(make, s, opt, rng, index_input);
     std::optional<CheckResult> oracles;
     if (s.truth.full) oracles = check_oracles(make, s);
 

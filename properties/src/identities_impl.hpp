@@ -28,14 +28,16 @@ double to_double(const T& x) {
   return scalar_cast<double>(x);
 }
 
-/// The relative tolerance of a comparison between two routes on rung T: K (n + 2) u_T, or 1e-40 in mp100.
+/// The relative tolerance of a comparison between two routes on rung T: K (n + 2) u_T, or the mp100
+/// tolerance in mp100 (the verifier's, rounding.hpp).
 template <class T>
 T tolerance(Index terms) {
   if constexpr (std::is_same_v<T, mp100>)
-    return from_string<mp100>("1e-40");
+    return from_string<mp100>("1e-40");  // default_mp100_tolerance, written out: its double is 1e-40 + 2e-57
   else
-    return T(16) * T(terms + 2) * unit_roundoff<T>();
+    return T(default_rounding_factor) * T(terms + 2) * unit_roundoff<T>();
 }
+static_assert(default_mp100_tolerance == 1e-40, "tolerance<mp100> writes the verifier's mp100 tolerance out");
 
 /// The smallest scale a bound is taken relative to: 1 in float and double (rounding errors of the
 /// size of O(1) terms that cancel); in mp100 the scale at which its tolerance reaches the rounding

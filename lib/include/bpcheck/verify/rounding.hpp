@@ -14,6 +14,10 @@ namespace bpcheck {
 /// K in the rounding bound (VerifyOptions::rounding_factor defaults to it).
 inline constexpr double default_rounding_factor = 16;
 
+/// The relative tolerance of the decisive mp100 comparisons (VerifyOptions::mp100_tolerance defaults to
+/// it): 60 digits above mp100's rounding, 24 below any float/double error a wrong gradient makes.
+inline constexpr double default_mp100_tolerance = 1e-40;
+
 /// K (terms + 2) u_T · magnitude on rung T.
 template <class T>
 T rounding_bound(const T& terms, const T& magnitude, double K = default_rounding_factor) {

@@ -90,7 +90,7 @@ struct VerifyOptions {
   /// takes one per core. Beyond 1 the factory is called from several threads at once (the registry's
   /// layers and networks allow it); the report is the same whatever the number.
   int threads = 1;
-  double mp100_tolerance = 1e-40;     ///< relative tolerance of the decisive mp100 comparisons
+  double mp100_tolerance = default_mp100_tolerance;  ///< relative tolerance of the decisive mp100 comparisons
   double rounding_factor = default_rounding_factor;  ///< K in the rounding bound (rounding.hpp)
   bool unstable_fails = false;        ///< `unstable` (a right gradient that loses digits) fails the report too
   std::optional<Matrix<mp100>> inputs;   ///< a fixed X (one column per sample) instead of random ones
