@@ -5,7 +5,8 @@ import sys
 
 ROUTES = [
     ("gradient_mp100", "`gradient --precision mp100`"),
-    ("verify", "`verify`"),
+    ("verify", "`verify --jobs 1`"),
+    ("verify_jobs", "`verify` (one thread per core)"),
     ("verify_projections", "`verify --projections`"),
     ("verify_full", "`verify --full`"),
     ("gradcheck_fast", "gradcheck fast (float64)"),

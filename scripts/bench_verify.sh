@@ -15,7 +15,8 @@
 #   bpcheck gradient --precision mp100, bpcheck verify, verify --projections, verify --full (when the
 #   program has the flag), each under /usr/bin/time (wall seconds, peak RSS) and a timeout; PyTorch's
 #   float64 gradient against `bpcheck gradient --precision double` (that the module is the same network);
-#   torch.autograd.gradcheck fast and full. One thread everywhere.
+#   torch.autograd.gradcheck fast and full. One thread everywhere (verify --jobs 1), and verify once more
+#   with its default of one thread per core.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${BPCHECK_BIN:-$root/build/reports/bpcheck}"
@@ -117,9 +118,10 @@ for m in "${models[@]}"; do
   if awk '{ exit !($1 < 2 && $3 == 0) }' "$dir/gradient_mp100.time"; then
     for k in 2 3; do timed "gradient_mp100.$k" "$dir" "$bin" gradient "${p[@]}" --precision mp100; done
   fi
-  timed verify "$dir" "$bin" verify "${p[@]}"
-  timed verify_projections "$dir" "$bin" verify "${p[@]}" --projections
-  if [ "$full_flag" = 1 ]; then timed verify_full "$dir" "$bin" verify "${p[@]}" --full; fi
+  timed verify "$dir" "$bin" verify "${p[@]}" --jobs 1
+  timed verify_jobs "$dir" "$bin" verify "${p[@]}"
+  timed verify_projections "$dir" "$bin" verify "${p[@]}" --projections --jobs 1
+  if [ "$full_flag" = 1 ]; then timed verify_full "$dir" "$bin" verify "${p[@]}" --full --jobs 1; fi
   for mode in fast full; do
     (cd "$root/bench" && timed "gradcheck_$mode" "$dir" "$python" pytorch_gradcheck_models.py gradcheck "$model" \
       "$dir/params.json" "$dir/data.json" "$mode")
