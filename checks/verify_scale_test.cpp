@@ -150,3 +150,36 @@ TEST_CASE("cli: verify --jobs gives the same output as one thread, and refuses a
   CHECK(one.out == two.out);
   CHECK_THAT(one_error_line(bpcheck_run("verify --model '" + model + "' --jobs -2")), Contains("--jobs"));
 }
+
+TEST_CASE("scale: projection mode catches every wrong gradient of the mutant zoo in mp100 and double",
+          "[verify][scale][mutant]") {
+  // The zoo's wrong gradients (properties/mutant_zoo_test.cpp) at their default sizes, forced through
+  // projections with the default points and distributions: what large layers get by default. The
+  // explicit-Jacobian mutant is left out (explicit Jacobians are compared in full mode only), as is the
+  // float-only one.
+  using bpcheck::mutants::Mutant;
+  VerifyOptions o;
+  o.full_jacobian_columns = 0;
+  o.precisions = {"mp100", "double"};
+  for (const Mutant m : {Mutant::transposed_weight, Mutant::missing_derivative, Mutant::derivative_at_output,
+                         Mutant::bias_first_sample, Mutant::divided_by_batch, Mutant::flipped_sign, Mutant::off_by_one,
+                         Mutant::wrong_for_negative, Mutant::wrong_for_batch, Mutant::softmax_diagonal_only,
+                         Mutant::norm_missing_epsilon, Mutant::overwritten_dtheta, Mutant::relative_offset_small,
+                         Mutant::relative_offset, Mutant::missing_bias_gradient, Mutant::log_softmax_missing_sum,
+                         Mutant::softplus_mirrored, Mutant::silu_missing_term, Mutant::gelu_wrong_approximation,
+                         Mutant::parameter_backward_missing_bias}) {
+    const VerificationReport r = bpcheck::verify_layer(bpcheck::mutants::MutantFactory{m}, o);
+    INFO("mutant " << int(m) << "\n" << bpcheck::format_table(r));
+    bool mp100_fails = false, double_fails = false, full = false;
+    for (const auto& c : r.checks) {
+      mp100_fails = mp100_fails || (c.precision == "mp100" && c.verdict == Verdict::fail);
+      double_fails = double_fails || (c.precision == "double" && c.verdict == Verdict::fail);
+      full = full || (c.check == "jacobians vs oracle" && c.verdict != Verdict::skipped);
+    }
+    CHECK_FALSE(full);  // projections indeed
+    CHECK(mp100_fails);
+    CHECK(double_fails);
+  }
+  // and the correct twin passes the same way
+  CHECK(bpcheck::verify_layer(bpcheck::mutants::MutantFactory{Mutant::rms_norm}, o).passed());
+}

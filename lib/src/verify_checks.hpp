@@ -410,25 +410,37 @@ CheckResult check_backward(RungContext<T, Make>& c) {
   return scope.done();
 }
 
+/// A second route to dθ at the backward check's point and U, judged by judge_second_dtheta: `route`
+/// adds to the dθ it is given, which holds backward's dθ once already when `times` is 2 and is 0 when
+/// `times` is 1.
+template <class T, class Make, class Route>
+CheckResult check_second_dtheta(RungContext<T, Make>& c, const char* check, const char* metric, const char* formula,
+                                int times, const Route& route, const char* what, const char* wrong_message,
+                                const char* throws_message) {
+  CheckScope scope(check, c.s.subject, c.prec, c.s.seed);
+  try {
+    const Vector<T> first = c.g.tail(c.s.P);
+    Vector<T> second = times == 1 ? Vector<T>(Vector<T>::Zero(c.s.P)) : first;
+    route(second);
+    scope.r.metric = metric;
+    scope.r.formula = formula;
+    c.judge_second_dtheta(scope.r, first, times, second, what, wrong_message);
+  } catch (const std::exception& e) {
+    scope.r.verdict = Verdict::fail;
+    scope.r.message = std::string(throws_message) + e.what();
+  }
+  return scope.done();
+}
+
 /// backward must add to dθ, not overwrite it: a second call onto the first result gives twice it.
 template <class T, class Make>
 std::optional<CheckResult> check_dtheta_accumulates(RungContext<T, Make>& c) {
   if (c.s.P == 0) return std::nullopt;
-  CheckScope scope("dθ accumulates", c.s.subject, c.prec, c.s.seed);
-  try {
-    // The dθ of the backward check's call is the first; one more call must add as much again.
-    const Vector<T> once = c.g.tail(c.s.P);
-    Vector<T> dtheta = once;
-    c.layer->backward(c.X, c.Y, c.U, dtheta);
-    scope.r.metric = "max |dθ after two calls − 2 dθ after one| / bound";
-    scope.r.formula = "backward(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ";
-    c.judge_second_dtheta(scope.r, once, 2, dtheta, "dθ accumulation",
-                          "backward overwrites dθ instead of adding to it");
-  } catch (const std::exception& e) {
-    scope.r.verdict = Verdict::fail;
-    scope.r.message = std::string("backward throws: ") + e.what();
-  }
-  return scope.done();
+  return check_second_dtheta(
+      c, "dθ accumulates", "max |dθ after two calls − 2 dθ after one| / bound",
+      "backward(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ", 2,
+      [&c](Vector<T>& dtheta) { c.layer->backward(c.X, c.Y, c.U, dtheta); }, "dθ accumulation",
+      "backward overwrites dθ instead of adding to it", "backward throws: ");
 }
 
 /// backward_parameters, where the layer states it, must add to dθ what backward adds.
@@ -439,20 +451,11 @@ std::optional<CheckResult> check_parameter_backward(RungContext<T, Make>& c) {
     bool states = true;
     if constexpr (std::is_same_v<LayerT, AnyLayer<T>>) states = c.layer->has_parameter_backward();
     if (!states || c.s.P == 0) return std::nullopt;
-    CheckScope scope("dθ without dX = backward's", c.s.subject, c.prec, c.s.seed);
-    try {
-      const Vector<T> with_dx = c.g.tail(c.s.P);  // the backward check's call
-      Vector<T> without_dx = Vector<T>::Zero(c.s.P);
-      c.layer->backward_parameters(c.X, c.Y, c.U, without_dx);
-      scope.r.metric = "max |dθ of backward_parameters − dθ of backward| / bound";
-      scope.r.formula = "backward_parameters(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ, as backward does";
-      c.judge_second_dtheta(scope.r, with_dx, 1, without_dx, "backward_parameters",
-                            "backward_parameters adds another dθ than backward");
-    } catch (const std::exception& e) {
-      scope.r.verdict = Verdict::fail;
-      scope.r.message = std::string("backward or backward_parameters throws: ") + e.what();
-    }
-    return scope.done();
+    return check_second_dtheta(
+        c, "dθ without dX = backward's", "max |dθ of backward_parameters − dθ of backward| / bound",
+        "backward_parameters(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ, as backward does", 1,
+        [&c](Vector<T>& dtheta) { c.layer->backward_parameters(c.X, c.Y, c.U, dtheta); }, "backward_parameters",
+        "backward_parameters adds another dθ than backward", "backward or backward_parameters throws: ");
   } else {
     return std::nullopt;
   }
