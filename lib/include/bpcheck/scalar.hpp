@@ -9,9 +9,9 @@
 // Rungs: float, double, mp100 (100 decimal digits), and dual<T> = Dual<T, dual_width> over each.
 //
 // mp100 is MPFR with 100 decimal digits, limbs on the stack, expression templates off (Eigen needs
-// plain value types). Measured on this machine against cpp_bin_float_100 (64×64 by 64×8 product;
-// elementwise tanh and erf): mpfr stack 2.9 ms / 2.3 µs / 7.9 µs, mpfr heap 5.2 ms / 2.5 µs /
-// 8.0 µs, cpp_bin_float 4.1 ms / 28.5 µs / 20.9 µs. Transcendentals dominate layer code, hence MPFR.
+// plain value types). Layer code is dominated by transcendental functions (tanh, erf, exp), where
+// MPFR is several times faster than cpp_bin_float_100, and limbs on the stack make products faster
+// than on the heap (the measurements are in docs/history.md, "Choices of the design").
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
