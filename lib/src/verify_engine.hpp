@@ -49,7 +49,8 @@ struct Truth {
   Matrix<mp100> V;        ///< projection directions (n × k)
   Matrix<mp100> JV;       ///< J V
   Matrix<mp100> JVv;      ///< J [V v], from the same pass
-  Index evaluations = 0;
+  Index evaluations = 0;          ///< dual-number passes that formed it
+  Clock::duration time{};         ///< how long that took (charged to mp100's backward check)
 };
 
 inline double to_double(const mp100& x) { return x.convert_to<double>(); }

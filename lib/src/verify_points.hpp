@@ -46,6 +46,7 @@ inline void validate_options(const VerifyOptions& opt) {
 /// independent, so that they may run in parallel.
 template <class Make>
 void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rng, bool index_input) {
+  const Clock::time_point start = Clock::now();
   // The layer on dual<mp100> (nine mp100 per parameter) lives for the oracle's pass only: it is the
   // largest thing a point holds.
   const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
@@ -62,6 +63,7 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
   s.truth.full = full_jacobians(opt, Y.size(), s.n);
   if (s.truth.full) {
     s.truth.J = joint_jacobian<mp100>(f_mp, s.p.X, s.p.theta);
+    s.truth.evaluations = (s.n + dual_width - 1) / dual_width;
     s.truth.g = s.truth.J.transpose() * u;
     s.truth.g_scale = abs_mat(s.truth.J).transpose() * abs_vec(u);
     s.slope_true = u.dot(s.truth.J * s.p.v);
@@ -86,6 +88,7 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
     Matrix<mp100> Vv(s.n, opt.projections + 1);
     Vv << s.truth.V, s.p.v;
     const Matrix<mp100> JVv = joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, Vv);
+    s.truth.evaluations = (Vv.cols() + dual_width - 1) / dual_width;
     s.truth.JV = JVv.leftCols(opt.projections);
     s.truth.JVv = JVv;
     s.slope_true = u.dot(JVv.col(opt.projections));
@@ -103,6 +106,7 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
       s.value_terms = layer_mp.absolute_value(s.p.X, s.activation_sweeps->back());
     }
   }
+  s.truth.time = Clock::now() - start;
 }
 
 /// The two oracles, dual numbers and central differences in mp100, must agree before either judges
