@@ -124,8 +124,10 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
   // The oracles hold the network in dual<mp100>, the largest rung: refuse before allocating it when
   // even one copy of its parameters would not fit.
   check_model_memory(subject.spec, sizeof(dual<mp100>), scalar_name<dual<mp100>>(), "model");
-  // The network, its parameters and its batch on the real rung R, read once per rung so that decimal
-  // strings keep all their digits in mp100; dual rungs ride on their real rung's values.
+  // The network, its parameters and its batch on the real rung R, read from the JSON once per rung
+  // (decimal strings keep all their digits in mp100): parsing 100k parameters into mp100 costs more
+  // than a backprop, and the checks build the network dozens of times. Dual rungs ride on their real
+  // rung's values.
   auto network_on = [&subject, &options]<class R>(rung<R>) {
     Network<R> net(subject.spec);
     if (subject.parameters)
@@ -136,11 +138,23 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
                                   : generate_batch(net, options.seed, options.batch);
     return std::pair{std::move(net), std::move(batch)};
   };
-  auto make = [&network_on]<class T>(rung<T>) {
+  const auto on_float = network_on(rung<float>{});
+  const auto on_double = network_on(rung<double>{});
+  auto network_mp = network_on(rung<mp100>{});
+  const auto parsed = [&]<class R>(rung<R>) -> const std::pair<Network<R>, Batch<R>>& {
+    if constexpr (std::is_same_v<R, float>)
+      return on_float;
+    else if constexpr (std::is_same_v<R, double>)
+      return on_double;
+    else
+      return network_mp;
+  };
+  // Called from several threads at once: it only reads the parsed networks.
+  auto make = [&parsed]<class T>(rung<T>) {
     using R = real_t<T>;
-    auto [net, batch] = network_on(rung<R>{});
+    const auto& [net, batch] = parsed(rung<R>{});
     if constexpr (std::is_same_v<T, R>) {
-      return LossLayer<T>(std::move(net), std::move(batch.targets));
+      return LossLayer<T>(Network<T>(net), Targets<T>(batch.targets));
     } else {
       Targets<T> t;
       t.values = matrix_cast<T>(batch.targets.values);
@@ -150,7 +164,6 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
   };
   // Named references, not a structured binding: the overflow check's lambda below uses them, and
   // clang 14 does not let a lambda capture a structured binding.
-  auto network_mp = network_on(rung<mp100>{});
   Network<mp100>& net_mp = network_mp.first;
   Batch<mp100>& batch_mp = network_mp.second;
   VerifyOptions loss_options = options;
@@ -190,7 +203,7 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
   const std::string network_subject = report.checks.empty() ? report.subject : report.checks.front().subject;
   for (const auto& precision : options.precisions) {
     auto locate = [&]<class R>(rung<R>) {
-      auto [net, batch] = network_on(rung<R>{});
+      const auto& [net, batch] = parsed(rung<R>{});
       if (auto r = locate_overflow(net, batch, net_mp, batch_mp, network_subject, options.seed))
         report.checks.push_back(std::move(*r));
     };
