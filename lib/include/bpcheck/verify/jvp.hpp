@@ -119,6 +119,7 @@ Jvp<T> run(const DualForward<T>& f, const Matrix<T>& X, const Vector<T>& theta, 
     const Index first = p * dual_width;
     const Index lanes = std::min<Index>(dual_width, directions - first);
     seed(first, lanes, Xd, td);
+    const ActiveLanes active{static_cast<int>(lanes)};
     const Matrix<dual<T>> Yd = f(Xd, td);
     if (p == 0) {
       r.output = Yd.unaryExpr([](const dual<T>& y) { return y.v; });
