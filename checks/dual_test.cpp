@@ -196,3 +196,110 @@ TEMPLATE_LIST_TEST_CASE("gelu, tanh, softplus and softmax on dual numbers reprod
   CHECK(normwise_relative_difference(jacobian_by_lanes<T>(bpcheck::LogSoftmax<D>(3), X),
                                      bpcheck::LogSoftmax<T>(3).jacobian_input(X)) <= tol);
 }
+
+namespace {
+/// C(i, j) = Σ_k A(i, k) B(k, j) with dual arithmetic, one coefficient at a time: the product rule
+/// without Eigen's matrix kernels.
+template <class D>
+Matrix<D> dual_product_by_coefficients(const Matrix<D>& A, const Matrix<D>& B) {
+  Matrix<D> C(A.rows(), B.cols());
+  for (Index i = 0; i < A.rows(); ++i)
+    for (Index j = 0; j < B.cols(); ++j) {
+      D sum(0);
+      for (Index k = 0; k < A.cols(); ++k) sum = sum + A(i, k) * B(k, j);
+      C(i, j) = sum;
+    }
+  return C;
+}
+
+/// A dual matrix whose values and every lane are distinct small integers (exact in any rung).
+template <class D>
+Matrix<D> dual_integer_matrix(Index rows, Index cols, int offset) {
+  Matrix<D> M(rows, cols);
+  for (Index i = 0; i < M.size(); ++i) {
+    M(i) = D(double((i * 7 + offset) % 11) - 5);
+    for (std::size_t l = 0; l < M(i).d.size(); ++l) M(i).d[l] = double((i * 3 + l * 5 + offset) % 13) - 6;
+  }
+  return M;
+}
+
+template <class D>
+bool dual_matrices_equal(const Matrix<D>& X, const Matrix<D>& Y) {
+  if (X.rows() != Y.rows() || X.cols() != Y.cols()) return false;
+  for (Index i = 0; i < X.size(); ++i) {
+    if (X(i).v != Y(i).v) return false;
+    for (std::size_t l = 0; l < X(i).d.size(); ++l)
+      if (X(i).d[l] != Y(i).d[l]) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("mp100 dual matrix products (lane by lane) equal the product rule coefficient by coefficient",
+          "[dual]") {
+  using D = bpcheck::dual<bpcheck::mp100>;
+  // Integers: every sum is exact, so any order of summation must give the same numbers.
+  const Matrix<D> A = dual_integer_matrix<D>(5, 7, 1), B = dual_integer_matrix<D>(7, 3, 2);
+  const Matrix<D> expected = dual_product_by_coefficients(A, B);
+  SECTION("plain, transposed operands and a row-major result") {
+    CHECK(dual_matrices_equal<D>(A * B, expected));
+    const Matrix<D> At = A.transpose(), Bt = B.transpose();
+    CHECK(dual_matrices_equal<D>(At.transpose() * Bt.transpose(), expected));
+    const Eigen::Matrix<D, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> R = A * B;
+    CHECK(dual_matrices_equal<D>(Matrix<D>(R), expected));
+  }
+  SECTION("scaled and accumulated into an existing matrix") {
+    Matrix<D> C = dual_integer_matrix<D>(5, 3, 3);
+    const Matrix<D> before = C;
+    C.noalias() += D(2.0) * A * B;
+    Matrix<D> want(5, 3);
+    for (Index i = 0; i < want.size(); ++i) want(i) = before(i) + D(2.0) * expected(i);
+    CHECK(dual_matrices_equal<D>(C, want));
+  }
+  SECTION("a lane that holds zeros in one operand") {
+    Matrix<D> Z = A;
+    for (Index i = 0; i < Z.size(); ++i) Z(i).d[3] = 0;
+    CHECK(dual_matrices_equal<D>(Z * B, dual_product_by_coefficients<D>(Z, B)));
+  }
+  SECTION("with fewer active lanes, the active ones are unchanged and the others stay zero") {
+    Matrix<D> A3 = A, B3 = B;
+    for (Index i = 0; i < A3.size(); ++i)
+      for (std::size_t l = 3; l < A3(i).d.size(); ++l) A3(i).d[l] = 0;
+    for (Index i = 0; i < B3.size(); ++i)
+      for (std::size_t l = 3; l < B3(i).d.size(); ++l) B3(i).d[l] = 0;
+    Matrix<D> C;
+    {
+      const bpcheck::ActiveLanes active{3};
+      C = A3 * B3;
+      CHECK(bpcheck::dual_detail::lanes<bpcheck::mp100, bpcheck::dual_width>() == 3);
+    }
+    CHECK(bpcheck::dual_detail::lanes<bpcheck::mp100, bpcheck::dual_width>() == bpcheck::dual_width);
+    CHECK(dual_matrices_equal<D>(C, dual_product_by_coefficients<D>(A3, B3)));
+  }
+}
+
+TEST_CASE("mp100 matrix products equal their sums coefficient by coefficient, in every storage order",
+          "[dual][mp100]") {
+  using bpcheck::mp100;
+  using RowMajorMatrix = Eigen::Matrix<mp100, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  // Integers: exact in any order of summation.
+  Matrix<mp100> A(6, 9), B(9, 4);
+  for (Index i = 0; i < A.size(); ++i) A(i) = double((i * 7) % 11) - 5;
+  for (Index i = 0; i < B.size(); ++i) B(i) = double((i * 5) % 13) - 6;
+  Matrix<mp100> expected = Matrix<mp100>::Zero(6, 4);
+  for (Index i = 0; i < 6; ++i)
+    for (Index j = 0; j < 4; ++j)
+      for (Index k = 0; k < 9; ++k) expected(i, j) += A(i, k) * B(k, j);
+  const Matrix<mp100> At = A.transpose(), Bt = B.transpose();
+  CHECK(Matrix<mp100>(A * B) == expected);
+  CHECK(Matrix<mp100>(At.transpose() * B) == expected);  // a row-major left operand (dX = Wᵀ dY)
+  CHECK(Matrix<mp100>(A * Bt.transpose()) == expected);  // a row-major right operand (dW = dY Xᵀ)
+  CHECK(Matrix<mp100>(At.transpose() * Bt.transpose()) == expected);
+  const RowMajorMatrix R = A * B;
+  CHECK(Matrix<mp100>(R) == expected);
+  Matrix<mp100> C = Matrix<mp100>::Constant(6, 4, mp100(3));
+  C.noalias() += mp100(2) * (At.transpose() * B);
+  CHECK(C == Matrix<mp100>((mp100(2) * expected).array() + mp100(3)));
+  C.noalias() -= A * B;
+  CHECK(C == Matrix<mp100>(expected.array() + mp100(3)));
+}
