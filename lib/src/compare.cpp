@@ -178,11 +178,6 @@ Vector<mp100> flat(const Gradient<mp100>& g) {
   return out;
 }
 
-template <class T>
-constexpr double min_normal() {
-  return double(std::numeric_limits<T>::min());
-}
-
 std::string short_text(const mp100& x, int digits) { return x.str(digits, std::ios_base::scientific); }
 
 template <class T>
@@ -258,7 +253,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       add_change(Vector<mp100>(flat(moved.gradient(Xm, batch.targets)) - g));
     }
   }
-  const mp100 floor = K * mp100(min_normal<T>()) * mp100(nx + P + 1) * 2;
+  const mp100 floor = underflow_floor<T>(mp100(nx + P + 1), mp100(2), o.rounding_factor);
   const mp100 sqrt_u = sqrt(u_T);
 
   GradientComparison c;
@@ -299,7 +294,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
         // ignores), another implementation still forms it from terms that cancel: those of its block.
         mp100 magnitude = std::max(mp100(abs(g(at))), sweep(at));
         if (magnitude == 0 || !full_sweep) magnitude = block_magnitude;
-        const mp100 bound = K * ((terms + 2) * u_T * magnitude + cond(at)) + floor;
+        const mp100 bound = rounding_bound(terms, magnitude, o.rounding_factor, u_T) + K * cond(at) + floor;
         ComparedEntry e;
         e.row = b.is_vector ? i : i % b.rows;
         e.col = b.is_vector ? 0 : i / b.rows;

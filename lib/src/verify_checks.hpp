@@ -22,7 +22,7 @@ struct RungContext {
   std::string prec = scalar_name<T>();
   double K = opt.rounding_factor;
   mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
-  mp100 tol = from_string<mp100>(fmt::format("{:.17g}", opt.mp100_tolerance));
+  mp100 tol = mp100_tolerance(opt.mp100_tolerance);
   Vector<mp100> u = vec(s.p.U);
   Matrix<T> X = matrix_cast<T>(s.p.X);
   Matrix<T> U = matrix_cast<T>(s.p.U);
@@ -40,7 +40,7 @@ struct RungContext {
   /// What the rounding of the Y backward reads does to its result (output_rounding), in full.
   std::vector<Vector<mp100>> y_changes;
   Vector<mp100> gross_floor;  ///< see gross_floor_of()
-  mp100 floor_T = mp100(K * min_normal<T>()) * mp100(s.n + s.out_rows * s.batch) * (mp100(1) + abs_vec(u).maxCoeff());
+  mp100 floor_T = underflow_floor<T>(mp100(s.n + s.out_rows * s.batch), mp100(1) + abs_vec(u).maxCoeff(), K);
   /// Time and passes spent measuring the conditioning, charged to the backward check that uses them.
   Clock::duration conditioning_time{};
   std::size_t conditioning_evaluations = 0;
@@ -133,8 +133,8 @@ struct RungContext {
                      : Vector<mp100>(abs_vec(expected));
     Vector<mp100> bound(s.P);
     for (Index i = 0; i < s.P; ++i)
-      bound(i) = is_mp ? tol * scale(i) + rounding_bound(K, u_T, mp100(times), mp100(abs(expected(i))))
-                       : mp100(K) * mp100(s.out_rows * s.batch + 2) * u_T * scale(i) + floor_T;
+      bound(i) = is_mp ? tol * scale(i) + rounding_bound(mp100(times), mp100(abs(expected(i))), K, u_T)
+                       : rounding_bound(mp100(s.out_rows * s.batch), scale(i), K, u_T) + floor_T;
     const Index nx = s.in_rows * s.batch;
     const Layout& L = s.layout;
     compare(
@@ -274,7 +274,7 @@ std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
   }
   if (c.is_mp) return std::nullopt;
   r.metric = "max |y_T − y| / bound";
-  r.formula = "bound = K (terms u_T (|y| + |J||z|) + cond) + floor ≥ |y_T − y|";
+  r.formula = "bound = K ((terms + 2) u_T (|y| + |J||z|) + cond) + floor ≥ |y_T − y|";
   const Vector<mp100> y = vec(s.truth.Y);
   Vector<mp100> yscale = abs_vec(y);
   Vector<mp100> nterms = Vector<mp100>::Constant(y.size(), mp100(s.n));
@@ -293,7 +293,8 @@ std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
   if (s.value_terms && y.size() == 1) yscale(0) = std::max(yscale(0), *s.value_terms);
   const Vector<mp100> cond = max_abs_change(c.y_pert, y);
   Vector<mp100> bound(y.size());
-  for (Index i = 0; i < y.size(); ++i) bound(i) = mp100(c.K) * (nterms(i) * c.u_T * yscale(i) + cond(i)) + c.floor_T;
+  for (Index i = 0; i < y.size(); ++i)
+    bound(i) = rounding_bound(nterms(i), yscale(i), c.K, c.u_T) + mp100(c.K) * cond(i) + c.floor_T;
   const bool gross = compare(
       r, y, vec(c.Y), bound, yscale, [](Index i) { return fmt::format("y[{}]", i); },
       [](Index) { return std::string("y"); });
@@ -351,7 +352,7 @@ CheckResult check_backward(RungContext<T, Make>& c) {
     if (s.truth.full) magnitude = s.gradient_magnitude(u), nterms = s.gradient_terms();
     // An entry may be formed from terms as large as the largest entry's (a layer that mixes its
     // inputs): mp100's rounding of those is the floor, K (n + 2) u_mp100 · max magnitude.
-    const mp100 floor = magnitude.size() ? rounding_bound(K, c.u_T, nterms.maxCoeff(), magnitude.maxCoeff()) : mp100(0);
+    const mp100 floor = magnitude.size() ? rounding_bound(nterms.maxCoeff(), magnitude.maxCoeff(), K, c.u_T) : mp100(0);
     // and mp100's rounding of Y where backward reads it (s ⊙ (g − sᵀg) at a saturated softmax, whose
     // exact gradient is 1e-18916 while s rounds at 1e-100)
     Vector<mp100> output_cond = Vector<mp100>::Zero(expected.size());
@@ -361,7 +362,7 @@ CheckResult check_backward(RungContext<T, Make>& c) {
       r.evaluations += c.y_changes.size();
     }
     for (Index i = 0; i < expected.size(); ++i)
-      bound(i) = c.tol * scale(i) + rounding_bound(K, c.u_T, nterms(i), magnitude(i)) + floor +
+      bound(i) = c.tol * scale(i) + rounding_bound(nterms(i), magnitude(i), K, c.u_T) + floor +
                  mp100(K) * output_cond(i) + c.floor_T;
     r.metric = "max |g − Jᵀu| / (tol |J|ᵀ|u| + rounding)";
     r.formula = fmt::format(
@@ -388,7 +389,7 @@ CheckResult check_backward(RungContext<T, Make>& c) {
     Vector<mp100> nterms = Vector<mp100>::Constant(expected.size(), mp100(s.n));
     if (s.truth.full) scale = s.gradient_magnitude(u), nterms = s.gradient_terms();
     for (Index i = 0; i < expected.size(); ++i)
-      bound(i) = mp100(K) * ((nterms(i) + 2) * c.u_T * scale(i) + cond(i)) + c.floor_T;
+      bound(i) = rounding_bound(nterms(i), scale(i), K, c.u_T) + mp100(K) * cond(i) + c.floor_T;
     r.metric = "max |g_T − g| / bound";
     r.formula =
         "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g when the point (for a network "
@@ -404,7 +405,7 @@ CheckResult check_backward(RungContext<T, Make>& c) {
         const Vector<mp100> magnitude = abs_mat(*D).transpose() * abs_vec(u);
         Vector<mp100> allowance = abs_vec(Vector<mp100>(reference - expected));
         for (Index i = 0; i < allowance.size(); ++i)
-          allowance(i) += mp100(K) * (mp100(D->rows()) + 2) * c.u_T * magnitude(i);
+          allowance(i) += rounding_bound(mp100(D->rows()), magnitude(i), K, c.u_T);
         c.rejudge_against_forward_mode(r, "backward", expected, actual, bound, scale, allowance, w, b, &c.gross_floor);
       }
   }
@@ -513,17 +514,17 @@ std::optional<CheckResult> check_jacobians(RungContext<T, Make>& c) {
       if (c.is_mp) {
         // As for backward: mp100's rounding of the largest terms is the floor.
         const mp100 floor =
-            e.size() ? rounding_bound(K, c.u_T, mp100(s.n + s.out_rows * s.batch), magnitude.maxCoeff()) : mp100(0);
+            e.size() ? rounding_bound(mp100(s.n + s.out_rows * s.batch), magnitude.maxCoeff(), K, c.u_T) : mp100(0);
         for (Index i = 0; i < e.size(); ++i)
-          bound(i) = c.tol * sc(i) + rounding_bound(K, c.u_T, nterms(i), magnitude(i)) + floor;
+          bound(i) = c.tol * sc(i) + rounding_bound(nterms(i), magnitude(i), K, c.u_T) + floor;
       } else if (s.absolute_J) {
         for (Index i = 0; i < e.size(); ++i)
-          bound(i) = rounding_bound(K, c.u_T, nterms(i), magnitude(i)) + mp100(K) * cond(i) + c.floor_T;
+          bound(i) = rounding_bound(nterms(i), magnitude(i), K, c.u_T) + mp100(K) * cond(i) + c.floor_T;
       } else {
         for (Index i = 0; i < e.size(); ++i)
-          bound(i) = sweep ? mp100(K) * ((s.sweep_terms + 2) * c.u_T * std::max(sc(i), (*s.sweep_unit)(i)) + cond(i)) +
-                                 c.floor_T
-                           : mp100(K) * (mp100(4) * c.u_T * sc(i) + cond(i)) + c.floor_T;
+          bound(i) = (sweep ? rounding_bound(s.sweep_terms, std::max(sc(i), (*s.sweep_unit)(i)), K, c.u_T)
+                            : rounding_bound(mp100(2), sc(i), K, c.u_T)) +
+                     mp100(K) * cond(i) + c.floor_T;
       }
       r.metric = c.is_mp ? "max |J_layer − J| / (tol |J|)" : "max |J_T − J| / bound";
       r.formula = c.is_mp        ? "pass when ≤ 1; J by dual numbers in mp100"
@@ -606,7 +607,7 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
     // The rounding of Y that backward reads moves (Jᵀu)ᵀv too.
     mp100 output_cond_v(0);
     for (const auto& change : c.y_changes) output_cond_v = std::max(output_cond_v, mp100(abs(change.dot(s.p.v))));
-    mp100 bound = c.tol * scale + rounding_bound(K, c.u_T, nterms, terms_scale) + mp100(K) * output_cond_v + c.floor_T;
+    mp100 bound = c.tol * scale + rounding_bound(nterms, terms_scale, K, c.u_T) + mp100(K) * output_cond_v + c.floor_T;
     if (!c.is_mp) {
       // Forward mode on dual<T> is the reference here, and it rounds too: where the derivative of
       // forward cancels (x/√(x² + ε) at a dominant x), Jv in T is off by more than any bound from |J|.
@@ -615,7 +616,7 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
       using boost::multiprecision::isfinite;
       const mp100 jvp_error = abs(scalar_cast<mp100>(lhs) - s.slope_true);
       const mp100 cond = s.truth.full ? mp100(K) * max_abs_change(c.g_pert, s.truth.g).dot(abs_vec(s.p.v)) : mp100(0);
-      bound = rounding_bound(K, c.u_T, nterms, terms_scale) + (isfinite(jvp_error) ? jvp_error : mp100(0)) + cond +
+      bound = rounding_bound(nterms, terms_scale, K, c.u_T) + (isfinite(jvp_error) ? jvp_error : mp100(0)) + cond +
               mp100(K) * output_cond_v + c.floor_T;
     }
     r.metric = "|uᵀ(Jv) − (Jᵀu)ᵀv| / bound";
@@ -685,7 +686,7 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
     const Vector<mp100> a = s.gradient_magnitude(u), nt = s.gradient_terms();
     const Vector<mp100> cond = max_abs_change(c.g_pert, s.truth.g);
     for (Index i = 0; i < a.size(); ++i)
-      g_bound_v += mp100(c.K) * ((nt(i) + 2) * c.u_T * a(i) + cond(i)) * abs(s.p.v(i));
+      g_bound_v += (rounding_bound(nt(i), a(i), c.K, c.u_T) + mp100(c.K) * cond(i)) * abs(s.p.v(i));
   }
   struct Step {
     int k;
@@ -869,8 +870,8 @@ std::optional<CheckResult> check_batch(RungContext<T, Make>& c) {
         s.gradient_magnitude(u).tail(s.P);
     Vector<mp100> bound(e.size());
     for (Index i = 0; i < e.size(); ++i)
-      bound(i) = c.is_mp ? c.tol * sc(i) + rounding_bound(c.K, c.u_T, mp100(s.n + s.batch), sc(i))
-                         : mp100(c.K) * mp100(s.n + s.batch) * c.u_T * sc(i) + c.floor_T;
+      bound(i) = c.is_mp ? c.tol * sc(i) + rounding_bound(mp100(s.n + s.batch), sc(i), c.K, c.u_T)
+                         : rounding_bound(mp100(s.n + s.batch), sc(i), c.K, c.u_T) + c.floor_T;
     scope.r.metric = "max |batch − per-sample| / bound";
     scope.r.formula = "forward column by column and Σ_s dθ_s against the batch results";
     const Index ny = c.Y.size();

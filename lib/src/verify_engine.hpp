@@ -62,13 +62,6 @@ Vector<T> vec(const Matrix<T>& M) {
 
 inline double float_round(double x) { return double(float(x)); }
 
-template <class T>
-constexpr double min_normal() {
-  if constexpr (std::is_same_v<T, mp100>)
-    return 1e-300;  // mp100 reaches far lower, but values under 1e-300 count as zero: below double's range
-  else
-    return double(std::numeric_limits<T>::min());
-}
 
 /// Where entry i of z = [vec X; θ] (or of the gradient) lives, for people.
 struct Layout {
@@ -408,19 +401,6 @@ inline double slope(const std::vector<double>& h, const std::vector<double>& r) 
   return (n * sxy - sx * sy) / (n * sxx - sx * sx);
 }
 
-/// The Taylor ladder of a rung: h = 2^-k for k in [first, last] by `stride`.
-template <class T>
-std::vector<int> taylor_ladder() {
-  std::vector<int> ks;
-  if constexpr (std::is_same_v<T, float>)
-    for (int k = 1; k <= 14; ++k) ks.push_back(k);
-  else if constexpr (std::is_same_v<T, double>)
-    for (int k = 1; k <= 34; ++k) ks.push_back(k);
-  else  // h from 2⁻¹⁰ to 2⁻⁶⁰: the remainder h² stays far above mp100's rounding (10⁻¹⁰⁰) throughout
-    for (int k = 10; k <= 60; k += 10) ks.push_back(k);
-  return ks;
-}
-
 /// The state shared by the checks of one point.
 struct PointState {
   Point p;
@@ -495,10 +475,6 @@ std::vector<Vector<mp100>> output_rounding(Make& make, const PointState& s, cons
   return out;
 }
 
-/// bpcheck::rounding_bound with the rung's unit roundoff u given in mp100 (the checker's arithmetic).
-inline mp100 rounding_bound(double K, const mp100& u, const mp100& terms, const mp100& magnitude) {
-  return mp100(K) * (terms + 2) * u * magnitude;
-}
 
 /// Runs every check on rung T at one point. `reference_wrong`: mp100 already found this code wrong
 

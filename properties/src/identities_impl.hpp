@@ -33,11 +33,10 @@ double to_double(const T& x) {
 template <class T>
 T tolerance(Index terms) {
   if constexpr (std::is_same_v<T, mp100>)
-    return from_string<mp100>("1e-40");  // default_mp100_tolerance, written out: its double is 1e-40 + 2e-57
+    return mp100_tolerance();
   else
-    return T(default_rounding_factor) * T(terms + 2) * unit_roundoff<T>();
+    return rounding_bound<T>(T(terms), T(1));
 }
-static_assert(default_mp100_tolerance == 1e-40, "tolerance<mp100> writes the verifier's mp100 tolerance out");
 
 /// The smallest scale a bound is taken relative to: 1 in float and double (rounding errors of the
 /// size of O(1) terms that cancel); in mp100 the scale at which its tolerance reaches the rounding
@@ -371,7 +370,6 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   const auto along_exact = [&](const T& h) { return T(u.dot(push_forward(p, Matrix<T>(step(h))).col(0))); };
   const Vector<T> y0 = vec(forward_at(p, z));
   const T size_phi = u.cwiseAbs().dot(y0.cwiseAbs());
-  const int last = std::is_same_v<T, mp100> ? 60 : (std::is_same_v<T, double> ? 24 : 12);
   const T noise_factor = T(1000) * T(terms(p) + 2) * unit_roundoff<T>();
   // Below T's smallest normal number a result rounds by an absolute half of the smallest subnormal, not
   // relative to itself (silu at −100 in float, φ ≈ 1e-42; gelu at −21 in double, φ ≈ 1e-316).
@@ -381,15 +379,17 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   // above noise_factor · (size + |gᵀd| + h size_per_h) + underflow
   const auto order = [&](const auto& linear, const T& size, const T& size_per_h) -> std::optional<double> {
     std::optional<double> result;
-    T h(1), r_prev(-1);
-    for (int k = 1; k <= last; ++k) {
-      h /= 2;
+    T r_prev(-1);
+    int k_prev = 0;
+    for (int k : taylor_ladder<T>()) {  // the verifier's steps (rounding.hpp)
+      using std::ldexp;
+      const T h = ldexp(T(1), -k);
       const T lin = linear(h);
       const T r = abs(T(phi(h) - phi0 - lin));
       const T noise = noise_factor * (size + abs(lin) + h * size_per_h) + underflow;
       if (r <= noise) break;
-      if (r_prev > 0) result = to_double(T(log2(T(r_prev / r))));
-      r_prev = r;
+      if (r_prev > 0) result = to_double(T(log2(T(r_prev / r)))) / double(k - k_prev);
+      r_prev = r, k_prev = k;
     }
     return result;
   };
