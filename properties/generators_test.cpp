@@ -158,7 +158,7 @@ TEST_CASE("an embedding may start a random network when asked for, never stand l
   CHECK(started);
 }
 
-TEST_CASE("a layer type without an option generator is refused by name", "[property][generator]") {
+TEST_CASE("an unregistered layer type is refused by name", "[property][generator]") {
   GeneratorOptions o;
   o.layer_types = {"no_such_layer"};
   CHECK_THROWS_WITH(gen::layer_case(o)(rc::Random(), 0).value(), Catch::Contains("no_such_layer"));

@@ -14,6 +14,7 @@
 
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/io/limits.hpp"
+#include "layer_table.hpp"
 
 namespace bpcheck {
 
@@ -116,123 +117,28 @@ void check_memory(double bytes, const std::string& what, const std::string& wher
     throw input_error(where + ": " + what + " needs about " + format_bytes(bytes) + ", more than " + memory_text());
 }
 
-namespace {
-
-/// An option's positive integer, or each entry of a [a, b] pair multiplied; 0 when absent or ill-formed
-/// (the registry refuses those later with its own message).
-double option_product(const nlohmann::json& options, const char* key, double absent) {
-  const auto it = options.find(key);
-  if (it == options.end()) return absent;
-  auto positive = [](const nlohmann::json& j) {
-    return j.is_number_integer() && j.get<long long>() > 0 ? double(j.get<long long>()) : 0.0;
-  };
-  if (!it->is_array()) return positive(*it);
-  double product = 1;
-  for (const auto& e : *it) product *= positive(e);
-  return it->empty() ? 0.0 : product;
-}
-
-/// Counts layers from `layers` on, starting at `width` values per sample; false at a layer it cannot
-/// size (unknown type or missing sizes), where the count stops.
-bool add_extent(const std::vector<LayerSpec>& layers, double& width, ModelExtent& e, int depth = 0);
-
-/// The extent of a JSON list of layer objects (a residual's layers, a branch); false when malformed.
-bool add_sequence_extent(const nlohmann::json& list, double& width, ModelExtent& e, int depth) {
-  if (!list.is_array()) return false;
-  std::vector<LayerSpec> specs;
-  for (const auto& j : list) {
-    if (!j.is_object() || !j.contains("type") || !j.at("type").is_string()) return false;
-    LayerSpec s{j.at("type").get<std::string>(), j};
-    s.options.erase("type");
-    specs.push_back(std::move(s));
-  }
-  return add_extent(specs, width, e, depth);
-}
-
-bool add_extent(const std::vector<LayerSpec>& layers, double& width, ModelExtent& e, int depth) {
-  // Widths in double: a product of two huge sizes must not wrap around; only its magnitude matters.
-  static const std::set<std::string> same_width{"relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu",
-                                                "silu", "softmax", "log_softmax", "elu", "hardtanh", "mish",
-                                                "swish", "dropout", "flatten"};
-  for (const auto& l : layers) {
-    const auto& o = l.options;
-    if (l.type == "dense") {
-      const double out = option_product(o, "units", 0);
-      if (out == 0) return false;
-      e.parameters += (width + 1) * out;
-      width = out;
-    } else if (l.type == "layer_norm" || l.type == "batch_norm") {
-      e.parameters += 2 * width;
-    } else if (l.type == "conv1d" || l.type == "conv2d" || l.type.find("_pool") != std::string::npos) {
-      // The padded input bounds the output's positions (stride ≥ 1); the kernel sizes the weights.
-      const double channels = option_product(o, "channels", 0);
-      const bool two_d = l.type.back() == 'd' && l.type[l.type.size() - 2] == '2';
-      const auto padding_it = o.find("padding");
-      double padding = 0;
-      if (padding_it != o.end())
-        for (const auto& p : padding_it->is_array() ? *padding_it : nlohmann::json::array({*padding_it}))
-          if (p.is_number_integer()) padding = std::max(padding, double(p.get<long long>()));
-      const double positions = two_d ? (option_product(o, "height", 0) + 2 * padding) *
-                                           (option_product(o, "width", 0) + 2 * padding)
-                                     : option_product(o, "length", 0) + 2 * padding;
-      if (channels == 0 || positions == 0) return false;
-      double out_channels = channels;
-      if (l.type.rfind("conv", 0) == 0) {
-        out_channels = option_product(o, "out_channels", 0);
-        double kernel = option_product(o, "kernel", 0);
-        if (two_d && !o.value("kernel", nlohmann::json()).is_array()) kernel *= kernel;  // k means k × k
-        if (out_channels == 0 || kernel == 0) return false;
-        e.parameters += out_channels * (channels * kernel + 1);
-      }
-      width = std::max(width, out_channels * positions);
-    } else if (l.type == "embedding") {
-      const double rows = option_product(o, "num_embeddings", 0), dim = option_product(o, "embedding_dim", 0);
-      if (rows == 0 || dim == 0) return false;
-      e.parameters += rows * dim;
-      width *= dim;
-    } else if (l.type == "multi_head_attention") {
-      const double sequence = option_product(o, "sequence", 0), heads = option_product(o, "heads", 1);
-      if (sequence == 0) return false;
-      const double embed = width / sequence;
-      e.parameters += 4 * embed * embed + 4 * embed;
-      e.widest = std::max(e.widest, heads * sequence * sequence);  // the attention weights of one sample
-    } else if (l.type == "residual") {
-      const auto inner = o.find("layers");
-      if (inner == o.end() || depth > max_json_depth) return false;
-      double inner_width = width;
-      if (!add_sequence_extent(*inner, inner_width, e, depth + 1)) return false;
-    } else if (l.type == "add" || l.type == "concat") {
-      // every branch reads the input; concat's width is the sum of the branches'
-      const auto branches = o.find("branches");
-      if (branches == o.end() || !branches->is_array() || depth > max_json_depth) return false;
-      double joined = 0;
-      for (const auto& branch : *branches) {
-        double branch_width = width;
-        if (!add_sequence_extent(branch, branch_width, e, depth + 1)) return false;
-        joined = l.type == "concat" ? joined + branch_width : std::max(joined, branch_width);
-      }
-      width = joined;
-    } else if (!same_width.count(l.type)) {
-      return false;
-    }
-    e.widest = std::max(e.widest, width);
-  }
-  return true;
-}
-
-}  // namespace
-
 ModelExtent model_extent(const ModelSpec& spec) {
   ModelExtent e;
   double width = double(spec.input_size);
   e.widest = width;
-  add_extent(spec.layers, width, e);
+  for (std::size_t k = 0; k < spec.layers.size(); ++k) {
+    try {
+      if (!layer_extent(spec.layers[k], width, e, 0)) break;
+    } catch (const input_error& error) {
+      throw input_error("layer " + std::to_string(k) + ": " + error.what());
+    }
+  }
   return e;
 }
 
 void check_model_memory(const ModelSpec& spec, std::size_t scalar_bytes, const std::string& rung,
                         const std::string& where) {
-  const ModelExtent e = model_extent(spec);
+  ModelExtent e;
+  try {
+    e = model_extent(spec);
+  } catch (const input_error& error) {
+    throw input_error(where + ": " + error.what());
+  }
   check_memory((e.parameters + e.widest) * double(scalar_bytes),
                fmt::format("the model ({:.0f} parameters, widest layer {:.0f}) in {}", e.parameters, e.widest, rung),
                where);

@@ -1,15 +1,30 @@
-// The names the registries know, in documentation order.
-#include "bpcheck/layer.hpp"
+// The names the registries know, in documentation order: the layer types from the registry's table
+// (layer_table.hpp), the losses.
 #include "bpcheck/losses.hpp"
+#include "layer_table.hpp"
 
 namespace bpcheck {
 
+const std::vector<LayerTypeInfo>& layer_types() {
+  static const std::vector<LayerTypeInfo> types = [] {
+    std::vector<LayerTypeInfo> v;
+    for (const auto& entry : layer_table<double>()) v.push_back({entry.name, entry.summary, entry.shape, entry.options});
+    return v;
+  }();
+  return types;
+}
+
+const LayerTypeInfo& layer_type(const std::string& name) {
+  const auto& entry = layer_entry<double>(name);  // throws for an unknown name, listing the known ones
+  return layer_types()[std::size_t(&entry - layer_table<double>().data())];
+}
+
 const std::vector<std::string>& layer_type_names() {
-  static const std::vector<std::string> names{
-      "dense", "relu",    "leaky_relu", "sigmoid", "tanh",     "softplus", "gelu", "silu", "softmax", "log_softmax",
-      "elu",   "hardtanh", "mish",      "swish",   "dropout",
-      "layer_norm", "batch_norm", "flatten", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
-      "avg_pool2d", "residual", "add", "concat", "multi_head_attention", "embedding"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& type : layer_types()) v.push_back(type.name);
+    return v;
+  }();
   return names;
 }
 

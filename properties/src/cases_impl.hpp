@@ -242,15 +242,6 @@ Outcome accumulation_orders(const NetworkCase& c) {
   return o;
 }
 
-namespace cases_detail {
-inline bool is_elementwise(const std::string& type) {
-  for (const char* t : {"relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu", "silu", "elu", "hardtanh", "mish",
-                        "swish", "dropout"})
-    if (type == t) return true;
-  return false;
-}
-}  // namespace cases_detail
-
 template <class T>
 Outcome closed_form(const LayerCase& c) {
   using namespace cases_detail;
@@ -299,7 +290,7 @@ Outcome closed_form(const LayerCase& c) {
                                            : Matrix<T>(Matrix<T>::Zero(Jx.rows(), Jx.cols()));
     agree(o, type == "flatten" ? "flatten J = I" : "embedding J_x = 0", "dual-number J_x", Jx,
           type == "flatten" ? "I" : "0", ex, ex, T(0));
-  } else if (is_elementwise(type)) {
+  } else if (layer_type(type).shape == LayerShape::elementwise) {
     // elementwise: J_x diagonal, exactly (no other entry receives a tangent)
     Matrix<T> off = Jx;
     off.diagonal().setZero();

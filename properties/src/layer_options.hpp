@@ -1,5 +1,5 @@
 #pragma once
-// Random options for every built-in layer, fitted to the width they receive.
+// Random layers for the property suite: a type and options fitted to the width they receive.
 //
 // A generated layer is a type and a handful of small integers ("knobs"); `fit_layer` turns them into
 // options that are valid for the given input size (conv and pooling shapes that divide it, heads that
@@ -19,14 +19,14 @@ struct LayerDraw {
   std::vector<int> knobs;  ///< kKnobs small non-negative integers
 };
 
-inline constexpr int kKnobs = 8;
+inline constexpr int kKnobs = layer_option_knob_count;
 
 /// A type among `types` and its knobs; shrinks toward the first type and all knobs 0.
 rc::Gen<LayerDraw> layer_draw(std::vector<std::string> types);
 
 /// The layer spec of a draw for an input of `input_size` features and a batch of `batch` samples:
-/// `units` is the width of layers that choose one (dense). Throws input_error for a type it does not
-/// know, naming it: a new layer type needs its options here before the property suite can cover it.
+/// `units` is the width of layers that choose one (dense). The options come from the type's entry in
+/// the registry (LayerTypeInfo::options); throws input_error for an unregistered type.
 LayerSpec fit_layer(const LayerDraw& d, Index input_size, Index units, Index batch);
 
 }  // namespace bpcheck::properties::detail

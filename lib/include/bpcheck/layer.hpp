@@ -260,6 +260,39 @@ struct LayerSpec {
 /// The names the registry knows, in documentation order.
 const std::vector<std::string>& layer_type_names();
 
+/// How a registered layer's output width follows from its input.
+enum class LayerShape {
+  elementwise,   ///< y_i = f(x_i): the input's width, J_x diagonal
+  same_width,    ///< the input's width, entries coupled or moved (softmax, flatten)
+  from_options,  ///< width and parameters follow from the options (dense, conv, attention, …)
+};
+
+/// What picks a layer's options when the property suite generates one: `knobs` are
+/// layer_option_knob_count small non-negative integers (all 0 picks the simplest options), the sizes
+/// are those the options must fit.
+struct OptionKnobs {
+  std::vector<int> knobs;
+  Index input_size = 1;
+  Index units = 1;  ///< the width of a layer that chooses one (dense)
+  Index batch = 1;
+};
+inline constexpr int layer_option_knob_count = 8;
+
+/// A registered layer type as the registry's table states it (less its factory, which is per rung).
+struct LayerTypeInfo {
+  std::string name;
+  std::string summary;  ///< one line: what it computes (docs/layers.md lists every one)
+  LayerShape shape;
+  /// Valid options for `knobs.input_size` inputs and a batch of `knobs.batch`: conv and pooling
+  /// shapes that divide the width, heads that divide the embedding, a residual branch that keeps it.
+  nlohmann::json (*options)(const OptionKnobs& knobs);
+};
+
+/// Every registered layer type, in documentation order.
+const std::vector<LayerTypeInfo>& layer_types();
+/// The registered layer type `name`; throws input_error("unknown layer type …", naming the known ones).
+const LayerTypeInfo& layer_type(const std::string& name);
+
 /// Builds a registered layer on scalar T with zero parameters. Throws input_error for an unknown
 /// type, an unknown or ill-typed option, or a size that is not positive.
 template <class T>

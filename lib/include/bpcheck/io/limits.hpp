@@ -45,8 +45,10 @@ std::string format_bytes(double bytes);
 void check_memory(double bytes, const std::string& what, const std::string& where);
 
 /// The parameters a model holds and its widest activation (one sample), counted from the spec
-/// without building it. Layers whose width the spec does not state (types this function does not
-/// know) end the count there: what is counted is a lower bound.
+/// without building it, by each layer type's rule in the registry. An unknown layer type is an
+/// input_error ("layer 2: unknown layer type …", naming the known ones); a layer whose options do not
+/// size it ends the count there (the registry refuses those options when the model is built): what
+/// is counted is then a lower bound.
 struct ModelExtent {
   double parameters = 0;
   double widest = 0;
