@@ -104,7 +104,7 @@ TEST_CASE("the names, the lookups and the table agree, and an unknown name lists
   }
   CHECK_THROWS_AS(bpcheck::layer_type("spline"), bpcheck::input_error);
   CHECK_THROWS_WITH(bpcheck::layer_type("spline"),
-                    Catch::Contains("unknown layer type 'spline'") && Catch::Contains("tanh") &&
+                    Catch::Contains("unknown layer type 'spline'") && Catch::Contains("hardswish") &&
                         Catch::Contains("dense"));
   CHECK_THROWS_WITH(bpcheck::make_layer<float>({"spline", {}}, 3), Catch::Contains("unknown layer type 'spline'"));
 }
@@ -134,7 +134,7 @@ TEST_CASE("the memory estimate refuses an unknown layer, at the top and nested, 
                                                   "m.json"),
                     Catch::StartsWith("m.json: layer 1: unknown layer type 'spline'"));
   // Every registered layer is counted: an elementwise layer after a wide dense keeps the width.
-  const bpcheck::ModelSpec known{3, {{"dense", {{"units", 50}}}, {"tanh", {}}, {"dense", {{"units", 2}}}}, "mse"};
+  const bpcheck::ModelSpec known{3, {{"dense", {{"units", 50}}}, {"hardswish", {}}, {"dense", {{"units", 2}}}}, "mse"};
   const auto e = bpcheck::model_extent(known);
   CHECK(e.parameters == double(4 * 50 + 51 * 2));
   CHECK(e.widest == 50);

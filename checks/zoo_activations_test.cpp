@@ -1,4 +1,4 @@
-// elu, hardtanh, mish, swish (β) and dropout with a fixed mask: verified on every rung, hand values
+// elu, hardtanh, mish, swish (β), hardswish and dropout with a fixed mask: verified on every rung, hand values
 // of forward and derivative, PyTorch's kink conventions, kinks reported as non-differentiable, and the
 // options refused.
 #include <cmath>
@@ -71,6 +71,10 @@ TEST_CASE("zoo verify: swish with β passes every check on every rung", "[zoo][v
   verify_clean({"swish", {{"beta", "1.5"}}}, 3, 20);
   verify_clean({"swish", {{"beta", 0.25}}}, 3, 15, 30);
 }
+TEST_CASE("zoo verify: hardswish passes every check on every rung", "[zoo][verify]") {
+  verify_clean({"hardswish", {}}, 3, 30);
+  verify_clean({"hardswish", {}}, 3, 15, 4);  // inputs across both kinks and beyond
+}
 TEST_CASE("zoo verify: dropout passes every check on every rung", "[zoo][verify]") {
   verify_clean({"dropout", {{"p", 0.5}, {"seed", 3}}}, 4, 10, 1, 3);
   verify_clean({"dropout", {{"p", 0}}}, 3, 5);
@@ -114,6 +118,34 @@ TEMPLATE_LIST_TEST_CASE("hardtanh by forward mode at its ends has the slope back
   CHECK(Y(1).v == T(-1));
   CHECK(Y(0).d[0] == T(0));
   CHECK(Y(1).d[0] == T(0));
+}
+
+TEMPLATE_LIST_TEST_CASE("hardswish: 0 below −3, x above 3, x(x + 3)/6 between, PyTorch's derivative at the kinks",
+                        "[zoo][layers]", real_rungs) {
+  using T = TestType;
+  const auto h = build<T>("hardswish", 8);
+  // torch.nn.functional.hardswish and its backward: hardswish'(x) = (2x + 3)/6 on [−3, 3], so −1/2 at −3
+  // and 3/2 at 3; 0 below, 1 above.
+  check_values<T>(h, {T(-4), T(-3), ratio<T>(-3, 2), T(0), ratio<T>(3, 2), T(3), T(4), ratio<T>(-1, 3)},
+                  {T(0), T(0), ratio<T>(-3, 8), T(0), ratio<T>(9, 8), T(3), T(4), ratio<T>(-4, 27)},
+                  {T(0), ratio<T>(-1, 2), T(0), ratio<T>(1, 2), T(1), ratio<T>(3, 2), T(1), ratio<T>(7, 18)}, 4);
+}
+
+TEMPLATE_LIST_TEST_CASE("hardswish by forward mode at its kinks has the slope backward states there",
+                        "[zoo][layers]", real_rungs) {
+  using T = TestType;
+  using D = bpcheck::dual<T>;
+  const auto h = build<D>("hardswish", 2);
+  Matrix<D> X(2, 1);
+  X(0) = D(T(-3));
+  X(1) = D(T(3));
+  X(0).d[0] = T(1);
+  X(1).d[0] = T(1);
+  const Matrix<D> Y = h.forward(X);
+  CHECK(Y(0).v == T(0));
+  CHECK(Y(1).v == T(3));
+  CHECK(Y(0).d[0] == ratio<T>(-1, 2));
+  CHECK(Y(1).d[0] == ratio<T>(3, 2));
 }
 
 TEMPLATE_LIST_TEST_CASE("mish: x tanh(softplus x), at x = ln 3 softplus = ln 4 and tanh(ln 4) = 15/17",
@@ -175,6 +207,17 @@ TEST_CASE("hardtanh exactly on both kinks is non-differentiable, never a wrong g
   bpcheck::VerifyOptions o;
   o.inputs = X;
   bpcheck::testing::require_clean(bpcheck::verify_layer({"hardtanh", {}}, 2, o), "hardtanh resampled off its kinks");
+}
+
+TEST_CASE("hardswish exactly on both kinks is non-differentiable, never a wrong gradient", "[zoo][verify][kinks]") {
+  Matrix<mp100> X(2, 2);
+  X << mp100(-3), mp100(1),  //
+      mp100("0.5"), mp100(3);
+  bpcheck::testing::require_non_differentiable({"hardswish", {}}, 2, X);
+  // Resampling moves the point off the kinks and every check then passes.
+  bpcheck::VerifyOptions o;
+  o.inputs = X;
+  bpcheck::testing::require_clean(bpcheck::verify_layer({"hardswish", {}}, 2, o), "hardswish resampled off its kinks");
 }
 
 TEST_CASE("elu with α ≠ 1 at 0 is non-differentiable, with α = 1 it is differentiable there", "[zoo][verify][kinks]") {
@@ -245,10 +288,11 @@ TEST_CASE("extra activations and dropout refuse bad options with input_error", "
   refuses("hardtanh", {{"min", 0}}, "unknown option 'min'");
   refuses("swish", {{"beta", nullptr}}, "expected a number");
   refuses("mish", {{"beta", 1}}, "unknown option 'beta'");
+  refuses("hardswish", {{"inplace", true}}, "unknown option 'inplace'");
   CHECK_NOTHROW(build<double>("dropout", 3, {{"p", 0.999}}));
 }
 
-TEST_CASE("a network of dense layers through elu, hardtanh, mish, swish and dropout passes verify_network",
+TEST_CASE("a network of dense layers through elu, hardtanh, mish, swish, hardswish and dropout passes verify_network",
           "[zoo][verify]") {
   const bpcheck::ModelSpec m{3,
                              {{"dense", {{"units", 4}}},
@@ -259,7 +303,9 @@ TEST_CASE("a network of dense layers through elu, hardtanh, mish, swish and drop
                               {"mish", {}},
                               {"dropout", {{"p", 0.25}, {"seed", 5}}},
                               {"dense", {{"units", 3}}},
-                              {"swish", {{"beta", 2}}}},
+                              {"swish", {{"beta", 2}}},
+                              {"dense", {{"units", 3}}},
+                              {"hardswish", {}}},
                              "mse"};
   for (std::uint64_t seed = 1; seed <= 2; ++seed) {
     bpcheck::VerifyOptions o;

@@ -5,4 +5,5 @@
   template class ElementwiseLayer<Hardtanh<T>, T>;      \
   template class ElementwiseLayer<Mish<T>, T>;          \
   template class ElementwiseLayer<Swish<T>, T>;         \
+  template class ElementwiseLayer<Hardswish<T>, T>;     \
   template class Dropout<T>;

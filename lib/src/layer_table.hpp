@@ -582,6 +582,8 @@ std::span<const LayerEntry<T>> layer_table() {
                       const double b = choose(std::array<double, 3>{1.0, 0.5, 2.0}, k.knobs[0]);
                       return b == 1.0 ? json::object() : json{{"beta", b}};
                     }},
+      LayerEntry<T>{"hardswish", "x·relu6(x + 3)/6, as torch.nn.Hardswish; kinks at ±3", S::elementwise,
+                    make_plain<T, Hardswish>, no_options},
       LayerEntry<T>{"dropout", "training-mode dropout with a fixed mask (p, default 1/2; seed)", S::elementwise,
                     [](const LayerSpec& s, Index n) -> AnyLayer<T> {
                       check_option_keys(s, {"p", "seed"});

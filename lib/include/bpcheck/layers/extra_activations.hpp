@@ -1,14 +1,16 @@
 #pragma once
-// More elementwise activations: elu, hardtanh, mish, swish with a fixed β.
+// More elementwise activations: elu, hardtanh, mish, swish with a fixed β, hardswish.
 //
 //   bpcheck::Elu<double> e(5, 1.0);                     // α = 1
 //   bpcheck::Hardtanh<double> h(5, -1.0, 1.0);          // clamp to [min_val, max_val]
 //   bpcheck::Mish<mp100> m(5);
 //   bpcheck::Swish<float> s(5, 1.5f);                   // x σ(βx); β = 1 is silu
+//   bpcheck::Hardswish<double> hs(5);                   // x relu6(x + 3)/6
 //
 // Each is sample independent with J_x = diag(f'(vec X)) and no parameters (ElementwiseLayer).
 // Kinks take PyTorch's choice: elu'(0) = α (the x ≤ 0 branch), hardtanh' = 0 at both ends
-// (PyTorch passes the gradient only strictly inside (min_val, max_val)).
+// (PyTorch passes the gradient only strictly inside (min_val, max_val)), hardswish' at ±3 from the
+// middle piece.
 #include "bpcheck/layers/activations.hpp"
 
 namespace bpcheck {
@@ -106,16 +108,35 @@ class Swish : public ElementwiseLayer<Swish<T>, T> {
   T beta_;
 };
 
+/// hardswish(x) = x·relu6(x + 3)/6: 0 for x < −3, x for x > 3, x(x + 3)/6 between;
+/// hardswish' = 0, 1 or (2x + 3)/6. Two kinks, at −3 and at 3; as PyTorch, the middle piece holds
+/// both ends (hardswish'(−3) = −1/2, hardswish'(3) = 3/2).
+/// The value at an end comes from the middle piece too, so forward mode on dual numbers carries the
+/// derivative backward states there and every route takes the same side of the kink. 2x + 3 and
+/// x + 3 are exact in every rung near −3/2 and −3, where they cancel. NaN passes.
+template <class T>
+class Hardswish : public ElementwiseLayer<Hardswish<T>, T> {
+ public:
+  using ElementwiseLayer<Hardswish<T>, T>::ElementwiseLayer;
+  std::string type_name() const { return "hardswish"; }
+  T value(const T& x) const { return x < T(-3) ? T(0) : (x > T(3) ? x : T(x * (x + T(3)) / T(6))); }
+  T derivative(const T& x, const T&) const {
+    return x < T(-3) ? T(0) : (x > T(3) ? T(1) : T((T(2) * x + T(3)) / T(6)));
+  }
+};
+
 static_assert(LayerWithJacobians<Elu<double>>, "elu must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<Hardtanh<double>>, "hardtanh must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<Mish<double>>, "mish must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<Swish<double>>, "swish must satisfy the Layer concept with Jacobians");
+static_assert(LayerWithJacobians<Hardswish<double>>, "hardswish must satisfy the Layer concept with Jacobians");
 
 #define BPCHECK_EXTERN_EXTRA_ACTIVATIONS(T)                \
   extern template class ElementwiseLayer<Elu<T>, T>;      \
   extern template class ElementwiseLayer<Hardtanh<T>, T>; \
   extern template class ElementwiseLayer<Mish<T>, T>;     \
-  extern template class ElementwiseLayer<Swish<T>, T>;
+  extern template class ElementwiseLayer<Swish<T>, T>;    \
+  extern template class ElementwiseLayer<Hardswish<T>, T>;
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_EXTRA_ACTIVATIONS)
 #undef BPCHECK_EXTERN_EXTRA_ACTIVATIONS
 
