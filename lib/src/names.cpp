@@ -1,6 +1,7 @@
-// The names the registries know, in documentation order: the layer types from the registry's table
-// (layer_table.hpp), the losses.
+// The names the library knows, in documentation order: the layer types from the registry's table
+// (layer_table.hpp), the losses, the finite-difference schemes.
 #include "bpcheck/losses.hpp"
+#include "bpcheck/verify/finite_difference.hpp"
 #include "layer_table.hpp"
 
 namespace bpcheck {
@@ -31,6 +32,18 @@ const std::vector<std::string>& layer_type_names() {
 const std::vector<std::string>& loss_names() {
   static const std::vector<std::string> names{"mse", "cross_entropy", "bce_with_logits", "huber", "nll", "kl_div"};
   return names;
+}
+
+std::string fd_scheme_name(FdScheme s) {
+  switch (s) {
+    case FdScheme::forward: return "forward";
+    case FdScheme::backward: return "backward";
+    case FdScheme::central: return "central";
+    case FdScheme::central4: return "central4";
+    case FdScheme::central6: return "central6";
+    case FdScheme::richardson: return "richardson";
+  }
+  return "unknown";
 }
 
 }  // namespace bpcheck

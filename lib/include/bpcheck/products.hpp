@@ -6,7 +6,7 @@
 //
 // Why: every distinct product expression (a block times a transposed block, …) makes Eigen instantiate
 // its product kernels anew, on each of the six rungs. A layer that calls these functions instead
-// compiles none: lib/src/products_*.cpp instantiate one set per rung. Measured on attention.hpp's 27
+// compiles none: lib/src/instantiate_*.cpp instantiate one set per rung. Measured on attention.hpp's 27
 // products (compile CPU, another build beside it): its three units 145 s → 42 s, plus 31 s for the three
 // products_*.cpp. Operands are Eigen::Ref, so a block of a matrix or a Map is passed without a copy; the
 // result is Eigen's product, as before.

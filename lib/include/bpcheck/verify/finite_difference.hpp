@@ -135,7 +135,7 @@ T fd_default_step(FdScheme scheme, const T& x, int richardson_rows = 0);
 template <class T>
 T fd_nudge_step(const T& x, const T& h);
 
-// The cores take a std::function so they are compiled once per rung (lib/src/verify_fd_*.cpp).
+// The cores take a std::function so they are compiled once per rung (lib/src/instantiate_*.cpp).
 template <class T>
 FdDerivative<T> directional_derivative_fd(const VectorFunction<T>& f, const Vector<T>& x, const Vector<T>& v,
                                           const FdOptions<T>& options);

@@ -1,8 +1,0 @@
-// Explicit instantiations of multi-head self-attention on mp100.
-#include "bpcheck/layers/attention.hpp"
-
-#define BPCHECK_INSTANTIATE_ATTENTION(T) template class MultiHeadAttention<T>;
-
-namespace bpcheck {
-BPCHECK_INSTANTIATE_ATTENTION(::bpcheck::mp100)
-}

@@ -1,8 +1,0 @@
-// Explicit instantiations of elu, hardtanh, mish, swish and dropout on dual<mp100>.
-#include "bpcheck/layers/dropout.hpp"
-#include "bpcheck/layers/extra_activations.hpp"
-#include "extra_activation_instantiations.hpp"
-
-namespace bpcheck {
-BPCHECK_INSTANTIATE_EXTRA_ACTIVATIONS(::bpcheck::dual<::bpcheck::mp100>)
-}
