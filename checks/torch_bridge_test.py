@@ -224,7 +224,7 @@ class Refusals(unittest.TestCase):
         x = torch.rand(4, 6, dtype=torch.float64)
         t = torch.tensor([0, 1, 2, 1])
         ce = nn.CrossEntropyLoss()
-        self.refused(nn.Sequential(nn.Linear(6, 3), nn.Hardswish()), ce, (x, t), "layer 1 (Hardswish)",
+        self.refused(nn.Sequential(nn.Linear(6, 3), nn.Hardsigmoid()), ce, (x, t), "layer 1 (Hardsigmoid)",
                      "no bpcheck layer")
         self.refused(nn.Sequential(nn.Linear(6, 3, bias=False)), ce, (x, t), "layer 0 (Linear)", "bias=False")
         self.refused(nn.Sequential(nn.Linear(6, 3), nn.Dropout(0.2)).train(), ce, (x, t), "layer 1 (Dropout)",

@@ -144,6 +144,8 @@ def map_module(k, m, shape, first):
         return {"type": "elu", "alpha": m.alpha}, {}
     if isinstance(m, nn.Hardtanh):
         return {"type": "hardtanh", "min_val": m.min_val, "max_val": m.max_val}, {}
+    if isinstance(m, nn.Hardswish):
+        return {"type": "hardswish"}, {}
     if isinstance(m, (nn.Softmax, nn.LogSoftmax)):
         kind = "softmax" if isinstance(m, nn.Softmax) else "log_softmax"
         if len(shape) != 1 or m.dim not in (1, -1):
@@ -249,7 +251,7 @@ def map_module(k, m, shape, first):
 
 # The module classes map_module maps (their subclasses too).
 MAPPED = (nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.GELU, nn.SiLU, nn.Mish, nn.ELU,
-          nn.Hardtanh, nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Flatten, nn.LayerNorm, nn.BatchNorm1d, nn.Conv1d,
+          nn.Hardtanh, nn.Hardswish, nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Flatten, nn.LayerNorm, nn.BatchNorm1d, nn.Conv1d,
           nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.Embedding, SelfAttention)
 
 

@@ -57,6 +57,12 @@ def gelu_silu_mish(seed):
     return _spread_biases(m, seed), nn.BCEWithLogitsLoss(), _data(seed, 4, (5,), outputs=2)
 
 
+def hardswish_mlp(seed):
+    torch.manual_seed(seed)
+    m = nn.Sequential(nn.Linear(4, 6), nn.Hardswish(), nn.Linear(6, 6), nn.Hardswish(), nn.Linear(6, 3))
+    return _spread_biases(m, seed), nn.MSELoss(), _data(seed, 4, (4,), outputs=3)
+
+
 def elu_hardtanh_softplus(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(4, 6), nn.ELU(0.7), nn.Linear(6, 6), nn.Hardtanh(-0.5, 0.5), nn.Linear(6, 6),
@@ -135,6 +141,7 @@ def attention_layer_norm(seed):
     return _spread_biases(m, seed), nn.MSELoss(), _data(seed, 3, (3, 4), outputs=2)
 
 
-MODELS = {f.__name__: f for f in (mlp_tanh, relu_leaky_sigmoid, gelu_silu_mish, elu_hardtanh_softplus, log_softmax_kl,
-                                  softmax_mse, log_softmax_nll, layer_norm_dropout, batch_norm_train, batch_norm_eval,
-                                  conv1d_pools, conv2d_pools, embedding_attention, attention_layer_norm)}
+MODELS = {f.__name__: f for f in (mlp_tanh, relu_leaky_sigmoid, gelu_silu_mish, elu_hardtanh_softplus, hardswish_mlp,
+                                  log_softmax_kl, softmax_mse, log_softmax_nll, layer_norm_dropout, batch_norm_train,
+                                  batch_norm_eval, conv1d_pools, conv2d_pools, embedding_attention,
+                                  attention_layer_norm)}
