@@ -4,7 +4,8 @@
 // instantiate_fast.cpp (float, double and their duals), instantiate_mp100.cpp and
 // instantiate_dual_mp100.cpp instantiate every family once for their rungs: one unit per rung group,
 // so each rung's Eigen kernels are instantiated once, and mp100 apart (compiled at -O1; see
-// lib/CMakeLists.txt). A new layer in an existing family's header joins its family's list here.
+// lib/CMakeLists.txt). The class lists are the families' own (BPCHECK_<FAMILY>_CLASSES in each
+// header): a new layer of an existing family is one line there, not here.
 #include "bpcheck/layers/activations.hpp"
 #include "bpcheck/layers/attention.hpp"
 #include "bpcheck/layers/conv.hpp"
@@ -27,45 +28,28 @@
 #include "verify_fd_instantiations.hpp"
 #include "verify_jvp_instantiations.hpp"
 
-#define BPCHECK_INSTANTIATE_LAYERS(T)                      \
-  template class Dense<T>;                                 \
-  template class ElementwiseLayer<Relu<T>, T>;             \
-  template class ElementwiseLayer<LeakyRelu<T>, T>;        \
-  template class ElementwiseLayer<Sigmoid<T>, T>;          \
-  template class ElementwiseLayer<Tanh<T>, T>;             \
-  template class ElementwiseLayer<Softplus<T>, T>;         \
-  template class ElementwiseLayer<Gelu<T>, T>;             \
-  template class ElementwiseLayer<Silu<T>, T>;             \
-  template class Softmax<T>;                               \
-  template class LogSoftmax<T>;                            \
+#define BPCHECK_INSTANTIATE_LAYERS(T)                   \
+  BPCHECK_DENSE_CLASSES(BPCHECK_TEMPLATE_CLASS, T)       \
+  BPCHECK_ACTIVATIONS_CLASSES(BPCHECK_TEMPLATE_CLASS, T) \
+  BPCHECK_SOFTMAX_CLASSES(BPCHECK_TEMPLATE_CLASS, T)     \
   template Matrix<T> softmax_columns<T>(const Matrix<T>&); \
   template Matrix<T> log_softmax_columns<T>(const Matrix<T>&);
 
-#define BPCHECK_INSTANTIATE_EXTRA_ACTIVATIONS(T)    \
-  template class ElementwiseLayer<Elu<T>, T>;       \
-  template class ElementwiseLayer<Hardtanh<T>, T>;  \
-  template class ElementwiseLayer<Mish<T>, T>;      \
-  template class ElementwiseLayer<Swish<T>, T>;     \
-  template class ElementwiseLayer<Hardswish<T>, T>; \
-  template class Dropout<T>;
+#define BPCHECK_INSTANTIATE_EXTRA_ACTIVATIONS(T)               \
+  BPCHECK_EXTRA_ACTIVATIONS_CLASSES(BPCHECK_TEMPLATE_CLASS, T) \
+  BPCHECK_DROPOUT_CLASSES(BPCHECK_TEMPLATE_CLASS, T)
 
-#define BPCHECK_INSTANTIATE_NORMS(T) \
-  template class LayerNorm<T>;       \
-  template class BatchNormTrain<T>;  \
-  template class BatchNormEval<T>;
+#define BPCHECK_INSTANTIATE_NORMS(T) BPCHECK_NORMS_CLASSES(BPCHECK_TEMPLATE_CLASS, T)
 
-#define BPCHECK_INSTANTIATE_CONV_POOL(T) \
-  template class Conv<T>;                \
-  template class Pool<T>;                \
-  template class Flatten<T>;
+#define BPCHECK_INSTANTIATE_CONV_POOL(T)          \
+  BPCHECK_CONV_CLASSES(BPCHECK_TEMPLATE_CLASS, T) \
+  BPCHECK_POOL_CLASSES(BPCHECK_TEMPLATE_CLASS, T)
 
-#define BPCHECK_INSTANTIATE_COMPOSITES(T) \
-  template class Residual<T, true>;       \
-  template class Residual<T, false>;      \
-  template class Branches<T, true>;       \
-  template class Branches<T, false>;      \
-  template class MultiHeadAttention<T>;   \
-  template class Embedding<T>;
+#define BPCHECK_INSTANTIATE_COMPOSITES(T)             \
+  BPCHECK_RESIDUAL_CLASSES(BPCHECK_TEMPLATE_CLASS, T)  \
+  BPCHECK_BRANCHES_CLASSES(BPCHECK_TEMPLATE_CLASS, T)  \
+  BPCHECK_ATTENTION_CLASSES(BPCHECK_TEMPLATE_CLASS, T) \
+  BPCHECK_EMBEDDING_CLASSES(BPCHECK_TEMPLATE_CLASS, T)
 
 /// The families on every rung: the layers, the network, the losses and the registry.
 #define BPCHECK_INSTANTIATE_EVERY_RUNG(T)  \

@@ -183,6 +183,10 @@ T pi() {
   X(::bpcheck::mp100)       \
   X(::bpcheck::dual<::bpcheck::mp100>)
 #define BPCHECK_ALL_RUNGS(X) BPCHECK_FAST_RUNGS(X) BPCHECK_MP_RUNGS(X)
+/// One entry of a family's class list (BPCHECK_<FAMILY>_CLASSES(X, T) in its header), declared extern
+/// or instantiated; variadic, since template arguments hold commas.
+#define BPCHECK_EXTERN_TEMPLATE_CLASS(...) extern template class __VA_ARGS__;
+#define BPCHECK_TEMPLATE_CLASS(...) template class __VA_ARGS__;
 
 }  // namespace bpcheck
 

@@ -280,14 +280,17 @@ class Silu : public ElementwiseLayer<Silu<T>, T> {
 static_assert(LayerWithJacobians<Tanh<double>>, "activations must satisfy the Layer concept");
 static_assert(LayerWithJacobians<Gelu<double>>, "activations must satisfy the Layer concept");
 
-#define BPCHECK_EXTERN_ACTIVATIONS(T)                 \
-  extern template class ElementwiseLayer<Relu<T>, T>;      \
-  extern template class ElementwiseLayer<LeakyRelu<T>, T>; \
-  extern template class ElementwiseLayer<Sigmoid<T>, T>;   \
-  extern template class ElementwiseLayer<Tanh<T>, T>;      \
-  extern template class ElementwiseLayer<Softplus<T>, T>;  \
-  extern template class ElementwiseLayer<Gelu<T>, T>;      \
-  extern template class ElementwiseLayer<Silu<T>, T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_ACTIVATIONS_CLASSES(X, T) \
+  X(ElementwiseLayer<Relu<T>, T>)         \
+  X(ElementwiseLayer<LeakyRelu<T>, T>)    \
+  X(ElementwiseLayer<Sigmoid<T>, T>)      \
+  X(ElementwiseLayer<Tanh<T>, T>)         \
+  X(ElementwiseLayer<Softplus<T>, T>)     \
+  X(ElementwiseLayer<Gelu<T>, T>)         \
+  X(ElementwiseLayer<Silu<T>, T>)
+#define BPCHECK_EXTERN_ACTIVATIONS(T) BPCHECK_ACTIVATIONS_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_ACTIVATIONS)
 #undef BPCHECK_EXTERN_ACTIVATIONS
 

@@ -318,7 +318,11 @@ Matrix<T> MultiHeadAttention<T>::absolute_jacobian(const Matrix<T>& X) const {
 static_assert(LayerWithJacobians<MultiHeadAttention<double>>,
               "multi_head_attention must satisfy the Layer concept with Jacobians");
 
-#define BPCHECK_EXTERN_ATTENTION(T) extern template class MultiHeadAttention<T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_ATTENTION_CLASSES(X, T) \
+  X(MultiHeadAttention<T>)
+#define BPCHECK_EXTERN_ATTENTION(T) BPCHECK_ATTENTION_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_ATTENTION)
 #undef BPCHECK_EXTERN_ATTENTION
 

@@ -74,9 +74,12 @@ class Branches {
   Index parameter_count_ = 0;
 };
 
-#define BPCHECK_EXTERN_BRANCHES(T)          \
-  extern template class Branches<T, true>;  \
-  extern template class Branches<T, false>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_BRANCHES_CLASSES(X, T) \
+  X(Branches<T, true>)                 \
+  X(Branches<T, false>)
+#define BPCHECK_EXTERN_BRANCHES(T) BPCHECK_BRANCHES_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_BRANCHES)
 #undef BPCHECK_EXTERN_BRANCHES
 

@@ -156,7 +156,11 @@ Matrix<T> Conv<T>::jacobian_parameters(const Matrix<T>& X) const {
 
 static_assert(LayerWithJacobians<Conv<double>>, "conv must satisfy the Layer concept with Jacobians");
 
-#define BPCHECK_EXTERN_CONV(T) extern template class Conv<T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_CONV_CLASSES(X, T) \
+  X(Conv<T>)
+#define BPCHECK_EXTERN_CONV(T) BPCHECK_CONV_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_CONV)
 #undef BPCHECK_EXTERN_CONV
 

@@ -152,7 +152,11 @@ Matrix<T> Dense<T>::jacobian_parameters(const Matrix<T>& X) const {
 static_assert(LayerWithJacobians<Dense<double>>, "Dense must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithParameterBackward<Dense<double>>, "Dense must state backward_parameters");
 
-#define BPCHECK_EXTERN_DENSE(T) extern template class Dense<T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_DENSE_CLASSES(X, T) \
+  X(Dense<T>)
+#define BPCHECK_EXTERN_DENSE(T) BPCHECK_DENSE_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_DENSE)
 #undef BPCHECK_EXTERN_DENSE
 

@@ -116,7 +116,11 @@ Matrix<T> Dropout<T>::jacobian_parameters(const Matrix<T>& X) const {
 
 static_assert(LayerWithJacobians<Dropout<double>>, "dropout must satisfy the Layer concept with Jacobians");
 
-#define BPCHECK_EXTERN_DROPOUT(T) extern template class Dropout<T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_DROPOUT_CLASSES(X, T) \
+  X(Dropout<T>)
+#define BPCHECK_EXTERN_DROPOUT(T) BPCHECK_DROPOUT_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_DROPOUT)
 #undef BPCHECK_EXTERN_DROPOUT
 

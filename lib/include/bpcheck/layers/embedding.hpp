@@ -118,7 +118,11 @@ Matrix<T> Embedding<T>::jacobian_parameters(const Matrix<T>& X) const {
 
 static_assert(LayerWithJacobians<Embedding<double>>, "embedding must satisfy the Layer concept with Jacobians");
 
-#define BPCHECK_EXTERN_EMBEDDING(T) extern template class Embedding<T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_EMBEDDING_CLASSES(X, T) \
+  X(Embedding<T>)
+#define BPCHECK_EXTERN_EMBEDDING(T) BPCHECK_EMBEDDING_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_EMBEDDING)
 #undef BPCHECK_EXTERN_EMBEDDING
 

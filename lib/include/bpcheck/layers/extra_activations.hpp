@@ -131,12 +131,15 @@ static_assert(LayerWithJacobians<Mish<double>>, "mish must satisfy the Layer con
 static_assert(LayerWithJacobians<Swish<double>>, "swish must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<Hardswish<double>>, "hardswish must satisfy the Layer concept with Jacobians");
 
-#define BPCHECK_EXTERN_EXTRA_ACTIVATIONS(T)                \
-  extern template class ElementwiseLayer<Elu<T>, T>;      \
-  extern template class ElementwiseLayer<Hardtanh<T>, T>; \
-  extern template class ElementwiseLayer<Mish<T>, T>;     \
-  extern template class ElementwiseLayer<Swish<T>, T>;    \
-  extern template class ElementwiseLayer<Hardswish<T>, T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_EXTRA_ACTIVATIONS_CLASSES(X, T) \
+  X(ElementwiseLayer<Elu<T>, T>)                \
+  X(ElementwiseLayer<Hardtanh<T>, T>)           \
+  X(ElementwiseLayer<Mish<T>, T>)               \
+  X(ElementwiseLayer<Swish<T>, T>)              \
+  X(ElementwiseLayer<Hardswish<T>, T>)
+#define BPCHECK_EXTERN_EXTRA_ACTIVATIONS(T) BPCHECK_EXTRA_ACTIVATIONS_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_EXTRA_ACTIVATIONS)
 #undef BPCHECK_EXTERN_EXTRA_ACTIVATIONS
 

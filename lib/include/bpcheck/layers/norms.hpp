@@ -541,10 +541,13 @@ static_assert(LayerWithAbsoluteJacobian<LayerNorm<double>> && LayerWithAbsoluteJ
                   LayerWithAbsoluteJacobian<BatchNormEval<double>>,
               "the normalisation layers state their absolute Jacobians");
 
-#define BPCHECK_EXTERN_NORMS(T)               \
-  extern template class LayerNorm<T>;         \
-  extern template class BatchNormTrain<T>;    \
-  extern template class BatchNormEval<T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_NORMS_CLASSES(X, T) \
+  X(LayerNorm<T>)                   \
+  X(BatchNormTrain<T>)              \
+  X(BatchNormEval<T>)
+#define BPCHECK_EXTERN_NORMS(T) BPCHECK_NORMS_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_NORMS)
 #undef BPCHECK_EXTERN_NORMS
 

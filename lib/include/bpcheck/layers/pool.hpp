@@ -195,9 +195,12 @@ Matrix<T> Pool<T>::jacobian_parameters(const Matrix<T>& X) const {
 static_assert(LayerWithJacobians<Pool<double>>, "pooling must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<Flatten<double>>, "flatten must satisfy the Layer concept with Jacobians");
 
-#define BPCHECK_EXTERN_POOL(T)        \
-  extern template class Pool<T>;      \
-  extern template class Flatten<T>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_POOL_CLASSES(X, T) \
+  X(Pool<T>)                       \
+  X(Flatten<T>)
+#define BPCHECK_EXTERN_POOL(T) BPCHECK_POOL_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_POOL)
 #undef BPCHECK_EXTERN_POOL
 

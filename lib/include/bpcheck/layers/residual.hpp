@@ -194,9 +194,12 @@ Matrix<T> Residual<T, Independent>::absolute_jacobian(const Matrix<T>& X) const 
 
 static_assert(LayerWithJacobians<Residual<double>>, "residual must satisfy the Layer concept with Jacobians");
 
-#define BPCHECK_EXTERN_RESIDUAL(T)              \
-  extern template class Residual<T, true>;      \
-  extern template class Residual<T, false>;
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_RESIDUAL_CLASSES(X, T) \
+  X(Residual<T, true>)                 \
+  X(Residual<T, false>)
+#define BPCHECK_EXTERN_RESIDUAL(T) BPCHECK_RESIDUAL_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_RESIDUAL)
 #undef BPCHECK_EXTERN_RESIDUAL
 

@@ -249,9 +249,12 @@ Matrix<T> LogSoftmax<T>::absolute_jacobian(const Matrix<T>& X) const {
 static_assert(LayerWithJacobians<Softmax<double>>, "Softmax must satisfy the Layer concept");
 static_assert(LayerWithJacobians<LogSoftmax<double>>, "LogSoftmax must satisfy the Layer concept");
 
-#define BPCHECK_EXTERN_SOFTMAX(T)          \
-  extern template class Softmax<T>;        \
-  extern template class LogSoftmax<T>;     \
+/// The classes of this family the library instantiates on every rung: declared extern here, instantiated
+/// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
+#define BPCHECK_SOFTMAX_CLASSES(X, T) \
+  X(Softmax<T>)                       \
+  X(LogSoftmax<T>)
+#define BPCHECK_EXTERN_SOFTMAX(T) BPCHECK_SOFTMAX_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T) \
   extern template Matrix<T> softmax_columns<T>(const Matrix<T>&); \
   extern template Matrix<T> log_softmax_columns<T>(const Matrix<T>&);
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_SOFTMAX)
