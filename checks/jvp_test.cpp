@@ -33,7 +33,7 @@ Vector<T> some_parameters(Index n) {
   return theta;
 }
 
-const std::vector<LayerSpec>& specs() {
+const std::vector<LayerSpec>& jvp_specs() {
   static const std::vector<LayerSpec> s{{"dense", {{"units", 3}}},
                                         {"tanh", {}},
                                         {"gelu", {}},
@@ -60,7 +60,7 @@ TEMPLATE_TEST_CASE("JVP Jacobians equal the explicit jacobian_input and jacobian
                    mp100) {
   using T = TestType;
   const Matrix<T> X = batch<T>();
-  for (const LayerSpec& spec : specs()) {
+  for (const LayerSpec& spec : jvp_specs()) {
     CAPTURE(spec.type, spec.options.dump());
     auto layer = bpcheck::make_layer<T>(spec, X.rows());
     const Vector<T> theta = some_parameters<T>(layer.parameter_count());
@@ -80,7 +80,7 @@ TEST_CASE("in mp100, JVP Jacobians equal central differences to 1e-40", "[jvp][f
   using T = mp100;
   const Matrix<T> X = batch<T>();
   const T tol = bpcheck::from_string<T>("1e-40");
-  for (const LayerSpec& spec : specs()) {
+  for (const LayerSpec& spec : jvp_specs()) {
     CAPTURE(spec.type, spec.options.dump());
     auto layer = bpcheck::make_layer<T>(spec, X.rows());
     const Vector<T> theta = some_parameters<T>(layer.parameter_count());

@@ -1,7 +1,7 @@
-// The textbook set: layers written with PyTorch's own backward formulas (textbook_layers.hpp). Those in
-// terms of y or plain sums raise no alarm on any rung, at ordinary and large input scales; those that
-// cancel inside are never called wrong (unstable, where they lose digits, is advice); the same formulas
-// with a classic bug are still called wrong. A hidden test prints the false-alarm table over 20 seeds.
+// The textbook set: layers written with PyTorch's own backward formulas (textbook_layers.hpp) raise no
+// alarm on any rung, at ordinary and large input scales, including those that cancel inside (judged
+// against the same code with the rung's rounding emulated); the same formulas with a classic bug are
+// still called wrong. A hidden test prints the false-alarm table over 20 seeds.
 #include <algorithm>
 #include <functional>
 #include <initializer_list>
@@ -18,6 +18,7 @@
 namespace {
 
 using bpcheck::AnyLayerFactory;
+using bpcheck::Matrix;
 using bpcheck::Verdict;
 using bpcheck::VerificationReport;
 using bpcheck::VerifyOptions;
@@ -32,7 +33,8 @@ Named named(std::string name, bpcheck::Index width = 4) {
   return {std::move(name), [width] { return AnyLayerFactory(textbook::factory<L>(width)); }};
 }
 
-/// Formulas in terms of the forward output y or of plain sums: as accurate as the rung allows.
+/// Formulas in terms of the forward output y or of plain sums, and formulas that cancel inside (log Σ eˣ
+/// next to x, 1 + erf at negative x, x − mean over a batch of two): all right as written.
 const std::vector<Named>& textbook_set() {
   static const std::vector<Named> set{
       named<textbook::Tanh>("tanh (1 − y²)"),
@@ -40,14 +42,6 @@ const std::vector<Named>& textbook_set() {
       named<textbook::Softmax>("softmax (s ⊙ (g − sᵀg))"),
       named<textbook::Softplus>("softplus via log(1 + eˣ)"),
       named<textbook::Mse>("mse"),
-  };
-  return set;
-}
-
-/// Formulas that cancel inside (log Σ eˣ next to x, 1 + erf at negative x, x − mean over a batch of two):
-/// right, but they lose digits a stable form keeps, which the bound does not see inside a user's layer.
-const std::vector<Named>& cancelling_set() {
-  static const std::vector<Named> set{
       named<textbook::LogSoftmax>("log_softmax (g − s Σg)"),
       named<textbook::CrossEntropy>("cross_entropy via log_softmax"),
       named<textbook::Gelu>("gelu, exact, via 1 + erf"),
@@ -56,6 +50,20 @@ const std::vector<Named>& cancelling_set() {
   };
   return set;
 }
+
+/// tanh whose float path is a faster approximation, 1e-5 relative off: a rung-specific code path that
+/// loses digits the formula does not, which emulating float's rounding on the exact path cannot explain.
+template <class T>
+class TanhApproximateInFloat : public textbook::Tanh<T> {
+ public:
+  using textbook::Tanh<T>::Tanh;
+  std::string type_name() const { return "tanh, approximate in float"; }
+  Matrix<T> forward(const Matrix<T>& X) const {
+    Matrix<T> Y = textbook::Tanh<T>::forward(X);
+    if constexpr (std::is_same_v<T, float>) Y *= 1 + 1e-5f;
+    return Y;
+  }
+};
 
 VerifyOptions at(double input_scale, std::uint64_t seed, std::vector<std::string> distributions = {}) {
   VerifyOptions o;
@@ -98,18 +106,40 @@ TEST_CASE("textbook layers raise no alarm on any rung at input scales 1, 4, 8 an
       }
 }
 
-TEST_CASE("textbook layers that cancel inside are never called wrong, on any rung", "[verify][textbook]") {
-  for (const auto& layer : cancelling_set())
-    for (double scale : scales)
-      for (std::uint64_t seed = 1; seed <= 20; ++seed) {
-        const VerificationReport r = bpcheck::verify_layer(layer.make(), at(scale, seed));
-        for (const auto& rung : rungs) {
-          INFO(layer.name << ", input scale " << scale << ", seed " << seed << ", " << rung << "\n"
-                          << bpcheck::format_table(r));
-          CHECK(failures(r, rung) == "");
+TEST_CASE("a formula that cancels inside passes by its emulated rounding, naming the digits it loses",
+          "[verify][textbook]") {
+  // gelu via 1 + erf at input scale 4 and layer_norm as PyTorch's docs write it lose more digits in
+  // float and double than the bound of a stable form allows (bench/false_alarms.md, before).
+  for (const auto& layer : {named<textbook::Gelu>("gelu"), named<textbook::LayerNorm>("layer_norm")}) {
+    int emulated = 0;
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+      const VerificationReport r = bpcheck::verify_layer(layer.make(), at(4, seed));
+      for (const auto& c : r.checks)
+        if (c.message.find("formula as written") != std::string::npos) {
+          ++emulated;
+          CHECK(c.verdict == Verdict::pass);
+          CHECK(c.precision != "mp100");
+          CHECK_THAT(c.message, Catch::Matchers::Contains("a stable form keeps about"));
+          CHECK_THAT(c.formula, Catch::Matchers::Contains("rounding emulated"));
         }
-        CHECK(r.passed());  // unstable is advice
-      }
+    }
+    INFO(layer.name);
+    CHECK(emulated > 0);
+  }
+}
+
+TEST_CASE("a float-only approximation stays unstable: the emulation runs the exact path, not float's",
+          "[verify][textbook]") {
+  // uniform in ±1 only: in saturation y(1 + 1e-5) passes 1, and 1 − y² changes sign: a gross error
+  VerifyOptions strict = at(1, 1, {"uniform"});
+  strict.unstable_fails = true;
+  const VerificationReport r = bpcheck::verify_layer(textbook::factory<TanhApproximateInFloat>(4), strict);
+  INFO(bpcheck::format_table(r));
+  CHECK(!r.passed());
+  CHECK(verdicts(r, "float", {Verdict::unstable}) != "");
+  CHECK(failures(r, "float") == "");
+  CHECK(alarms(r, "double") == "");
+  CHECK(alarms(r, "mp100") == "");
 }
 
 TEST_CASE("textbook formulas with a classic bug are wrong in mp100 and double at the default scale",
@@ -142,9 +172,7 @@ TEST_CASE("textbook formulas with a classic bug are wrong in mp100 and double at
 //   build/checks/bpcheck_checks "[.false-alarm-table]"
 TEST_CASE("textbook false-alarm table over 20 seeds", "[.false-alarm-table]") {
   std::cout << "| correct layer | inputs | float | double | mp100 | wrong |\n|---|---|---|---|---|---|\n";
-  std::vector<Named> all = textbook_set();
-  all.insert(all.end(), cancelling_set().begin(), cancelling_set().end());
-  for (const auto& layer : all)
+  for (const auto& layer : textbook_set())
     for (bool uniform_only : {true, false})
       for (double scale : scales) {
         std::vector<int> count(rungs.size(), 0);
@@ -165,3 +193,4 @@ TEST_CASE("textbook false-alarm table over 20 seeds", "[.false-alarm-table]") {
                   << std::flush;
       }
 }
+

@@ -58,6 +58,7 @@ AnyLayer<T> make_mutant(Mutant m, Index input_size = 0, Index units = 0);
 
 #define BPCHECK_EXTERN_MAKE_MUTANT(T) extern template AnyLayer<T> make_mutant<T>(Mutant, Index, Index);
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_MAKE_MUTANT)
+BPCHECK_EXTERN_MAKE_MUTANT(::bpcheck::Emulated)
 #undef BPCHECK_EXTERN_MAKE_MUTANT
 
 /// A verify_layer factory for any mutant.

@@ -19,7 +19,8 @@ namespace {
 /// before any check runs.
 AnyLayerFactory registry_factory(const LayerSpec& spec, Index input_size) {
   (void)make_layer<double>(spec, input_size);
-  return AnyLayerFactory([spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); });
+  return AnyLayerFactory([spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); },
+                         AnyLayerFactory::without_emulation);
 }
 
 /// Whether every entry of M is finite (any rung).

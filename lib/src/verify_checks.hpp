@@ -95,6 +95,73 @@ struct RungContext {
     return forward_mode_T->size() ? &*forward_mode_T : nullptr;
   }
 
+  /// The layer's own forward and backward on Emulated (emulated.hpp) with T's rounding emulated,
+  /// `emulation_runs` times with different δs, at the rung's own X, θ and U: y and [vec dX; dθ] per run.
+  /// Formed only when a check would otherwise be unstable; empty in mp100, for a subject that does
+  /// not build on Emulated (the registry's layers, a network) or where it throws there.
+  struct EmulatedRuns {
+    std::vector<Vector<mp100>> y, g;
+  };
+  static constexpr int emulation_runs = 4;
+  std::optional<EmulatedRuns> emulated_runs;
+  const EmulatedRuns& emulated() {
+    if (emulated_runs) return *emulated_runs;
+    emulated_runs.emplace();
+    if constexpr (requires { make.emulates(); }) {
+      if (is_mp || !make.emulates()) return *emulated_runs;
+      const Vector<mp100> theta_T = vector_cast<mp100>(vector_cast<T>(s.p.theta));
+      const Matrix<Emulated> Xe = matrix_cast<Emulated>(X), Ue = matrix_cast<Emulated>(U);
+      for (int k = 0; k < emulation_runs; ++k) {
+        EmulatedRounding rounding(u_T, s.seed * 0x9e3779b97f4a7c15ULL + std::uint64_t(k) + 1);
+        try {
+          const auto layer = build_on<Emulated>(make, theta_T);
+          const Matrix<Emulated> Ye = layer.forward(Xe);
+          emulated_runs->y.push_back(vec(matrix_cast<mp100>(Ye)));
+          emulated_runs->g.push_back(vector_cast<mp100>(backward_z_at(layer, Xe, Ye, Ue)));
+        } catch (const std::exception&) {
+          // the rung's own checks report a throw; without every run there is no spread to add
+          emulated_runs.emplace();
+          break;
+        }
+      }
+    }
+    return *emulated_runs;
+  }
+
+  /// A float/double comparison beyond its bound but not gross, judged again with K times the spread of
+  /// the layer's own code run with T's rounding emulated (emulated()) added to the bound: the digits
+  /// the formula as written loses in T (1 + erf(x) at negative x, log Σ eˣ beside a dominant x, x − mean
+  /// of near-equal values), which no move of its inputs or of Y shows. The spread is taken around the
+  /// same code's mp100 result (`center`), so a wrong gradient cannot widen its own bound: that one
+  /// fails in mp100. Passing, the check names the digits the formula loses and a stable form keeps.
+  void rejudge_against_emulated_rounding(CheckResult& r, const std::string& what, const Vector<mp100>& expected,
+                                         const Vector<T>& actual, const Vector<mp100>& bound,
+                                         const Vector<mp100>& scale, const std::vector<Vector<mp100>>& runs,
+                                         const Vector<mp100>& center, const std::function<std::string(Index)>& w,
+                                         const std::function<std::string(Index)>& b,
+                                         const Vector<mp100>* gross_floor_of_check = nullptr) const {
+    using std::isfinite;
+    if (r.verdict != Verdict::unstable || !isfinite(r.value) || reference_wrong || runs.empty()) return;
+    Vector<mp100> spread = max_abs_change(runs, center);
+    spread *= mp100(K);
+    CheckResult again = r;
+    again.worst.clear();
+    again.message.clear();
+    const bool gross = compare(again, expected, actual, Vector<mp100>(bound + spread), scale, w, b, gross_floor_of_check);
+    judge_rounding(again, what, gross, false);
+    again.evaluations += 2 * runs.size();
+    if (again.verdict != Verdict::pass) return;
+    again.formula = r.formula + " + K · spread of the same code with " + r.precision + "'s rounding emulated";
+    again.message = fmt::format(
+        "{} within the rounding of its formula as written: the same code with {}'s rounding emulated ({} runs in "
+        "mp100) moves by up to {:.3g}",
+        what, r.precision, runs.size(), to_double(mp100(spread.maxCoeff() / mp100(K))));
+    if (r.digits >= 0)
+      again.message += fmt::format("; it keeps {:.1f} significant digits where a stable form keeps about {:.1f}",
+                                   r.digits, r.digits + std::log10(r.value));
+    r = std::move(again);
+  }
+
   /// A float/double comparison beyond its bound, judged again with the forward-mode derivative's own
   /// distance from the exact values added to the bound (`reference_error`, entry by entry, with the
   /// rounding of the branch T takes, relative to its own magnitudes): the part of the error that T's
@@ -300,6 +367,10 @@ std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
       [](Index) { return std::string("y"); });
   judge_rounding(r, "forward", gross, c.reference_wrong);
   c.forward_within_bound = r.verdict == Verdict::pass;
+  if (r.verdict == Verdict::unstable)
+    c.rejudge_against_emulated_rounding(
+        r, "forward", y, vec(c.Y), bound, yscale, c.emulated().y, y, [](Index i) { return fmt::format("y[{}]", i); },
+        [](Index) { return std::string("y"); });
   return scope.done();
 }
 
@@ -408,6 +479,13 @@ CheckResult check_backward(RungContext<T, Make>& c) {
           allowance(i) += rounding_bound(mp100(D->rows()), magnitude(i), K, c.u_T);
         c.rejudge_against_forward_mode(r, "backward", expected, actual, bound, scale, allowance, w, b, &c.gross_floor);
       }
+    if (r.verdict == Verdict::unstable) {
+      std::vector<Vector<mp100>> runs;
+      const Vector<mp100> center = c.project(c.own_gradient());
+      for (const auto& g : c.emulated().g) runs.push_back(c.project(g));
+      c.rejudge_against_emulated_rounding(r, "backward", expected, actual, bound, scale, runs, center, w, b,
+                                          &c.gross_floor);
+    }
   }
   return scope.done();
 }
@@ -633,6 +711,26 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
       judge_exact(r, "uᵀ(Jv) = (Jᵀu)ᵀv");
     else
       judge_rounding(r, "uᵀ(Jv) = (Jᵀu)ᵀv", err * 10 > scale, c.reference_wrong);
+    if (r.verdict == Verdict::unstable && isfinite(r.value) && !c.reference_wrong && !c.emulated().g.empty()) {
+      // (Jᵀu)ᵀv inherits the rounding of backward's formula as written: K times its emulated spread
+      // along v (around the code's own mp100 gradient, as for the backward check) joins the bound.
+      mp100 spread(0);
+      for (const auto& g : c.emulated().g)
+        spread = std::max(spread, mp100(abs_vec(Vector<mp100>(g - c.own_gradient())).dot(abs_vec(s.p.v))));
+      const mp100 widened = bound + mp100(K) * spread;
+      r.evaluations += 2 * c.emulated().g.size();
+      if (err <= widened) {
+        const double first = r.value;
+        r.value = to_double(err / widened);
+        r.verdict = Verdict::pass;
+        r.formula += " + K · spread of (Jᵀu)ᵀv with " + c.prec + "'s rounding emulated";
+        r.message = fmt::format(
+            "uᵀ(Jv) = (Jᵀu)ᵀv within the rounding of backward's formula as written: the same code with {}'s "
+            "rounding emulated moves (Jᵀu)ᵀv by up to {:.3g}; it keeps {:.1f} significant digits where a stable "
+            "form keeps about {:.1f}",
+            c.prec, to_double(spread), r.digits, r.digits + std::log10(first));
+      }
+    }
     if (r.verdict != Verdict::pass)
       r.message += fmt::format(" (forward mode {:.17g} vs reverse mode {:.17g})", scalar_cast<double>(lhs),
                                scalar_cast<double>(rhs));

@@ -46,6 +46,10 @@ using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 template <class T>
 struct scalar_traits;
 
+/// Whether T is Emulated (emulated.hpp): mp100 arithmetic that rounds like another rung.
+template <class T>
+inline constexpr bool is_emulated_v = false;
+
 template <>
 struct scalar_traits<float> {
   using real = float;
@@ -113,6 +117,10 @@ To scalar_cast(const From& x) {
     return x;
   else if constexpr (scalar_traits<From>::is_dual)
     return scalar_cast<To>(x.v);
+  else if constexpr (is_emulated_v<From>)
+    return scalar_cast<To>(x.value());
+  else if constexpr (is_emulated_v<To>)
+    return To(scalar_cast<mp100>(x));
   else if constexpr (scalar_traits<To>::is_dual)
     return To(scalar_cast<real_t<To>>(x));
   else if constexpr (std::is_same_v<From, mp100>)

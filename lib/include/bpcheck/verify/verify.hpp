@@ -22,8 +22,10 @@
 // u_T is the rung's unit roundoff, n the length of the sums in Jᵀu, and cond the measured change of
 // the exact gradient when the point is perturbed by a relative u_T and when the output Y that backward
 // receives moves by u_T|Y| or is T's own rounded forward output (the error any backward-stable
-// algorithm, and any backward written in terms of y, may make). Beyond the bound in float/double while
-// right in mp100 is `unstable` when the error is small beside its block's values, `fail` when it is
+// algorithm, and any backward written in terms of y, may make). Beyond the bound, a factory's layer is
+// run again on Emulated (emulated.hpp) with T's rounding emulated: an error within K times that spread
+// is the formula's own rounding and passes, naming the digits lost. Still beyond the bound in
+// float/double while right in mp100 is `unstable` when the error is small beside its block's values, `fail` when it is
 // gross (a tenth of the block's largest value: a code path of that precision is wrong). `unstable` is
 // advice (digits lost, digits a stable form keeps) and fails the report only with
 // VerifyOptions::unstable_fails (`bpcheck verify --strict`).
@@ -47,6 +49,7 @@
 
 #include <fmt/format.h>
 
+#include "bpcheck/emulated.hpp"
 #include "bpcheck/layer.hpp"
 #include "bpcheck/network.hpp"
 #include "bpcheck/random.hpp"
@@ -102,16 +105,32 @@ const std::vector<std::string>& point_distributions();
 
 /// A layer factory on every rung behind type erasure (AnyLayer<T> per rung). verify_layer(make) wraps
 /// the factory in one and runs the checks compiled once in the library: a file that calls
-/// verify_layer compiles its own layer on the six rungs, not the checker.
+/// verify_layer compiles its own layer on the six rungs and on Emulated (emulated.hpp: mp100 that
+/// rounds like float or double, which the checks use to see the rounding inside the layer's own
+/// formulas), not the checker.
 class AnyLayerFactory {
  public:
   template <class Make>
     requires(!std::same_as<std::remove_cvref_t<Make>, AnyLayerFactory>)
-  explicit AnyLayerFactory(Make make) {
+  explicit AnyLayerFactory(Make make) : AnyLayerFactory(std::move(make), without_emulation) {
+    static_assert(builds_on<Make, Emulated>());
+    emulated_ = [shared = shared_of<Make>()] {
+      return AnyLayer<Emulated>((*shared)(rung<Emulated>{}));
+    };
+  }
+
+  /// Leaves Emulated out: the layer is checked against the rounding bound alone (the registry's
+  /// layers, instantiated on the six rungs only, are written in stable forms).
+  struct without_emulation_t {};
+  static constexpr without_emulation_t without_emulation{};
+  template <class Make>
+    requires(!std::same_as<std::remove_cvref_t<Make>, AnyLayerFactory>)
+  AnyLayerFactory(Make make, without_emulation_t) {
     static_assert((builds_on<Make, float>() && builds_on<Make, double>() && builds_on<Make, mp100>() &&
                    builds_on<Make, dual<float>>() && builds_on<Make, dual<double>>() && builds_on<Make, dual<mp100>>()));
     // One shared factory: std::function needs copyable targets, the user's factory need not be.
     const auto shared = std::make_shared<Make>(std::move(make));
+    shared_ = shared;
     makers_ = {[shared] { return AnyLayer<float>((*shared)(rung<float>{})); },
                [shared] { return AnyLayer<double>((*shared)(rung<double>{})); },
                [shared] { return AnyLayer<mp100>((*shared)(rung<mp100>{})); },
@@ -125,6 +144,13 @@ class AnyLayerFactory {
   AnyLayer<T> operator()(rung<T>) const {
     return std::get<std::function<AnyLayer<T>()>>(makers_)();
   }
+  /// The layer on Emulated; throws bpcheck::error when the factory was wrapped without it.
+  AnyLayer<Emulated> operator()(rung<Emulated>) const {
+    if (!emulated_) throw error("this layer factory does not build on the emulated rung");
+    return emulated_();
+  }
+  /// Whether the layer builds on Emulated.
+  bool emulates() const { return static_cast<bool>(emulated_); }
 
  private:
   /// Whether Make builds a checkable layer on rung T; each failure explains itself in a sentence.
@@ -141,11 +167,17 @@ class AnyLayerFactory {
     static_assert(std::copy_constructible<L>, "the layer must be copyable: the checker perturbs copies");
     return true;
   }
+  template <class Make>
+  std::shared_ptr<Make> shared_of() const {
+    return std::static_pointer_cast<Make>(shared_);
+  }
 
+  std::shared_ptr<void> shared_;  ///< the user's factory, shared by the makers
   std::tuple<std::function<AnyLayer<float>()>, std::function<AnyLayer<double>()>, std::function<AnyLayer<mp100>()>,
              std::function<AnyLayer<dual<float>>()>, std::function<AnyLayer<dual<double>>()>,
              std::function<AnyLayer<dual<mp100>>()>>
       makers_;
+  std::function<AnyLayer<Emulated>()> emulated_;
 };
 
 /// The checks of one layer factory (see the file comment), compiled once in the library.

@@ -1,0 +1,261 @@
+#pragma once
+// Emulated: mp100 arithmetic that rounds like another rung, at random (Monte Carlo arithmetic).
+//
+//   bpcheck::EmulatedRounding scope(bpcheck::unit_roundoff<double>(), seed);
+//   bpcheck::Emulated y = exp(bpcheck::Emulated(x)) + 1;   // each result times (1 + δ), |δ| ≤ u
+//
+// Every arithmetic operation and math function computes its result in mp100 and multiplies it by
+// (1 + δ), δ uniform in [−u, u], u the unit roundoff set by the innermost EmulatedRounding on this
+// thread (0 outside one: plain mp100). Run a few times with different seeds, the same code shows how
+// far its own rounding in float or double can move its result: the cancellation inside a user's
+// formula (1 + erf(x) at negative x, log Σ eˣ next to x, x − mean) that no perturbation of its inputs
+// shows. The range is mp100's: overflow and underflow are not emulated (they stay the rung's own).
+//
+// Why our own type and not a Boost.Multiprecision backend: a backend's transcendental functions
+// default to series built from its own (then perturbed) arithmetic, far slower and rounding like no
+// libm; here each function is one correctly rounded mp100 call, perturbed once, as a libm rounds once.
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <ostream>
+#include <type_traits>
+
+#include "bpcheck/scalar.hpp"
+
+namespace bpcheck {
+
+class Emulated;
+
+namespace emulated_detail {
+/// The rounding this thread emulates: u (0: none) and the random stream of the δs.
+struct State {
+  mp100 u = 0;
+  std::uint64_t stream = 0;
+};
+inline State& state() {
+  thread_local State s;
+  return s;
+}
+/// x(1 + δ), δ uniform in [−u, u] (splitmix64: a fixed, portable stream per seed).
+inline mp100 rounded(mp100 x) {
+  State& s = state();
+  if (s.u == 0) return x;
+  std::uint64_t z = (s.stream += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  const double r = double(z >> 11) * 0x1.0p-53 * 2 - 1;  // [−1, 1)
+  x += x * (s.u * r);
+  return x;
+}
+template <class C>
+concept Arithmetic = std::is_arithmetic_v<C>;
+}  // namespace emulated_detail
+
+/// Emulates rounding with unit roundoff u on this thread while it lives (nested scopes restore the
+/// outer one). The same seed gives the same δs.
+class EmulatedRounding {
+ public:
+  EmulatedRounding(const mp100& u, std::uint64_t seed) : saved_(emulated_detail::state()) {
+    emulated_detail::state() = {u, seed};
+  }
+  ~EmulatedRounding() { emulated_detail::state() = saved_; }
+  EmulatedRounding(const EmulatedRounding&) = delete;
+  EmulatedRounding& operator=(const EmulatedRounding&) = delete;
+
+ private:
+  emulated_detail::State saved_;
+};
+
+class Emulated {
+ public:
+  Emulated() = default;
+  template <emulated_detail::Arithmetic A>
+  Emulated(A a) : v_(a) {}  // NOLINT: literals convert, as for any scalar
+  explicit Emulated(mp100 v) : v_(std::move(v)) {}
+
+  /// The exact (mp100) value this number holds.
+  const mp100& value() const { return v_; }
+  template <emulated_detail::Arithmetic A>
+  explicit operator A() const {
+    return v_.convert_to<A>();
+  }
+
+  /// One operation's result, rounded as emulated.
+  static Emulated rounded(mp100 exact) { return Emulated(emulated_detail::rounded(std::move(exact))); }
+
+  Emulated& operator+=(const Emulated& o) { return *this = rounded(v_ + o.v_); }
+  Emulated& operator-=(const Emulated& o) { return *this = rounded(v_ - o.v_); }
+  Emulated& operator*=(const Emulated& o) { return *this = rounded(v_ * o.v_); }
+  Emulated& operator/=(const Emulated& o) { return *this = rounded(v_ / o.v_); }
+
+ private:
+  mp100 v_ = 0;
+};
+
+inline Emulated operator+(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() + b.value()); }
+inline Emulated operator-(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() - b.value()); }
+inline Emulated operator*(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() * b.value()); }
+inline Emulated operator/(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() / b.value()); }
+inline Emulated operator-(const Emulated& a) { return Emulated(mp100(-a.value())); }
+inline Emulated operator+(const Emulated& a) { return a; }
+
+#define BPCHECK_EMULATED_MIXED(op)                                   \
+  template <emulated_detail::Arithmetic C>                           \
+  Emulated operator op(const Emulated& a, C c) {                     \
+    return a op Emulated(c);                                         \
+  }                                                                  \
+  template <emulated_detail::Arithmetic C>                           \
+  Emulated operator op(C c, const Emulated& a) {                     \
+    return Emulated(c) op a;                                         \
+  }
+BPCHECK_EMULATED_MIXED(+)
+BPCHECK_EMULATED_MIXED(-)
+BPCHECK_EMULATED_MIXED(*)
+BPCHECK_EMULATED_MIXED(/)
+#undef BPCHECK_EMULATED_MIXED
+
+// Comparisons are exact: a branch follows the values the emulated rounding produced.
+#define BPCHECK_EMULATED_COMPARE(op)                                         \
+  inline bool operator op(const Emulated& a, const Emulated& b) {            \
+    return a.value() op b.value();                                           \
+  }                                                                          \
+  template <emulated_detail::Arithmetic C>                                   \
+  bool operator op(const Emulated& a, C c) {                                 \
+    return a.value() op c;                                                   \
+  }                                                                          \
+  template <emulated_detail::Arithmetic C>                                   \
+  bool operator op(C c, const Emulated& a) {                                 \
+    return c op a.value();                                                   \
+  }
+BPCHECK_EMULATED_COMPARE(==)
+BPCHECK_EMULATED_COMPARE(!=)
+BPCHECK_EMULATED_COMPARE(<)
+BPCHECK_EMULATED_COMPARE(<=)
+BPCHECK_EMULATED_COMPARE(>)
+BPCHECK_EMULATED_COMPARE(>=)
+#undef BPCHECK_EMULATED_COMPARE
+
+// Math functions: the correctly rounded mp100 value, rounded once as emulated (a libm call rounds once).
+#define BPCHECK_EMULATED_UNARY(f)                           \
+  inline Emulated f(const Emulated& a) {                    \
+    using std::f;                                           \
+    return Emulated::rounded(mp100(f(a.value())));          \
+  }
+BPCHECK_EMULATED_UNARY(exp)
+BPCHECK_EMULATED_UNARY(expm1)
+BPCHECK_EMULATED_UNARY(exp2)
+BPCHECK_EMULATED_UNARY(log)
+BPCHECK_EMULATED_UNARY(log1p)
+BPCHECK_EMULATED_UNARY(log2)
+BPCHECK_EMULATED_UNARY(log10)
+BPCHECK_EMULATED_UNARY(sqrt)
+BPCHECK_EMULATED_UNARY(cbrt)
+BPCHECK_EMULATED_UNARY(tanh)
+BPCHECK_EMULATED_UNARY(sinh)
+BPCHECK_EMULATED_UNARY(cosh)
+BPCHECK_EMULATED_UNARY(sin)
+BPCHECK_EMULATED_UNARY(cos)
+BPCHECK_EMULATED_UNARY(tan)
+BPCHECK_EMULATED_UNARY(asin)
+BPCHECK_EMULATED_UNARY(acos)
+BPCHECK_EMULATED_UNARY(atan)
+BPCHECK_EMULATED_UNARY(erf)
+BPCHECK_EMULATED_UNARY(erfc)
+#undef BPCHECK_EMULATED_UNARY
+
+// Exact in any rung: no rounding to emulate.
+inline Emulated abs(const Emulated& a) { return Emulated(mp100(abs(a.value()))); }
+inline Emulated fabs(const Emulated& a) { return abs(a); }
+inline Emulated floor(const Emulated& a) { return Emulated(mp100(floor(a.value()))); }
+inline Emulated ceil(const Emulated& a) { return Emulated(mp100(ceil(a.value()))); }
+inline Emulated round(const Emulated& a) { return Emulated(mp100(round(a.value()))); }
+inline Emulated max(const Emulated& a, const Emulated& b) { return a < b ? b : a; }
+inline Emulated min(const Emulated& a, const Emulated& b) { return b < a ? b : a; }
+inline Emulated fmax(const Emulated& a, const Emulated& b) { return max(a, b); }
+inline Emulated fmin(const Emulated& a, const Emulated& b) { return min(a, b); }
+
+inline Emulated pow(const Emulated& a, const Emulated& p) { return Emulated::rounded(mp100(pow(a.value(), p.value()))); }
+template <emulated_detail::Arithmetic C>
+Emulated pow(const Emulated& a, C p) {
+  return pow(a, Emulated(p));
+}
+template <emulated_detail::Arithmetic C>
+Emulated pow(C a, const Emulated& p) {
+  return pow(Emulated(a), p);
+}
+inline Emulated hypot(const Emulated& a, const Emulated& b) {
+  return Emulated::rounded(mp100(sqrt(a.value() * a.value() + b.value() * b.value())));
+}
+
+inline bool isfinite(const Emulated& a) { return boost::multiprecision::isfinite(a.value()); }
+inline bool isnan(const Emulated& a) { return boost::multiprecision::isnan(a.value()); }
+inline bool isinf(const Emulated& a) { return boost::multiprecision::isinf(a.value()); }
+inline bool signbit(const Emulated& a) { return boost::multiprecision::signbit(a.value()) != 0; }
+
+/// Prints the exact value (what to_string shows for any rung).
+inline std::ostream& operator<<(std::ostream& os, const Emulated& a) { return os << a.value(); }
+
+// Eigen asks for these on every scalar type.
+inline const Emulated& conj(const Emulated& a) { return a; }
+inline const Emulated& real(const Emulated& a) { return a; }
+inline Emulated imag(const Emulated&) { return Emulated(); }
+inline Emulated abs2(const Emulated& a) { return a * a; }
+
+template <>
+struct scalar_traits<Emulated> {
+  using real = Emulated;
+  static constexpr bool is_dual = false;
+  static constexpr const char* name = "emulated";
+  static constexpr int print_digits = scalar_traits<mp100>::print_digits;
+  /// 2u of the emulated rung, so that code which guards with ε behaves as it does there.
+  static Emulated epsilon() {
+    const mp100& u = emulated_detail::state().u;
+    return u == 0 ? Emulated(scalar_traits<mp100>::epsilon()) : Emulated(mp100(2 * u));
+  }
+};
+template <>
+inline constexpr bool is_emulated_v<Emulated> = true;
+
+}  // namespace bpcheck
+
+template <>
+class std::numeric_limits<bpcheck::Emulated> : public std::numeric_limits<bpcheck::mp100> {
+  using E = bpcheck::Emulated;
+  using M = std::numeric_limits<bpcheck::mp100>;
+
+ public:
+  static E epsilon() { return bpcheck::scalar_traits<E>::epsilon(); }
+  static E min() { return E(M::min()); }
+  static E max() { return E(M::max()); }
+  static E lowest() { return E(M::lowest()); }
+  static E infinity() { return E(M::infinity()); }
+  static E quiet_NaN() { return E(M::quiet_NaN()); }
+  static E denorm_min() { return E(M::denorm_min()); }
+  static E round_error() { return E(M::round_error()); }
+};
+
+namespace Eigen {
+template <>
+struct NumTraits<bpcheck::Emulated> : GenericNumTraits<bpcheck::Emulated> {
+  using Real = bpcheck::Emulated;
+  using NonInteger = Real;
+  using Nested = Real;
+  using Literal = Real;
+  enum {
+    IsComplex = 0,
+    IsInteger = 0,
+    IsSigned = 1,
+    RequireInitialization = 1,
+    ReadCost = 2 * NumTraits<bpcheck::mp100>::ReadCost,
+    AddCost = 2 * NumTraits<bpcheck::mp100>::AddCost,
+    MulCost = 2 * NumTraits<bpcheck::mp100>::MulCost
+  };
+  static Real epsilon() { return bpcheck::scalar_traits<Real>::epsilon(); }
+  static Real dummy_precision() { return Real(NumTraits<bpcheck::mp100>::dummy_precision()); }
+  static Real highest() { return Real(NumTraits<bpcheck::mp100>::highest()); }
+  static Real lowest() { return Real(NumTraits<bpcheck::mp100>::lowest()); }
+  static int digits10() { return NumTraits<bpcheck::mp100>::digits10(); }
+};
+}  // namespace Eigen
