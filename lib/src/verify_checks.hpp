@@ -68,7 +68,7 @@ struct RungContext {
   }
   /// A change of [vec dX; dθ] as the backward check compares it: in full, or projected on V.
   Vector<mp100> project(const Vector<mp100>& change) const {
-    return s.truth.full ? change : Vector<mp100>(s.truth.V.transpose() * change);
+    return s.truth.full ? change : transposed_product(s.truth.V, change);
   }
 
   /// The derivative of forward as T computes it, by forward mode on dual<T>: an oracle that reads
@@ -198,10 +198,23 @@ struct RungContext {
     const Vector<mp100> scale =
         s.truth.full ? Vector<mp100>(mp100(times) * s.truth.g_scale.tail(s.P)).cwiseMax(abs_vec(expected))
                      : Vector<mp100>(abs_vec(expected));
+    // tol · scale + K (times + 2) u |expected| in mp100, K (terms + 2) u · scale + floor otherwise: the
+    // constant factors once, then in place (P entries).
     Vector<mp100> bound(s.P);
-    for (Index i = 0; i < s.P; ++i)
-      bound(i) = is_mp ? tol * scale(i) + rounding_bound(mp100(times), mp100(abs(expected(i))), K, u_T)
-                       : rounding_bound(mp100(s.out_rows * s.batch), scale(i), K, u_T) + floor_T;
+    const mp100 factor = rounding_bound(mp100(is_mp ? times : s.out_rows * s.batch), mp100(1), K, u_T);
+    mp100 term;
+    for (Index i = 0; i < s.P; ++i) {
+      mpfr_ptr b = bound(i).backend().data();
+      if (is_mp) {
+        mpfr_mul(b, tol.backend().data(), scale(i).backend().data(), MPFR_RNDN);
+        mpfr_abs(term.backend().data(), expected(i).backend().data(), MPFR_RNDN);
+        mpfr_mul(term.backend().data(), factor.backend().data(), term.backend().data(), MPFR_RNDN);
+        mpfr_add(b, b, term.backend().data(), MPFR_RNDN);
+      } else {
+        mpfr_mul(b, factor.backend().data(), scale(i).backend().data(), MPFR_RNDN);
+        mpfr_add(b, b, floor_T.backend().data(), MPFR_RNDN);
+      }
+    }
     const Index nx = s.in_rows * s.batch;
     const Layout& L = s.layout;
     compare(
@@ -231,9 +244,10 @@ void measure_conditioning(RungContext<T, Make>& c) {
   Random rng(s.seed ^ 0x9e3779b97f4a7c15ULL);
   const Vector<mp100> z = c.z_exact();
   std::optional<DualForward<mp100>> f;  // dual<mp100> only where J is formed
+  const mp100 down = 1 - c.u_T, up = 1 + c.u_T;
   for (int k = 0; k < 2; ++k) {
     Vector<mp100> zp = z;
-    for (Index i = 0; i < zp.size(); ++i) zp(i) *= mp100(1) + (rng.symmetric() < 0 ? -c.u_T : c.u_T);
+    for (Index i = 0; i < zp.size(); ++i) zp(i) *= rng.symmetric() < 0 ? down : up;
     const Matrix<mp100> Xp = Eigen::Map<const Matrix<mp100>>(zp.data(), s.in_rows, s.batch);
     const Vector<mp100> tp = zp.tail(s.P);
     if (s.truth.full) {
@@ -250,7 +264,7 @@ void measure_conditioning(RungContext<T, Make>& c) {
         const auto moved = build_on<mp100>(c.make, tp);
         const Matrix<mp100> Yp = moved.forward(Xp);
         const Vector<mp100> change = backward_z_at(moved, Xp, Yp, s.p.U) - c.own_gradient();
-        c.g_pert.push_back(s.truth.JV.transpose() * u + s.truth.V.transpose() * change);
+        c.g_pert.push_back(s.truth.JV.transpose() * u + transposed_product(s.truth.V, change));
         c.y_pert.push_back(vec(Yp));
         c.conditioning_evaluations += 2;
       } catch (const std::exception&) {
@@ -274,7 +288,7 @@ void measure_conditioning(RungContext<T, Make>& c) {
       const auto add = [&](const Vector<mp100>& row) {
         const Vector<mp100> change = (row - base) * s.p.U(0, 0);
         c.g_pert.push_back(s.truth.full ? Vector<mp100>(s.truth.g + change)
-                                        : Vector<mp100>(s.truth.JV.transpose() * u + s.truth.V.transpose() * change));
+                                        : Vector<mp100>(s.truth.JV.transpose() * u + transposed_product(s.truth.V, change)));
         if (s.truth.full) c.J_pert.push_back(Matrix<mp100>(s.truth.J + (row - base).transpose()));
         c.conditioning_evaluations += 1;
       };
@@ -304,13 +318,25 @@ void measure_conditioning(RungContext<T, Make>& c) {
 /// from 1e-8 to 1e8 is lost digits, not a wrong path. (Inputs near 0 do not make that size large: the 1.)
 template <class T, class Make>
 Vector<mp100> gross_floor_of(const RungContext<T, Make>& c) {
-  const PointState& s = c.s;
-  const Vector<mp100> z = c.z_exact();
+  PointState& s = c.s;
+  // √u_T times a floor the rungs share, formed once per point: |u|ᵀ|y| / max(|z_i|, 1), projected on |V|.
+  if (!s.gross_floor_unit) {
+    const Vector<mp100> z = c.z_exact();
+    const mp100 size = abs_dot_mp(c.u, vec(s.truth.Y));
+    Vector<mp100> per_entry(s.n);
+    for (Index i = 0; i < s.n; ++i) {
+      mpfr_ptr e = per_entry(i).backend().data();
+      if (mpfr_cmpabs_ui(z(i).backend().data(), 1) > 0) {
+        mpfr_div(e, size.backend().data(), z(i).backend().data(), MPFR_RNDN);
+        mpfr_abs(e, e, MPFR_RNDN);
+      } else {
+        mpfr_set(e, size.backend().data(), MPFR_RNDN);
+      }
+    }
+    s.gross_floor_unit = s.truth.full ? per_entry : abs_transposed_product(s.truth.V, per_entry);
+  }
   using boost::multiprecision::sqrt;
-  const mp100 size = sqrt(c.u_T) * abs_vec(c.u).dot(abs_vec(vec(s.truth.Y)));
-  Vector<mp100> per_entry(s.n);
-  for (Index i = 0; i < s.n; ++i) per_entry(i) = size / std::max(mp100(1), mp100(abs(z(i))));
-  return s.truth.full ? per_entry : Vector<mp100>(abs_mat(s.truth.V).transpose() * per_entry);
+  return Vector<mp100>(sqrt(c.u_T) * *s.gross_floor_unit);
 }
 
 /// Builds the layer on T and runs forward; against the mp100 output within the rounding bound on
@@ -408,9 +434,23 @@ CheckResult check_backward(RungContext<T, Make>& c) {
     expected = s.truth.JV.transpose() * u;
     actual = matrix_cast<T>(s.truth.V).transpose() * c.g;
     scale.resize(expected.size());
-    const Vector<mp100> gm = vector_cast<mp100>(c.g);
+    if (!s.V_norms) {
+      s.V_norms.emplace(s.truth.V.cols());
+      for (Index k = 0; k < s.truth.V.cols(); ++k) {
+        const mp100* col = s.truth.V.col(k).data();
+        (*s.V_norms)(k) = sqrt(dot_mp(col, col, s.truth.V.rows()));
+      }
+    }
+    // ‖g‖ in place from T's values (see dot_mp)
+    mp100 g_norm(0), entry;
+    for (Index i = 0; i < c.g.size(); ++i) {
+      entry = scalar_cast<mp100>(c.g(i));
+      mpfr_sqr(entry.backend().data(), entry.backend().data(), MPFR_RNDN);
+      mpfr_add(g_norm.backend().data(), g_norm.backend().data(), entry.backend().data(), MPFR_RNDN);
+    }
+    g_norm = sqrt(g_norm);
     for (Index k = 0; k < expected.size(); ++k)
-      scale(k) = u.norm() * s.truth.JV.col(k).norm() + gm.norm() * s.truth.V.col(k).norm();
+      scale(k) = u.norm() * s.truth.JV.col(k).norm() + g_norm * (*s.V_norms)(k);
     w = [](Index k) { return fmt::format("projection {}", k); };
     b = [](Index) { return std::string("projection"); };
   }
@@ -428,9 +468,8 @@ CheckResult check_backward(RungContext<T, Make>& c) {
     // exact gradient is 1e-18916 while s rounds at 1e-100)
     Vector<mp100> output_cond = Vector<mp100>::Zero(expected.size());
     if (!s.activation_sweeps) {
-      c.y_changes = output_rounding<Make, mp100>(c.make, s, c.u_T, nullptr, vector_cast<mp100>(c.g));
+      c.y_changes = output_rounding<Make, mp100>(c.make, s, c.u_T, nullptr, c.g, r.evaluations);
       for (const auto& change : c.y_changes) output_cond = output_cond.cwiseMax(abs_vec(c.project(change)));
-      r.evaluations += c.y_changes.size();
     }
     for (Index i = 0; i < expected.size(); ++i)
       bound(i) = c.tol * scale(i) + rounding_bound(nterms(i), magnitude(i), K, c.u_T) + floor +
@@ -449,10 +488,10 @@ CheckResult check_backward(RungContext<T, Make>& c) {
   } else {
     // Skipped for a network's loss, whose backward recomputes its activations (it reads no Y).
     if (!s.activation_sweeps) try {
-        c.y_changes = output_rounding(c.make, s, c.u_T, c.forward_within_bound ? &c.Y : nullptr, c.own_gradient());
+        c.y_changes =
+            output_rounding(c.make, s, c.u_T, c.forward_within_bound ? &c.Y : nullptr, c.own_gradient(), r.evaluations);
         for (const auto& change : c.y_changes)
           c.g_pert.push_back(Vector<mp100>((s.truth.full ? s.truth.g : expected) + c.project(change)));
-        r.evaluations += c.y_changes.size();
       } catch (const std::exception&) {
         // mp100's backward throws: the decisive check reports it
       }
@@ -769,7 +808,13 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
   const mp100 floor = mp100(100 * c.K) * c.u_T * (mag + abs(scalar_cast<mp100>(phi0))) + c.floor_T;
   // φ(z + h v) and h gᵀv round at their own magnitudes, which grow with h when z is small next to
   // h v (inputs near a kink): a few ulps of Σ|u||y(z + h v)| and of h Σ|g||v| join the floor.
-  const mp100 gv_mag = abs_vec(vector_cast<mp100>(c.g)).dot(abs_vec(vector_cast<mp100>(v)));
+  mp100 gv_mag(0), term;  // Σ |g_i||v_i|, in place (see dot_mp)
+  for (Index i = 0; i < s.n; ++i) {
+    term = scalar_cast<mp100>(c.g(i));
+    mpfr_mul(term.backend().data(), term.backend().data(), s.p.v(i).backend().data(), MPFR_RNDN);
+    mpfr_abs(term.backend().data(), term.backend().data(), MPFR_RNDN);
+    mpfr_add(gv_mag.backend().data(), gv_mag.backend().data(), term.backend().data(), MPFR_RNDN);
+  }
   auto& moved = *c.layer;  // parameters set per step, restored after the ladder: no copy per step
   const Vector<T> theta_T = vector_cast<T>(s.p.theta);
   const auto forward_on = [&](const Vector<T>& zz) {
@@ -802,7 +847,16 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
   for (int k : ladder) {
     if (std::is_same_v<T, mp100> && above_floor == 4) break;
     const T h = T(std::ldexp(1.0, -k));
-    Vector<T> zz = z + h * v;
+    Vector<T> zz;
+    if constexpr (std::is_same_v<T, mp100>) {
+      zz.resize(s.n);  // z + h v in place (see dot_mp)
+      for (Index i = 0; i < s.n; ++i) {
+        mpfr_mul(zz(i).backend().data(), h.backend().data(), v(i).backend().data(), MPFR_RNDN);
+        mpfr_add(zz(i).backend().data(), zz(i).backend().data(), z(i).backend().data(), MPFR_RNDN);
+      }
+    } else {
+      zz = z + h * v;
+    }
     const Matrix<T> Yh = forward_on(zz);
     // The remainder of the step actually taken: z + h v rounds in T by up to u_T |z|, which moves φ by
     // gᵀδ, a constant that does not fall with h and can exceed the floor where |g||z| ≫ |u||y|
