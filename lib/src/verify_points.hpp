@@ -47,9 +47,8 @@ inline void validate_options(const VerifyOptions& opt) {
 template <class Make>
 void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rng, bool index_input) {
   const Clock::time_point start = Clock::now();
-  // The layer on dual<mp100> (nine mp100 per parameter) lives for the oracle's pass only: it is the
-  // largest thing a point holds.
-  const auto f_mp = dual_forward(make(rung<dual<mp100>>{}));
+  // The layer on dual<mp100> (nine mp100 per parameter) is built for the oracle's pass only and gone
+  // after it: it is the largest thing a point holds.
   auto layer_mp = build_on<mp100>(make, s.p.theta);
   const Matrix<mp100> Y = layer_mp.forward(s.p.X);
   s.out_rows = Y.rows();
@@ -62,7 +61,7 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
   const Vector<mp100> u = vec(s.p.U);
   s.truth.full = full_jacobians(opt, Y.size(), s.n);
   if (s.truth.full) {
-    s.truth.J = joint_jacobian<mp100>(f_mp, s.p.X, s.p.theta);
+    s.truth.J = joint_jacobian<mp100>(dual_forward(make(rung<dual<mp100>>{})), s.p.X, s.p.theta);
     s.truth.evaluations = (s.n + dual_width - 1) / dual_width;
     s.truth.g = s.truth.J.transpose() * u;
     s.truth.g_scale = abs_mat(s.truth.J).transpose() * abs_vec(u);
@@ -82,16 +81,16 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
       s.sweep_terms = mp100(layer_mp.rounding_terms());
     }
   } else {
-    s.truth.V.resize(s.n, opt.projections);
-    for (Index i = 0; i < s.truth.V.size(); ++i) s.truth.V(i) = mp100(float_round(rng.symmetric()));
-    // J [V v] in one pass of dual numbers (k + 1 lanes)
+    // J [V v] in one pass of dual numbers (k + 1 lanes). V is drawn into [V v] (column-major, so its
+    // entries come in the same order) and kept only after the pass, when the dual layer is gone.
     Matrix<mp100> Vv(s.n, opt.projections + 1);
-    Vv << s.truth.V, s.p.v;
-    const Matrix<mp100> JVv = joint_jvp<mp100>(f_mp, s.p.X, s.p.theta, Vv);
+    for (Index i = 0; i < s.n * opt.projections; ++i) Vv(i) = mp100(float_round(rng.symmetric()));
+    Vv.col(opt.projections) = s.p.v;
+    s.truth.JVv = joint_jvp<mp100>(dual_forward(make(rung<dual<mp100>>{})), s.p.X, s.p.theta, Vv);
     s.truth.evaluations = (Vv.cols() + dual_width - 1) / dual_width;
-    s.truth.JV = JVv.leftCols(opt.projections);
-    s.truth.JVv = JVv;
-    s.slope_true = u.dot(JVv.col(opt.projections));
+    s.truth.JV = s.truth.JVv.leftCols(opt.projections);
+    s.slope_true = u.dot(s.truth.JVv.col(opt.projections));
+    s.truth.V = Vv.leftCols(opt.projections);
   }
   if constexpr (requires { layer_mp.activation_sweeps(s.p.X); }) {
     if (s.p.U.size() == 1) {

@@ -141,7 +141,9 @@ class AnyLayer {
   std::vector<ParameterBlock> parameter_blocks() const { return self_->parameter_blocks(); }
   Index parameter_count() const { return bpcheck::parameter_count(parameter_blocks()); }
   Vector<T> parameters() const { return self_->parameters(); }
-  void set_parameters(const Vector<T>& theta) { self_->set_parameters(theta); }
+  /// A Ref, so that a network sets each layer from a segment of its θ without a copy where the layer
+  /// takes one too (Dense); a layer taking `const Vector<T>&` gets the segment copied.
+  void set_parameters(Eigen::Ref<const Vector<T>> theta) { self_->set_parameters(theta); }
   Matrix<T> forward(const Matrix<T>& X) const { return self_->forward(X); }
   Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
                      Eigen::Ref<Vector<T>> dtheta) const {
@@ -179,7 +181,7 @@ class AnyLayer {
     virtual Index output_size() const = 0;
     virtual std::vector<ParameterBlock> parameter_blocks() const = 0;
     virtual Vector<T> parameters() const = 0;
-    virtual void set_parameters(const Vector<T>&) = 0;
+    virtual void set_parameters(Eigen::Ref<const Vector<T>>) = 0;
     virtual Matrix<T> forward(const Matrix<T>&) const = 0;
     virtual Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>&,
                                Eigen::Ref<Vector<T>>) const = 0;
@@ -205,7 +207,7 @@ class AnyLayer {
     Index output_size() const override { return layer.output_size(); }
     std::vector<ParameterBlock> parameter_blocks() const override { return layer.parameter_blocks(); }
     Vector<T> parameters() const override { return layer.parameters(); }
-    void set_parameters(const Vector<T>& theta) override { layer.set_parameters(theta); }
+    void set_parameters(Eigen::Ref<const Vector<T>> theta) override { layer.set_parameters(theta); }
     Matrix<T> forward(const Matrix<T>& X) const override { return layer.forward(X); }
     Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
                        Eigen::Ref<Vector<T>> dtheta) const override {

@@ -36,7 +36,7 @@ class Dense {
   Index output_size() const { return out_; }
   std::vector<ParameterBlock> parameter_blocks() const;
   const Vector<T>& parameters() const { return theta_; }
-  void set_parameters(const Vector<T>& theta);
+  void set_parameters(Eigen::Ref<const Vector<T>> theta);  // a network's segment, not copied first
 
   Eigen::Map<Matrix<T>> W() { return {theta_.data(), out_, in_}; }
   Eigen::Map<const Matrix<T>> W() const { return {theta_.data(), out_, in_}; }
@@ -80,7 +80,7 @@ std::vector<ParameterBlock> Dense<T>::parameter_blocks() const {
 }
 
 template <class T>
-void Dense<T>::set_parameters(const Vector<T>& theta) {
+void Dense<T>::set_parameters(Eigen::Ref<const Vector<T>> theta) {
   if (theta.size() != theta_.size())
     throw input_error("dense: expected " + std::to_string(theta_.size()) + " parameters, got " +
                       std::to_string(theta.size()));
