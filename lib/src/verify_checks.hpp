@@ -879,17 +879,20 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
     std::sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.k < b.k; });
   };
   climb(true);
-  // The steps whose remainder stands above its floor plus `noise(step)`, as (h, r) for the fit.
+  // The 4 smallest steps whose remainder stands above its floor plus `noise(step)`, as (h, r) for the
+  // fit, largest first: all the fit and the verdicts below read. Sought from the smallest step up, so
+  // that the noise (an mp100 forward pass a step) is measured at no larger step than needed.
   std::vector<double> hs, rs;
   std::vector<int> ks;
   const auto select = [&](const auto& noise) {
     hs.clear(), rs.clear(), ks.clear();
-    for (const Step& st : steps) {
-      if (st.r <= st.floor_h || st.r <= st.floor_h + noise(st)) continue;  // noise only where needed
-      hs.push_back(std::ldexp(1.0, -st.k));
-      rs.push_back(to_double(st.r / floor));  // normalised so that double holds mp100's tiny remainders
-      ks.push_back(st.k);
+    for (auto st = steps.rbegin(); st != steps.rend() && hs.size() < 4; ++st) {
+      if (st->r <= st->floor_h || st->r <= st->floor_h + noise(*st)) continue;  // noise only where needed
+      hs.push_back(std::ldexp(1.0, -st->k));
+      rs.push_back(to_double(st->r / floor));  // normalised so that double holds mp100's tiny remainders
+      ks.push_back(st->k);
     }
+    std::reverse(hs.begin(), hs.end()), std::reverse(rs.begin(), rs.end()), std::reverse(ks.begin(), ks.end());
   };
   const auto order = [&] {
     const std::size_t m = std::min<std::size_t>(4, hs.size());
