@@ -835,9 +835,24 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
     int k;
     Vector<T> zz;           ///< z + h v as rounded in T
     mp100 phi, r, floor_h;  ///< φ(zz) in T, its remainder, the floor
-    Vector<mp100> y;        ///< f(zz) in T
+    Vector<T> y;            ///< f(zz) in T
   };
   std::vector<Step> steps;
+  // |u|ᵀ|f(z + h v)| for a step's floor. In float and double a long-double sum (u's entries are floats,
+  // exact there): the floor's factor of 100 K leaves its last bits without effect, and a vector of
+  // mp100 numbers per step cost more than the forward pass of a parameter-free layer.
+  std::vector<long double> u_abs;
+  if constexpr (!std::is_same_v<T, mp100>)
+    for (Index i = 0; i < u.size(); ++i) u_abs.push_back(std::abs(u(i).template convert_to<long double>()));
+  const auto output_terms = [&](const Matrix<T>& Yh) {
+    if constexpr (std::is_same_v<T, mp100>) {
+      return mp100(abs_vec(u).dot(abs_vec(vec(Yh))));
+    } else {
+      long double sum = 0;
+      for (Index i = 0; i < Yh.size(); ++i) sum += u_abs[std::size_t(i)] * std::abs(static_cast<long double>(Yh(i)));
+      return mp100(sum);
+    }
+  };
   // The fit takes the 4 smallest steps above the floor: the ladder runs from its smallest step up and
   // first stops there, which leaves that fit as it was and saves the forward passes of the larger
   // steps (a third of the check on a large dense layer, half of it in double). mp100 adds no noise to
@@ -871,10 +886,10 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
       if (!isfinite(r)) continue;
       const mp100 floor_h = floor +
                             mp100(100 * c.K) * c.u_T *
-                                (abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(Yh)))) + scalar_cast<mp100>(h) * gv_mag) +
+                                (output_terms(Yh) + scalar_cast<mp100>(h) * gv_mag) +
                             scalar_cast<mp100>(h) * g_bound_v;
       above_floor += r > floor_h;
-      steps.push_back({k, std::move(zz), phi_h, r, floor_h, vector_cast<mp100>(Vector<T>(vec(Yh)))});
+      steps.push_back({k, std::move(zz), phi_h, r, floor_h, vec(Yh)});
     }
     std::sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.k < b.k; });
   };
@@ -919,7 +934,7 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
       return mp100(abs_vec(u).dot(abs_vec(Vector<mp100>(rounded - exact))));
     };
     const mp100 e0 = forward_error(z, vector_cast<mp100>(Vector<T>(vec(c.Y))));
-    select([&](const Step& st) { return mp100(4) * (e0 + forward_error(st.zz, st.y)); });
+    select([&](const Step& st) { return mp100(4) * (e0 + forward_error(st.zz, vector_cast<mp100>(st.y))); });
     lm->set_parameters(s.p.theta);
     noise_note = " (the forward pass's own rounding, measured against mp100, in the floor)";
   }
