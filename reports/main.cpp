@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   // The same for blocks above the pad (a dual<mp100> copy of a 100k-parameter layer is 72 MB): freed
   // ones stay in the heap up to 1 GiB instead of being trimmed. And one arena for all threads: a
   // thread's own arena grows in heaps of at most 64 MiB and maps anything larger on its own, which
-  // would bring the faults back for `verify --jobs`. 784 → dense 128 → dense 10 verified 10% faster
-  // with both, at the same peak memory (bench/verify_results.md).
+  // would bring the faults back for `verify --jobs`. 784 → dense 128 → dense 10 verified 15% faster
+  // with both, at the same peak memory (docs/history.md).
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_ARENA_MAX, 1);
 #endif

@@ -65,10 +65,9 @@ template <class T>
 Matrix<T> jacobian_parameters_jvp(const std::type_identity_t<DualForward<T>>& f, const Matrix<T>& X,
                                   const Vector<T>& theta);
 
-/// A DualForward from a layer already built on dual<T> (e.g. Dense<dual<T>>(4, 3)); the layer is
-/// copied once and its parameters are replaced at each call.
-/// Taken by value: a layer built in the call is moved, not copied (on dual<mp100> a dense layer's
-/// θ alone is 720 bytes per parameter).
+/// A DualForward from a layer already built on dual<T> (e.g. Dense<dual<T>>(4, 3)); the layer is kept
+/// and its parameters are replaced at each call. Taken by value, so that a layer built in the call is
+/// moved in rather than copied (on dual<mp100> a dense layer's θ alone is 720 bytes per parameter).
 template <Layer L>
   requires(scalar_traits<typename L::scalar_type>::is_dual && std::copy_constructible<L>)
 DualForward<real_t<typename L::scalar_type>> dual_forward(L layer_on_dual) {
