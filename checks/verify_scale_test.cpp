@@ -74,6 +74,30 @@ TEST_CASE("scale: projections still catch a wrong gradient in mp100 and double",
   CHECK(scale_check(r, "backward vs mp100", "double")->verdict == Verdict::fail);
 }
 
+TEST_CASE("scale: in projection mode the conditioning is measured only for an error beyond the bound without it",
+          "[verify][scale]") {
+  VerifyOptions o;
+  o.points = 1;
+  // A right gradient within float's and double's rounding: no mp100 pass at moved points.
+  const VerificationReport r = bpcheck::verify_layer(wide_dense, 16, o);
+  REQUIRE(r.passed());
+  for (const char* precision : {"float", "double"}) {
+    const CheckResult* backward = scale_check(r, "backward vs mp100", precision);
+    REQUIRE(backward != nullptr);
+    CHECK(backward->evaluations == 2);  // the layer's own forward and backward only
+    CHECK_THAT(backward->formula, Contains("not needed here"));
+  }
+  // A wrong one beyond the bound without it: measured, and judged with it.
+  o.full_jacobian_columns = 0;
+  const VerificationReport wrong =
+      bpcheck::verify_layer(bpcheck::mutants::MutantFactory{bpcheck::mutants::Mutant::transposed_weight}, o);
+  const CheckResult* backward = scale_check(wrong, "backward vs mp100", "double");
+  REQUIRE(backward != nullptr);
+  CHECK(backward->verdict == Verdict::fail);
+  CHECK(backward->evaluations > 2);
+  CHECK_THAT(backward->formula, !Contains("not needed here"));
+}
+
 TEST_CASE("scale: the progress callback names each check as it starts", "[verify][scale]") {
   VerifyOptions o;
   o.points = 1;
