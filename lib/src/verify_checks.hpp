@@ -90,7 +90,7 @@ struct RungContext {
         auto f = dual_forward(make(rung<dual<T>>{}));
         const Vector<T> theta = vector_cast<T>(s.p.theta);
         const Matrix<T> D =
-            s.truth.full ? joint_jacobian<T>(f, X, theta) : joint_jvp<T>(f, X, theta, matrix_cast<T>(s.truth.V));
+            s.truth.full ? joint_jacobian<T>(f, X, theta) : joint_jvp<T>(f, X, theta, s.truth.V.template cast<T>());
         using std::isfinite;
         if (std::all_of(D.data(), D.data() + D.size(), [](const T& d) { return isfinite(value_of(d)); }))
           *forward_mode_T = matrix_cast<mp100>(D);
@@ -476,13 +476,22 @@ CheckResult check_backward(RungContext<T, Make>& c) {
   } else {
     // Projection mode: compare Vᵀ(Jᵀu) with (J V)ᵀu.
     expected = s.truth.JV.transpose() * u;
-    actual = matrix_cast<T>(s.truth.V).transpose() * c.g;
+    if constexpr (std::is_same_v<T, mp100>)
+      actual = transposed_product(s.truth.V, c.g);
+    else
+      actual = Matrix<T>(s.truth.V.template cast<T>()).transpose() * c.g;
     scale.resize(expected.size());
     if (!s.V_norms) {
       s.V_norms.emplace(s.truth.V.cols());
+      mp100 sum, entry;  // in place (see dot_mp); a float's square is exact in mp100
       for (Index k = 0; k < s.truth.V.cols(); ++k) {
-        const mp100* col = s.truth.V.col(k).data();
-        (*s.V_norms)(k) = sqrt(dot_mp(col, col, s.truth.V.rows()));
+        mpfr_set_zero(sum.backend().data(), 1);
+        for (Index i = 0; i < s.truth.V.rows(); ++i) {
+          mpfr_set_flt(entry.backend().data(), s.truth.V(i, k), MPFR_RNDN);
+          mpfr_sqr(entry.backend().data(), entry.backend().data(), MPFR_RNDN);
+          mpfr_add(sum.backend().data(), sum.backend().data(), entry.backend().data(), MPFR_RNDN);
+        }
+        (*s.V_norms)(k) = sqrt(sum);
       }
     }
     // ‖g‖ in place from T's values (see dot_mp)

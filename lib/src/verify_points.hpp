@@ -81,16 +81,25 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
       s.sweep_terms = mp100(layer_mp.rounding_terms());
     }
   } else {
-    // J [V v] in one pass of dual numbers (k + 1 lanes). V is drawn into [V v] (column-major, so its
-    // entries come in the same order) and kept only after the pass, when the dual layer is gone.
-    Matrix<mp100> Vv(s.n, opt.projections + 1);
-    for (Index i = 0; i < s.n * opt.projections; ++i) Vv(i) = mp100(float_round(rng.symmetric()));
-    Vv.col(opt.projections) = s.p.v;
-    s.truth.JVv = joint_jvp<mp100>(dual_forward(make(rung<dual<mp100>>{})), s.p.X, s.p.theta, Vv);
-    s.truth.evaluations = (Vv.cols() + dual_width - 1) / dual_width;
-    s.truth.JV = s.truth.JVv.leftCols(opt.projections);
-    s.slope_true = u.dot(s.truth.JVv.col(opt.projections));
-    s.truth.V = Vv.leftCols(opt.projections);
+    // J [V v] in one pass of dual numbers (k + 1 lanes), seeded from the float directions and v
+    // (column-major, one lane per column).
+    const Index k = opt.projections, nx = s.p.X.size();
+    s.truth.V.resize(s.n, k);
+    for (Index i = 0; i < s.n * k; ++i) s.truth.V(i) = float(rng.symmetric());
+    const auto seed = [&](Index first, Index lanes, Matrix<dual<mp100>>& Xd, Vector<dual<mp100>>& td) {
+      for (Index l = 0; l < lanes; ++l) {
+        const auto lane = static_cast<std::size_t>(l);
+        const auto direction = [&](Index i) { return first + l < k ? mp100(s.truth.V(i, first + l)) : s.p.v(i); };
+        for (Index i = 0; i < nx; ++i) Xd(i).d[lane] = direction(i);
+        for (Index i = 0; i < s.P; ++i) td(i).d[lane] = direction(nx + i);
+      }
+    };
+    const Jvp<mp100> pass =
+        jvp_detail::run<mp100>(dual_forward(make(rung<dual<mp100>>{})), s.p.X, s.p.theta, k + 1, seed);
+    s.truth.JVv = pass.tangents;
+    s.truth.evaluations = pass.passes;
+    s.truth.JV = s.truth.JVv.leftCols(k);
+    s.slope_true = u.dot(s.truth.JVv.col(k));
   }
   if constexpr (requires { layer_mp.activation_sweeps(s.p.X); }) {
     if (s.p.U.size() == 1) {
