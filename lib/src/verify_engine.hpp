@@ -361,6 +361,7 @@ inline Vector<mp100> transposed_product(const Matrix<float>& V, const Vector<mp1
     mpfr_ptr sum = out(j).backend().data();
     mpfr_set_zero(sum, 1);
     for (Index i = 0; i < V.rows(); ++i) {
+      if (V(i, j) == 0) continue;  // a direction that leaves X or θ alone (exact_truth)
       mpfr_mul_d(product.backend().data(), x(i).backend().data(), double(V(i, j)), MPFR_RNDN);
       if (absolute) mpfr_abs(product.backend().data(), product.backend().data(), MPFR_RNDN);
       mpfr_add(sum, sum, product.backend().data(), MPFR_RNDN);

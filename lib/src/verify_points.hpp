@@ -82,10 +82,18 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
     }
   } else {
     // J [V v] in one pass of dual numbers (k + 1 lanes), seeded from the float directions and v
-    // (column-major, one lane per column).
+    // (column-major, one lane per column). Half of V moves X only and half θ only (all of it the one
+    // there is, when there is one; mixed for k = 1): each block's gradient is judged on its own, an
+    // error in the small dX not beside the size of dθ, and a lane that moves one factor of a product
+    // (W x) needs one product of its tangent where a mixed one needs two.
     const Index k = opt.projections, nx = s.p.X.size();
     s.truth.V.resize(s.n, k);
     for (Index i = 0; i < s.n * k; ++i) s.truth.V(i) = float(rng.symmetric());
+    const Index input_columns = s.P == 0 ? k : index_input ? 0 : k == 1 ? -1 : k / 2;
+    if (input_columns >= 0) {
+      s.truth.V.topRightCorner(nx, k - input_columns).setZero();
+      s.truth.V.bottomLeftCorner(s.P, input_columns).setZero();
+    }
     const auto seed = [&](Index first, Index lanes, Matrix<dual<mp100>>& Xd, Vector<dual<mp100>>& td) {
       for (Index l = 0; l < lanes; ++l) {
         const auto lane = static_cast<std::size_t>(l);
