@@ -5,6 +5,8 @@
 #include <malloc.h>
 #endif
 
+#include <cblas.h>
+
 #include "cli.hpp"
 
 int main(int argc, char** argv) {
@@ -27,5 +29,10 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_ARENA_MAX, 1);
 #endif
+  // bpcheck runs its own threads (verify's points, report's sweeps), and its float/double products are
+  // a layer's at a batch of a few samples. OpenBLAS's pool beside them spins in sched_yield after each
+  // product, taking their cores: verify on 32 → 64 → 64 → 8 varied 0.26–0.32 s with it, 0.26–0.27 s
+  // without (docs/history.md).
+  openblas_set_num_threads(1);
   return bpcheck::cli::run_command_line(argc, argv, std::cout, std::cerr);
 }

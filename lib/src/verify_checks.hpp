@@ -456,7 +456,7 @@ CheckResult check_backward(RungContext<T, Make>& c) {
   scope.start -= c.is_mp ? s.truth.time : c.conditioning_time;
   CheckResult& r = scope.r;
   try {
-    c.g = backward_z(*c.layer, c.X, c.U);
+    c.g = backward_z_at(*c.layer, c.X, c.Y, c.U);  // at the forward check's Y: forward(X) just ran on this layer
     r.evaluations = 2 + (c.is_mp ? std::size_t(s.truth.evaluations) : c.conditioning_evaluations);
   } catch (const std::exception& e) {
     c.g.resize(0);
@@ -749,19 +749,24 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
   CheckScope scope("dot-product identity", s.subject, c.prec, s.seed);
   CheckResult& r = scope.r;
   try {
-    const Matrix<T> v = matrix_cast<T>(Matrix<mp100>(s.p.v));
     // In mp100, forward mode on dual<mp100> along v is the truth's own pass: uᵀ(Jv) is slope_true.
     Matrix<T> Jv;
-    T lhs;
+    T lhs, rhs;
     if constexpr (std::is_same_v<T, mp100>) {
       Jv = s.truth.full ? Matrix<mp100>(s.truth.J * s.p.v) : Matrix<mp100>(s.truth.JVv.col(c.opt.projections));
       lhs = s.slope_true;
+      rhs = dot_mp(c.g, s.p.v);
     } else {
+      const Matrix<T> v = matrix_cast<T>(Matrix<mp100>(s.p.v));
       auto f = dual_forward(c.make(rung<dual<T>>{}));
       Jv = joint_jvp<T>(f, c.X, vector_cast<T>(s.p.theta), v);
       lhs = vec(c.U).dot(Jv.col(0));
+      rhs = c.g.dot(v.col(0));
     }
-    const T rhs = c.g.dot(v.col(0));
+    // The sums over z in place (see dot_mp), once: ‖g_T‖, ‖v‖ and |g_T|ᵀ|v|.
+    const Vector<mp100> g_T = vector_cast<mp100>(c.g);
+    const mp100 g_norm = sqrt(dot_mp(g_T, g_T)), v_norm = sqrt(dot_mp(s.p.v, s.p.v));
+    const mp100 g_v_terms = abs_dot_mp(g_T, s.p.v);
     // In projection mode the rounding of the Y that backward reads is measured only for an error beyond
     // the bound without it (RungContext::conditioning_measured): judged without it first, not finally.
     const bool without_output_rounding = !c.is_mp && !c.output_rounding_measured && !s.activation_sweeps;
@@ -771,14 +776,12 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
       if (s.truth.full)
         scale = abs_vec(u).dot(abs_mat(s.truth.J) * abs_vec(s.p.v));
       else
-        scale =
-            u.norm() * vector_cast<mp100>(Vector<T>(Jv.col(0))).norm() + vector_cast<mp100>(c.g).norm() * s.p.v.norm();
+        scale = u.norm() * vector_cast<mp100>(Vector<T>(Jv.col(0))).norm() + g_norm * v_norm;
       if (s.sweep) scale = std::max(scale, mp100(s.sweep->dot(abs_vec(s.p.v)) * s.sweep_terms));
       if (s.absolute_J) scale = std::max(scale, mp100(abs_vec(u).dot(*s.absolute_J * abs_vec(s.p.v))));
       // Both dot products sum terms that may cancel: each rounds relative to its own terms, as computed.
       const Vector<mp100> Jv_T = vector_cast<mp100>(Vector<T>(Jv.col(0)));
-      const Vector<mp100> g_T = vector_cast<mp100>(c.g);
-      const mp100 terms_scale = std::max(scale, mp100(abs_vec(u).dot(abs_vec(Jv_T)) + abs_vec(g_T).dot(abs_vec(s.p.v))));
+      const mp100 terms_scale = std::max(scale, mp100(abs_vec(u).dot(abs_vec(Jv_T)) + g_v_terms));
       const mp100 err = abs(scalar_cast<mp100>(lhs) - scalar_cast<mp100>(rhs));
       const mp100 nterms(2 * s.n + 2 * s.out_rows * s.batch);
       // The rounding of Y that backward reads moves (Jᵀu)ᵀv too.
@@ -869,8 +872,7 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
   z << vec(c.X), vector_cast<T>(s.p.theta);
   const Vector<T> v = vector_cast<T>(s.p.v);
   const Vector<T> uT = vec(c.U);
-  const auto phi = [&](const Vector<T>& zz) { return T(uT.dot(vec(forward_at(*c.layer, zz, s.in_rows, s.batch)))); };
-  const T phi0 = phi(z);
+  const T phi0 = T(uT.dot(vec(c.Y)));  // φ(z): the forward check's output is f(z) in T
   // Round-off floor of the remainder: a few ulps of Σ|u||y|.
   const mp100 mag = abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(c.Y))));
   const mp100 floor = mp100(100 * c.K) * c.u_T * (mag + abs(scalar_cast<mp100>(phi0))) + c.floor_T;
@@ -936,9 +938,9 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
       const T h = T(std::ldexp(1.0, -k));
       Vector<T> zz;
       if constexpr (std::is_same_v<T, mp100>) {
-        zz.resize(s.n);  // z + h v in place (see dot_mp)
+        zz.resize(s.n);  // z + h v in place (see dot_mp); h = 2⁻ᵏ scales exactly
         for (Index i = 0; i < s.n; ++i) {
-          mpfr_mul(zz(i).backend().data(), h.backend().data(), v(i).backend().data(), MPFR_RNDN);
+          mpfr_mul_2si(zz(i).backend().data(), v(i).backend().data(), -k, MPFR_RNDN);
           mpfr_add(zz(i).backend().data(), zz(i).backend().data(), z(i).backend().data(), MPFR_RNDN);
         }
       } else {
