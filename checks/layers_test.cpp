@@ -63,6 +63,28 @@ void check_elementwise(const AnyLayer<T>& layer, const std::vector<T>& x, const 
 
 // ---- dense -------------------------------------------------------------------------------------
 
+TEST_CASE("zeros<T>(n) is n zeros on every rung, and a new dense layer's parameters are zeros", "[layers][dense]") {
+  const auto check = [](auto zero) {
+    using T = decltype(zero);
+    const Vector<T> z = bpcheck::zeros<T>(5);
+    REQUIRE(z.size() == 5);
+    for (Index i = 0; i < z.size(); ++i) {
+      CHECK(bpcheck::value_of(z(i)) == 0);
+      if constexpr (scalar_traits<T>::is_dual)
+        for (const auto& tangent : z(i).d) CHECK(tangent == 0);
+    }
+    const bpcheck::Dense<T> d(3, 2);
+    const Vector<T> theta = d.parameters();
+    REQUIRE(theta.size() == 8);
+    for (Index i = 0; i < theta.size(); ++i) CHECK(bpcheck::value_of(theta(i)) == 0);
+  };
+  check(float{});
+  check(double{});
+  check(bpcheck::mp100{});
+  check(bpcheck::dual<bpcheck::mp100>{});
+  check(bpcheck::dual<double>{});
+}
+
 TEMPLATE_LIST_TEST_CASE("dense: y = Wx + b, J_x = I_B ⊗ W, J_θ = [xᵀ ⊗ I, I] entry by entry", "[layers][dense]",
                         real_rungs) {
   using T = TestType;

@@ -2,6 +2,8 @@
 // The checks of one rung at one point, one function each, and checks_on_rung, the list that runs them
 // (see verify.hpp for what each check asserts). A check takes the rung's context and returns its
 // CheckResult, or nothing where it does not apply.
+#include <tuple>
+
 #include "verify_engine.hpp"
 
 namespace bpcheck {
@@ -198,6 +200,11 @@ struct RungContext {
   /// against mp100), not a verdict on the second route.
   void judge_second_dtheta(CheckResult& r, const Vector<T>& first, int times, const Vector<T>& second,
                            const std::string& what, const std::string& wrong_message) const {
+    if (second_dtheta_clearly_within(r, first, times, second)) {
+      r.evaluations = 3;
+      judge_exact(r, what);
+      return;
+    }
     const Vector<mp100> expected = mp100(times) * vector_cast<mp100>(first);
     // A sum rounds relative to what it adds up: the first dθ as this rung computed it, which may stand
     // far above |J|ᵀ|u| where the rung's backward lost digits (attention in float at wide-range inputs).
@@ -234,6 +241,72 @@ struct RungContext {
         std::any_of(first.begin(), first.end(), [](const T& v) { return !isfinite(value_of(v)); })) {
       r.verdict = Verdict::unstable;
       r.message = "dθ overflowed or is NaN in " + prec + " after one call: " + what + " not comparable";
+    }
+  }
+
+  /// judge_second_dtheta's comparison for float and double in projection mode, where the bound is
+  /// K (terms + 2) u_T |expected| + floor: screened in long double, in which every T value and
+  /// times × first are exact, and the differences and quotients are off by 2⁻⁶⁴ of themselves at most.
+  /// When every entry is within half its bound, fills the result as compare() would (the worst entry's
+  /// ratio and the fewest digits recomputed in mp100, the worst entry) and returns true; otherwise
+  /// leaves the comparison to compare() in mp100. On a 100k-parameter layer the mp100 route took a
+  /// tenth of verify.
+  bool second_dtheta_clearly_within(CheckResult& r, const Vector<T>& first, int times, const Vector<T>& second) const {
+    if constexpr (is_mp) {
+      return false;
+    } else {
+      if (s.truth.full) return false;
+      using LD = long double;
+      const mp100 factor = rounding_bound(mp100(s.out_rows * s.batch), mp100(1), K, u_T);
+      const LD factor_ld = factor.convert_to<LD>(), floor_ld = floor_T.convert_to<LD>();
+      Index worst = 0, least_digits = -1;
+      LD worst_ratio = -1, worst_relative = -1;
+      bool digits_lost = false;
+      for (Index i = 0; i < s.P; ++i) {
+        const LD e = LD(times) * LD(first(i)), a = LD(second(i));
+        if (!std::isfinite(a) || !(std::abs(e) <= LD(std::numeric_limits<T>::max()))) return false;
+        const LD err = std::abs(a - e), bound = factor_ld * std::abs(e) + floor_ld;
+        const LD ratio = err == 0 ? LD(0) : err / bound;
+        if (!(ratio <= LD(0.5))) return false;
+        if (ratio > worst_ratio) worst_ratio = ratio, worst = i;
+        if (err != 0) {
+          if (e == 0) digits_lost = true;
+          else if (err / std::abs(e) > worst_relative) worst_relative = err / std::abs(e), least_digits = i;
+        }
+      }
+      if (s.P == 0) return false;
+      // Entry i as compare() has it: expected, |error|, and its bound, in mp100.
+      const auto exact = [&](Index i) {
+        const mp100 expected = mp100(times) * scalar_cast<mp100>(first(i));
+        const mp100 error = abs(mp100(scalar_cast<mp100>(second(i)) - expected));
+        mp100 bound;
+        mpfr_abs(bound.backend().data(), expected.backend().data(), MPFR_RNDN);
+        mpfr_mul(bound.backend().data(), factor.backend().data(), bound.backend().data(), MPFR_RNDN);
+        mpfr_add(bound.backend().data(), bound.backend().data(), floor_T.backend().data(), MPFR_RNDN);
+        return std::tuple{expected, error, bound};
+      };
+      const auto [expected, error, bound] = exact(worst);
+      r.value = error == 0 ? 0.0 : to_double(mp100(error / bound));
+      r.threshold = 1;
+      r.digits = scalar_traits<T>::print_digits;
+      if (least_digits >= 0 && !digits_lost) {
+        const auto [e, err, b] = exact(least_digits);
+        r.digits = std::min(r.digits, std::max(0.0, -std::log10(std::abs(to_double(mp100(err / abs(e)))))));
+      }
+      if (digits_lost) r.digits = 0;
+      const Index nx = s.in_rows * s.batch;
+      WorstEntry w;
+      w.block = s.layout.block(nx + worst);
+      w.row = worst;
+      w.col = 0;
+      w.where = s.layout.where(nx + worst);
+      w.expected = bpcheck::to_string(expected);
+      w.actual = bpcheck::to_string(second(worst));
+      w.abs_error = to_double(error);
+      w.rel_error = expected == 0 ? (error == 0 ? 0.0 : std::numeric_limits<double>::infinity())
+                                  : to_double(mp100(error / abs(expected)));
+      r.worst.push_back(std::move(w));
+      return true;
     }
   }
 };

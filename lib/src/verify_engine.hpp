@@ -299,7 +299,7 @@ Matrix<T> joint_jvp(const DualForward<T>& f, const Matrix<T>& X, const Vector<T>
 /// backward(X, Y, U) at a given output Y as one vector [vec dX; dθ]; checks the shapes the layer returns.
 template <class L, class T = typename L::scalar_type>
 Vector<T> backward_z_at(const L& layer, const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& U) {
-  Vector<T> dtheta = Vector<T>::Zero(parameter_count(layer.parameter_blocks()));
+  Vector<T> dtheta = zeros<T>(parameter_count(layer.parameter_blocks()));
   const Matrix<T> dX = layer.backward(X, Y, U, dtheta);
   if (dX.rows() != X.rows() || dX.cols() != X.cols())
     throw error(fmt::format("backward returned dX of shape {}×{} for X of shape {}×{}", dX.rows(), dX.cols(), X.rows(),

@@ -103,7 +103,7 @@ MultiHeadAttention<T>::MultiHeadAttention(Index embed, Index sequence, Index hea
                       std::to_string(E_));
   d_ = E_ / H_;
   scale_ = T(1) / sqrt(T(d_));
-  theta_ = Vector<T>::Zero(4 * E_ * E_ + 4 * E_);
+  theta_ = zeros<T>(4 * E_ * E_ + 4 * E_);
 }
 
 template <class T>

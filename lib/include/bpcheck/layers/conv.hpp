@@ -65,7 +65,7 @@ template <class T>
 Conv<T>::Conv(std::string name, WindowGeometry geometry, Index out_channels)
     : name_(std::move(name)), g_(std::move(geometry)), out_(out_channels) {
   if (out_ <= 0) throw input_error(name_ + ": out_channels must be positive, got " + std::to_string(out_));
-  theta_ = Vector<T>::Zero(out_ * patch_rows() + out_);
+  theta_ = zeros<T>(out_ * patch_rows() + out_);
 }
 
 template <class T>

@@ -71,7 +71,7 @@ Dense<T>::Dense(Index input_size, Index units) : in_(input_size), out_(units) {
   if (in_ <= 0 || out_ <= 0)
     throw input_error("dense: input size and units must be positive (got " + std::to_string(in_) +
                       " inputs, " + std::to_string(out_) + " units)");
-  theta_ = Vector<T>::Zero(out_ * in_ + out_);
+  theta_ = zeros<T>(out_ * in_ + out_);
 }
 
 template <class T>

@@ -59,7 +59,7 @@ Embedding<T>::Embedding(Index num_embeddings, Index embedding_dim, Index tokens)
     : V_(num_embeddings), D_(embedding_dim), L_(tokens) {
   if (V_ <= 0 || D_ <= 0 || L_ <= 0)
     throw input_error("embedding: num_embeddings, embedding_dim and the tokens per sample must be positive");
-  theta_ = Vector<T>::Zero(V_ * D_);
+  theta_ = zeros<T>(V_ * D_);
 }
 
 template <class T>

@@ -262,7 +262,7 @@ template <class T>
 LayerNorm<T>::LayerNorm(Index features, T eps) : n_(features), eps_(std::move(eps)) {
   norm_detail::check_features("layer_norm", n_);
   norm_detail::check_eps("layer_norm", eps_);
-  theta_ = Vector<T>::Zero(2 * n_);
+  theta_ = zeros<T>(2 * n_);
 }
 
 template <class T>
@@ -348,7 +348,7 @@ template <class T>
 BatchNormTrain<T>::BatchNormTrain(Index features, T eps) : n_(features), eps_(std::move(eps)) {
   norm_detail::check_features("batch_norm", n_);
   norm_detail::check_eps("batch_norm", eps_);
-  theta_ = Vector<T>::Zero(2 * n_);
+  theta_ = zeros<T>(2 * n_);
 }
 
 template <class T>
@@ -465,7 +465,7 @@ BatchNormEval<T>::BatchNormEval(Index features, T eps, Vector<T> running_mean, V
       throw input_error("batch_norm: running_var must not be negative, entry " + std::to_string(i) + " is " +
                         bpcheck::to_string(running_var(i)));
   s_ = running_var.unaryExpr([this](const T& v) { return T(sqrt(T(v + eps_))); });
-  theta_ = Vector<T>::Zero(2 * n_);
+  theta_ = zeros<T>(2 * n_);
 }
 
 template <class T>
