@@ -30,9 +30,8 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 1);
 #endif
   // bpcheck runs its own threads (verify's points, report's sweeps), and its float/double products are
-  // a layer's at a batch of a few samples. OpenBLAS's pool beside them spins in sched_yield after each
-  // product, taking their cores: verify on 32 → 64 → 64 → 8 varied 0.26–0.32 s with it, 0.26–0.27 s
-  // without (docs/history.md).
+  // a layer's at a batch of a few samples: where it is linked to OpenBLAS's pthread build (no serial
+  // build installed, lib/CMakeLists.txt), that build's pool is not to take their cores for its products.
   openblas_set_num_threads(1);
   return bpcheck::cli::run_command_line(argc, argv, std::cout, std::cerr);
 }
