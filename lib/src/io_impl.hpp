@@ -28,7 +28,17 @@ void read_row(const nlohmann::json& j, Index count, const std::string& where, co
     throw input_error(where + ": expected " + expected + ", got " + std::string(j.type_name()));
   if (Index(j.size()) != count)
     throw input_error(where + ": expected " + expected + ", got " + std::to_string(j.size()) + " numbers");
-  for (Index c = 0; c < count; ++c) set(c, scalar_from_json<T>(j[std::size_t(c)], where + "[" + std::to_string(c) + "]"));
+  // The entry's name is spelt out only for an error: per entry it cost more than reading a double.
+  for (Index c = 0; c < count; ++c) {
+    const nlohmann::json& x = j[std::size_t(c)];
+    T v;
+    try {
+      v = scalar_from_json<T>(x, where);
+    } catch (const input_error&) {
+      v = scalar_from_json<T>(x, where + "[" + std::to_string(c) + "]");  // throws, naming the entry
+    }
+    set(c, std::move(v));
+  }
 }
 
 /// A list of rows of equal width (at least one row) into a matrix with one column per row.

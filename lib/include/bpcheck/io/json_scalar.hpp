@@ -5,6 +5,7 @@
 //   mp100 a = bpcheck::scalar_from_json<mp100>(json("0.1000000000000000000000000001"), "params");
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,10 @@ namespace bpcheck {
 /// Reads a JSON number or decimal string into T; throws input_error naming `where`.
 template <class T>
 T scalar_from_json(const nlohmann::json& j, const std::string& where) {
+  // A JSON number is the double nearest its decimal: double takes that double itself, the same value
+  // as reading back its shortest decimal (which float and mp100 read, each rounding the decimal once).
+  if constexpr (std::is_same_v<T, double>)
+    if (j.is_number_float() && std::isfinite(j.get<double>())) return j.get<double>();
   std::string text;
   if (j.is_string())
     text = j.get<std::string>();
