@@ -1,7 +1,10 @@
 // The verification engine instantiated for networks (LossLayer); registry layers go through
 // AnyLayerFactory (verify_layer.cpp).
+#include <exception>
+#include <future>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -139,9 +142,22 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
                                   : generate_batch(net, options.seed, options.batch);
     return std::pair{std::move(net), std::move(batch)};
   };
-  const auto on_float = network_on(rung<float>{});
-  const auto on_double = network_on(rung<double>{});
-  auto network_mp = network_on(rung<mp100>{});
+  // The three at once where verify may use several threads: reading decimal strings into 100 digits
+  // takes longer than the other two together. Errors come out in the order float, double, mp100.
+  const std::launch policy = thread_count(options.threads) > 1 ? std::launch::async : std::launch::deferred;
+  auto float_parse = std::async(policy, [&] { return network_on(rung<float>{}); });
+  auto double_parse = std::async(policy, [&] { return network_on(rung<double>{}); });
+  std::optional<std::pair<Network<mp100>, Batch<mp100>>> parsed_mp;
+  std::exception_ptr mp_error;
+  try {
+    parsed_mp.emplace(network_on(rung<mp100>{}));
+  } catch (...) {
+    mp_error = std::current_exception();
+  }
+  const auto on_float = float_parse.get();
+  const auto on_double = double_parse.get();
+  if (mp_error) std::rethrow_exception(mp_error);
+  auto network_mp = std::move(*parsed_mp);
   const auto parsed = [&]<class R>(rung<R>) -> const std::pair<Network<R>, Batch<R>>& {
     if constexpr (std::is_same_v<R, float>)
       return on_float;

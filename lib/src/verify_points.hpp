@@ -198,7 +198,7 @@ class Subject {
       else
         return is_sample_independent<decltype(proto)>();
     }();
-    if (!opt.random_parameters) given_theta = vector_cast<mp100>(Vector<mp100>(proto.parameters()));
+    if (!opt.random_parameters) given_theta = Vector<mp100>(proto.parameters());
   }
 
   int points() const { return opt.points; }
