@@ -69,6 +69,10 @@ def main(folder, commit):
                "thread (the machine is shared: wall time includes waiting for a core), median of repetitions "
                "for PyTorch, Google Benchmark's mean for the C++ side.")
     out.append("")
+    out.append("What `bpcheck verify` costs per model (wall time, peak memory, the ratio to one mp100 backprop, "
+               "PyTorch's gradcheck beside it) is in [verify_results.md](verify_results.md), written by "
+               "`scripts/bench.sh --verify` or `scripts/bench_verify.sh` alone.")
+    out.append("")
     if torch_mlp:
         c = torch_mlp["config"]
         out.append(f"PyTorch {c['torch']}, {c['threads']} thread, BLAS mapped: `{c['blas_loaded']}`; a plain 512×512 "

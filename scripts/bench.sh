@@ -5,18 +5,22 @@
 #                                    the test command on it, each timed once (about 15–30 min on 2 cores)
 #   scripts/bench.sh --long          also `verify` with full Jacobians: the loss alone (over 10 min of
 #                                    CPU) and the whole network as the command line runs it (about 20 min)
+#   scripts/bench.sh --verify        also scripts/bench_verify.sh: `bpcheck verify` on the models of
+#                                    bench/models/ against one mp100 backprop and gradcheck, written to
+#                                    bench/verify_results.md (about 15 min)
 # Installs what the benchmarks need: python3-torch, and OpenBLAS, which Debian's torch must reach
 # through the libblas.so.3 alternative (the reference BLAS is about 20× slower).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BPCHECK_BENCH_BUILD_DIR:-$root/build-bench}"
 out="$build/results"
-build_times=0 long=0
+build_times=0 long=0 verify_models=0
 for arg in "$@"; do
   case "$arg" in
     --build-times) build_times=1 ;;
     --long) long=1 ;;
-    *) echo "bench.sh: unknown option $arg (use --build-times, --long)" >&2; exit 2 ;;
+    --verify) verify_models=1 ;;
+    *) echo "bench.sh: unknown option $arg (use --build-times, --long, --verify)" >&2; exit 2 ;;
   esac
 done
 
@@ -93,3 +97,13 @@ fi
 
 /usr/bin/python3 "$root/bench/ratios.py" "$out" "$(git -C "$root" rev-parse --short HEAD)" >"$root/bench/results.md"
 echo "bench.sh: wrote bench/results.md" >&2
+
+if [ "$verify_models" = 1 ]; then
+  # The program as the README builds it (scripts/build.sh), copied so that a build during the run
+  # cannot replace it.
+  "$root/scripts/build.sh" >/dev/null
+  program="$(mktemp "${TMPDIR:-/tmp}/bpcheck.XXXXXX")"
+  cp "${BPCHECK_BUILD_DIR:-$root/build}/reports/bpcheck" "$program"
+  BPCHECK_BIN="$program" "$root/scripts/bench_verify.sh"
+  rm -f "$program"
+fi
