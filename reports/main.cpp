@@ -22,7 +22,10 @@ namespace {
 /// MB of fresh mp100 and dual numbers, and each 4 KiB page faulted in on its own: 784 → dense 128 →
 /// dense 10 verified in 2.08–2.44 s with the tunable and 2.62–2.78 s without, the same runs in turn
 /// (docs/history.md). Any failure leaves the program running as it is.
-void restart_with_huge_pages(char** argv) {
+void restart_with_huge_pages(int argc, char** argv) {
+  // Only the commands that fill memory with numbers: starting again costs about 10 ms.
+  const std::string command = argc > 1 ? argv[1] : "";
+  if (command != "verify" && command != "report" && command != "gradient") return;
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   const std::string current = tunables ? tunables : "";
   if (current.find("glibc.malloc.hugetlb") != std::string::npos) return;  // set, by us or by the user
@@ -39,7 +42,7 @@ void restart_with_huge_pages(char** argv) {
 
 int main(int argc, char** argv) {
 #if defined(__GLIBC__)
-  restart_with_huge_pages(argv);
+  restart_with_huge_pages(argc, argv);
   // glibc hands the top of its heap back to the system whenever a large block is freed, and the next
   // large block (an mp100 or dual<mp100> copy of a network's parameters: 0.5–5 MB) faults its pages in
   // again. Verifying a 6.8k-parameter network by projections spent about half its time so
