@@ -3,10 +3,12 @@
 //
 // Hand values use points where the function is a rational number: σ(ln a) = a/(1 + a),
 // tanh(ln(a)/2) = (a − 1)/(a + 1), softplus(ln a) = ln(1 + a), softmax(ln a_i) = a_i / Σ a.
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bpcheck/layers/activations.hpp"
@@ -62,6 +64,38 @@ void check_elementwise(const AnyLayer<T>& layer, const std::vector<T>& x, const 
 }  // namespace
 
 // ---- dense -------------------------------------------------------------------------------------
+
+TEST_CASE("dense: float and double products are right when two threads run them at once", "[layers][dense][threads]") {
+  // verify runs points on several threads, each with its own BLAS products: a BLAS built without
+  // locking (Debian's serial OpenBLAS) returns wrong products then, about one call in four here.
+  const auto check = [](auto zero) {
+    using T = decltype(zero);
+    bpcheck::Dense<T> d(64, 64);
+    Vector<T> theta(d.parameters().size());
+    for (Index i = 0; i < theta.size(); ++i) theta(i) = T(std::sin(double(i)));
+    d.set_parameters(theta);
+    Matrix<T> X(64, 2), U(64, 2);
+    for (Index i = 0; i < X.size(); ++i) X(i) = T(std::cos(3.0 * double(i))), U(i) = T(std::sin(5.0 * double(i)));
+    const Matrix<T> Y = d.forward(X);
+    Vector<T> dtheta = Vector<T>::Zero(theta.size());
+    const Matrix<T> dX = d.backward(X, Y, U, dtheta);
+    std::atomic<int> wrong{0};
+    const auto run = [&] {
+      for (int k = 0; k < 3000; ++k) {
+        Vector<T> dt = Vector<T>::Zero(theta.size());
+        const Matrix<T> y = d.forward(X);
+        const Matrix<T> dx = d.backward(X, y, U, dt);
+        if (y != Y || dx != dX || dt != dtheta) ++wrong;
+      }
+    };
+    std::thread other(run);
+    run();
+    other.join();
+    CHECK(wrong == 0);
+  };
+  check(float{});
+  check(double{});
+}
 
 TEST_CASE("zeros<T>(n) is n zeros on every rung, and a new dense layer's parameters are zeros", "[layers][dense]") {
   const auto check = [](auto zero) {

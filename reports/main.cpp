@@ -62,8 +62,7 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 1);
 #endif
   // bpcheck runs its own threads (verify's points, report's sweeps), and its float/double products are
-  // a layer's at a batch of a few samples: where it is linked to OpenBLAS's pthread build (no serial
-  // build installed, lib/CMakeLists.txt), that build's pool is not to take their cores for its products.
+  // a layer's at a batch of a few samples: OpenBLAS's pool is not to take their cores for its products.
   openblas_set_num_threads(1);
   return bpcheck::cli::run_command_line(argc, argv, std::cout, std::cerr);
 }

@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libeigen3-dev libboost1.81-dev libmpfr-dev libgmp-dev
   catch2 librapidcheck-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-  libopenblas-dev libopenblas-serial-dev libsleef-dev libbenchmark-dev
+  libopenblas-dev libsleef-dev libbenchmark-dev
   gnuplot-nox
   python3-torch python3-numpy
 )
