@@ -255,7 +255,7 @@ struct RungContext {
     if constexpr (is_mp) {
       return false;
     } else {
-      if (s.truth.full) return false;
+      if (s.truth.full || s.P == 0) return false;
       using LD = long double;
       const mp100 factor = rounding_bound(mp100(s.out_rows * s.batch), mp100(1), K, u_T);
       const LD factor_ld = factor.convert_to<LD>(), floor_ld = floor_T.convert_to<LD>();
@@ -274,7 +274,6 @@ struct RungContext {
           else if (err / std::abs(e) > worst_relative) worst_relative = err / std::abs(e), least_digits = i;
         }
       }
-      if (s.P == 0) return false;
       // Entry i as compare() has it: expected, |error|, and its bound, in mp100.
       const auto exact = [&](Index i) {
         const mp100 expected = mp100(times) * scalar_cast<mp100>(first(i));
@@ -447,6 +446,24 @@ std::size_t ensure_output_rounding(RungContext<T, Make>& c) {
   return evaluations;
 }
 
+/// A float/double check whose bound takes allowances measured on demand (RungContext::
+/// conditioning_measured): `judge(final)` once, where `pending` says they are not measured yet, and
+/// where that first verdict is not a pass, again after `measure()` (which returns the passes it took,
+/// added to the result's evaluations). `judge` leaves what only a final verdict needs (the re-judgements
+/// that widen the bound further) to final = true. A pass at the first judgement says so in the formula.
+template <class Judge, class Measure>
+void judge_measuring_on_demand(CheckResult& r, bool pending, const Judge& judge, const Measure& measure) {
+  judge(!pending);
+  if (!pending) return;
+  if (r.verdict == Verdict::pass) {
+    r.formula += " (allowances measured only beyond the bound without them: not needed here)";
+    return;
+  }
+  const std::size_t passes = measure();
+  judge(true);
+  r.evaluations += passes;
+}
+
 /// Builds the layer on T and runs forward; against the mp100 output within the rounding bound on
 /// float/double. A throw or a wrong shape here is a consistency failure (Stan's rule), and the rung's
 /// other checks cannot run (c.layer stays empty). mp100's forward is the reference: reported only
@@ -493,7 +510,7 @@ std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
   // A loss rounds relative to the terms it sums, which may cancel far below them.
   if (s.value_terms && y.size() == 1) yscale(0) = std::max(yscale(0), *s.value_terms);
   Vector<mp100> bound(y.size());
-  const auto judge = [&] {
+  const auto judge = [&](bool) {
     const Vector<mp100> cond = max_abs_change(c.y_pert, y);
     for (Index i = 0; i < y.size(); ++i)
       bound(i) = rounding_bound(nterms(i), yscale(i), c.K, c.u_T) + mp100(c.K) * cond(i) + c.floor_T;
@@ -503,12 +520,7 @@ std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
         [](Index) { return std::string("y"); });
     judge_rounding(r, "forward", gross, c.reference_wrong);
   };
-  judge();
-  if (r.verdict != Verdict::pass && !c.conditioning_measured) {  // projection mode: cond was left out
-    r.evaluations += ensure_conditioning(c);
-    judge();
-  }
-  if (!c.conditioning_measured) r.formula += " (cond measured only beyond the bound without it: not needed here)";
+  judge_measuring_on_demand(r, !c.conditioning_measured, judge, [&] { return ensure_conditioning(c); });
   c.forward_within_bound = r.verdict == Verdict::pass;
   if (r.verdict == Verdict::unstable)
     c.rejudge_against_emulated_rounding(
@@ -620,7 +632,7 @@ CheckResult check_backward(RungContext<T, Make>& c) {
         "bound = K ((terms + 2) u_T |J|ᵀ|u| + cond) + floor; cond: change of g when the point (for a network "
         "also its activations) moves by T's rounding, and when the output Y that backward reads moves by "
         "u_T|Y| or is T's own";
-    const auto judge = [&] {
+    const auto judge = [&](bool) {
       const Vector<mp100> cond = max_abs_change(c.g_pert, s.truth.full ? s.truth.g : expected);
       for (Index i = 0; i < expected.size(); ++i)
         bound(i) = rounding_bound(nterms(i), scale(i), K, c.u_T) + mp100(K) * cond(i) + c.floor_T;
@@ -629,12 +641,8 @@ CheckResult check_backward(RungContext<T, Make>& c) {
           compare(r, expected, actual, bound, scale, w, b, c.conditioning_measured ? &c.gross_floor : nullptr);
       judge_rounding(r, "backward", gross, c.reference_wrong);
     };
-    judge();
-    if (r.verdict != Verdict::pass && !c.conditioning_measured) {  // projection mode: cond was left out
-      r.evaluations += ensure_conditioning(c) + ensure_output_rounding(c);
-      judge();
-    }
-    if (!c.conditioning_measured) r.formula += " (cond measured only beyond the bound without it: not needed here)";
+    judge_measuring_on_demand(r, !c.conditioning_measured, judge,
+                              [&] { return ensure_conditioning(c) + ensure_output_rounding(c); });
     if (r.verdict != Verdict::pass && !c.reference_wrong)
       if (const Matrix<mp100>* D = c.forward_mode_derivative()) {
         // D_Tᵀu: the gradient (or, in projection mode, the projections) of T's forward; where the
@@ -841,8 +849,7 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
     const mp100 g_norm = sqrt(dot_mp(g_T, g_T)), v_norm = sqrt(dot_mp(s.p.v, s.p.v));
     const mp100 g_v_terms = abs_dot_mp(g_T, s.p.v);
     // In projection mode the rounding of the Y that backward reads is measured only for an error beyond
-    // the bound without it (RungContext::conditioning_measured): judged without it first, not finally.
-    const bool without_output_rounding = !c.is_mp && !c.output_rounding_measured && !s.activation_sweeps;
+    // the bound without it (RungContext::conditioning_measured).
     const auto judge = [&](bool final) {
       r.verdict = Verdict::pass, r.message.clear();
       mp100 scale;
@@ -911,12 +918,8 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
         r.message += fmt::format(" (forward mode {:.17g} vs reverse mode {:.17g})", scalar_cast<double>(lhs),
                                  scalar_cast<double>(rhs));
     };
-    judge(!without_output_rounding);
-    if (without_output_rounding && r.verdict != Verdict::pass) {
-      const std::size_t passes = ensure_output_rounding(c);
-      judge(true);
-      r.evaluations += passes;
-    }
+    judge_measuring_on_demand(r, !c.is_mp && !c.output_rounding_measured && !s.activation_sweeps, judge,
+                              [&] { return ensure_output_rounding(c); });
   } catch (const std::exception& e) {
     // Forward mode in T multiplies the local derivatives in absolute size along the way; where their
     // exact product already passes T's largest number, an overflow is the rung's range, not the code.
