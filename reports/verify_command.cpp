@@ -1,6 +1,7 @@
 // bpcheck verify --model M.json [--params P.json] [--data D.json] [--precision float,double,mp100]
 //                [--junit FILE] [--json FILE] [--seed N] [--points N] [--distributions LIST] [--strict]
 //                [--allow-unstable] [--no-resample] [--no-timings] [--projections | --full [--full-limit N]]
+// Exit 3 when no point could be evaluated (the time limit, or no evaluable draw).
 // Exit 0 when every gradient is right, 1 when one is wrong (or, with --strict, loses more digits than
 // its precision's rounding bound allows), 2 on bad input.
 #include <sys/stat.h>
@@ -35,6 +36,7 @@ struct VerifyCommandOptions {
        full = false;
   Index full_limit = VerifyOptions{}.full_jacobian_limit;
   int threads = 0;
+  double time_limit = VerifyOptions{}.time_limit;
 };
 
 }  // namespace
@@ -105,7 +107,7 @@ Command add_verify_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "verify", "Verify a model's gradients (backprop and the explicit Jacobian product) against exact oracles in "
                 "mp100 and judge float/double against their rounding bounds. Exit 0: all right, 1: a gradient is "
-                "wrong, 2: bad input");
+                "wrong, 2: bad input, 3: no point could be evaluated");
   app->add_option("--model", o->model, "model spec JSON file")->required();
   app->add_option("--params", o->params, "parameters JSON file (default: Network::initialize(seed))");
   app->add_option("--data", o->data, "data JSON file (default: a batch generated from the seed)");
@@ -149,6 +151,11 @@ Command add_verify_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_flag("--no-timings", o->no_timings,
                 "write 0 for every measured time, so that the same seed gives byte-identical output");
+  app->add_option("--time-limit", o->time_limit,
+                  "seconds the whole verification may take (0: none); points still running then are reported as "
+                  "not evaluated")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   return {app, [o](std::ostream& out) {
             NetworkSubject subject;
             subject.spec = read_model_spec(o->model);
@@ -183,6 +190,7 @@ Command add_verify_command(CLI::App& parent) {
             }
             options.resample_kinks = !o->no_resample;
             options.threads = o->threads;
+            options.time_limit = o->time_limit;
             ProgressLine progress_line;
             if (progress_line.enabled()) options.progress = [&progress_line](const std::string& where) { progress_line.show(where); };
             VerificationReport report = verify_network(subject, options);

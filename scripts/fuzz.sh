@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each libFuzzer target (model, parameters, data, command_line) for SECONDS seconds (default 60)
+# Runs each libFuzzer target (model, parameters, data, command_line, chain) for SECONDS seconds (default 60)
 # from its committed seed corpus in fuzz/corpus/<target>/, after building them with scripts/sanitize.sh's
 # configuration into build-sanitize/ (or $BPCHECK_SANITIZE_BUILD_DIR).
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
@@ -13,7 +13,7 @@ build="${BPCHECK_SANITIZE_BUILD_DIR:-$root/build-sanitize}"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(model parameters data command_line)
+[ ${#targets[@]} -gt 0 ] || targets=(model parameters data command_line chain)
 
 "$root/scripts/setup.sh" --sanitize
 source "$root/scripts/sanitizer_env.sh"

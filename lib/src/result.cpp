@@ -19,10 +19,23 @@ std::string verdict_name(Verdict v) {
   return "?";
 }
 
+bool VerificationReport::evaluated() const {
+  return std::any_of(checks.begin(), checks.end(), [](const CheckResult& c) { return c.verdict != Verdict::skipped; });
+}
+
 bool VerificationReport::passed() const {
   for (const auto& c : checks)
     if (c.verdict == Verdict::fail || (unstable_fails && c.verdict == Verdict::unstable)) return false;
-  return true;
+  return evaluated();
+}
+
+void VerificationReport::count(std::vector<SetAside>& list, const std::string& reason, int count) {
+  for (auto& entry : list)
+    if (entry.reason == reason) {
+      entry.count += count;
+      return;
+    }
+  list.push_back({reason, count});
 }
 
 void VerificationReport::merge(const VerificationReport& other) {
@@ -30,6 +43,8 @@ void VerificationReport::merge(const VerificationReport& other) {
   unstable_fails = unstable_fails || other.unstable_fails;
   for (const auto& kind : other.inputs)
     if (std::find(inputs.begin(), inputs.end(), kind) == inputs.end()) inputs.push_back(kind);
+  for (const auto& r : other.redrawn) count(redrawn, r.reason, r.count);
+  for (const auto& r : other.not_evaluated) count(not_evaluated, r.reason, r.count);
 }
 
 namespace {
@@ -95,10 +110,14 @@ std::string format_table(const VerificationReport& report) {
     for (const auto& k : report.inputs) kinds += (kinds.empty() ? "" : ", ") + k;
     out += "inputs: " + kinds + "\n";
   }
+  for (const auto& r : report.redrawn) out += fmt::format("redrawn: {} point(s): {}\n", r.count, r.reason);
+  for (const auto& r : report.not_evaluated) out += fmt::format("not evaluated: {} point(s): {}\n", r.count, r.reason);
   bool wrong = false;
   std::size_t unstable = 0;
   for (const auto& c : report.checks) wrong = wrong || c.verdict == Verdict::fail, unstable += c.verdict == Verdict::unstable;
-  if (wrong)
+  if (!report.evaluated())
+    out += "result: NO VERDICT: no point could be evaluated\n";
+  else if (wrong)
     out += "result: WRONG GRADIENT\n";
   else if (!report.passed())
     out += "result: numerically unstable (a right gradient that loses digits; failing in strict mode)\n";
@@ -138,10 +157,18 @@ nlohmann::json to_json(const VerificationReport& report) {
                       {"seconds", number(c.seconds)},
                       {"worst", worst}});
   }
+  const auto set_aside = [](const std::vector<SetAside>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : list) out.push_back({{"reason", r.reason}, {"count", r.count}});
+    return out;
+  };
   return {{"subject", report.subject},
           {"passed", report.passed()},
+          {"evaluated", report.evaluated()},
           {"unstable_fails", report.unstable_fails},
           {"inputs", report.inputs},
+          {"redrawn", set_aside(report.redrawn)},
+          {"not_evaluated", set_aside(report.not_evaluated)},
           {"checks", checks}};
 }
 
@@ -157,9 +184,19 @@ std::string to_junit_xml(const VerificationReport& report) {
     skipped += c.verdict == Verdict::skipped;
     seconds += c.seconds;
   }
+  skipped += report.not_evaluated.size();
+  const std::size_t tests = report.checks.size() + report.not_evaluated.size();
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += fmt::format("<testsuites>\n<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.6f}\">\n",
-                     xml_escape("bpcheck: " + report.subject), report.checks.size(), failures, skipped, seconds);
+                     xml_escape("bpcheck: " + report.subject), tests, failures, skipped, seconds);
+  // Points redrawn (replaced by an evaluable draw) as properties of the suite.
+  if (!report.redrawn.empty()) {
+    out += "  <properties>\n";
+    for (const auto& r : report.redrawn)
+      out += fmt::format("    <property name=\"redrawn\" value=\"{}\"/>\n",
+                         xml_escape(fmt::format("{} point(s): {}", r.count, r.reason)));
+    out += "  </properties>\n";
+  }
   for (const auto& c : report.checks) {
     out += fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"{:.6f}\">\n", xml_escape(c.subject),
                        xml_escape(c.check + " [" + c.precision + "]"), c.seconds);
@@ -175,6 +212,11 @@ std::string to_junit_xml(const VerificationReport& report) {
       out += fmt::format("    <system-out>{}</system-out>\n", xml_escape(verdict_name(c.verdict) + ": " + detail));
     out += "  </testcase>\n";
   }
+  // Points without a verdict: one skipped case per reason, so that a dashboard shows them.
+  for (const auto& r : report.not_evaluated)
+    out += fmt::format("  <testcase classname=\"{}\" name=\"{}\" time=\"0\">\n    <skipped message=\"{}\"/>\n  </testcase>\n",
+                       xml_escape(report.subject), xml_escape(fmt::format("not evaluated: {} point(s)", r.count)),
+                       xml_escape(r.reason));
   out += "</testsuite>\n</testsuites>\n";
   return out;
 }

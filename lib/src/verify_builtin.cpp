@@ -12,6 +12,7 @@
 #include "bpcheck/io/limits.hpp"
 #include "bpcheck/verify/network_layer.hpp"
 #include "bpcheck/verify/verify.hpp"
+#include "verdict.hpp"
 #include "verify_points.hpp"
 
 namespace bpcheck {
@@ -59,7 +60,12 @@ std::optional<CheckResult> locate_overflow(const Network<R>& net, const Batch<R>
   r.seed = seed;
   r.metric = "first step whose result is Inf or NaN in " + r.precision + " and finite in mp100";
   r.formula = "every activation, the loss and every dℓ/dθ_k finite";
-  r.verdict = Verdict::unstable;
+  // The rung's own values are not finite where mp100's are: judged as any such result is.
+  verify_detail::Evidence overflow;
+  overflow.what = "the network";
+  overflow.precision = r.precision;
+  overflow.value_finite = false;
+  verify_detail::apply(r, verify_detail::judge(overflow, verify_detail::Tolerances{}));
   r.value = std::numeric_limits<double>::infinity();
   r.threshold = double(std::numeric_limits<R>::max());
   const std::string limit = fmt::format("{:.3g}", r.threshold);

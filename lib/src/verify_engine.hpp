@@ -25,11 +25,59 @@
 #include "bpcheck/verify/result.hpp"
 #include "bpcheck/verify/rounding.hpp"
 #include "bpcheck/verify/verify.hpp"
+#include "verdict.hpp"
 
 namespace bpcheck {
 namespace verify_detail {
 
 using Clock = std::chrono::steady_clock;
+
+/// Thrown when a verification's time limit has passed, wherever the point then is: the point is
+/// abandoned and reported as not evaluated. Not a std::exception, so that no check takes it for a
+/// throw of the layer's own.
+struct time_exceeded {};
+
+/// The deadline of the verification running on this thread, if any.
+inline std::optional<Clock::time_point>& thread_deadline() {
+  thread_local std::optional<Clock::time_point> deadline;
+  return deadline;
+}
+/// Throws time_exceeded once the deadline has passed; called at every check, every layer built and
+/// every step of the Taylor ladder, so that a point is abandoned within one pass of the layer.
+inline void check_deadline() {
+  const auto& deadline = thread_deadline();
+  if (deadline && Clock::now() > *deadline) throw time_exceeded{};
+}
+/// Sets this thread's deadline while it lives.
+class DeadlineScope {
+ public:
+  explicit DeadlineScope(std::optional<Clock::time_point> deadline) : saved_(thread_deadline()) {
+    thread_deadline() = deadline;
+  }
+  ~DeadlineScope() { thread_deadline() = saved_; }
+  DeadlineScope(const DeadlineScope&) = delete;
+  DeadlineScope& operator=(const DeadlineScope&) = delete;
+
+ private:
+  std::optional<Clock::time_point> saved_;
+};
+
+/// MPFR's largest exponent on this thread (thread-local in MPFR) while it lives. mp100's own range
+/// is vast: exp(1e8) is finite there, and cos of it makes MPFR compute π to tens of millions of bits.
+/// Within a point the range stays at 2^65536 (argument reductions take at most that many bits of π);
+/// the probe of a drawn point (evaluable_here) narrows it to double's.
+class ExponentRange {
+ public:
+  explicit ExponentRange(mpfr_exp_t emax) : saved_(mpfr_get_emax()) { mpfr_set_emax(emax); }
+  ~ExponentRange() { mpfr_set_emax(saved_); }
+  ExponentRange(const ExponentRange&) = delete;
+  ExponentRange& operator=(const ExponentRange&) = delete;
+  static constexpr mpfr_exp_t within_point = mpfr_exp_t(1) << 16;
+  static constexpr mpfr_exp_t of_double = 1024;
+
+ private:
+  mpfr_exp_t saved_;
+};
 
 /// One point, exact in every rung (drawn in double, rounded to float).
 struct Point {
@@ -90,15 +138,22 @@ struct Layout {
   }
 };
 
+/// What compare() found beside the ratio: whether an error is gross (at least `gross_fraction` of the
+/// largest value in its block and above its entry of `gross_floor`, when given: a wrong result, as
+/// opposed to digits lost in small entries or in a block that cancels to nearly 0), and whether every
+/// compared value is finite.
+struct Compared {
+  bool gross = false;
+  bool finite = true;
+};
+
 /// Compares `actual` with `expected` entry by entry against per-entry bounds; fills the result's
-/// value (max error/bound ratio scaled to the threshold 1), digits and worst entries. Returns whether
-/// an error is gross: at least a tenth of the largest value in its block and above its entry of
-/// `gross_floor`, when given (a wrong result, as opposed to digits lost in small entries or in a block
-/// that cancels to nearly 0).
+/// value (max error/bound ratio scaled to the threshold 1), digits and worst entries.
 template <class A>
-bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& actual, const Vector<mp100>& bound,
+Compared compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& actual, const Vector<mp100>& bound,
              const Vector<mp100>& scale, const std::function<std::string(Index)>& where,
-             const std::function<std::string(Index)>& block, const Vector<mp100>* gross_floor = nullptr) {
+             const std::function<std::string(Index)>& block, const Vector<mp100>* gross_floor = nullptr,
+             double gross_fraction = Tolerances{}.gross_fraction) {
   // Entry by entry on vectors of up to a layer's parameter count: the arithmetic runs in place on
   // MPFR (boost's operators make a temporary, with a thread-local lookup, per operation), and the
   // entries' blocks are looked up once.
@@ -138,7 +193,8 @@ bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
   double worst_ratio = 0;
   double worst_relative = 0;  // max err / max(|expected|, scale): the fewest digits
   bool digits_lost = false;   // an error where |expected| and scale are 0
-  bool gross = false;
+  bool gross = false, finite = true;
+  const mp100 gross_multiple(1 / gross_fraction);
   mp100 a, err, q;
   mpfr_ptr pa = a.backend().data(), perr = err.backend().data(), pq = q.backend().data();
   const double inf = std::numeric_limits<double>::infinity();
@@ -152,6 +208,7 @@ bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
     double ratio;
     if (!mpfr_number_p(pa)) {
       ratio = inf;
+      finite = false;
     } else {
       mpfr_srcptr e = expected(i).backend().data();
       mpfr_sub(perr, pa, e, MPFR_RNDN);
@@ -174,10 +231,10 @@ bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
           mpfr_div(pq, perr, denom, MPFR_RNDN);
           worst_relative = std::max(worst_relative, std::abs(mpfr_get_d(pq, MPFR_RNDN)));
         }
-        // gross: at least a tenth of the largest value in its block, and above the gross floor
+        // gross: at least gross_fraction of the largest value in its block, and above the gross floor
         if (!gross) {
           mpfr_srcptr m = block_max[std::size_t(block_of[std::size_t(i)])].backend().data();
-          mpfr_mul_ui(pq, perr, 10, MPFR_RNDN);
+          mpfr_mul(pq, perr, gross_multiple.backend().data(), MPFR_RNDN);
           gross = mpfr_sgn(m) > 0 && mpfr_cmp(pq, m) > 0 &&
                   (!gross_floor || mpfr_cmp(perr, (*gross_floor)(i).backend().data()) > 0);
         }
@@ -223,7 +280,7 @@ bool compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>& act
     w.rel_error = !isfinite(e) ? inf : expected(i) == 0 ? (e == 0 ? 0.0 : inf) : to_double(e / abs(expected(i)));
     r.worst.push_back(std::move(w));
   }
-  return gross;
+  return {gross, finite};
 }
 
 /// Severity order for keeping the worst result of a check over several points.
@@ -274,6 +331,7 @@ template <class T, class Make>
 auto build_on(Make& make, const Vector<mp100>& theta) {
   // A user factory's layer type was checked where it entered (AnyLayerFactory); LossLayer is the
   // library's own.
+  check_deadline();
   auto layer = make(rung<T>{});
   if (theta.size() != parameter_count(layer.parameter_blocks()))
     throw input_error("the layer has " + std::to_string(parameter_count(layer.parameter_blocks())) + " parameters on " +
@@ -406,6 +464,7 @@ struct CheckScope {
     r.subject = std::move(subject);
     r.precision = std::move(precision);
     r.seed = seed;
+    check_deadline();
     if (progress()) (*progress())(r.subject + ": " + r.check + " [" + r.precision + "]");
   }
   /// The progress callback of the verification running on this thread, if any.
@@ -419,56 +478,23 @@ struct CheckScope {
   }
 };
 
-/// Verdict for a float/double comparison against the rounding bound (value = error / bound). Beyond
-/// the bound, the error is a wrong gradient when mp100 found the same code wrong or when the error is
-/// gross (a tenth of its block's largest value: a code path of this rung is wrong); otherwise the code
-/// loses digits in this rung: unstable.
-inline void judge_rounding(CheckResult& r, const std::string& what, bool gross, bool reference_wrong) {
-  const std::string note = r.message;  // compare() may have noted an out-of-range exact value
-  if (!std::isfinite(r.value)) {
-    r.verdict = Verdict::unstable;
-    r.message = what + " overflowed or is NaN in " + r.precision + " where the mp100 value is finite";
-  } else if (r.value <= 1) {
-    r.verdict = Verdict::pass;
-    r.message = what + " within the rounding bound of " + r.precision;
-  } else if (reference_wrong) {
-    r.verdict = Verdict::fail;
-    r.message = fmt::format("{} is wrong ({:.3g}× the rounding bound of {}), as in mp100", what, r.value, r.precision);
-  } else if (gross) {
-    r.verdict = Verdict::fail;
-    r.message = fmt::format(
-        "{} is wrong in {} only ({:.3g}× the rounding bound; right in mp100): a code path of "
-        "this precision is wrong",
-        what, r.precision, r.value);
-  } else {
-    r.verdict = Verdict::unstable;
-    r.message = fmt::format(
-        "{} loses more digits in {} than its rounding bound allows ({:.3g}× the bound; right "
-        "in mp100): numerically unstable code, a right gradient",
-        what, r.precision, r.value);
-    // digits = −log10(err/scale) and a stable form's error is at most the bound, err/value
-    if (r.digits >= 0)
-      r.message += fmt::format(" (it keeps {:.1f} significant digits; a stable form keeps about {:.1f})", r.digits,
-                               r.digits + std::log10(r.value));
-  }
-  r.message += note;
-}
-
-inline void judge_exact(CheckResult& r, const std::string& what) {
-  r.verdict = r.value <= 1 ? Verdict::pass : Verdict::fail;
-  r.message = r.value <= 1 ? what + " agrees" : what + " is wrong";
-}
-
 /// One input drawn from a named distribution (verify.hpp), float-exact so that every rung starts from
-/// the same point; `base` is the value near ties gather around.
-inline double draw_input(const std::string& distribution, Random& rng, double scale, double base) {
+/// the same point; `base` is the value near ties gather around. A redraw (`redraw` > 0: the point
+/// before could not be evaluated) takes magnitudes 10^redraw times smaller (wide_range: exponents up
+/// to 8 − redraw), so that it soon lands where the exact forward stays within double's range.
+inline double draw_input(const std::string& distribution, Random& rng, double scale, double base, int redraw = 0) {
   const double sign = rng.symmetric() < 0 ? -1 : 1;
-  if (distribution == "uniform") return float_round(scale * rng.symmetric());
-  if (distribution == "saturation") return sign * (20 + double(rng.below(320)) / 8);  // 20 ≤ |x| < 60
-  if (distribution == "wide_range")
-    return float_round(sign * (1 + double(rng.below(1024)) / 1024) * std::pow(10.0, double(rng.below(17)) - 8));
+  const double shrink = std::pow(10.0, -double(redraw));
+  if (distribution == "uniform") return float_round(scale * shrink * rng.symmetric());
+  if (distribution == "saturation")  // 20 ≤ |x| < 60
+    return float_round(sign * (20 + double(rng.below(320)) / 8) * shrink);
+  if (distribution == "wide_range") {
+    const int top = std::max(-8, 8 - redraw);
+    return float_round(sign * (1 + double(rng.below(1024)) / 1024) *
+                       std::pow(10.0, double(rng.below(std::uint64_t(top + 9))) - 8));
+  }
   if (distribution == "near_ties")  // up to 2⁻¹⁴ apart, in units of 2⁻²⁴, relative to the shared value
-    return float_round(base + std::ldexp(double(rng.below(2049)) - 1024, -24) * std::max(1.0, std::abs(base)));
+    return float_round(base * shrink + std::ldexp(double(rng.below(2049)) - 1024, -24) * std::max(1.0, std::abs(base * shrink)));
   throw input_error("verify: unknown input distribution '" + distribution + "'");
 }
 

@@ -28,6 +28,8 @@ inline void validate_options(const VerifyOptions& opt) {
   if (opt.threads < 0) throw input_error("verify: threads must be 0 (one per core) or positive");
   if (opt.projections < 1) throw input_error("verify: projections must be positive");
   if (opt.points <= 0) throw input_error("verify: points must be positive");
+  if (!(opt.time_limit >= 0) || !std::isfinite(opt.time_limit))
+    throw input_error("verify: the time limit must be a number of seconds ≥ 0 (0: none)");
   if (opt.batch <= 0 && !opt.inputs) throw input_error("verify: batch must be positive");
   for (const auto& p : opt.precisions)
     if (p != "float" && p != "double" && p != "mp100")
@@ -128,14 +130,25 @@ void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rn
 /// The two oracles, dual numbers and central differences in mp100, must agree before either judges
 /// the layer (full mode only: differences cost a pass per column).
 template <class Make>
-CheckResult check_oracles(Make& make, const PointState& s) {
+CheckResult check_oracles(Make& make, const PointState& s, bool backward_wrong) {
   const auto layer_mp = build_on<mp100>(make, s.p.theta);
   CheckScope c("oracles agree (JVP = FD)", s.subject, "mp100", s.seed);
   Vector<mp100> z(s.n);
   z << vec(s.p.X), s.p.theta;
-  const auto fd = jacobian_fd(
-      [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); }, z,
-      FdScheme::central);
+  std::optional<FdJacobian<mp100>> differences;
+  try {
+    differences.emplace(jacobian_fd(
+        [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); }, z,
+        FdScheme::central));
+  } catch (const not_finite_error& e) {
+    Evidence trouble;
+    trouble.what = "the oracles";
+    trouble.oracle_trouble = true;
+    trouble.oracle_trouble_reason = std::string("central differences: ") + e.what();
+    apply(c.r, judge(trouble, Tolerances{}));
+    return c.done();
+  }
+  const auto& fd = *differences;
   const Vector<mp100> e = vec(s.truth.J), a = vec(fd.value);
   const Vector<mp100> sc = abs_vec(e);
   Vector<mp100> bound(e.size());
@@ -157,7 +170,19 @@ CheckResult check_oracles(Make& make, const PointState& s) {
       [rows, &L](Index i) { return "J_" + L.block(i / rows); });
   c.r.metric = "max |J_jvp − J_fd| / (1e-30 |J| + 4 (error estimate + 2ε (|y| + M|z|)/h))";
   c.r.formula = "central differences in mp100 (step ≈ 1e-34) against dual numbers";
-  judge_exact(c.r, "the dual-number Jacobian and central differences");
+  Evidence agreement;
+  agreement.what = "the dual-number Jacobian and central differences";
+  agreement.precision = "mp100";
+  agreement.exact_rung = true;
+  agreement.ratio = c.r.value;
+  // Differences that disagree with dual numbers which backward matches to 1e-40: either forward mode
+  // and backward are wrong alike, or forward rounds too coarsely here for differences
+  // (x·½(1 + erf(x/√2)) at x = −20 keeps 11 of mp100's digits, constant over a step of 1e-34).
+  agreement.oracle_trouble = !(c.r.value <= 1) && !backward_wrong;
+  agreement.oracle_trouble_reason =
+      "central differences disagree with dual numbers, which backward matches: forward rounds too coarsely here "
+      "for differences (or forward mode and backward are wrong alike)";
+  apply(c.r, judge(agreement, Tolerances{}));
   if (c.r.verdict == Verdict::fail)
     c.r.message =
         "the oracles disagree: forward is not transparent to dual numbers (a cast to double?) or "
@@ -171,7 +196,37 @@ CheckResult check_oracles(Make& make, const PointState& s) {
 struct PointOutcome {
   Collector out;
   std::string inputs;
+  std::vector<SetAside> redrawn;         ///< draws replaced, by reason
+  std::optional<std::string> not_evaluated;  ///< why the point has no verdict
 };
+
+/// Why a drawn point cannot be evaluated by the mp100 checks of a float/double verdict, or empty: the
+/// layer's own forward in mp100 leaves double's range there, at its output or in any intermediate
+/// (MPFR raises its overflow flag under double's exponent range), or is not finite.
+template <class L>
+std::string unevaluable_forward(const L& layer_mp, const Matrix<mp100>& X) {
+  const ExponentRange range(ExponentRange::of_double);
+  mpfr_clear_overflow();
+  const Matrix<mp100> Y = layer_mp.forward(X);
+  using boost::multiprecision::isfinite;
+  if (mpfr_overflow_p()) {
+    mpfr_clear_overflow();
+    return "the exact forward (mp100) leaves double's range there";
+  }
+  if (!std::all_of(Y.data(), Y.data() + Y.size(), [](const mp100& y) { return isfinite(y); }))
+    return "the exact forward (mp100) is not finite there";
+  return {};
+}
+
+/// Whether the oracles' exact quantities at the point are finite (dual numbers in mp100 may overflow
+/// where the values do not: the derivative of x/(1 + e⁻ˣ) at x = −700).
+inline bool truth_finite(const PointState& s) {
+  using boost::multiprecision::isfinite;
+  const auto finite = [](const auto& M) {
+    return std::all_of(M.data(), M.data() + M.size(), [](const mp100& x) { return isfinite(x); });
+  };
+  return isfinite(s.slope_true) && finite(s.truth.Y) && (s.truth.full ? finite(s.truth.J) : finite(s.truth.JVv));
+}
 
 /// One subject of a verification (a layer factory, or a network's loss): what its points share, read
 /// only once built, so that its points may run in any order and on any thread (given a factory that
@@ -181,6 +236,8 @@ class Subject {
  public:
   Subject(Make& make, const VerifyOptions& opt) : make(make), opt(opt) {
     validate_options(opt);
+    if (opt.time_limit > 0)
+      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.time_limit));
     auto proto = make(rung<mp100>{});
     in = proto.input_size();
     // An input of integer indices (embedding) is drawn as valid indices and never moved: no gradient
@@ -203,8 +260,22 @@ class Subject {
 
   int points() const { return opt.points; }
 
-  /// The checks at point `point` (its seed and distribution follow from the index alone).
+  /// The checks at point `point` (its seed and distribution follow from the index alone); a point still
+  /// running at the deadline is abandoned (its partial results dropped) and reported as not evaluated.
   PointOutcome run_point(int point) const {
+    const DeadlineScope deadline_scope(deadline);
+    const ExponentRange range(ExponentRange::within_point);
+    try {
+      return run_point_within_limits(point);
+    } catch (const time_exceeded&) {
+      PointOutcome outcome;
+      outcome.not_evaluated = fmt::format("the time limit of {:g} s was reached", opt.time_limit);
+      return outcome;
+    }
+  }
+
+ private:
+  PointOutcome run_point_within_limits(int point) const {
     PointOutcome outcome;
     const std::uint64_t seed = opt.seed + 7919ULL * std::uint64_t(point);
     Random rng(seed);
@@ -218,11 +289,13 @@ class Subject {
     s.P = P;
     s.sample_independent = sample_independent;
 
-    // Draw (X, θ), then resample while the point sits on a kink.
-    int resamples = 0;
+    // Draw (X, θ), resample while the point sits on a kink, and redraw while it cannot be evaluated.
+    int resamples = 0, redraws = 0;
     bool on_kink = false;
     OneSidedJacobians<mp100> sides;
+    const Tolerances tolerances = Tolerances::from(opt);
     for (;;) {
+      std::string unevaluable;
       if (opt.inputs) {
         s.p.X = *opt.inputs;
         if (s.p.X.rows() != in)
@@ -235,7 +308,7 @@ class Subject {
         const double base = float_round(opt.input_scale * rng.symmetric());
         for (Index i = 0; i < s.p.X.size(); ++i)
           s.p.X(i) = index_input ? mp100(rng.below(std::uint64_t(index_count)))
-                                 : mp100(draw_input(distribution, rng, opt.input_scale, base));
+                                 : mp100(draw_input(distribution, rng, opt.input_scale, base, redraws));
       }
       s.batch = s.p.X.cols();
       if (opt.random_parameters) {
@@ -247,14 +320,39 @@ class Subject {
       }
       s.n = s.p.X.size() + P;
       auto layer_mp = build_on<mp100>(make, s.p.theta);
-      Vector<mp100> z(s.n);
-      z << vec(s.p.X), s.p.theta;
-      if (!full_jacobians(opt, layer_mp.output_size() * s.batch, s.n)) break;  // one-sided Jacobians cost as much
-      sides = one_sided_disagreement(
-          [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); }, z);
-      on_kink = sides.any_jump();
-      if (!on_kink || !opt.resample_kinks || resamples >= opt.max_resamples) break;
-      ++resamples;
+      // Drawn points only: given inputs are the user's, and are judged as they are.
+      if (!opt.inputs) unevaluable = unevaluable_forward(layer_mp, s.p.X);
+      on_kink = false;
+      if (unevaluable.empty() && full_jacobians(opt, layer_mp.output_size() * s.batch, s.n)) {
+        Vector<mp100> z(s.n);
+        z << vec(s.p.X), s.p.theta;
+        try {
+          sides = one_sided_disagreement(
+              [&layer_mp, &s](const Vector<mp100>& zz) { return vec(forward_at(layer_mp, zz, s.in_rows, s.batch)); },
+              z);
+          on_kink = sides.any_jump();
+        } catch (const not_finite_error&) {
+          unevaluable = "a difference stencil around the point leaves the function's range";
+        }
+      }
+      if (unevaluable.empty() && on_kink && opt.resample_kinks && resamples < opt.max_resamples) {
+        ++resamples;
+        continue;
+      }
+      if (unevaluable.empty() && !on_kink) {
+        exact_truth(make, s, opt, rng, index_input);
+        if (!truth_finite(s)) unevaluable = "the dual-number oracle (mp100) is not finite there";
+      }
+      if (unevaluable.empty()) break;
+      VerificationReport::count(outcome.redrawn, unevaluable);
+      if (opt.inputs || ++redraws > tolerances.max_redraws) {
+        outcome.redrawn.clear();
+        outcome.not_evaluated = opt.inputs ? unevaluable + " (at the given inputs)"
+                                           : fmt::format("{} redraws without an evaluable point; the last: {}",
+                                                         tolerances.max_redraws, unevaluable);
+        return outcome;
+      }
+      resamples = 0;
     }
     s.layout = Layout{in, s.batch, blocks};
     {
@@ -267,7 +365,6 @@ class Subject {
 
     if (on_kink) {
       CheckScope c("differentiability", s.subject, "mp100", seed);
-      c.r.verdict = Verdict::non_differentiable;
       c.r.metric = "one-sided derivatives that disagree";
       c.r.formula = "left and right differences (mp100) differ by more than 4× their error estimates";
       c.r.value = double(sides.jump_count());
@@ -286,23 +383,24 @@ class Subject {
             c.r.worst.push_back(std::move(w));
             if (first.empty()) first = s.layout.where(j).substr(1);
           }
-      c.r.message = "non-differentiable at " + first + (opt.resample_kinks ? " (after resampling)" : "") +
-                    ": one-sided derivatives disagree, so there is no gradient to check here";
+      apply(c.r, judge(Evidence::of_kink("non-differentiable at " + first +
+                                         (opt.resample_kinks ? " (after resampling)" : "") +
+                                         ": one-sided derivatives disagree, so there is no gradient to check here"),
+                       tolerances));
       outcome.out.add(c.done());
       return outcome;
     }
     if (resamples > 0) {
       CheckScope c("differentiability", s.subject, "mp100", seed);
-      c.r.verdict = Verdict::pass;
       c.r.value = resamples;
       c.r.metric = "points resampled away from a kink";
-      c.r.message = fmt::format("{} point(s) sat on a non-differentiable point and were resampled", resamples);
+      Evidence e;
+      e.what = fmt::format("{} point(s) sat on a non-differentiable point and were resampled", resamples);
+      e.exact_rung = true;
+      apply(c.r, judge(e, tolerances));
+      c.r.message = e.what;
       outcome.out.add(c.done());
     }
-
-    exact_truth(make, s, opt, rng, index_input);
-    std::optional<CheckResult> oracles;
-    if (s.truth.full) oracles = check_oracles(make, s);
 
     // mp100 first: its verdict tells whether a float/double error is the same bug or that rung's own.
     const auto wants = [this](const char* p) {
@@ -311,28 +409,23 @@ class Subject {
     // mp100 judges even when it was not asked for (then only its decisive check runs, unreported):
     // without it a wrong gradient in float or double could read as merely unstable.
     const bool mp100_wrong = checks_on_rung<mp100>(make, s, opt, outcome.out, false, !wants("mp100"));
-    // Differences that disagree with dual numbers which backward matches to 1e-40: either forward mode and
-    // backward are wrong alike, or forward rounds too coarsely here for differences (x·½(1 + erf(x/√2))
-    // at x = −20 keeps 11 of mp100's digits, constant over a step of 1e-34). Not a verdict on backward.
-    if (oracles && oracles->verdict == Verdict::fail && !mp100_wrong) {
-      oracles->verdict = Verdict::skipped;
-      oracles->message =
-          "central differences disagree with dual numbers, which backward matches: forward rounds too "
-          "coarsely here for differences (or forward mode and backward are wrong alike)";
-    }
-    if (oracles) outcome.out.add(std::move(*oracles));
+    if (s.truth.full) outcome.out.add(check_oracles(make, s, mp100_wrong));
     if (wants("float")) checks_on_rung<float>(make, s, opt, outcome.out, mp100_wrong);
     if (wants("double")) checks_on_rung<double>(make, s, opt, outcome.out, mp100_wrong);
 
     return outcome;
   }
 
+
+ public:
   /// The report of all points, their outcomes in point order.
   VerificationReport report(std::vector<PointOutcome> outcomes) const {
     VerificationReport r;
     r.subject = subject;
     Collector out;
     for (auto& o : outcomes) {
+      for (const auto& d : o.redrawn) VerificationReport::count(r.redrawn, d.reason, d.count);
+      if (o.not_evaluated) VerificationReport::count(r.not_evaluated, *o.not_evaluated);
       for (auto& c : o.out.take()) out.add(std::move(c));
       if (!o.inputs.empty() && std::find(r.inputs.begin(), r.inputs.end(), o.inputs) == r.inputs.end())
         r.inputs.push_back(o.inputs);
@@ -350,6 +443,7 @@ class Subject {
   std::vector<ParameterBlock> blocks;
   std::string subject;
   Vector<mp100> given_theta;
+  std::optional<Clock::time_point> deadline;
 };
 
 /// Runs `tasks` on `threads` threads (parallel_for), results in task order. Progress from the workers

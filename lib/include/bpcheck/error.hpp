@@ -18,4 +18,11 @@ class input_error : public error {
   using error::error;
 };
 
+/// A computation met a value that is not finite where it needs a finite one (a difference stencil that
+/// leaves the function's range): a property of the point, which a verifier may move off.
+class not_finite_error : public error {
+ public:
+  using error::error;
+};
+
 }  // namespace bpcheck

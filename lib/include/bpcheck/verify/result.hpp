@@ -56,18 +56,35 @@ struct CheckResult {
   double seconds = 0;
 };
 
+/// Points of a verification set aside, counted by the reason.
+struct SetAside {
+  std::string reason;
+  int count = 0;
+};
+
 struct VerificationReport {
   std::string subject;
   std::vector<CheckResult> checks;
   bool unstable_fails = false;  ///< whether an `unstable` verdict fails the report (by default it is advice)
   /// How the points' inputs were drawn, one entry per kind ("uniform ±1", "saturation", "given", …).
   std::vector<std::string> inputs;
+  /// Drawn points replaced by a new draw because they could not be evaluated there (the exact forward
+  /// leaves double's range, an oracle is not finite), by reason.
+  std::vector<SetAside> redrawn;
+  /// Points abandoned without a verdict (the time limit reached, no evaluable point within the
+  /// redraws), by reason.
+  std::vector<SetAside> not_evaluated;
 
-  /// No check failed (nor was unstable, when unstable_fails). Non-differentiable points are reported
-  /// but are not wrong gradients.
+  /// Some point was evaluated: a check gave a verdict other than skipped.
+  bool evaluated() const;
+  /// Something was evaluated and no check failed (nor was unstable, when unstable_fails).
+  /// Non-differentiable points are reported but are not wrong gradients.
   bool passed() const;
-  /// 0 when passed, 1 when a gradient is wrong (the `bpcheck verify` exit code).
-  int exit_code() const { return passed() ? 0 : 1; }
+  /// 0 when passed, 1 when a gradient is wrong, 3 when nothing could be evaluated (the `bpcheck verify`
+  /// exit code).
+  int exit_code() const { return !evaluated() ? 3 : passed() ? 0 : 1; }
+  /// Adds `count` points set aside for `reason` to `list`.
+  static void count(std::vector<SetAside>& list, const std::string& reason, int count = 1);
   /// Appends another report's checks (and the kinds of inputs it used).
   void merge(const VerificationReport& other);
 };

@@ -96,6 +96,9 @@ struct VerifyOptions {
   double mp100_tolerance = default_mp100_tolerance;  ///< relative tolerance of the decisive mp100 comparisons
   double rounding_factor = default_rounding_factor;  ///< K in the rounding bound (rounding.hpp)
   bool unstable_fails = false;        ///< `unstable` (a right gradient that loses digits) fails the report too
+  /// Seconds the whole verification may take (0: no limit). A point still running then is abandoned
+  /// and reported as not evaluated (VerificationReport::not_evaluated); the rest keeps its verdicts.
+  double time_limit = 300;
   std::optional<Matrix<mp100>> inputs;   ///< a fixed X (one column per sample) instead of random ones
 };
 
