@@ -210,18 +210,21 @@ void no_false_alarm(const GeneratedCase& c) {
   if (!text.empty()) RC_FAIL(text);
 }
 
+/// What property 2 found at one case.
+struct MutantOutcome {
+  enum { caught, missed, no_visible_mutant, exact_overflow } kind = caught;
+  std::string text;  ///< for a miss: the mutant's op list and the report
+};
+
 /// Property 2 on one case: the drawn mutant, or the next one that changes the backward here.
-void mutant_caught(const GeneratedCase& c, int choice) {
+MutantOutcome hunt_mutant(const GeneratedCase& c, int choice) {
   const auto candidates = applicable_mutations(*c.layer);
   const GeneratedLayer<mp100> exact(c.layer);
   const Matrix<mp100> X = inputs_of<mp100>(c);
-  if (!all_finite(exact.forward(X))) RC_DISCARD("mp100's own forward overflows");
+  if (exact_overflows(c)) return {MutantOutcome::exact_overflow, ""};
   const auto right = jacobian_rows(exact, X);
   mp100 scale = 0;
-  for (const auto& row : right) {
-    if (!all_finite(row)) RC_DISCARD("mp100's own backward overflows");
-    scale = std::max(scale, mp100(row.cwiseAbs().maxCoeff()));
-  }
+  for (const auto& row : right) scale = std::max(scale, mp100(row.cwiseAbs().maxCoeff()));
   for (std::size_t t = 0; t < candidates.size(); ++t) {
     const auto [step, mutation] = candidates[(std::size_t(choice) + t) % candidates.size()];
     Description m = *c.layer;
@@ -238,14 +241,93 @@ void mutant_caught(const GeneratedCase& c, int choice) {
     try {
       r = bpcheck::verify_layer(GeneratedFactory{mutant}, options_for(c, {"mp100"}));
     } catch (const std::exception& e) {
-      RC_FAIL(describe(*mutant) + "verify_layer threw: " + e.what());
+      return {MutantOutcome::missed, describe(*mutant) + "verify_layer threw: " + e.what()};
     }
     for (const auto& check : r.checks)
-      if (check.precision == "mp100" && check.verdict == Verdict::fail) return;
-    RC_FAIL(fmt::format("{}not caught in mp100 (its Jacobian moves by {:.3g} of {:.3g})\n{}", describe(*mutant),
-                        change.convert_to<double>(), scale.convert_to<double>(), bpcheck::format_table(r)));
+      if (check.precision == "mp100" && check.verdict == Verdict::fail) return {MutantOutcome::caught, ""};
+    return {MutantOutcome::missed,
+            fmt::format("{}not caught in mp100 (its Jacobian moves by {:.3g} of {:.3g})\n{}", describe(*mutant),
+                        change.convert_to<double>(), scale.convert_to<double>(), bpcheck::format_table(r))};
   }
-  RC_DISCARD("no mutant changes the backward at this point");
+  return {MutantOutcome::no_visible_mutant, ""};
+}
+
+void mutant_caught(const GeneratedCase& c, int choice) {
+  const MutantOutcome o = hunt_mutant(c, choice);
+  if (o.kind == MutantOutcome::exact_overflow) RC_DISCARD("mp100's own values overflow");
+  if (o.kind == MutantOutcome::no_visible_mutant) RC_DISCARD("no mutant changes the backward at this point");
+  if (o.kind == MutantOutcome::missed) RC_FAIL(o.text);
+}
+
+/// Property 1 over `cases` cases without stopping at the first false alarm: how many layers raise one,
+/// by check, rung, verdict, style and distribution, with the first op list of each kind (not shrunk:
+/// RC_PARAMS="seed=S" on the property shrinks one). Returns the layers with an alarm.
+int survey_false_alarms(int cases) {
+  const auto g = generated_case(2);
+  std::map<std::string, int> kinds;
+  std::map<std::string, std::string> first;
+  int layers = 0, alarmed = 0, discarded = 0;
+  const auto start = std::chrono::steady_clock::now();
+  run_property("survey of false alarms", cases, [&] {
+    const GeneratedCase c = *g;
+    if (exact_overflows(c)) {
+      ++discarded;
+      return;
+    }
+    ++layers;
+    std::vector<bpcheck::CheckResult> alarms;
+    try {
+      alarms = false_alarms(c);
+    } catch (const std::exception& e) {
+      alarms.push_back({"verify_layer threw", "", "", Verdict::fail});
+      alarms.back().message = e.what();
+    }
+    std::set<std::string> seen;
+    for (const auto& a : alarms) {
+      const std::string kind = fmt::format("{} [{}] {} | {} | {}", a.check, a.precision, bpcheck::verdict_name(a.verdict),
+                                           style_name(c.layer->style), distribution_name(c.distribution));
+      if (!seen.insert(kind).second) continue;
+      if (!kinds[kind]++) {
+        std::ostringstream os;
+        showValue(c, os);
+        first[kind] = os.str() + "  " + line(a) + "\n";
+      }
+    }
+    alarmed += !seen.empty();
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << fmt::format("correct layers: {} ({} discarded: mp100 overflows), {} with a false alarm, {:.1f} s\n",
+                           layers, discarded, alarmed, seconds);
+  for (const auto& [kind, n] : kinds) std::cout << fmt::format("{:6}  {}\n", n, kind);
+  for (const auto& [kind, text] : first) std::cout << "\n" << kind << "\n" << text;
+  std::cout << std::flush;
+  return alarmed;
+}
+
+/// Property 2 over `cases` cases without stopping: the mutants missed, each printed.
+int survey_mutants(int cases) {
+  const auto g = generated_case(2);
+  int hunted = 0, missed = 0, none = 0;
+  const auto start = std::chrono::steady_clock::now();
+  run_property("survey of mutants", cases, [&] {
+    const GeneratedCase c = *g;
+    const MutantOutcome o = hunt_mutant(c, *rc::gen::inRange(0, 64));
+    if (o.kind == MutantOutcome::caught || o.kind == MutantOutcome::missed) ++hunted;
+    if (o.kind == MutantOutcome::no_visible_mutant) ++none;
+    if (o.kind == MutantOutcome::missed) {
+      ++missed;
+      if (missed <= 10) {
+        std::ostringstream os;
+        showValue(c, os);
+        std::cout << "\nmissed:\n" << os.str() << o.text << "\n";
+      }
+    }
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << fmt::format("mutants: {} hunted ({} cases without a mutant that changes the backward), {} missed, {:.1f} s\n",
+                           hunted, none, missed, seconds)
+            << std::flush;
+  return missed;
 }
 
 void run_no_false_alarm(int cases) {
@@ -320,61 +402,19 @@ TEST_CASE("generated layers: a mutant is caught and a correct layer is not, at a
 
 TEST_CASE("generated layers: verify_layer calls no correct layer wrong, and unstable only where the rung loses half its digits",
           "[property][generated]") {
-  run_no_false_alarm(case_count(400));
+  run_no_false_alarm(case_count(1000));
 }
 
 TEST_CASE("generated layers: every mutant of a generated backward (factor dropped, sign flipped, matrix transposed, factor off by 1e-6) is wrong in mp100",
           "[property][generated]") {
-  run_mutants(case_count(150));
+  run_mutants(case_count(500));
 }
 
-// Not run by default: property 1 over many cases without stopping at the first false alarm; prints
-// how many layers raise one, by check, rung, verdict, style and distribution, with the first op list of
-// each kind (not shrunk: RC_PARAMS="seed=S" on the property above shrinks one).
-//   BPCHECK_PROPERTY_CASES=2000 build/properties/bpcheck_property_tests "[.generated-survey]"
-TEST_CASE("generated layers: survey of false alarms", "[.generated-survey]") {
-  const auto g = generated_case(2);
-  std::map<std::string, int> kinds;
-  std::map<std::string, std::string> first;
-  int layers = 0, alarmed = 0, discarded = 0;
-  const auto start = std::chrono::steady_clock::now();
-  run_property("survey", case_count(500), [&] {
-    const GeneratedCase c = *g;
-    if (exact_overflows(c)) {
-      ++discarded;
-      return;
-    }
-    ++layers;
-    std::set<std::string> seen;
-    std::vector<bpcheck::CheckResult> alarms;
-    try {
-      alarms = false_alarms(c);
-    } catch (const std::exception& e) {
-      alarms.push_back({"verify_layer threw", "", "", Verdict::fail});
-      alarms.back().message = e.what();
-    }
-    for (const auto& a : alarms) {
-      const std::string kind = fmt::format("{} [{}] {} | {} | {}", a.check, a.precision, bpcheck::verdict_name(a.verdict),
-                                           style_name(c.layer->style), distribution_name(c.distribution));
-      if (!seen.insert(kind).second) continue;
-      if (!kinds[kind]++) {
-        std::ostringstream os;
-        showValue(c, os);
-        first[kind] = os.str() + "  " + line(a) + "\n";
-      }
-    }
-    alarmed += !seen.empty();
-  });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << fmt::format("{} layers ({} discarded: mp100 overflows), {} with a false alarm, {:.1f} s\n", layers,
-                           discarded, alarmed, seconds);
-  for (const auto& [kind, n] : kinds) std::cout << fmt::format("{:5}  {}\n", n, kind);
-  for (const auto& [kind, text] : first) std::cout << "\n" << kind << "\n" << text;
-  CHECK(layers > 0);
-}
-
-// Not run by default (about half an hour on one core): 20 000 generated layers.
-TEST_CASE("generated layers: soak", "[.soak]") {
-  run_no_false_alarm(case_count(15000));
-  run_mutants(case_count(5000));
+// Not run by default (about 10 minutes on one core): 15 000 correct layers and 5 000 mutants, without
+// stopping at the first finding; prints every kind of false alarm with its first op list, and every
+// mutant missed.
+//   build/properties/bpcheck_property_tests "[.soak]"
+TEST_CASE("generated layers: soak of 20 000 layers", "[.soak]") {
+  CHECK(survey_false_alarms(case_count(15000)) == 0);
+  CHECK(survey_mutants(case_count(5000)) == 0);
 }
