@@ -4,15 +4,15 @@
 // rule in T in one of three styles. The layer is one class template over T, described at run time by
 // an op list, so that one instantiation per rung serves every generated layer.
 //
-//   Description d = interpret(3, Style::read_y, {{Op::tanh}, {Op::softmax}});   // softmax(tanh(x))
+//   Description d = interpret(3, Style::read_y, {{int(Op::tanh)}, {int(Op::softmax)}});  // softmax(tanh(x))
 //   auto make = [d = std::make_shared<const Description>(d)]<class T>(bpcheck::rung<T>) {
 //     return GeneratedLayer<T>(d);
 //   };
 //   bpcheck::verify_layer(make, options);
 //
 // Styles: `recompute` recomputes every intermediate from X and takes each derivative from the op's
-// input (t = tanh(a), 1 − t²); `read_y` takes each derivative from the op's output and the last op's
-// output from the Y that backward is given (1 − y², y(1 − y), 1 − e^(−y) for softplus); `log_space`
+// input (t = tanh(a), 1 − t²); `read_y` takes each derivative from the op's output where that gives it
+// (erf's from its input) and the last op's output from the Y that backward is given (1 − y², y(1 − y), 1 − e^(−y) for softplus); `log_space`
 // forms each derivative as the exponential of a sum of logarithms (σ′ = e^(−softplus(a) −
 // softplus(−a)), s = e^(log_softmax(a))). A Mutation makes the backward of one op wrong on purpose.
 #include <cmath>
@@ -210,7 +210,6 @@ class GeneratedLayer {
     using std::sqrt;
     using std::tanh;
     const Style style = d_->style;
-    const T two_over_sqrt_pi = T(2) / T(sqrt(pi<T>()));
     switch (op) {
       case Op::tanh:
         if (style == Style::read_y) return T(1) - y * y;
@@ -234,7 +233,7 @@ class GeneratedLayer {
         return detail::sigmoid(a);
       case Op::erf:
         if (style == Style::log_space) return T(exp(T(T(log(T(2))) - T(T(0.5) * T(log(pi<T>()))) - a * a)));
-        return two_over_sqrt_pi * T(exp(T(-(a * a))));
+        return T(T(2) / T(sqrt(pi<T>()))) * T(exp(T(-(a * a))));
       case Op::log1p:
         if (style == Style::read_y) return T(exp(T(-y)));
         if (style == Style::log_space) return T(exp(T(-T(log1p(a)))));

@@ -402,6 +402,13 @@ TEST_CASE("generated layers: a mutant is caught and a correct layer is not, at a
   const auto wrong =
       bpcheck::verify_layer(GeneratedFactory{std::make_shared<const Description>(m)}, options_for(c, {"mp100"}));
   CHECK(!wrong.passed());
+  // what lets property 1 accept unstable: softplus′ read as 1 − e^(−y) keeps no digit in float at −20
+  // (and about 7 of 16 in double)
+  GeneratedCase lossy;
+  lossy.layer = std::make_shared<const Description>(interpret(1, Style::read_y, {{int(Op::softplus)}, {int(Op::add_c)}}));
+  lossy.inputs = {mp100(-20)};
+  CHECK_THAT(digits_lost<float>(lossy), Catch::Matchers::Contains("fewer than half its digits"));
+  CHECK(digits_lost<float>(c).empty());
 }
 
 TEST_CASE("generated layers: verify_layer calls no correct layer wrong, and unstable only where the rung loses half its digits",
