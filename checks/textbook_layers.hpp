@@ -1,8 +1,9 @@
 #pragma once
 // Layers written the way textbooks and PyTorch's own backward formulas write them, as a user would
 // write them against bpcheck's API: correct code whose backward consumes the rounded forward output
-// (1 − y², y(1 − y), s ⊙ (g − sᵀg)) or rounded intermediates (1 + erf). The verifier must never call
-// them wrong or unstable. Beside each, a twin with a classic bug that it must still catch.
+// (1 − y², y(1 − y), s ⊙ (g − sᵀg)) or rounded intermediates (1 + erf), and the same layers whose
+// backward recomputes from X what it needs (t = tanh x, σ(x), the softmax, mean and variance). The
+// verifier must never call them wrong. Beside each, a twin with a classic bug that it must still catch.
 //
 //   auto report = bpcheck::verify_layer(textbook::factory<textbook::Tanh>(4));
 #include <cmath>
@@ -331,6 +332,108 @@ class Mse : public LossOfBatch<T> {
     for (Index s = 0; s < X.cols(); ++s)
       for (Index i = 0; i < X.rows(); ++i) t(i, s) = T(static_cast<double>(i - s) / 4);
     return t;
+  }
+};
+
+// ---- the same layers with backward recomputing from X, as users write them without a cache -------
+
+/// y = tanh x.   t = tanh(x) recomputed, dX = dY ⊙ (1 − t²)
+template <class T>
+class TanhFromX : public Tanh<T> {
+ public:
+  using Tanh<T>::Tanh;
+  std::string type_name() const { return "textbook tanh (t = tanh x, 1 − t²)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(X.unaryExpr([](const T& x) {
+      using std::tanh;
+      const T t = tanh(x);
+      return T(T(1) - t * t);
+    }));
+  }
+};
+
+/// y = σ(x).   s = σ(x) recomputed, dX = dY ⊙ s(1 − s)
+template <class T>
+class SigmoidFromX : public Sigmoid<T> {
+ public:
+  using Sigmoid<T>::Sigmoid;
+  std::string type_name() const { return "textbook sigmoid (s = σ(x), s(1 − s))"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(X.unaryExpr([](const T& x) {
+      const T s = sigmoid(x);
+      return T(s * (T(1) - s));
+    }));
+  }
+};
+
+/// y = x/(1 + e^(−x)) (silu as users write it).   s = 1/(1 + e^(−x)), dX = dY ⊙ (s + x s(1 − s))
+template <class T>
+class SiluFromX : public Elementwise<T> {
+ public:
+  using Elementwise<T>::Elementwise;
+  std::string type_name() const { return "textbook silu (x/(1 + e^(−x)))"; }
+  Matrix<T> forward(const Matrix<T>& X) const {
+    return X.unaryExpr([](const T& x) {
+      using std::exp;
+      return T(x / T(T(1) + T(exp(T(-x)))));
+    });
+  }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.cwiseProduct(X.unaryExpr([](const T& x) {
+      using std::exp;
+      const T s = T(1) / T(T(1) + T(exp(T(-x))));
+      return T(s + x * s * (T(1) - s));
+    }));
+  }
+};
+
+/// y = softmax(x) with the max shift.   s recomputed from X the same way, dX = s ⊙ (g − sᵀg)
+template <class T>
+class SoftmaxFromX : public Softmax<T> {
+ public:
+  using Softmax<T>::Softmax;
+  std::string type_name() const { return "textbook softmax (s recomputed, s ⊙ (g − sᵀg))"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    const Matrix<T> S = this->forward(X);
+    return Softmax<T>::backward(X, S, dY, dtheta);
+  }
+};
+
+/// layer_norm whose backward recomputes mean and variance from X in its own loop and applies
+/// dx = (n dx̂ − Σdx̂ − x̂ Σ(dx̂ ⊙ x̂)) / (n √(σ² + ε)), dx̂ = γ dy.
+template <class T>
+class LayerNormFromX : public LayerNorm<T> {
+ public:
+  using LayerNorm<T>::LayerNorm;
+  std::string type_name() const { return "textbook layer_norm (mean, variance recomputed)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    using std::sqrt;
+    const Index n = X.rows();
+    const Vector<T> gamma = this->parameters().head(n);
+    const T nn(static_cast<double>(n));
+    Matrix<T> dX(X.rows(), X.cols());
+    for (Index s = 0; s < X.cols(); ++s) {
+      T mean(0), var(0);
+      for (Index i = 0; i < n; ++i) mean += X(i, s);
+      mean /= nn;
+      for (Index i = 0; i < n; ++i) var += (X(i, s) - mean) * (X(i, s) - mean);
+      var /= nn;
+      const T rstd = T(1) / T(sqrt(T(var + T(1e-5))));
+      T sum_d(0), sum_dx(0);
+      for (Index i = 0; i < n; ++i) {
+        const T xhat = (X(i, s) - mean) * rstd;
+        const T d = gamma(i) * dY(i, s);
+        dtheta(i) += dY(i, s) * xhat;
+        dtheta(n + i) += dY(i, s);
+        sum_d += d;
+        sum_dx += d * xhat;
+      }
+      for (Index i = 0; i < n; ++i) {
+        const T xhat = (X(i, s) - mean) * rstd;
+        dX(i, s) = (nn * gamma(i) * dY(i, s) - sum_d - xhat * sum_dx) * rstd / nn;
+      }
+    }
+    return dX;
   }
 };
 

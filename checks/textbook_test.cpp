@@ -1,7 +1,8 @@
 // The textbook set: layers written with PyTorch's own backward formulas (textbook_layers.hpp) raise no
 // alarm on any rung, at ordinary and large input scales, including those that cancel inside (judged
-// against the same code with the rung's rounding emulated); the same formulas with a classic bug are
-// still called wrong. A hidden test prints the false-alarm table over 20 seeds.
+// against the same code with the rung's rounding emulated); the same layers with a backward that
+// recomputes from X are never called wrong; the same formulas with a classic bug, and a constant wrong in
+// float alone, are still called wrong. A hidden test prints the false-alarm table over 20 seeds.
 #include <algorithm>
 #include <functional>
 #include <initializer_list>
@@ -50,6 +51,38 @@ const std::vector<Named>& textbook_set() {
   };
   return set;
 }
+
+/// The same layers with a backward that recomputes what it needs from X instead of reading Y.
+const std::vector<Named>& recompute_set() {
+  static const std::vector<Named> set{
+      named<textbook::TanhFromX>("tanh (t = tanh x, 1 − t²)"),
+      named<textbook::SigmoidFromX>("sigmoid (s = σ(x), s(1 − s))"),
+      named<textbook::SiluFromX>("silu (x/(1 + e^(−x)))"),
+      named<textbook::SoftmaxFromX>("softmax (s recomputed)"),
+      named<textbook::LayerNormFromX>("layer_norm (mean, variance recomputed)"),
+  };
+  return set;
+}
+
+/// Both styles: the read-Y set, then the recompute-from-X set.
+std::vector<Named> both_styles() {
+  std::vector<Named> all = textbook_set();
+  all.insert(all.end(), recompute_set().begin(), recompute_set().end());
+  return all;
+}
+
+/// tanh whose backward is off by 1.001 in float alone: a float code path with a wrong constant.
+template <class T>
+class TanhWrongConstantInFloat : public textbook::Tanh<T> {
+ public:
+  using textbook::Tanh<T>::Tanh;
+  std::string type_name() const { return "tanh, dX × 1.001 in float"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<bpcheck::Vector<T>> dtheta) const {
+    Matrix<T> dX = textbook::Tanh<T>::backward(X, Y, dY, dtheta);
+    if constexpr (std::is_same_v<T, float>) dX *= 1.001f;
+    return dX;
+  }
+};
 
 /// tanh whose float path is a faster approximation, 1e-5 relative off: a rung-specific code path that
 /// loses digits the formula does not, which emulating float's rounding on the exact path cannot explain.
@@ -104,6 +137,32 @@ TEST_CASE("textbook layers raise no alarm on any rung at input scales 1, 4, 8 an
           CHECK(alarms(r, rung) == "");
         }
       }
+}
+
+TEST_CASE("textbook layers in both styles, reading Y or recomputing from X, are never called wrong",
+          "[verify][textbook]") {
+  for (const auto& layer : both_styles())
+    for (double scale : scales)
+      for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+        const VerificationReport r = bpcheck::verify_layer(layer.make(), at(scale, seed));
+        for (const auto& rung : rungs) {
+          INFO(layer.name << ", input scale " << scale << ", seed " << seed << ", " << rung << "\n"
+                          << bpcheck::format_table(r));
+          CHECK(failures(r, rung) == "");
+        }
+      }
+}
+
+TEST_CASE("a constant wrong in float alone (dX × 1.001) is wrong in float, and right on the other rungs",
+          "[verify][textbook]") {
+  for (std::uint64_t seed : {1, 2, 3}) {
+    const VerificationReport r = bpcheck::verify_layer(textbook::factory<TanhWrongConstantInFloat>(4), at(1, seed));
+    INFO("seed " << seed << "\n" << bpcheck::format_table(r));
+    CHECK(!r.passed());
+    CHECK(failures(r, "float") != "");
+    CHECK(failures(r, "double") == "");
+    CHECK(failures(r, "mp100") == "");
+  }
 }
 
 TEST_CASE("a formula that cancels inside passes by its emulated rounding, naming the digits it loses",
@@ -172,7 +231,7 @@ TEST_CASE("textbook formulas with a classic bug are wrong in mp100 and double at
 //   build/checks/bpcheck_checks "[.false-alarm-table]"
 TEST_CASE("textbook false-alarm table over 20 seeds", "[.false-alarm-table]") {
   std::cout << "| correct layer | inputs | float | double | mp100 | wrong |\n|---|---|---|---|---|---|\n";
-  for (const auto& layer : textbook_set())
+  for (const auto& layer : both_styles())
     for (bool uniform_only : {true, false})
       for (double scale : scales) {
         std::vector<int> count(rungs.size(), 0);
