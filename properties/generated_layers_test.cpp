@@ -247,6 +247,9 @@ MutantOutcome hunt_mutant(const GeneratedCase& c, int choice) {
     } catch (const std::exception& e) {
       return {MutantOutcome::missed, describe(*mutant) + "verify_layer threw: " + e.what()};
     }
+    // The verifier could not evaluate the point: its exact values leave the range it computes in
+    // (MPFR's exponent is capped within a point), as for exact_overflows.
+    if (!r.evaluated()) return {MutantOutcome::exact_overflow, ""};
     for (const auto& check : r.checks)
       if (check.precision == "mp100" && check.verdict == Verdict::fail) return {MutantOutcome::caught, ""};
     return {MutantOutcome::missed,

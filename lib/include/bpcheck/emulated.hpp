@@ -9,7 +9,8 @@
 // thread (0 outside one: plain mp100). Run a few times with different seeds, the same code shows how
 // far its own rounding in float or double can move its result: the cancellation inside a user's
 // formula (1 + erf(x) at negative x, log Σ eˣ next to x, x − mean) that no perturbation of its inputs
-// shows. The range is mp100's: overflow and underflow are not emulated (they stay the rung's own).
+// shows. The range is mp100's: overflow is not emulated (it stays the rung's own); gradual underflow is,
+// as an absolute rounding of half the rung's subnormal spacing, when that spacing is given.
 //
 // Why our own type and not a Boost.Multiprecision backend: a backend's transcendental functions
 // default to series built from its own (then perturbed) arithmetic, far slower and rounding like no
@@ -28,25 +29,33 @@ namespace bpcheck {
 class Emulated;
 
 namespace emulated_detail {
-/// The rounding this thread emulates: u (0: none) and the random stream of the δs.
+/// The rounding this thread emulates: u (0: none), the spacing of the rung's subnormal numbers (0:
+/// none), and the random stream of the δs.
 struct State {
   mp100 u = 0;
+  mp100 tiny = 0;
   std::uint64_t stream = 0;
 };
 inline State& state() {
   thread_local State s;
   return s;
 }
-/// x(1 + δ), δ uniform in [−u, u] (splitmix64: a fixed, portable stream per seed).
-inline mp100 rounded(mp100 x) {
-  State& s = state();
-  if (s.u == 0) return x;
+/// The next number of the stream, uniform in [−1, 1) (splitmix64: a fixed, portable stream per seed).
+inline double next_symmetric(State& s) {
   std::uint64_t z = (s.stream += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
-  const double r = double(z >> 11) * 0x1.0p-53 * 2 - 1;  // [−1, 1)
-  x += x * (s.u * r);
+  return double(z >> 11) * 0x1.0p-53 * 2 - 1;
+}
+/// x(1 + δ) + η, δ uniform in [−u, u], η in [−tiny/2, tiny/2]: relative rounding, and the absolute
+/// rounding of gradual underflow (a result below the rung's smallest normal number keeps only the bits
+/// above its subnormal spacing), which no relative δ shows.
+inline mp100 rounded(mp100 x) {
+  State& s = state();
+  if (s.u == 0) return x;
+  x += x * (s.u * next_symmetric(s));
+  if (s.tiny != 0) x += s.tiny * (next_symmetric(s) / 2);
   return x;
 }
 template <class C>
@@ -57,8 +66,10 @@ concept Arithmetic = std::is_arithmetic_v<C>;
 /// outer one). The same seed gives the same δs.
 class EmulatedRounding {
  public:
-  EmulatedRounding(const mp100& u, std::uint64_t seed) : saved_(emulated_detail::state()) {
-    emulated_detail::state() = {u, seed};
+  /// `tiny`: the spacing of the rung's subnormal numbers (std::numeric_limits<T>::denorm_min()), so that
+  /// underflow rounds as in T; 0 leaves it out.
+  EmulatedRounding(const mp100& u, std::uint64_t seed, const mp100& tiny = 0) : saved_(emulated_detail::state()) {
+    emulated_detail::state() = {u, tiny, seed};
   }
   ~EmulatedRounding() { emulated_detail::state() = saved_; }
   EmulatedRounding(const EmulatedRounding&) = delete;
