@@ -29,7 +29,6 @@ import re
 import runpy
 import subprocess
 import sys
-import tempfile
 
 import torch
 import torch.fx
@@ -124,7 +123,6 @@ def _check_eval_free(k, m, p, what):
 
 def map_module(k, m, shape, first):
     """(bpcheck layer spec, {block name: (parameter, layout)}) for module m taking per-sample `shape`."""
-    n = math.prod(shape)
     flat = lambda t: t.reshape(-1)  # noqa: E731
     rows = bpcheck_layout
     if isinstance(m, nn.Linear):
@@ -447,6 +445,7 @@ def _function_name(f):
     if f in (operator.add, operator.iadd):
         return "+"
     module = getattr(f, "__module__", None) or "torch"
+    module = "operator" if module == "_operator" else module
     return f"{module.replace('torch._C._nn', 'torch.nn.functional').replace('torch._C._VariableFunctions', 'torch')}" \
            f".{getattr(f, '__name__', f)}"
 
@@ -864,8 +863,9 @@ def torch_gradient(loss, described, precision):
     return {"precision": precision, "loss": value_text(value.item(), precision), "gradients": entries}
 
 
-def export(model, loss, batch, out_dir, precision="double", device="cpu"):
-    """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths."""
+def export_described(model, loss, batch, out_dir, precision="double", device="cpu"):
+    """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths and what
+    describe found (the blocks and their PyTorch names)."""
     described = describe(model, loss, batch, precision, device)
     gradient = torch_gradient(loss, described, precision)
     os.makedirs(out_dir, exist_ok=True)
@@ -875,7 +875,12 @@ def export(model, loss, batch, out_dir, precision="double", device="cpu"):
         paths[name] = os.path.join(out_dir, name + ".json")
         with open(paths[name], "w") as f:
             json.dump(doc, f)
-    return paths
+    return paths, described
+
+
+def export(model, loss, batch, out_dir, precision="double", device="cpu"):
+    """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths."""
+    return export_described(model, loss, batch, out_dir, precision, device)[0]
 
 
 def find_bpcheck(given=None):
@@ -895,7 +900,11 @@ def compare(paths, precision, bpcheck=None, strict=False, json_out=None):
         cmd.append("--strict")
     if json_out:
         cmd += ["--json", json_out]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise Unmappable(f"cannot run {cmd[0]} ({e.strerror}): build it (scripts/build.sh) or name it with "
+                         "--bpcheck or $BPCHECK_CLI") from e
 
 
 def load_model_file(path):
@@ -930,23 +939,24 @@ def main(argv=None):
             p.add_argument("--json", help="also write compare's JSON to this file")
             p.add_argument("--bpcheck", help="the bpcheck program (default: $BPCHECK_CLI, build/reports/bpcheck, PATH)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)  # the same sums in the same order on every run
+    import bpcheck_torch  # the command is a thin layer over the test API; it imports this module back
     try:
         model, loss, batch = load_model_file(args.model_file)
         device = resolve_device(args.device)
-        with tempfile.TemporaryDirectory() as tmp:
-            out = args.out or tmp
-            paths = export(model, loss, batch, out, args.precision, device)
-            if args.command == "export":
-                print(json.dumps(paths))
-                return 0
-            r = compare(paths, args.precision, args.bpcheck, args.strict, args.json)
-            sys.stdout.write(r.stdout)
-            sys.stderr.write(r.stderr)
-            return r.returncode
+        if args.command == "export":
+            torch.set_num_threads(1)  # the same sums in the same order on every run
+            print(json.dumps(export(model, loss, batch, args.out, args.precision, device)))
+            return 0
+        r = bpcheck_torch.check_gradients(model, loss, batch, args.precision, args.bpcheck, args.strict, device,
+                                          args.out, args.json)
     except Unmappable as e:
         print(f"torch_bridge: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        print(f"torch_bridge: error: {e}", file=sys.stderr)
+        return 2
+    print(r.report())
+    return r.returncode
 
 
 if __name__ == "__main__":
