@@ -431,12 +431,15 @@ class _Tracer(torch.fx.Tracer):
 
 
 def source_line(node):
-    """`file:line (code)` of the innermost frame outside torch (and this file) that created the node, when fx
-    recorded it; None for a module a Sequential calls."""
-    frames = re.findall(r'File "([^"]+)", line (\d+), in [^\n]*\n[ \t]*([^\n]*)', node.stack_trace or "")
-    for path, line, code in frames:
-        path_abs = os.path.abspath(path)
-        if not path_abs.startswith(TORCH_DIR + os.sep) and path_abs != os.path.abspath(__file__):
+    """`file:line (code)` of the innermost frame outside torch that created the node, when fx recorded it;
+    None for a module that a Sequential (torch's own forward) calls. Frames from the tracer's call
+    outwards are the bridge's, not the model's."""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in ([^\n]*)\n[ \t]*([^\n]*)', node.stack_trace or "")
+    for path, line, function, code in frames:
+        inside_torch = os.path.abspath(path).startswith(TORCH_DIR + os.sep)
+        if inside_torch and function == "trace" and path.endswith("_symbolic_trace.py"):
+            return None
+        if not inside_torch:
             return f"{path}:{line} ({code.strip()})"
     return None
 
