@@ -1,19 +1,21 @@
-"""PyTorch ↔ bpcheck: export a torch.nn.Sequential, its loss and a batch as bpcheck's documents, write
-PyTorch's own gradient in bpcheck's gradient format, and let `bpcheck compare` judge it.
+"""PyTorch ↔ bpcheck: export an nn.Module (any that torch.fx traces), its loss and a batch as bpcheck's
+documents, write PyTorch's own gradient in bpcheck's gradient format, and let `bpcheck compare` judge it.
 
   python3 tools/torch_bridge.py check MODEL.py [--precision float|double] [--device cpu|cuda|auto]
                                      [--out DIR] [--strict] [--json FILE] [--bpcheck PATH]
-      MODEL.py defines `model` (an nn.Sequential), `loss` (an nn loss module) and `batch`
+      MODEL.py defines `model` (an nn.Module), `loss` (an nn loss module) and `batch`
       ((inputs, targets)). Exports them, computes PyTorch's gradient in the precision (float32 or
-      float64), runs `bpcheck compare`, prints its verdict and exits with its code (0 right,
-      1 wrong, 2 bad input; 2 also for a module that does not map, named with the reason).
+      float64), runs `bpcheck compare`, prints the verdict of every parameter under its PyTorch name
+      and exits with compare's code (0 right, 1 wrong, 2 bad input; 2 also for a node that does not
+      map, named with its source line and the reason). A thin layer over bpcheck_torch.check_gradients.
   python3 tools/torch_bridge.py export MODEL.py --out DIR [--precision float|double] [--device ...]
       Writes DIR/model.json, params.json, data.json and gradient.json only.
 
 Run with Debian's interpreter (/usr/bin/python3) and its python3-torch; nothing else is needed. The
-mapping (module ↔ bpcheck layer, parameter names, layout) is in docs/compare.md. A module maps by its
-class (isinstance), so a subclass whose forward calls a custom autograd.Function maps as its base
-class: the function it claims to compute is bpcheck's, and its backward is what compare judges.
+mapping (module or call ↔ bpcheck layer, parameter names, layout) is in docs/compare.md. The model is
+traced with torch.fx; a module bpcheck maps stays one node and maps by its class (isinstance), so a
+subclass whose forward calls a custom autograd.Function maps as its base class: the function it claims
+to compute is bpcheck's, and its backward is what compare judges.
 
 Parameters and data are written as exact decimals of the values the model holds in the chosen
 precision, so bpcheck's truth is taken at exactly the point PyTorch computed at.
