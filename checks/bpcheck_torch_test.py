@@ -378,6 +378,33 @@ def test_unmapped_module_is_refused_with_its_qualified_name():
     assert "self.gate(self.fc(x))" in text
 
 
+def test_forward_arguments_after_the_input_keep_their_defaults():
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x, mask=None, scale=1.0):
+            if mask is not None:
+                x = x.masked_fill(mask, 0.0)
+            return self.fc(x) if scale == 1.0 else scale * self.fc(x)
+
+    x = torch.rand(2, 4, dtype=torch.float64)
+    r = bpcheck_torch.check_gradients(Masked(), nn.MSELoss(), (x, torch.rand(2, 4, dtype=torch.float64)))
+    assert r.passed, r.report()
+    assert [b.parameter for b in r.blocks] == ["fc.weight", "fc.bias"]
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x, y):
+            return self.fc(x) + y
+
+    assert "node 'y': the forward takes a second input" in refusal(TwoInputs())
+
+
 # ---- the command line over the same API -----------------------------------------------------------
 
 def run_check(path, *args):

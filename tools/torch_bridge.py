@@ -23,6 +23,7 @@ precision, so bpcheck's truth is taken at exactly the point PyTorch computed at.
 import argparse
 import copy
 import decimal
+import inspect
 import json
 import math
 import operator
@@ -420,6 +421,8 @@ def prepare(model, loss, batch, precision, device="cpu"):
 # ---- any traceable nn.Module: its torch.fx graph as bpcheck's chains, residual, add and concat ---------
 
 TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+BRIDGE_FILES = {os.path.join(os.path.dirname(os.path.abspath(__file__)), f) for f in ("torch_bridge.py",
+                                                                                      "bpcheck_torch.py")}
 # Modules that map as a whole although bpcheck has no one-to-one row for their class.
 WHOLE = (nn.MultiheadAttention, nn.TransformerEncoder, nn.Identity)
 
@@ -439,7 +442,8 @@ def source_line(node):
     frames = re.findall(r'File "([^"]+)", line (\d+), in ([^\n]*)\n[ \t]*([^\n]*)', node.stack_trace or "")
     for path, line, function, code in frames:
         inside_torch = os.path.abspath(path).startswith(TORCH_DIR + os.sep)
-        if inside_torch and function == "trace" and path.endswith("_symbolic_trace.py"):
+        if inside_torch and function == "trace" and path.endswith("_symbolic_trace.py") or \
+                os.path.abspath(path) in BRIDGE_FILES:
             return None
         if not inside_torch:
             return f"{path}:{line} ({code.strip()})"
@@ -547,12 +551,21 @@ class GraphMapper:
         probe = copy.deepcopy(self.model)  # batch norm's running statistics move in the shape pass
         tracer = _Tracer()
         tracer.record_stack_traces = True
+        # Arguments after the input that have defaults (a mask=None) keep them: bpcheck's models take one input.
+        parameters = list(inspect.signature(probe.forward).parameters.values())[1:]
+        fixed = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
         try:
-            graph = tracer.trace(probe)
+            graph = tracer.trace(probe, concrete_args=fixed or None)
+
         except Exception as e:  # fx raises whatever the forward raises on a Proxy
             raise Unmappable(f"model {type(self.model).__name__}: torch.fx cannot trace its forward ({type(e).__name__}: "
                              f"{e}); bpcheck maps a forward whose structure does not depend on the data") from e
         self.graph = graph
+        # The nodes computed from the input, the first placeholder (fixed arguments come after it).
+        self.live = set()
+        for node in graph.nodes:
+            if (node.op == "placeholder" and not self.live) or any(a in self.live for a in node.all_input_nodes):
+                self.live.add(node)
         self.precheck()
         module = torch.fx.GraphModule(probe, graph)
         try:
@@ -567,6 +580,10 @@ class GraphMapper:
     def precheck(self):
         """Calls with no bpcheck counterpart are refused before the model runs (some do not even run)."""
         for node in self.graph.nodes:
+            if node.op in ("call_function", "call_method") and node not in self.live:
+                continue  # computed from constants or parameters alone: fx's checks of the fixed arguments
+            if node.op == "placeholder" and node not in self.live and not node.args:
+                self.refuse(node, "the forward takes a second input without a default: bpcheck's models take one")
             if node.op == "call_module":
                 m = self.model.get_submodule(node.target)
                 if isinstance(m, nn.MultiheadAttention):
@@ -601,9 +618,9 @@ class GraphMapper:
 
     def map_nodes(self):
         for node in self.graph.nodes:
+            if node.op == "placeholder" and node not in self.live:
+                continue  # a fixed argument: fx holds its default as the placeholder's argument
             if node.op == "placeholder":
-                if self.ops:
-                    self.refuse(node, "the forward takes a second input: bpcheck's models take one")
                 self.ops[node] = _Op("input", node)
                 self.input = node
             elif node.op == "get_attr":
@@ -611,7 +628,7 @@ class GraphMapper:
             elif node.op == "call_module":
                 self.map_module_call(node)
             elif node.op in ("call_function", "call_method"):
-                if node.op == "call_method" and node.target == "size":
+                if node.target == "size" or node not in self.live:
                     continue
                 self.map_call(node)
             elif node.op == "output":
