@@ -381,7 +381,12 @@ std::vector<Variant> every_layer() {
       {"add", nlohmann::json::parse(R"({"branches": [[{"type": "dense", "units": 3}], [], [{"type": "tanh"}]]})")},
       {"concat", nlohmann::json::parse(R"({"branches": [[{"type": "dense", "units": 2}], [{"type": "sigmoid"}]]})")},
       {"multi_head_attention", {{"sequence", 3}, {"heads", 1}, {"causal", true}}},
-      {"embedding", {{"num_embeddings", 4}, {"embedding_dim", 2}}}};
+      {"embedding", {{"num_embeddings", 4}, {"embedding_dim", 2}}},
+      {"batch_norm2d", {{"channels", 1}, {"height", 1}, {"width", 3}}},
+      {"adaptive_avg_pool2d", {{"channels", 1}, {"height", 1}, {"width", 3}, {"output_size", {1, 2}}}},
+      {"transformer_encoder_layer", {{"sequence", 3}, {"heads", 1}, {"dim_feedforward", 2}}},
+      {"position_embedding", {{"tokens", 3}, {"features", 1}}},
+      {"token_mean", {{"tokens", 3}}}};
   for (const auto& name : bpcheck::layer_type_names())
     v.push_back({name, needs.count(name) ? needs.at(name) : nlohmann::json::object()});
   v.push_back({"leaky_relu", {{"negative_slope", "0.2"}}});

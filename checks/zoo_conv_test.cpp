@@ -196,7 +196,7 @@ TEST_CASE("conv and pooling refuse bad options with input_error", "[zoo][errors]
   refuses("conv2d", 9, with(conv, "kernel", 4), "larger than the padded input");
   refuses("conv2d", 9, with(with(conv, "kernel", 3), "dilation", 2), "larger than the padded input");
   refuses("conv2d", 10, conv, "channels × height × width = 9");
-  refuses("conv2d", 9, with(conv, "groups", 1), "unknown option 'groups'");
+  refuses("conv2d", 9, with(conv, "padding_mode", "zeros"), "unknown option 'padding_mode'");
   refuses("conv2d", 9, with(conv, "stride", 0), "positive integer");
   refuses("conv2d", 9, with(conv, "padding", -1), "non-negative integer");
   refuses("conv2d", 9, with(conv, "kernel", {2, 2, 2}), "[h, w]");

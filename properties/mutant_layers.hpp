@@ -8,7 +8,12 @@
 
 #include "bpcheck/layer.hpp"
 #include "bpcheck/layers/activations.hpp"
+#include "bpcheck/layers/attention.hpp"
+#include "bpcheck/layers/conv.hpp"
 #include "bpcheck/layers/dense.hpp"
+#include "bpcheck/layers/embedding.hpp"
+#include "bpcheck/layers/norms.hpp"
+#include "bpcheck/layers/pool.hpp"
 #include "bpcheck/layers/softmax.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "mutants.hpp"
@@ -462,6 +467,148 @@ class ParameterBackwardMissingBias : public Dense<T> {
   }
 };
 
+// ---- layers of common architectures --------------------------------------------------------------
+
+/// Bug: grouped conv whose dW forgets the group offset: every group's G_g P_gᵀ is added to group 0's rows.
+template <class T>
+class ConvGroupsWeightIntoFirst : public Conv<T> {
+ public:
+  ConvGroupsWeightIntoFirst()
+      : Conv<T>("conv2d", WindowGeometry::make("conv2d", {2, 3, 3}, {2, 2}, {1, 1}, {0, 0}, {1, 1}), 4, 2) {}
+  std::string type_name() const { return "conv2d groups 2 (dW of every group in group 0)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    Vector<T> d = Vector<T>::Zero(dtheta.size());
+    const Matrix<T> dX = Conv<T>::backward(X, Y, dY, d);
+    Eigen::Map<Matrix<T>> dW(d.data(), 4, 4);  // out 4 × (C/G · K) = 4 × 4
+    dW.topRows(2) += dW.bottomRows(2);
+    dW.bottomRows(2).setZero();
+    dtheta += d;
+    return dX;
+  }
+};
+
+/// Bug: batch_norm2d's dx = γ(g − x̂ mean(g ⊙ x̂))/s per channel, the −mean(g) term dropped.
+template <class T>
+class BatchNorm2dMissingMean : public BatchNormTrain<T> {
+ public:
+  BatchNorm2dMissingMean() : BatchNormTrain<T>(2, T(1) / T(100000), 4, "batch_norm2d") {}
+  std::string type_name() const { return "batch_norm2d (dx without −mean g)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    using std::sqrt;
+    (void)BatchNormTrain<T>::backward(X, Y, dY, dtheta);  // dθ is right
+    const Index m = 4, B = X.cols();
+    Matrix<T> dX(X.rows(), B);
+    for (Index c = 0; c < 2; ++c) {
+      Vector<T> x(m * B), g(m * B);
+      for (Index b = 0; b < B; ++b) {
+        x.segment(b * m, m) = X.col(b).segment(c * m, m);
+        g.segment(b * m, m) = this->parameters()(c) * dY.col(b).segment(c * m, m);
+      }
+      const T mean = x.sum() / T(m * B);
+      const Vector<T> centred = x.array() - mean;
+      const T s = sqrt(T(centred.squaredNorm() / T(m * B) + T(1) / T(100000)));
+      const Vector<T> xhat = centred / s;
+      const Vector<T> dx = (g - xhat * T(g.dot(xhat) / T(m * B))) / s;
+      for (Index b = 0; b < B; ++b) dX.col(b).segment(c * m, m) = dx.segment(b * m, m);
+    }
+    return dX;
+  }
+};
+
+/// Bug: adaptive average pooling's dx divides every bin by ⌈H/oh⌉·⌈W/ow⌉, right only for equal bins.
+template <class T>
+class AdaptivePoolUniformBins : public AdaptiveAvgPool2d<T> {
+ public:
+  AdaptivePoolUniformBins() : AdaptiveAvgPool2d<T>(1, 5, 4, 3, 3) {}
+  std::string type_name() const { return "adaptive_avg_pool2d 5 × 4 → 3 × 3 (uniform bin size)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    Matrix<T> dX = Matrix<T>::Zero(X.rows(), X.cols());
+    for (Index s = 0; s < X.cols(); ++s)
+      for (Index i = 0; i < 3; ++i)
+        for (Index j = 0; j < 3; ++j)
+          for (Index y = i * 5 / 3; y < ((i + 1) * 5 + 2) / 3; ++y)
+            for (Index x = j * 4 / 3; x < ((j + 1) * 4 + 2) / 3; ++x) dX(y * 4 + x, s) += dY(i * 3 + j, s) / T(2 * 2);
+    return dX;
+  }
+};
+
+/// Bug: dense on tokens whose db sums the batch but not the tokens (token 0's rows only).
+template <class T>
+class DenseTokensBiasFirstToken : public Dense<T> {
+ public:
+  DenseTokensBiasFirstToken() : Dense<T>(2, 3, 3) {}
+  std::string type_name() const { return "dense on 3 tokens (db from token 0)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    const Vector<T> db = dtheta.tail(3);
+    const Matrix<T> dX = Dense<T>::backward(X, Y, dY, dtheta);
+    dtheta.tail(3) = db + dY.topRows(3).rowwise().sum();
+    return dX;
+  }
+};
+
+/// Bug: layer_norm on tokens whose dγ and dβ come from token 0 only.
+template <class T>
+class LayerNormTokensAffineFirst : public LayerNorm<T> {
+ public:
+  LayerNormTokensAffineFirst() : LayerNorm<T>(3, T(1) / T(100000), 2) {}
+  std::string type_name() const { return "layer_norm on 2 tokens (dγ, dβ from token 0)"; }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    // token 0 of every sample alone, through the one-token layer with the same γ, β
+    LayerNorm<T> first(3, T(1) / T(100000));
+    first.set_parameters(this->parameters());
+    const Matrix<T> X0 = X.topRows(3), dY0 = dY.topRows(3);
+    Vector<T> d = Vector<T>::Zero(6);
+    (void)first.backward(X0, first.forward(X0), dY0, d);
+    dtheta += d;
+    Vector<T> ignored = Vector<T>::Zero(6);
+    return LayerNorm<T>::backward(X, Y, dY, ignored);
+  }
+};
+
+/// Bug: position_embedding's dP(t, f) taken from row f·T + t of dy (θ's order) instead of t·F + f.
+template <class T>
+class PositionEmbeddingUntransposed : public PositionEmbedding<T> {
+ public:
+  PositionEmbeddingUntransposed() : PositionEmbedding<T>(3, 2) {}
+  std::string type_name() const { return "position_embedding 3 × 2 (dP not transposed)"; }
+  Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    dtheta += dY.rowwise().sum();
+    return dY;
+  }
+};
+
+/// Bug: token_mean's dx = dy for every token (the 1/T of the mean forgotten).
+template <class T>
+class TokenMeanMissingScale : public TokenMean<T> {
+ public:
+  TokenMeanMissingScale() : TokenMean<T>(3, 2) {}
+  std::string type_name() const { return "token_mean of 3 tokens (no 1/T)"; }
+  Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return dY.replicate(3, 1);
+  }
+};
+
+/// Bug: a transformer layer whose forward uses gelu and whose backward goes through relu (the other
+/// activation's derivative), parameters shared.
+template <class T>
+class TransformerWrongActivation : public TransformerEncoderLayer<T> {
+ public:
+  TransformerWrongActivation()
+      : TransformerEncoderLayer<T>(4, 2, 2, 3, false, true, T(1) / T(100000)),
+        relu_(4, 2, 2, 3, false, false, T(1) / T(100000)) {}
+  std::string type_name() const { return "transformer_encoder_layer gelu (relu in backward)"; }
+  void set_parameters(const Vector<T>& theta) {
+    TransformerEncoderLayer<T>::set_parameters(theta);
+    relu_.set_parameters(theta);
+  }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    return relu_.backward(X, Y, dY, dtheta);
+  }
+
+ private:
+  TransformerEncoderLayer<T> relu_;
+};
+
 // ---- the factory's definition (declared in mutants.hpp) ------------------------------------------
 
 template <class T>
@@ -497,6 +644,20 @@ AnyLayer<T> make_mutant(Mutant m, Index input_size, Index units) {
     case Mutant::norm_missing_epsilon: return RmsNormMissingEpsilon<T>(width);
     case Mutant::rms_norm: return RmsNorm<T>(width);
     case Mutant::parameter_backward_missing_bias: return ParameterBackwardMissingBias<T>(in, out);
+    case Mutant::conv_groups_weight_into_first: return ConvGroupsWeightIntoFirst<T>();
+    case Mutant::batch_norm2d_missing_mean: return BatchNorm2dMissingMean<T>();
+    case Mutant::adaptive_pool_uniform_bins: return AdaptivePoolUniformBins<T>();
+    case Mutant::dense_tokens_bias_first_token: return DenseTokensBiasFirstToken<T>();
+    case Mutant::layer_norm_tokens_affine_first: return LayerNormTokensAffineFirst<T>();
+    case Mutant::position_embedding_untransposed: return PositionEmbeddingUntransposed<T>();
+    case Mutant::token_mean_missing_scale: return TokenMeanMissingScale<T>();
+    case Mutant::transformer_wrong_activation:
+      // Attention's products are instantiated on the library's rungs only (products.hpp), not on Emulated:
+      // verify_layer then leaves out the emulated rounding runs, an aid to float/double verdicts only.
+      if constexpr (std::is_same_v<T, Emulated>)
+        throw error("the transformer mutant does not build on Emulated");
+      else
+        return TransformerWrongActivation<T>();
   }
   throw error("unknown mutant");
 }

@@ -48,6 +48,15 @@ enum class Mutant {
   norm_missing_epsilon,
   rms_norm,  ///< the correct twin of norm_missing_epsilon
   parameter_backward_missing_bias,
+  // Layers of common architectures, each with fixed shapes (input_size and units are ignored):
+  conv_groups_weight_into_first,   ///< conv2d, 2 → 4 channels in 2 groups: every group's dW lands in group 0's rows
+  batch_norm2d_missing_mean,       ///< batch_norm2d (2 channels of 2 × 2, train): dx without its −mean(g) term
+  adaptive_pool_uniform_bins,      ///< adaptive_avg_pool2d 5 × 4 → 3 × 3: every bin's dx divided by ⌈H/oh⌉⌈W/ow⌉
+  dense_tokens_bias_first_token,   ///< dense 2 → 3 on 3 tokens: db from token 0 only
+  layer_norm_tokens_affine_first,  ///< layer_norm of 3 features on 2 tokens: dγ, dβ from token 0 only
+  position_embedding_untransposed, ///< position_embedding 3 × 2: dP(t, f) read at θ's order instead of the sample's
+  token_mean_missing_scale,        ///< token_mean of 3 tokens: dx = dy, the 1/T forgotten
+  transformer_wrong_activation,    ///< transformer_encoder_layer, gelu forward, backward through relu
 };
 
 /// Builds a mutant on T. Sizes: `input_size` inputs and `units` units for the dense ones (square for

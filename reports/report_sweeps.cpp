@@ -425,6 +425,11 @@ std::pair<json, Index> example_layer(const std::string& type) {
       {"concat", {{{"branches", json::array({json::array({json{{"type", "dense"}, {"units", 2}}}), json::array()})}}, 4}},
       {"multi_head_attention", {{{"sequence", 2}, {"heads", 2}}, 8}},
       {"embedding", {{{"num_embeddings", 5}, {"embedding_dim", 2}}, 3}},
+      {"batch_norm2d", {{{"channels", 1}, {"height", 2}, {"width", 2}}, 4}},
+      {"adaptive_avg_pool2d", {{{"channels", 1}, {"height", 2}, {"width", 2}, {"output_size", 1}}, 4}},
+      {"transformer_encoder_layer", {{{"sequence", 2}, {"heads", 1}, {"dim_feedforward", 2}}, 4}},
+      {"position_embedding", {{{"tokens", 2}, {"features", 2}}, 4}},
+      {"token_mean", {{{"tokens", 2}}, 4}},
   };
   json layer{{"type", type}};
   Index input_size = 4;

@@ -132,6 +132,14 @@ inline std::string choice_option(const LayerSpec& spec, const std::string& key, 
   throw input_error(spec.type + ": option '" + key + "' must be one of " + list + ", got " + j.dump());
 }
 
+/// A true/false option, `fallback` when absent.
+inline bool bool_option(const LayerSpec& spec, const std::string& key, bool fallback) {
+  if (!spec.options.contains(key)) return fallback;
+  const auto& j = spec.options.at(key);
+  if (!j.is_boolean()) throw input_error(spec.type + ": option '" + key + "' must be true or false, got " + j.dump());
+  return j.get<bool>();
+}
+
 /// PyTorch's default eps of the normalisation layers, 1e-5, exact in T.
 template <class T>
 T default_norm_eps() {
@@ -179,6 +187,30 @@ inline WindowGeometry window_option(const LayerSpec& spec, Index input_size, boo
 }
 
 
+/// An optional positive integer, `fallback` when absent.
+inline Index positive_integer_or(const LayerSpec& spec, const std::string& key, Index fallback) {
+  return spec.options.contains(key) ? positive_integer_option(spec, key) : fallback;
+}
+
+/// The `tokens` option of a token-wise layer: it must divide the input's values per sample.
+inline Index tokens_option(const LayerSpec& spec, Index input_size, const std::string& key = "tokens") {
+  const Index tokens = positive_integer_or(spec, key, 1);
+  if (input_size % tokens != 0)
+    throw input_error(spec.type + ": the input's " + std::to_string(input_size) + " values per sample are not " +
+                      std::to_string(tokens) + " tokens of equal size (option '" + key + "')");
+  return tokens;
+}
+
+/// channels, height, width of an image layer; their product must be the input size.
+inline std::array<Index, 3> image_option(const LayerSpec& spec, Index input_size) {
+  const Index c = positive_integer_option(spec, "channels"), h = positive_integer_option(spec, "height"),
+              w = positive_integer_option(spec, "width");
+  if (c * h * w != input_size)
+    throw input_error(spec.type + ": the input has " + std::to_string(input_size) +
+                      " values per sample, but channels × height × width = " + std::to_string(c * h * w));
+  return {c, h, w};
+}
+
 // ---- building ---------------------------------------------------------------------------------
 
 /// A layer without options, built from its width.
@@ -222,11 +254,49 @@ AnyLayer<T> make_window_layer(const LayerSpec& spec, Index input_size) {
   const bool conv = t.rfind("conv", 0) == 0;
   std::set<std::string> keys{"channels", "kernel", "stride", "padding"};
   keys.merge(two_d ? std::set<std::string>{"height", "width"} : std::set<std::string>{"length"});
-  if (conv) keys.merge(std::set<std::string>{"out_channels", "dilation"});
+  if (conv) keys.merge(std::set<std::string>{"out_channels", "dilation", "groups", "bias"});
   check_option_keys(spec, keys);
-  if (conv) return Conv<T>(t, window_option(spec, input_size, two_d, true, false), positive_integer_option(spec, "out_channels"));
+  if (conv) {
+    const Index groups = spec.options.contains("groups") ? positive_integer_option(spec, "groups") : 1;
+    return Conv<T>(t, window_option(spec, input_size, two_d, true, false), positive_integer_option(spec, "out_channels"),
+                   groups, bool_option(spec, "bias", true));
+  }
   return Pool<T>(t, t.rfind("max", 0) == 0 ? PoolKind::max : PoolKind::average,
                  window_option(spec, input_size, two_d, false, true));
+}
+
+/// batch_norm and batch_norm2d: the plane is 1 for batch_norm, height × width for batch_norm2d.
+template <class T>
+AnyLayer<T> make_batch_norm(const LayerSpec& s, Index n) {
+  const bool two_d = s.type == "batch_norm2d";
+  std::set<std::string> keys{"mode", "eps", "running_mean", "running_var"};
+  if (two_d) keys.merge(std::set<std::string>{"channels", "height", "width"});
+  check_option_keys(s, keys);
+  Index features = n, plane = 1;
+  if (two_d) {
+    const auto chw = image_option(s, n);
+    features = chw[0], plane = chw[1] * chw[2];
+  }
+  const T eps = scalar_option<T>(s, "eps", default_norm_eps<T>());
+  if (choice_option(s, "mode", {"train", "eval"}, "train") == "train") {
+    if (s.options.contains("running_mean") || s.options.contains("running_var"))
+      throw input_error(s.type + ": running_mean and running_var apply to mode \"eval\" only "
+                                 "(training mode normalises with the batch's own statistics)");
+    return BatchNormTrain<T>(features, eps, plane, s.type);
+  }
+  return BatchNormEval<T>(features, eps, vector_option<T>(s, "running_mean", features, T(0)),
+                          vector_option<T>(s, "running_var", features, T(1)), plane, s.type);
+}
+
+template <class T>
+AnyLayer<T> make_transformer(const LayerSpec& s, Index n) {
+  check_option_keys(s, {"sequence", "heads", "dim_feedforward", "norm_first", "activation", "eps"});
+  if (!s.options.contains("sequence")) throw input_error(s.type + ": missing option 'sequence'");
+  const Index sequence = tokens_option(s, n, "sequence");
+  const Index heads = positive_integer_option(s, "heads"), ff = positive_integer_option(s, "dim_feedforward");
+  const bool gelu = choice_option(s, "activation", {"relu", "gelu"}, "relu") == "gelu";
+  return TransformerEncoderLayer<T>(n / sequence, sequence, heads, ff, bool_option(s, "norm_first", false), gelu,
+                                    scalar_option<T>(s, "eps", default_norm_eps<T>()));
 }
 
 template <class T>
@@ -299,15 +369,60 @@ inline bool sequence_extent(const nlohmann::json& list, double& width, ModelExte
 namespace registry_detail {
 
 inline bool dense_extent(const LayerSpec& spec, double& width, ModelExtent& e, int) {
-  const double out = option_product(spec.options, "units", 0);
-  if (out == 0) return false;
-  e.parameters += (width + 1) * out;
-  width = out;
+  const double out = option_product(spec.options, "units", 0), tokens = option_product(spec.options, "tokens", 1);
+  if (out == 0 || tokens == 0) return false;
+  e.parameters += (width / tokens + 1) * out;
+  width = tokens * out;
   return true;
 }
 
-inline bool norm_extent(const LayerSpec&, double& width, ModelExtent& e, int) {
-  e.parameters += 2 * width;
+/// layer_norm (per token) and batch_norm: γ and β per feature.
+inline bool norm_extent(const LayerSpec& spec, double& width, ModelExtent& e, int) {
+  const double tokens = option_product(spec.options, "tokens", 1);
+  if (tokens == 0) return false;
+  e.parameters += 2 * width / tokens;
+  return true;
+}
+
+/// batch_norm2d: γ and β per channel.
+inline bool norm2d_extent(const LayerSpec& spec, double&, ModelExtent& e, int) {
+  const double channels = option_product(spec.options, "channels", 0);
+  if (channels == 0) return false;
+  e.parameters += 2 * channels;
+  return true;
+}
+
+inline bool adaptive_pool_extent(const LayerSpec& spec, double& width, ModelExtent&, int) {
+  const double channels = option_product(spec.options, "channels", 0);
+  const auto it = spec.options.find("output_size");
+  double bins = option_product(spec.options, "output_size", 0);
+  if (it != spec.options.end() && !it->is_array()) bins *= bins;  // k means k × k
+  if (channels == 0 || bins == 0) return false;
+  width = channels * bins;
+  return true;
+}
+
+inline bool position_extent(const LayerSpec&, double& width, ModelExtent& e, int) {
+  e.parameters += width;
+  return true;
+}
+
+inline bool token_mean_extent(const LayerSpec& spec, double& width, ModelExtent&, int) {
+  const double tokens = option_product(spec.options, "tokens", 0);
+  if (tokens == 0) return false;
+  width /= tokens;
+  return true;
+}
+
+/// in_proj, out_proj, linear1, linear2 and the two norms; the attention weights and the hidden
+/// activations of one sample.
+inline bool transformer_extent(const LayerSpec& spec, double& width, ModelExtent& e, int) {
+  const double sequence = option_product(spec.options, "sequence", 0), heads = option_product(spec.options, "heads", 1),
+               ff = option_product(spec.options, "dim_feedforward", 0);
+  if (sequence == 0 || ff == 0) return false;
+  const double embed = width / sequence;
+  e.parameters += 4 * embed * embed + 4 * embed + 2 * embed * ff + ff + embed + 4 * embed;
+  e.widest = std::max({e.widest, heads * sequence * sequence, sequence * ff});
   return true;
 }
 
@@ -332,8 +447,10 @@ inline bool window_extent(const LayerSpec& spec, double& width, ModelExtent& e, 
     out_channels = option_product(o, "out_channels", 0);
     double kernel = option_product(o, "kernel", 0);
     if (two_d && !o.value("kernel", nlohmann::json()).is_array()) kernel *= kernel;  // k means k × k
-    if (out_channels == 0 || kernel == 0) return false;
-    e.parameters += out_channels * (channels * kernel + 1);
+    const double groups = option_product(o, "groups", 1);
+    if (out_channels == 0 || kernel == 0 || groups == 0) return false;
+    const bool bias = !o.contains("bias") || o.at("bias") != false;
+    e.parameters += out_channels * (channels / groups * kernel + (bias ? 1 : 0));
   }
   width = std::max(width, out_channels * positions);
   return true;
@@ -402,7 +519,8 @@ const typename V::value_type& choose(const V& items, int knob) {
 inline Index largest_kernel(Index n, Index p, Index d) { return (n + 2 * p - 1) / d + 1; }
 
 /// conv1d/conv2d: channels × (height ×) length = input size; padding 0–1, dilation 1–2, a kernel
-/// that fits, stride 1–2, one or two output channels. Pairs [h, w] in 2d.
+/// that fits, stride 1–2, groups a divisor of the channels (depthwise included) with one or two output
+/// channels per group, sometimes no bias. Pairs [h, w] in 2d.
 inline json conv_options(const OptionKnobs& d, bool two_d) {
   const auto& k = d.knobs;
   const Index n = d.input_size;
@@ -421,7 +539,10 @@ inline json conv_options(const OptionKnobs& d, bool two_d) {
     o["length"] = width;
     o["kernel"] = kw;
   }
-  o["out_channels"] = 1 + k[5] % 2;
+  const Index groups = choose(divisors(channels), k[5] / 2);
+  o["out_channels"] = groups * (1 + k[5] % 2);
+  if (groups != 1) o["groups"] = groups;
+  if (k[5] / 4 % 3 == 2) o["bias"] = false;
   if (stride != 1) o["stride"] = stride;
   if (padding != 0) o["padding"] = padding;
   if (dilation != 1) o["dilation"] = dilation;
@@ -487,6 +608,52 @@ inline json branches_options(const OptionKnobs& d, bool add) {
   return {{"branches", add ? choose(sums, k[0]) : choose(stacks, k[0])}};
 }
 
+/// Running statistics of `n` features for evaluation mode (means in [−1/2, 1/2], variances 1, 1/2 or 2).
+inline json running_statistics(const std::vector<int>& k, Index n) {
+  json mean = json::array(), var = json::array();
+  for (Index i = 0; i < n; ++i) {
+    mean.push_back(double((k[1] + 3 * i) % 5 - 2) / 4);
+    var.push_back(choose(std::array<double, 3>{1.0, 0.5, 2.0}, int((k[2] + i) % 3)));
+  }
+  return {{"mode", "eval"}, {"running_mean", mean}, {"running_var", var}};
+}
+
+/// channels × height × width = the input size, from knobs 0 and 6.
+inline std::array<Index, 3> image_options(const OptionKnobs& d) {
+  const Index channels = choose(divisors(d.input_size), d.knobs[0]);
+  const Index rest = d.input_size / channels, height = choose(divisors(rest), d.knobs[6]);
+  return {channels, height, rest / height};
+}
+
+/// batch_norm2d: training mode when the batch and plane hold two values per channel, else evaluation mode.
+inline json batch_norm2d_options(const OptionKnobs& d) {
+  const auto [c, h, w] = image_options(d);
+  json o = d.batch * h * w >= 2 && d.knobs[3] % 2 == 0 ? json::object() : running_statistics(d.knobs, c);
+  o["channels"] = c, o["height"] = h, o["width"] = w;
+  return o;
+}
+
+/// adaptive_avg_pool2d: output sizes 1 … H + 1 and 1 … W + 1 (above the input size, bins repeat rows).
+inline json adaptive_pool_options(const OptionKnobs& d) {
+  const auto [c, h, w] = image_options(d);
+  const Index oh = 1 + d.knobs[3] % (h + 1), ow = 1 + d.knobs[7] % (w + 1);
+  return {{"channels", c}, {"height", h}, {"width", w},
+          {"output_size", oh == ow ? json(oh) : json::array({oh, ow})}};
+}
+
+/// transformer_encoder_layer: a sequence length that divides the width, heads that divide E, a small
+/// feed-forward width, both norm placements and activations.
+inline json transformer_options(const OptionKnobs& d) {
+  const auto& k = d.knobs;
+  const Index sequence = choose(divisors(d.input_size), k[0]);
+  const Index heads = choose(divisors(d.input_size / sequence), k[1]);
+  json o{{"sequence", sequence}, {"heads", heads}, {"dim_feedforward", 1 + k[2] % 4}};
+  if (k[3] % 2) o["norm_first"] = true;
+  if (k[4] % 2) o["activation"] = "gelu";
+  if (k[5] % 3 == 2) o["eps"] = 0.001;
+  return o;
+}
+
 /// batch_norm: training mode couples the samples and needs two of them; evaluation mode with running
 /// statistics drawn per feature (means in [−1/2, 1/2], variances 1, 1/2 or 2).
 inline json batch_norm_options(const OptionKnobs& d) {
@@ -509,12 +676,18 @@ std::span<const LayerEntry<T>> layer_table() {
   using namespace registry_detail;
   using S = LayerShape;
   static const std::array table{
-      LayerEntry<T>{"dense", "y = Wx + b with W units × inputs, as torch.nn.Linear (option units)", S::from_options,
+      LayerEntry<T>{"dense", "y = Wx + b with W units × inputs, as torch.nn.Linear (options units, tokens)",
+                    S::from_options,
                     [](const LayerSpec& s, Index n) -> AnyLayer<T> {
-                      check_option_keys(s, {"units"});
-                      return Dense<T>(n, positive_integer_option(s, "units"));
+                      check_option_keys(s, {"units", "tokens"});
+                      const Index tokens = tokens_option(s, n);
+                      return Dense<T>(n / tokens, positive_integer_option(s, "units"), tokens);
                     },
-                    [](const OptionKnobs& k) -> json { return {{"units", k.units}}; }, dense_extent},
+                    [](const OptionKnobs& k) -> json {
+                      const Index tokens = choose(divisors(k.input_size), k.knobs[0] / 2);
+                      return tokens == 1 ? json{{"units", k.units}} : json{{"units", k.units}, {"tokens", tokens}};
+                    },
+                    dense_extent},
       LayerEntry<T>{"relu", "max(x, 0); relu′(0) = 0", S::elementwise, make_plain<T, Relu>, no_options},
       LayerEntry<T>{"leaky_relu", "x for x > 0, a·x otherwise (negative_slope a, default 0.01)", S::elementwise,
                     [](const LayerSpec& s, Index n) -> AnyLayer<T> {
@@ -595,31 +768,30 @@ std::span<const LayerEntry<T>> layer_table() {
                       if (k.knobs[1]) o["seed"] = k.knobs[1];
                       return o;
                     }},
-      LayerEntry<T>{"layer_norm", "each sample normalised to mean 0 and variance 1, then scaled by γ and shifted by β (eps)",
+      LayerEntry<T>{"layer_norm",
+                    "each sample (or each of its tokens) normalised to mean 0 and variance 1, then scaled by γ and "
+                    "shifted by β (eps, tokens)",
                     S::from_options,
                     [](const LayerSpec& s, Index n) -> AnyLayer<T> {
-                      check_option_keys(s, {"eps"});
-                      return LayerNorm<T>(n, scalar_option<T>(s, "eps", default_norm_eps<T>()));
+                      check_option_keys(s, {"eps", "tokens"});
+                      const Index tokens = tokens_option(s, n);
+                      return LayerNorm<T>(n / tokens, scalar_option<T>(s, "eps", default_norm_eps<T>()), tokens);
                     },
-                    [](const OptionKnobs& k) -> json { return k.knobs[0] % 2 ? json{{"eps", 0.001}} : json::object(); },
+                    [](const OptionKnobs& k) -> json {
+                      json o = k.knobs[0] % 2 ? json{{"eps", 0.001}} : json::object();
+                      if (const Index tokens = choose(divisors(k.input_size), k.knobs[1]); tokens != 1) o["tokens"] = tokens;
+                      return o;
+                    },
                     norm_extent},
       LayerEntry<T>{"batch_norm",
                     "each feature normalised over the batch (mode \"train\") or by running statistics (\"eval\"), "
                     "then scaled by γ and shifted by β",
                     S::from_options,
-                    [](const LayerSpec& s, Index n) -> AnyLayer<T> {
-                      check_option_keys(s, {"mode", "eps", "running_mean", "running_var"});
-                      const T eps = scalar_option<T>(s, "eps", default_norm_eps<T>());
-                      if (choice_option(s, "mode", {"train", "eval"}, "train") == "train") {
-                        if (s.options.contains("running_mean") || s.options.contains("running_var"))
-                          throw input_error("batch_norm: running_mean and running_var apply to mode \"eval\" only "
-                                            "(training mode normalises with the batch's own statistics)");
-                        return BatchNormTrain<T>(n, eps);
-                      }
-                      return BatchNormEval<T>(n, eps, vector_option<T>(s, "running_mean", n, T(0)),
-                                              vector_option<T>(s, "running_var", n, T(1)));
-                    },
-                    batch_norm_options, norm_extent},
+                    make_batch_norm<T>, batch_norm_options, norm_extent},
+      LayerEntry<T>{"batch_norm2d",
+                    "each channel normalised over the batch and its height × width (mode \"train\") or by running "
+                    "statistics (\"eval\"), then scaled by γ and shifted by β, as torch.nn.BatchNorm2d",
+                    S::from_options, make_batch_norm<T>, batch_norm2d_options, norm2d_extent},
       LayerEntry<T>{"flatten", "the identity: marks the step from images to features", S::same_width,
                     make_plain<T, Flatten>, no_options},
       LayerEntry<T>{"conv1d", "cross-correlation over a length, with zero padding, stride and dilation",
@@ -637,6 +809,17 @@ std::span<const LayerEntry<T>> layer_table() {
       LayerEntry<T>{"avg_pool2d", "the mean of each window over height × width, zero padding counted",
                     S::from_options, make_window_layer<T>, [](const OptionKnobs& k) { return pool_options(k, true); },
                     window_extent},
+      LayerEntry<T>{"adaptive_avg_pool2d",
+                    "the mean of each of output_size bins over height × width, as torch.nn.AdaptiveAvgPool2d",
+                    S::from_options,
+                    [](const LayerSpec& s, Index n) -> AnyLayer<T> {
+                      check_option_keys(s, {"channels", "height", "width", "output_size"});
+                      const auto [c, h, w] = image_option(s, n);
+                      if (!s.options.contains("output_size")) throw input_error(s.type + ": missing option 'output_size'");
+                      const auto out = pair_option(s, "output_size", true, {1, 1}, 1);
+                      return AdaptiveAvgPool2d<T>(c, h, w, out[0], out[1]);
+                    },
+                    adaptive_pool_options, adaptive_pool_extent},
       LayerEntry<T>{"residual", "x + g(x), g a sequence of layers (layers)", S::from_options,
                     [](const LayerSpec& s, Index n) -> AnyLayer<T> {
                       check_option_keys(s, {"layers"});
@@ -681,6 +864,10 @@ std::span<const LayerEntry<T>> layer_table() {
                       return o;
                     },
                     attention_extent},
+      LayerEntry<T>{"transformer_encoder_layer",
+                    "torch.nn.TransformerEncoderLayer, batch_first, dropout 0 (sequence, heads, dim_feedforward, "
+                    "norm_first, activation, eps)",
+                    S::from_options, make_transformer<T>, transformer_options, transformer_extent},
       LayerEntry<T>{"embedding", "the table's rows for integer indices, as torch.nn.Embedding "
                                  "(num_embeddings, embedding_dim)",
                     S::from_options,
@@ -693,6 +880,30 @@ std::span<const LayerEntry<T>> layer_table() {
                       return {{"num_embeddings", 1 + k.knobs[0] % 5}, {"embedding_dim", 1 + k.knobs[1] % 3}};
                     },
                     embedding_extent},
+      LayerEntry<T>{"position_embedding", "y = x + P, a learned tokens × features table added to every sample (tokens, features)",
+                    S::from_options,
+                    [](const LayerSpec& s, Index n) -> AnyLayer<T> {
+                      check_option_keys(s, {"tokens", "features"});
+                      const Index tokens = positive_integer_option(s, "tokens"), features = positive_integer_option(s, "features");
+                      if (tokens * features != n)
+                        throw input_error("position_embedding: the input has " + std::to_string(n) +
+                                          " values per sample, but tokens × features = " + std::to_string(tokens * features));
+                      return PositionEmbedding<T>(tokens, features);
+                    },
+                    [](const OptionKnobs& k) -> json {
+                      const Index tokens = choose(divisors(k.input_size), k.knobs[0]);
+                      return {{"tokens", tokens}, {"features", k.input_size / tokens}};
+                    },
+                    position_extent},
+      LayerEntry<T>{"token_mean", "the mean over a sample's tokens, as x.mean(dim=1) (tokens)", S::from_options,
+                    [](const LayerSpec& s, Index n) -> AnyLayer<T> {
+                      check_option_keys(s, {"tokens"});
+                      if (!s.options.contains("tokens")) throw input_error("token_mean: missing option 'tokens'");
+                      const Index tokens = tokens_option(s, n);
+                      return TokenMean<T>(tokens, n / tokens);
+                    },
+                    [](const OptionKnobs& k) -> json { return {{"tokens", choose(divisors(k.input_size), k.knobs[0])}}; },
+                    token_mean_extent},
   };
   return table;
 }

@@ -254,14 +254,16 @@ Outcome closed_form(const LayerCase& c) {
   const Matrix<T> Jx = J.leftCols(nx), Jt = J.rightCols(J.cols() - nx);
   const std::string& type = c.spec.type;
   if (type == "dense") {
-    // J_x = I_B ⊗ W;  per sample ∂y/∂vec(W) = xᵀ ⊗ I_out, ∂y/∂b = I_out: exact, a dual product adds zeros
-    const Matrix<T> W = Eigen::Map<const Matrix<T>>(p.theta.data(), out, in);
-    Matrix<T> ex = Matrix<T>::Zero(out * B, nx), et = Matrix<T>::Zero(out * B, out * in + out);
-    for (Index s = 0; s < B; ++s) {
-      ex.block(s * out, s * in, out, in) = W;
-      for (Index j = 0; j < in; ++j)
-        for (Index i = 0; i < out; ++i) et(s * out + i, j * out + i) = p.X(j, s);
-      for (Index i = 0; i < out; ++i) et(s * out + i, out * in + i) = T(1);
+    // J_x = I_B ⊗ W;  per sample ∂y/∂vec(W) = xᵀ ⊗ I_out, ∂y/∂b = I_out: exact, a dual product adds zeros.
+    // With tokens, every token of every sample is such a column.
+    const Index tokens = c.spec.options.value("tokens", Index(1)), fi = in / tokens, fo = out / tokens;
+    const Matrix<T> W = Eigen::Map<const Matrix<T>>(p.theta.data(), fo, fi);
+    Matrix<T> ex = Matrix<T>::Zero(out * B, nx), et = Matrix<T>::Zero(out * B, fo * fi + fo);
+    for (Index s = 0; s < B * tokens; ++s) {
+      ex.block(s * fo, s * fi, fo, fi) = W;
+      for (Index j = 0; j < fi; ++j)
+        for (Index i = 0; i < fo; ++i) et(s * fo + i, j * fo + i) = p.X(s % tokens * fi + j, s / tokens);
+      for (Index i = 0; i < fo; ++i) et(s * fo + i, fo * fi + i) = T(1);
     }
     agree(o, "dense J_x = I ⊗ W", "dual-number J_x", Jx, "I_B ⊗ W", ex, ex, T(0));
     agree(o, "dense J_θ = [xᵀ ⊗ I, I]", "dual-number J_θ", Jt, "[xᵀ ⊗ I, I]", et, et, T(0));

@@ -15,9 +15,17 @@
 //   A_h = Q_hᵀ K_h / √d (S × S; A(i, j): query i, key j; causal: j > i is masked out)
 //   P_h = softmax of each row of A_h (masked entries 0),  O_h = V_h P_hᵀ  (token i gets Σ_j P(i, j) v_j)
 //   Y = W_o O + b_o 1ᵀ, O the heads' O_h stacked.
+//
+// transformer_encoder_layer (PyTorch's nn.TransformerEncoderLayer, batch_first, dropout 0) is composed
+// of these pieces; see TransformerEncoderLayer below.
+#include <array>
 #include <cmath>
 
 #include "bpcheck/layer.hpp"
+#include "bpcheck/layers/activations.hpp"
+#include "bpcheck/layers/dense.hpp"
+#include "bpcheck/layers/norms.hpp"
+#include "bpcheck/layers/residual.hpp"
 #include "bpcheck/products.hpp"
 
 namespace bpcheck {
@@ -318,10 +326,187 @@ Matrix<T> MultiHeadAttention<T>::absolute_jacobian(const Matrix<T>& X) const {
 static_assert(LayerWithJacobians<MultiHeadAttention<double>>,
               "multi_head_attention must satisfy the Layer concept with Jacobians");
 
+/// nn.TransformerEncoderLayer(E, heads, dim_feedforward, dropout=0, activation, layer_norm_eps,
+/// batch_first=True, norm_first) on one sequence per sample (the layout of multi_head_attention), made
+/// of the existing layers and run as a chain of stages:
+///
+///   post-LN (norm_first false):  x₁ = norm1(x + SA(x));          y = norm2(x₁ + FF(x₁))
+///   pre-LN  (norm_first true):   x₁ = x + SA(norm1(x));          y = x₁ + FF(norm2(x₁))
+///
+/// with SA = multi_head_attention (not causal), FF = linear2 ∘ act ∘ linear1 applied to every token
+/// (dense with tokens), act relu or exact gelu (erf), and norm1/norm2 layer_norm per token. The stages are
+/// residual blocks and layer_norms: post-LN [residual(SA), norm1, residual(FF), norm2], pre-LN
+/// [residual(norm1, SA), residual(norm2, FF)]. For a chain y = s_m ∘ … ∘ s_1:
+///   backward: δ_m = dY, δ_{k−1} = J_kᵀ δ_k by each stage's backward, each adding its dθ;
+///   J_x = J_m ⋯ J_1;  the columns of stage k's θ: J_m ⋯ J_{k+1} J_θ,k;
+///   absolute_jacobian: the same products of the stages' absolute Jacobians.
+/// Parameter blocks carry PyTorch's state-dict names (self_attn.in_proj_weight, …, linear1.weight,
+/// norm2.bias); θ holds them in stage order.
+template <class T>
+class TransformerEncoderLayer {
+ public:
+  using scalar_type = T;
+
+  /// Throws input_error when a size is not positive or heads does not divide embed.
+  TransformerEncoderLayer(Index embed, Index sequence, Index heads, Index dim_feedforward, bool norm_first, bool gelu,
+                          T eps);
+
+  std::string type_name() const { return "transformer_encoder_layer"; }
+  Index input_size() const { return stages_.front().input_size(); }
+  Index output_size() const { return input_size(); }
+  std::vector<ParameterBlock> parameter_blocks() const;
+  Vector<T> parameters() const;
+  void set_parameters(const Vector<T>& theta);
+
+  Matrix<T> forward(const Matrix<T>& X) const { return activations(X).back(); }
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+                     Eigen::Ref<Vector<T>> dtheta) const;
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+  Matrix<T> absolute_jacobian(const Matrix<T>& X) const;
+
+ private:
+  /// x_0 = X, x_k = s_k(x_{k−1}).
+  std::vector<Matrix<T>> activations(const Matrix<T>& X) const;
+  std::vector<AnyLayer<T>> stages_;
+  std::vector<Index> offsets_;      ///< start of stage k's parameters in θ
+  std::vector<std::string> names_;  ///< PyTorch's name of each parameter block, in θ order
+};
+
+template <class T>
+TransformerEncoderLayer<T>::TransformerEncoderLayer(Index embed, Index sequence, Index heads, Index dim_feedforward,
+                                                    bool norm_first, bool gelu, T eps) {
+  if (embed <= 0 || sequence <= 0 || heads <= 0 || dim_feedforward <= 0)
+    throw input_error("transformer_encoder_layer: embed size, sequence, heads and dim_feedforward must be positive");
+  const MultiHeadAttention<T> attention(embed, sequence, heads, false);
+  const LayerNorm<T> norm(embed, eps, sequence);
+  const Dense<T> linear1(embed, dim_feedforward, sequence), linear2(dim_feedforward, embed, sequence);
+  const Index hidden = sequence * dim_feedforward;
+  const AnyLayer<T> act = gelu ? AnyLayer<T>(Gelu<T>(hidden, GeluApproximation::none)) : AnyLayer<T>(Relu<T>(hidden));
+  const std::array<std::string, 4> attn{"self_attn.in_proj_weight", "self_attn.in_proj_bias",
+                                        "self_attn.out_proj.weight", "self_attn.out_proj.bias"};
+  const std::array<std::string, 4> ff{"linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias"};
+  const auto add = [this](const auto& list) { names_.insert(names_.end(), list.begin(), list.end()); };
+  if (norm_first) {
+    stages_.push_back(Residual<T, true>({norm, attention}));
+    stages_.push_back(Residual<T, true>({norm, linear1, act, linear2}));
+    add(std::array<std::string, 2>{"norm1.weight", "norm1.bias"});
+    add(attn);
+    add(std::array<std::string, 2>{"norm2.weight", "norm2.bias"});
+    add(ff);
+  } else {
+    stages_.push_back(Residual<T, true>({attention}));
+    stages_.push_back(norm);
+    stages_.push_back(Residual<T, true>({linear1, act, linear2}));
+    stages_.push_back(norm);
+    add(attn);
+    add(std::array<std::string, 2>{"norm1.weight", "norm1.bias"});
+    add(ff);
+    add(std::array<std::string, 2>{"norm2.weight", "norm2.bias"});
+  }
+  Index at = 0;
+  for (const auto& l : stages_) {
+    offsets_.push_back(at);
+    at += l.parameter_count();
+  }
+}
+
+template <class T>
+std::vector<ParameterBlock> TransformerEncoderLayer<T>::parameter_blocks() const {
+  std::vector<ParameterBlock> blocks;
+  for (std::size_t k = 0; k < stages_.size(); ++k)
+    for (auto b : stages_[k].parameter_blocks()) {
+      b.name = names_[blocks.size()];
+      b.offset += offsets_[k];
+      blocks.push_back(std::move(b));
+    }
+  return blocks;
+}
+
+template <class T>
+Vector<T> TransformerEncoderLayer<T>::parameters() const {
+  Vector<T> theta(offsets_.back() + stages_.back().parameter_count());
+  for (std::size_t k = 0; k < stages_.size(); ++k)
+    theta.segment(offsets_[k], stages_[k].parameter_count()) = stages_[k].parameters();
+  return theta;
+}
+
+template <class T>
+void TransformerEncoderLayer<T>::set_parameters(const Vector<T>& theta) {
+  const Index P = offsets_.back() + stages_.back().parameter_count();
+  if (theta.size() != P)
+    throw input_error("transformer_encoder_layer: expected " + std::to_string(P) + " parameters, got " +
+                      std::to_string(theta.size()));
+  for (std::size_t k = 0; k < stages_.size(); ++k)
+    stages_[k].set_parameters(theta.segment(offsets_[k], stages_[k].parameter_count()));
+}
+
+template <class T>
+std::vector<Matrix<T>> TransformerEncoderLayer<T>::activations(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "transformer_encoder_layer");
+  std::vector<Matrix<T>> xs{X};
+  for (const auto& l : stages_) xs.push_back(l.forward(xs.back()));
+  return xs;
+}
+
+template <class T>
+Matrix<T> TransformerEncoderLayer<T>::backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+                                               Eigen::Ref<Vector<T>> dtheta) const {
+  const auto xs = activations(X);
+  Matrix<T> delta = dY;
+  for (std::size_t k = stages_.size(); k-- > 0;) {
+    Eigen::Ref<Vector<T>> dk = dtheta.segment(offsets_[k], stages_[k].parameter_count());
+    delta = stages_[k].backward(xs[k], xs[k + 1], delta, dk);
+  }
+  return delta;
+}
+
+template <class T>
+Matrix<T> TransformerEncoderLayer<T>::jacobian_input(const Matrix<T>& X) const {
+  const auto xs = activations(X);
+  Matrix<T> J = stages_[0].jacobian_input(xs[0]);
+  for (std::size_t k = 1; k < stages_.size(); ++k) J = (stages_[k].jacobian_input(xs[k]) * J).eval();
+  return J;
+}
+
+template <class T>
+Matrix<T> TransformerEncoderLayer<T>::jacobian_parameters(const Matrix<T>& X) const {
+  const auto xs = activations(X);
+  const Index rows = X.size();
+  Matrix<T> J(rows, offsets_.back() + stages_.back().parameter_count());
+  Matrix<T> P = Matrix<T>::Identity(rows, rows);  // J_m ⋯ J_{k+1}
+  for (std::size_t k = stages_.size(); k-- > 0;) {
+    J.middleCols(offsets_[k], stages_[k].parameter_count()) = P * stages_[k].jacobian_parameters(xs[k]);
+    P = (P * stages_[k].jacobian_input(xs[k])).eval();
+  }
+  return J;
+}
+
+template <class T>
+Matrix<T> TransformerEncoderLayer<T>::absolute_jacobian(const Matrix<T>& X) const {
+  const auto xs = activations(X);
+  const Index rows = X.size(), total = offsets_.back() + stages_.back().parameter_count();
+  Matrix<T> J(rows, rows + total);
+  Matrix<T> P = Matrix<T>::Identity(rows, rows);  // |J_m| ⋯ |J_{k+1}|
+  for (std::size_t k = stages_.size(); k-- > 0;) {
+    const Matrix<T> A = stages_[k].absolute_jacobian(xs[k]);  // every stage states its own
+    const Index pk = stages_[k].parameter_count();
+    J.middleCols(rows + offsets_[k], pk) = P * A.rightCols(pk);
+    P = (P * A.leftCols(xs[k].size())).eval();
+  }
+  J.leftCols(rows) = P;
+  return J;
+}
+
+static_assert(LayerWithJacobians<TransformerEncoderLayer<double>> &&
+                  LayerWithAbsoluteJacobian<TransformerEncoderLayer<double>>,
+              "transformer_encoder_layer must satisfy the Layer concept with Jacobians");
+
 /// The classes of this family the library instantiates on every rung: declared extern here, instantiated
 /// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
 #define BPCHECK_ATTENTION_CLASSES(X, T) \
-  X(MultiHeadAttention<T>)
+  X(MultiHeadAttention<T>)              \
+  X(TransformerEncoderLayer<T>)
 #define BPCHECK_EXTERN_ATTENTION(T) BPCHECK_ATTENTION_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_ATTENTION)
 #undef BPCHECK_EXTERN_ATTENTION

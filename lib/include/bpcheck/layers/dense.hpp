@@ -4,6 +4,12 @@
 //   bpcheck::Dense<double> d(4, 3);          // in = 4, units = 3; θ = [vec(W); b], 15 numbers
 //   d.W() = ...; d.b() = ...;                 // views into θ
 //   auto Y = d.forward(X);                    // Y = W X + b 1ᵀ
+//   bpcheck::Dense<double> t(4, 3, 5);       // 5 tokens of 4 features per sample, each mapped alone
+//
+// With `tokens` T > 1 a sample holds T vectors of in features one after the other (PyTorch's (T, in)
+// row-major), each mapped by the same W and b (nn.Linear on (B, T, in)). That memory is the in × T·B
+// matrix of tokens (column s·T + t: token t of sample s), and the output's the units × T·B one, so the
+// layer is the one-token layer on T·B columns: every formula below holds with the tokens as samples.
 #include <type_traits>
 
 #include <unsupported/Eigen/KroneckerProduct>
@@ -29,11 +35,14 @@ class Dense {
  public:
   using scalar_type = T;
 
-  Dense(Index input_size, Index units);
+  /// `input_size` is the features of one token (in); a sample has tokens · in values.
+  Dense(Index input_size, Index units, Index tokens = 1);
 
   std::string type_name() const { return "dense"; }
-  Index input_size() const { return in_; }
-  Index output_size() const { return out_; }
+  Index tokens() const { return tokens_; }
+  Index in_features() const { return in_; }
+  Index input_size() const { return in_ * tokens_; }
+  Index output_size() const { return out_ * tokens_; }
   std::vector<ParameterBlock> parameter_blocks() const;
   const Vector<T>& parameters() const { return theta_; }
   void set_parameters(Eigen::Ref<const Vector<T>> theta);  // a network's segment, not copied first
@@ -62,15 +71,19 @@ class Dense {
   Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
 
  private:
-  Index in_, out_;
+  /// A batch seen as its tokens: rows × T·B over the same memory (T = 1: the batch itself).
+  static Eigen::Map<const Matrix<T>> tokens_of(const Matrix<T>& A, Index rows) {
+    return {A.data(), rows, A.size() / rows};
+  }
+  Index in_, out_, tokens_;
   Vector<T> theta_;
 };
 
 template <class T>
-Dense<T>::Dense(Index input_size, Index units) : in_(input_size), out_(units) {
-  if (in_ <= 0 || out_ <= 0)
-    throw input_error("dense: input size and units must be positive (got " + std::to_string(in_) +
-                      " inputs, " + std::to_string(out_) + " units)");
+Dense<T>::Dense(Index input_size, Index units, Index tokens) : in_(input_size), out_(units), tokens_(tokens) {
+  if (in_ <= 0 || out_ <= 0 || tokens_ <= 0)
+    throw input_error("dense: input size, units and tokens must be positive (got " + std::to_string(in_) +
+                      " inputs, " + std::to_string(out_) + " units, " + std::to_string(tokens_) + " tokens)");
   theta_ = zeros<T>(out_ * in_ + out_);
 }
 
@@ -88,24 +101,27 @@ void Dense<T>::set_parameters(Eigen::Ref<const Vector<T>> theta) {
 }
 
 template <class T>
-Matrix<T> Dense<T>::forward(const Matrix<T>& X) const {
-  expect_rows(X, in_, "dense");
+Matrix<T> Dense<T>::forward(const Matrix<T>& X0) const {
+  expect_rows(X0, input_size(), "dense");
+  const auto X = tokens_of(X0, in_);
   if constexpr (blas::has_gemm<T>) {
     Matrix<T> Y(out_, X.cols());
     Y.colwise() = b();
     if (X.cols() > 0)
       blas::gemm(false, false, out_, X.cols(), in_, T(1), W().data(), out_, X.data(), in_, T(1), Y.data(), out_);
-    return Y;
+    return tokens_ == 1 ? Y : Matrix<T>(tokens_of(Y, output_size()));
   } else {
     Matrix<T> Y = W() * X;
     Y.colwise() += b();
-    return Y;
+    return tokens_ == 1 ? Y : Matrix<T>(tokens_of(Y, output_size()));
   }
 }
 
 template <class T>
-void Dense<T>::backward_parameters(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+void Dense<T>::backward_parameters(const Matrix<T>& X0, const Matrix<T>&, const Matrix<T>& dY0,
                                    Eigen::Ref<Vector<T>> dtheta) const {
+  const auto X = tokens_of(X0, in_);
+  const auto dY = tokens_of(dY0, out_);
   dtheta.segment(out_ * in_, out_) += dY.rowwise().sum();
   if (dY.cols() == 0) return;
   if constexpr (blas::has_gemm<T>) {
@@ -117,28 +133,32 @@ void Dense<T>::backward_parameters(const Matrix<T>& X, const Matrix<T>&, const M
 }
 
 template <class T>
-Matrix<T> Dense<T>::backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY,
+Matrix<T> Dense<T>::backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY0,
                              Eigen::Ref<Vector<T>> dtheta) const {
-  backward_parameters(X, Y, dY, dtheta);
+  backward_parameters(X, Y, dY0, dtheta);
+  const auto dY = tokens_of(dY0, out_);
   if constexpr (blas::has_gemm<T>) {
     Matrix<T> dX(in_, dY.cols());  // β = 0: gemm writes it without reading
-    if (dY.cols() == 0) return dX;
+    if (dY.cols() == 0) return Matrix<T>(input_size(), 0);
     blas::gemm(true, false, in_, dY.cols(), out_, T(1), W().data(), out_, dY.data(), out_, T(0), dX.data(), in_);
-    return dX;
+    return tokens_ == 1 ? dX : Matrix<T>(tokens_of(dX, input_size()));
   } else {
-    return W().transpose() * dY;
+    Matrix<T> dX = W().transpose() * dY;
+    return tokens_ == 1 ? dX : Matrix<T>(tokens_of(dX, input_size()));
   }
 }
 
 template <class T>
 Matrix<T> Dense<T>::jacobian_input(const Matrix<T>& X) const {
-  expect_rows(X, in_, "dense");
-  return Eigen::kroneckerProduct(Matrix<T>::Identity(X.cols(), X.cols()), Matrix<T>(W()));
+  expect_rows(X, input_size(), "dense");
+  const Index columns = X.cols() * tokens_;
+  return Eigen::kroneckerProduct(Matrix<T>::Identity(columns, columns), Matrix<T>(W()));
 }
 
 template <class T>
-Matrix<T> Dense<T>::jacobian_parameters(const Matrix<T>& X) const {
-  expect_rows(X, in_, "dense");
+Matrix<T> Dense<T>::jacobian_parameters(const Matrix<T>& X0) const {
+  expect_rows(X0, input_size(), "dense");
+  const auto X = tokens_of(X0, in_);
   const Index B = X.cols();
   const Matrix<T> I = Matrix<T>::Identity(out_, out_);
   Matrix<T> J(out_ * B, theta_.size());

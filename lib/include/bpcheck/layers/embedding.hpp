@@ -9,6 +9,11 @@
 // row-major. θ = vec(weight), weight the V × D table (PyTorch's Embedding.weight), column-major.
 // The output is piecewise constant in the indices: there is no gradient with respect to them
 // (input_is_index), dX is 0, and only the table is differentiated.
+//
+// Two token layers on the same layout (a sample is T tokens of F features, token t at rows t·F … t·F + F − 1):
+//
+//   bpcheck::PositionEmbedding<double> p(4, 3);   // y = x + P, P the learned 4 × 3 table (tokens × features)
+//   bpcheck::TokenMean<double> m(4, 3);           // 12 → 3: the mean of the 4 tokens (x.mean(dim=1))
 #include <cmath>
 
 #include "bpcheck/layer.hpp"
@@ -116,12 +121,122 @@ Matrix<T> Embedding<T>::jacobian_parameters(const Matrix<T>& X) const {
   return J;
 }
 
+/// position_embedding: y = x + vec(Pᵀ) per sample, P the tokens × features table (a learned position
+/// embedding added to the tokens, as `x + self.pos` with pos of shape (T, F)). θ = vec(P) column-major,
+/// block "weight" (T rows of F), so θ index f·T + t is P(t, f), added to row t·F + f.
+/// J_x = I;  ∂y(t·F + f)/∂P(t, f) = 1;  dx = dy;  dP(t, f) += Σ_s dy(t·F + f, s).
+template <class T>
+class PositionEmbedding {
+ public:
+  using scalar_type = T;
+
+  PositionEmbedding(Index tokens, Index features) : T_(tokens), F_(features) {
+    if (T_ <= 0 || F_ <= 0) throw input_error("position_embedding: tokens and features must be positive");
+    theta_ = zeros<T>(T_ * F_);
+  }
+
+  std::string type_name() const { return "position_embedding"; }
+  Index input_size() const { return T_ * F_; }
+  Index output_size() const { return T_ * F_; }
+  std::vector<ParameterBlock> parameter_blocks() const { return {{"weight", T_, F_, 0, false}}; }
+  const Vector<T>& parameters() const { return theta_; }
+  void set_parameters(const Vector<T>& theta) {
+    if (theta.size() != theta_.size())
+      throw input_error("position_embedding: expected " + std::to_string(theta_.size()) + " parameters, got " +
+                        std::to_string(theta.size()));
+    theta_ = theta;
+  }
+
+  /// Y = X + vec(Pᵀ) 1ᵀ
+  Matrix<T> forward(const Matrix<T>& X) const {
+    expect_rows(X, input_size(), "position_embedding");
+    return X.colwise() + sample_order();
+  }
+  /// dX = dY;  dP += the row sums of dY, each put at P's entry.
+  Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const {
+    const Vector<T> sums = dY.rowwise().sum();
+    for (Index t = 0; t < T_; ++t)
+      for (Index f = 0; f < F_; ++f) dtheta(f * T_ + t) += sums(t * F_ + f);
+    return dY;
+  }
+  Matrix<T> jacobian_input(const Matrix<T>& X) const {
+    expect_rows(X, input_size(), "position_embedding");
+    return Matrix<T>::Identity(X.size(), X.size());
+  }
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const {
+    expect_rows(X, input_size(), "position_embedding");
+    Matrix<T> J = Matrix<T>::Zero(X.size(), theta_.size());
+    for (Index s = 0; s < X.cols(); ++s)
+      for (Index t = 0; t < T_; ++t)
+        for (Index f = 0; f < F_; ++f) J(s * input_size() + t * F_ + f, f * T_ + t) = T(1);
+    return J;
+  }
+
+ private:
+  /// P in a sample's order: vec(Pᵀ), P(t, f) at t·F + f.
+  Vector<T> sample_order() const {
+    const Matrix<T> Pt = Eigen::Map<const Matrix<T>>(theta_.data(), T_, F_).transpose();
+    return Eigen::Map<const Vector<T>>(Pt.data(), Pt.size());
+  }
+  Index T_, F_;
+  Vector<T> theta_;
+};
+
+/// token_mean: y_f = Σ_t x(t·F + f)/T, the mean over the tokens (x.mean(dim=1) on (B, T, F)); no
+/// parameters. J_x = [I_F … I_F]/T per sample;  dx(t·F + f) = dy_f/T.
+template <class T>
+class TokenMean {
+ public:
+  using scalar_type = T;
+
+  TokenMean(Index tokens, Index features) : T_(tokens), F_(features) {
+    if (T_ <= 0 || F_ <= 0) throw input_error("token_mean: tokens and features must be positive");
+  }
+
+  std::string type_name() const { return "token_mean"; }
+  Index input_size() const { return T_ * F_; }
+  Index output_size() const { return F_; }
+  std::vector<ParameterBlock> parameter_blocks() const { return {}; }
+  Vector<T> parameters() const { return Vector<T>(0); }
+  void set_parameters(const Vector<T>& theta) {
+    if (theta.size() != 0) throw input_error("token_mean: takes no parameters");
+  }
+
+  /// y = Σ_t x_t / T
+  Matrix<T> forward(const Matrix<T>& X) const {
+    expect_rows(X, input_size(), "token_mean");
+    Matrix<T> Y = Matrix<T>::Zero(F_, X.cols());
+    for (Index t = 0; t < T_; ++t) Y += X.middleRows(t * F_, F_);
+    return Y / T(T_);
+  }
+  /// dx_t = dy/T for every token t
+  Matrix<T> backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>& dY, Eigen::Ref<Vector<T>>) const {
+    return (dY / T(T_)).replicate(T_, 1);
+  }
+  Matrix<T> jacobian_input(const Matrix<T>& X) const {
+    expect_rows(X, input_size(), "token_mean");
+    const Matrix<T> A = Matrix<T>::Identity(F_, F_).replicate(1, T_) / T(T_);
+    return block_diagonal(std::vector<Matrix<T>>(X.cols(), A));
+  }
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const {
+    expect_rows(X, input_size(), "token_mean");
+    return Matrix<T>(F_ * X.cols(), 0);
+  }
+
+ private:
+  Index T_, F_;
+};
+
 static_assert(LayerWithJacobians<Embedding<double>>, "embedding must satisfy the Layer concept with Jacobians");
+static_assert(LayerWithJacobians<PositionEmbedding<double>> && LayerWithJacobians<TokenMean<double>>,
+              "the token layers must satisfy the Layer concept with Jacobians");
 
 /// The classes of this family the library instantiates on every rung: declared extern here, instantiated
 /// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
 #define BPCHECK_EMBEDDING_CLASSES(X, T) \
-  X(Embedding<T>)
+  X(Embedding<T>)                       \
+  X(PositionEmbedding<T>)               \
+  X(TokenMean<T>)
 #define BPCHECK_EXTERN_EMBEDDING(T) BPCHECK_EMBEDDING_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_EMBEDDING)
 #undef BPCHECK_EXTERN_EMBEDDING

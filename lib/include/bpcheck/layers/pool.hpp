@@ -1,6 +1,8 @@
 #pragma once
-// Pooling (PyTorch's MaxPool1d/2d and AvgPool1d/2d: no ceil mode, zero padding counted by the average)
-// and flatten.
+// Pooling (PyTorch's MaxPool1d/2d and AvgPool1d/2d: no ceil mode, zero padding counted by the average),
+// adaptive average pooling (AdaptiveAvgPool2d) and flatten.
+//
+//   bpcheck::AdaptiveAvgPool2d<double> gap(8, 4, 4, 1, 1);   // 8 × 4 × 4 → 8 × 1 × 1 (global average)
 //
 //   auto g = bpcheck::WindowGeometry::make("max_pool2d", {2, 4, 4}, {2, 2}, {2, 2}, {0, 0}, {1, 1});
 //   bpcheck::Pool<double> pool("max_pool2d", bpcheck::PoolKind::max, g);   // 2 × 4 × 4 → 2 × 2 × 2
@@ -10,6 +12,8 @@
 // maximum, its one-sided derivatives differ and there is no gradient (the checker reports such a point
 // as non-differentiable). Away from ties the gradient goes to the maximum; at a tie this code, like
 // PyTorch, sends it to the first maximum in scan order.
+#include <utility>
+
 #include "bpcheck/layers/windows.hpp"
 
 namespace bpcheck {
@@ -100,6 +104,104 @@ class Flatten {
  private:
   Index n_;
 };
+
+/// adaptive_avg_pool2d: C × H × W → C × oh × ow, output (c, i, j) the mean of the bin of rows
+/// ⌊iH/oh⌋ … ⌈(i+1)H/oh⌉ − 1 and columns ⌊jW/ow⌋ … ⌈(j+1)W/ow⌉ − 1 (PyTorch's bins; they may overlap and,
+/// for oh > H, repeat rows). Linear without parameters: y = A x with A(c·oh·ow + i·ow + j, c·H·W + y·W + x)
+/// = 1/|bin| on the bin, and J_x = A per sample, dx = Aᵀ dy.
+template <class T>
+class AdaptiveAvgPool2d {
+ public:
+  using scalar_type = T;
+
+  AdaptiveAvgPool2d(Index channels, Index height, Index width, Index out_h, Index out_w);
+
+  std::string type_name() const { return "adaptive_avg_pool2d"; }
+  Index input_size() const { return c_ * h_ * w_; }
+  Index output_size() const { return c_ * oh_ * ow_; }
+  std::vector<ParameterBlock> parameter_blocks() const { return {}; }
+  Vector<T> parameters() const { return Vector<T>(0); }
+  void set_parameters(const Vector<T>& theta) {
+    if (theta.size() != 0) throw input_error("adaptive_avg_pool2d: takes no parameters");
+  }
+
+  /// y(c, i, j) = Σ_bin x(c, y, x) / |bin|
+  Matrix<T> forward(const Matrix<T>& X) const;
+  /// dx(c, y, x) += dy(c, i, j)/|bin| for every bin (i, j) that holds (y, x)
+  Matrix<T> backward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& dY, Eigen::Ref<Vector<T>> dtheta) const;
+  /// J_x = A per sample, block diagonal on the batch.
+  Matrix<T> jacobian_input(const Matrix<T>& X) const;
+  Matrix<T> jacobian_parameters(const Matrix<T>& X) const;
+
+ private:
+  /// PyTorch's bin [start, end) of output i of n along a length L.
+  static std::pair<Index, Index> bin(Index i, Index n, Index L) { return {i * L / n, ((i + 1) * L + n - 1) / n}; }
+  Index c_, h_, w_, oh_, ow_;
+};
+
+template <class T>
+AdaptiveAvgPool2d<T>::AdaptiveAvgPool2d(Index channels, Index height, Index width, Index out_h, Index out_w)
+    : c_(channels), h_(height), w_(width), oh_(out_h), ow_(out_w) {
+  for (Index v : {c_, h_, w_, oh_, ow_})
+    if (v <= 0) throw input_error("adaptive_avg_pool2d: channels, height, width and output_size must be positive");
+}
+
+template <class T>
+Matrix<T> AdaptiveAvgPool2d<T>::forward(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "adaptive_avg_pool2d");
+  Matrix<T> Y(output_size(), X.cols());
+  for (Index s = 0; s < X.cols(); ++s)
+    for (Index c = 0; c < c_; ++c)
+      for (Index i = 0; i < oh_; ++i)
+        for (Index j = 0; j < ow_; ++j) {
+          const auto [y0, y1] = bin(i, oh_, h_);
+          const auto [x0, x1] = bin(j, ow_, w_);
+          T sum(0);
+          for (Index y = y0; y < y1; ++y)
+            for (Index x = x0; x < x1; ++x) sum += X(c * h_ * w_ + y * w_ + x, s);
+          Y(c * oh_ * ow_ + i * ow_ + j, s) = sum / T((y1 - y0) * (x1 - x0));
+        }
+  return Y;
+}
+
+template <class T>
+Matrix<T> AdaptiveAvgPool2d<T>::backward(const Matrix<T>& X, const Matrix<T>&, const Matrix<T>& dY,
+                                         Eigen::Ref<Vector<T>>) const {
+  Matrix<T> dX = Matrix<T>::Zero(X.rows(), X.cols());
+  for (Index s = 0; s < X.cols(); ++s)
+    for (Index c = 0; c < c_; ++c)
+      for (Index i = 0; i < oh_; ++i)
+        for (Index j = 0; j < ow_; ++j) {
+          const auto [y0, y1] = bin(i, oh_, h_);
+          const auto [x0, x1] = bin(j, ow_, w_);
+          const T d = dY(c * oh_ * ow_ + i * ow_ + j, s) / T((y1 - y0) * (x1 - x0));
+          for (Index y = y0; y < y1; ++y)
+            for (Index x = x0; x < x1; ++x) dX(c * h_ * w_ + y * w_ + x, s) += d;
+        }
+  return dX;
+}
+
+template <class T>
+Matrix<T> AdaptiveAvgPool2d<T>::jacobian_input(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "adaptive_avg_pool2d");
+  Matrix<T> A = Matrix<T>::Zero(output_size(), input_size());
+  for (Index c = 0; c < c_; ++c)
+    for (Index i = 0; i < oh_; ++i)
+      for (Index j = 0; j < ow_; ++j) {
+        const auto [y0, y1] = bin(i, oh_, h_);
+        const auto [x0, x1] = bin(j, ow_, w_);
+        for (Index y = y0; y < y1; ++y)
+          for (Index x = x0; x < x1; ++x)
+            A(c * oh_ * ow_ + i * ow_ + j, c * h_ * w_ + y * w_ + x) = T(1) / T((y1 - y0) * (x1 - x0));
+      }
+  return block_diagonal(std::vector<Matrix<T>>(X.cols(), A));
+}
+
+template <class T>
+Matrix<T> AdaptiveAvgPool2d<T>::jacobian_parameters(const Matrix<T>& X) const {
+  expect_rows(X, input_size(), "adaptive_avg_pool2d");
+  return Matrix<T>(output_size() * X.cols(), 0);
+}
 
 template <class T>
 Pool<T>::Pool(std::string name, PoolKind kind, WindowGeometry geometry)
@@ -194,12 +296,15 @@ Matrix<T> Pool<T>::jacobian_parameters(const Matrix<T>& X) const {
 
 static_assert(LayerWithJacobians<Pool<double>>, "pooling must satisfy the Layer concept with Jacobians");
 static_assert(LayerWithJacobians<Flatten<double>>, "flatten must satisfy the Layer concept with Jacobians");
+static_assert(LayerWithJacobians<AdaptiveAvgPool2d<double>>,
+              "adaptive_avg_pool2d must satisfy the Layer concept with Jacobians");
 
 /// The classes of this family the library instantiates on every rung: declared extern here, instantiated
 /// once per rung group by lib/src/instantiations.hpp. A new layer of the family is one more line.
 #define BPCHECK_POOL_CLASSES(X, T) \
   X(Pool<T>)                       \
-  X(Flatten<T>)
+  X(Flatten<T>)                    \
+  X(AdaptiveAvgPool2d<T>)
 #define BPCHECK_EXTERN_POOL(T) BPCHECK_POOL_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)
 BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_POOL)
 #undef BPCHECK_EXTERN_POOL
