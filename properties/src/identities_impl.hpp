@@ -365,7 +365,6 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   const T phi0 = phi(T(0));
   const Vector<T> g = pullback(p, p.U);
   const T slope_backward = g.dot(p.v);
-  const T slope_exact = u.dot(push_forward(p, Matrix<T>(p.v)).col(0));
   const auto along_backward = [&](const T& h) { return T(g.dot(step(h))); };
   const auto along_exact = [&](const T& h) { return T(u.dot(push_forward(p, Matrix<T>(step(h))).col(0))); };
   const Vector<T> y0 = vec(forward_at(p, z));
@@ -397,7 +396,13 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   if (with_backward && *with_backward < 1.5 && !std::is_same_v<T, mp100>) {
     // Round-off by the size of the terms rather than of φ: |u|ᵀS(|z| + h|v|), S the magnitudes of the
     // terms (a stated absolute Jacobian: attention's scores of 1e3 round at 1e3 u, where φ is O(1)).
-    const Matrix<T> S = magnitude(p, jacobian_by_jvp(p));
+    Matrix<T> S;
+    try {
+      S = magnitude(p, jacobian_by_jvp(p));
+    } catch (const error&) {
+      o.vacuous = true;  // the tangents pass T's largest number (jvp refuses them): no round-off floor in T
+      return o;
+    }
     const Vector<T> Su = S.transpose() * u.cwiseAbs();
     const T size_terms = Su.dot(z.cwiseAbs()), size_per_h = Su.dot(p.v.cwiseAbs());
     using std::isfinite;
@@ -413,7 +418,15 @@ Outcome taylor(const LayerAtPoint<T>& p) {
   }
   if (*with_backward >= 1.5) return o;
   // The exact slope (dual numbers) shows whether the function itself is not smooth within reach.
-  const auto with_exact = order(along_exact, size_phi, T(0));
+  std::optional<double> with_exact;
+  T slope_exact;
+  try {
+    with_exact = order(along_exact, size_phi, T(0));
+    slope_exact = u.dot(push_forward(p, Matrix<T>(p.v)).col(0));
+  } catch (const error&) {
+    o.vacuous = true;  // the tangents pass T's largest number (jvp refuses them): no exact slope in T
+    return o;
+  }
   if (!with_exact || *with_exact < 1.5) {
     o.vacuous = true;
     return o;
