@@ -42,7 +42,10 @@ def run_compare(model, loss, batch, precision, tamper=None, strict=False):
                 json.dump(doc, f)
         out = os.path.join(d, "compare.json")
         r = tb.compare(paths, precision, BPCHECK, strict=strict, json_out=out)
-        result = json.load(open(out)) if os.path.exists(out) else None
+        result = None
+        if os.path.exists(out):
+            with open(out) as f:
+                result = json.load(f)
         return r.returncode, result, r.stdout + r.stderr
 
 
@@ -224,24 +227,24 @@ class Refusals(unittest.TestCase):
         x = torch.rand(4, 6, dtype=torch.float64)
         t = torch.tensor([0, 1, 2, 1])
         ce = nn.CrossEntropyLoss()
-        self.refused(nn.Sequential(nn.Linear(6, 3), nn.Hardsigmoid()), ce, (x, t), "layer 1 (Hardsigmoid)",
+        self.refused(nn.Sequential(nn.Linear(6, 3), nn.Hardsigmoid()), ce, (x, t), "module '1' (Hardsigmoid)",
                      "no bpcheck layer")
-        self.refused(nn.Sequential(nn.Linear(6, 3, bias=False)), ce, (x, t), "layer 0 (Linear)", "bias=False")
-        self.refused(nn.Sequential(nn.Linear(6, 3), nn.Dropout(0.2)).train(), ce, (x, t), "layer 1 (Dropout)",
+        self.refused(nn.Sequential(nn.Linear(6, 3, bias=False)), ce, (x, t), "module '0' (Linear)", "bias=False")
+        self.refused(nn.Sequential(nn.Linear(6, 3), nn.Dropout(0.2)).train(), ce, (x, t), "module '1' (Dropout)",
                      "model.eval()")
         self.refused(nn.Sequential(nn.Linear(6, 3)), nn.CrossEntropyLoss(label_smoothing=0.1), (x, t),
                      "label smoothing")
         self.refused(nn.Sequential(nn.Linear(6, 3)), nn.L1Loss(), (x, t.double()), "L1Loss")
         images = torch.rand(4, 2, 5, 5, dtype=torch.float64)
-        self.refused(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Flatten(), nn.Linear(18, 3)), ce, (images, t),
-                     "layer 0 (Conv2d)", "groups")
-        self.refused(nn.Sequential(nn.Conv2d(2, 2, 3), nn.Linear(3, 3)), ce, (images, t), "layer 1 (Linear)",
+        self.refused(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), nn.Flatten(),
+                                   nn.Linear(50, 3)), ce, (images, t), "module '0' (Conv2d)", "padding_mode")
+        self.refused(nn.Sequential(nn.Conv2d(2, 2, 3), nn.Linear(3, 3)), ce, (images, t), "module '1' (Linear)",
                      "nn.Flatten()")
         seq = torch.rand(4, 3, 4, dtype=torch.float64)
         self.refused(nn.Sequential(nn.MultiheadAttention(4, 2, batch_first=True)), nn.MSELoss(),
                      (seq, torch.rand(4, 3, 4, dtype=torch.float64)), "MultiheadAttention", "SelfAttention")
         self.refused(nn.Sequential(nn.Flatten(), nn.Linear(12, 12), nn.LogSoftmax(dim=0)), nn.NLLLoss(),
-                     (seq, t), "layer 2 (LogSoftmax)", "dim=0")
+                     (seq, t), "module '2' (LogSoftmax)", "dim=0")
 
     def test_check_command_refuses_with_exit_2(self):
         with tempfile.TemporaryDirectory() as d:
@@ -252,7 +255,7 @@ class Refusals(unittest.TestCase):
             r = subprocess.run([sys.executable, os.path.join(TOOLS, "torch_bridge.py"), "check", path,
                                 "--bpcheck", BPCHECK], capture_output=True, text=True)
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-            self.assertIn("torch_bridge: error: layer 1 (GLU)", r.stderr)
+            self.assertIn("torch_bridge: error: module '1' (GLU): no bpcheck layer", r.stderr)
 
 
 if __name__ == "__main__":

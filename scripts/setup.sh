@@ -9,7 +9,7 @@ packages=(
   catch2 librapidcheck-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenblas-dev libsleef-dev libbenchmark-dev
   gnuplot-nox
-  python3-torch python3-numpy
+  python3-torch python3-numpy python3-pytest
 )
 # scripts/sanitize.sh and scripts/fuzz.sh also need clang, its sanitizer and libFuzzer runtimes, and
 # llvm-symbolizer for stacks with file:line.

@@ -1,19 +1,21 @@
-"""PyTorch ↔ bpcheck: export a torch.nn.Sequential, its loss and a batch as bpcheck's documents, write
-PyTorch's own gradient in bpcheck's gradient format, and let `bpcheck compare` judge it.
+"""PyTorch ↔ bpcheck: export an nn.Module (any that torch.fx traces), its loss and a batch as bpcheck's
+documents, write PyTorch's own gradient in bpcheck's gradient format, and let `bpcheck compare` judge it.
 
   python3 tools/torch_bridge.py check MODEL.py [--precision float|double] [--device cpu|cuda|auto]
                                      [--out DIR] [--strict] [--json FILE] [--bpcheck PATH]
-      MODEL.py defines `model` (an nn.Sequential), `loss` (an nn loss module) and `batch`
+      MODEL.py defines `model` (an nn.Module), `loss` (an nn loss module) and `batch`
       ((inputs, targets)). Exports them, computes PyTorch's gradient in the precision (float32 or
-      float64), runs `bpcheck compare`, prints its verdict and exits with its code (0 right,
-      1 wrong, 2 bad input; 2 also for a module that does not map, named with the reason).
+      float64), runs `bpcheck compare`, prints the verdict of every parameter under its PyTorch name
+      and exits with compare's code (0 right, 1 wrong, 2 bad input; 2 also for a node that does not
+      map, named with its source line and the reason). A thin layer over bpcheck_torch.check_gradients.
   python3 tools/torch_bridge.py export MODEL.py --out DIR [--precision float|double] [--device ...]
       Writes DIR/model.json, params.json, data.json and gradient.json only.
 
 Run with Debian's interpreter (/usr/bin/python3) and its python3-torch; nothing else is needed. The
-mapping (module ↔ bpcheck layer, parameter names, layout) is in docs/compare.md. A module maps by its
-class (isinstance), so a subclass whose forward calls a custom autograd.Function maps as its base
-class: the function it claims to compute is bpcheck's, and its backward is what compare judges.
+mapping (module or call ↔ bpcheck layer, parameter names, layout) is in docs/compare.md. The model is
+traced with torch.fx; a module bpcheck maps stays one node and maps by its class (isinstance), so a
+subclass whose forward calls a custom autograd.Function maps as its base class: the function it claims
+to compute is bpcheck's, and its backward is what compare judges.
 
 Parameters and data are written as exact decimals of the values the model holds in the chosen
 precision, so bpcheck's truth is taken at exactly the point PyTorch computed at.
@@ -21,17 +23,27 @@ precision, so bpcheck's truth is taken at exactly the point PyTorch computed at.
 import argparse
 import copy
 import decimal
+import inspect
 import json
 import math
+import operator
 import os
+import re
 import runpy
 import subprocess
 import sys
-import tempfile
 
 import torch
+import torch.fx
+from torch.fx.passes.shape_prop import ShapeProp
 
 nn = torch.nn
+F = torch.nn.functional
+
+# Run as a script, this module is __main__; a model file that does `from torch_bridge import SelfAttention`
+# must get these very classes, not a second copy of the module.
+if __name__ == "__main__":
+    sys.modules.setdefault("torch_bridge", sys.modules[__name__])
 
 
 class Unmappable(Exception):
@@ -43,6 +55,8 @@ class SelfAttention(nn.Module):
     batch_first=True) called as attn(x, x, x), with the upper-triangular −∞ mask when causal. Takes and
     returns (batch, sequence, E). nn.MultiheadAttention itself takes (query, key, value) and returns a
     pair, so it cannot stand in a Sequential alone."""
+
+    bpcheck_maps_as = "multi_head_attention"
 
     def __init__(self, embed_dim, num_heads, causal=False, **kwargs):
         super().__init__()
@@ -99,7 +113,9 @@ def value_text(v, precision="double"):
 
 
 def _refuse(k, m, why):
-    raise Unmappable(f"layer {k} ({type(m).__name__}): {why}")
+    """k names the graph node and its source line (or is a layer index, for a bare module)."""
+    label = k if isinstance(k, str) else f"layer {k} ({type(m).__name__})"
+    raise Unmappable(f"{label}: {why}")
 
 
 def _check_eval_free(k, m, p, what):
@@ -110,16 +126,18 @@ def _check_eval_free(k, m, p, what):
 
 def map_module(k, m, shape, first):
     """(bpcheck layer spec, {block name: (parameter, layout)}) for module m taking per-sample `shape`."""
-    n = math.prod(shape)
     flat = lambda t: t.reshape(-1)  # noqa: E731
     rows = bpcheck_layout
     if isinstance(m, nn.Linear):
-        if len(shape) != 1:
+        if len(shape) not in (1, 2):
             _refuse(k, m, f"on a {tuple(shape)} input it acts on the last dimension only; bpcheck's dense takes a "
-                          "sample's whole feature vector: put nn.Flatten() before it")
+                          "sample's feature vector or (tokens, features): put nn.Flatten() before it")
         if m.bias is None:
             _refuse(k, m, "bias=False: bpcheck's dense always has b")
-        return {"type": "dense", "units": m.out_features}, {"W": (m.weight, rows), "b": (m.bias, rows)}
+        spec = {"type": "dense", "units": m.out_features}
+        if len(shape) == 2:
+            spec["tokens"] = shape[0]  # applied to each token's feature vector
+        return spec, {"W": (m.weight, rows), "b": (m.bias, rows)}
     if isinstance(m, nn.ReLU):
         return {"type": "relu"}, {}
     if isinstance(m, nn.LeakyReLU):
@@ -162,12 +180,16 @@ def map_module(k, m, shape, first):
                           "torch.flatten(x, 1)")
         return {"type": "flatten"}, {}
     if isinstance(m, nn.LayerNorm):
-        if tuple(m.normalized_shape) != tuple(shape):
+        per_token = len(shape) == 2 and tuple(m.normalized_shape) == tuple(shape[1:])
+        if tuple(m.normalized_shape) != tuple(shape) and not per_token:
             _refuse(k, m, f"normalized_shape={tuple(m.normalized_shape)} on a {tuple(shape)} input: bpcheck's "
-                          "layer_norm normalises over all features of a sample")
+                          "layer_norm normalises over all features of a sample, or over each token's features")
         if not m.elementwise_affine:
             _refuse(k, m, "elementwise_affine=False: bpcheck's layer_norm always has weight and bias")
-        return {"type": "layer_norm", "eps": m.eps}, {"weight": (m.weight, flat), "bias": (m.bias, flat)}
+        spec = {"type": "layer_norm", "eps": m.eps}
+        if per_token:
+            spec["tokens"] = shape[0]
+        return spec, {"weight": (m.weight, flat), "bias": (m.bias, flat)}
     if isinstance(m, nn.BatchNorm1d):
         if len(shape) != 1:
             _refuse(k, m, f"on a {tuple(shape)} input it normalises per channel over the batch and the length; "
@@ -180,15 +202,33 @@ def map_module(k, m, shape, first):
             spec = {"type": "batch_norm", "mode": "eval", "eps": m.eps,
                     "running_mean": exact_rows(m.running_mean), "running_var": exact_rows(m.running_var)}
         return spec, {"weight": (m.weight, flat), "bias": (m.bias, flat)}
+    if isinstance(m, nn.BatchNorm2d):
+        if len(shape) != 3:
+            _refuse(k, m, f"takes a (C, H, W) sample, got {tuple(shape)}")
+        if not m.affine:
+            _refuse(k, m, "affine=False: bpcheck's batch_norm2d always has weight and bias")
+        spec = {"type": "batch_norm2d", "channels": shape[0], "height": shape[1], "width": shape[2]}
+        if m.training or not m.track_running_stats:
+            spec.update({"mode": "train", "eps": m.eps})
+        else:
+            spec.update({"mode": "eval", "eps": m.eps, "running_mean": exact_rows(m.running_mean),
+                         "running_var": exact_rows(m.running_var)})
+        return spec, {"weight": (m.weight, flat), "bias": (m.bias, flat)}
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        if len(shape) != 3:
+            _refuse(k, m, f"takes a (C, H, W) sample, got {tuple(shape)}")
+        size = [shape[1 + i] if s is None else int(s) for i, s in enumerate(pair_or_none(m.output_size))]
+        return {"type": "adaptive_avg_pool2d", "channels": shape[0], "height": shape[1], "width": shape[2],
+                "output_size": size}, {}
+    if isinstance(m, nn.TransformerEncoderLayer):
+        return map_encoder_layer(k, m, shape)
     if isinstance(m, (nn.Conv1d, nn.Conv2d)):
         two = isinstance(m, nn.Conv2d)
         if len(shape) != (3 if two else 2):
             _refuse(k, m, f"takes a {'(C, H, W)' if two else '(C, L)'} sample, got {tuple(shape)}")
-        if m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str) and m.padding != "valid":
-            _refuse(k, m, "groups, padding_mode or 'same' padding: bpcheck's convolutions have groups 1 and zero "
-                          "padding given as numbers")
-        if m.bias is None:
-            _refuse(k, m, "bias=False: bpcheck's convolutions always have b")
+        if m.padding_mode != "zeros" or isinstance(m.padding, str) and m.padding != "valid":
+            _refuse(k, m, "padding_mode or 'same' padding: bpcheck's convolutions have zero padding given as "
+                          "numbers")
         pad = (0, 0) if isinstance(m.padding, str) else m.padding
         if two:
             spec = {"type": "conv2d", "channels": shape[0], "height": shape[1], "width": shape[2],
@@ -198,6 +238,11 @@ def map_module(k, m, shape, first):
             spec = {"type": "conv1d", "channels": shape[0], "length": shape[1], "out_channels": m.out_channels,
                     "kernel": single(m.kernel_size), "stride": single(m.stride), "padding": single(pad),
                     "dilation": single(m.dilation)}
+        if m.groups != 1:
+            spec["groups"] = m.groups
+        if m.bias is None:
+            spec["bias"] = False
+            return spec, {"W": (m.weight, rows)}
         return spec, {"W": (m.weight, rows), "b": (m.bias, rows)}
     pools = ((nn.MaxPool1d, "max_pool1d"), (nn.MaxPool2d, "max_pool2d"), (nn.AvgPool1d, "avg_pool1d"),
              (nn.AvgPool2d, "avg_pool2d"))
@@ -232,27 +277,80 @@ def map_module(k, m, shape, first):
             _refuse(k, m, f"takes a sequence of indices per sample, got {tuple(shape)}")
         return ({"type": "embedding", "num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim},
                 {"weight": (m.weight, rows)})
-    if isinstance(m, SelfAttention):
-        a = m.attn
-        if len(shape) != 2:
-            _refuse(k, m, f"takes a (sequence, E) sample, got {tuple(shape)}")
-        if not a.batch_first or not a._qkv_same_embed_dim or a.in_proj_bias is None or a.bias_k is not None \
-                or a.add_zero_attn or (a.dropout and a.training):
-            _refuse(k, m, "bpcheck's multi_head_attention is batch_first self-attention with biases, no "
-                          "add_bias_kv or add_zero_attn, no dropout in training mode")
-        return ({"type": "multi_head_attention", "sequence": shape[0], "heads": a.num_heads, "causal": m.causal},
-                {"in_proj_weight": (a.in_proj_weight, rows), "in_proj_bias": (a.in_proj_bias, rows),
-                 "out_proj.weight": (a.out_proj.weight, rows), "out_proj.bias": (a.out_proj.bias, rows)})
+    if is_self_attention(m):
+        check_self_attention(k, m, m.attn, shape)
+        return ({"type": "multi_head_attention", "sequence": shape[0], "heads": m.attn.num_heads,
+                 "causal": bool(m.causal)}, attention_blocks(m.attn))
     if isinstance(m, nn.MultiheadAttention):
-        _refuse(k, m, "it takes (query, key, value) and returns (output, weights): wrap it as "
-                      "torch_bridge.SelfAttention(embed_dim, num_heads, causal=...) for bpcheck's self-attention")
+        _refuse(k, m, "it takes (query, key, value) and returns (output, weights): call it as attn(x, x, x)[0] "
+                      "in a module's forward, or wrap it as torch_bridge.SelfAttention(embed_dim, num_heads, "
+                      "causal=...) in a Sequential")
     _refuse(k, m, "no bpcheck layer computes it (docs/compare.md lists the modules that map)")
 
 
-# The module classes map_module maps (their subclasses too).
+def attention_blocks(a, prefix=""):
+    """nn.MultiheadAttention's parameters as bpcheck's multi_head_attention blocks, named `prefix` + PyTorch's name."""
+    rows = bpcheck_layout
+    return {prefix + "in_proj_weight": (a.in_proj_weight, rows), prefix + "in_proj_bias": (a.in_proj_bias, rows),
+            prefix + "out_proj.weight": (a.out_proj.weight, rows), prefix + "out_proj.bias": (a.out_proj.bias, rows)}
+
+
+def check_self_attention(k, m, a, shape):
+    if len(shape) != 2:
+        _refuse(k, m, f"takes a (sequence, E) sample, got {tuple(shape)}")
+    if not a.batch_first or not a._qkv_same_embed_dim or a.in_proj_bias is None or a.bias_k is not None \
+            or a.add_zero_attn or (a.dropout and a.training):
+        _refuse(k, m, "bpcheck's multi_head_attention is batch_first self-attention with biases, no "
+                      "add_bias_kv or add_zero_attn, no dropout in training mode")
+
+
+def map_encoder_layer(k, m, shape):
+    """nn.TransformerEncoderLayer as bpcheck's transformer_encoder_layer, blocks under PyTorch's names."""
+    if len(shape) != 2:
+        _refuse(k, m, f"takes a (sequence, d_model) sample, got {tuple(shape)}")
+    check_self_attention(k, m, m.self_attn, shape)
+    if m.training and (m.dropout.p or m.dropout1.p or m.dropout2.p):
+        _refuse(k, m, "dropout in training mode draws its mask from PyTorch's generator, which bpcheck does not "
+                      "reproduce: call model.eval() (or use dropout=0)")
+    if m.norm1.eps != m.norm2.eps or not m.norm1.elementwise_affine:
+        _refuse(k, m, "its two LayerNorms must have the same eps and affine weights")
+    kind = {1: "relu", 2: "gelu"}.get(getattr(m, "activation_relu_or_gelu", 0))
+    if kind is None:
+        kind = {F.relu: "relu", F.gelu: "gelu"}.get(m.activation) if not isinstance(m.activation, nn.Module) else \
+            ("relu" if type(m.activation) is nn.ReLU else "gelu" if type(m.activation) is nn.GELU
+             and m.activation.approximate == "none" else None)
+    if kind is None:
+        _refuse(k, m, f"activation {m.activation}: bpcheck's transformer_encoder_layer takes relu or gelu")
+    spec = {"type": "transformer_encoder_layer", "sequence": shape[0], "heads": m.self_attn.num_heads,
+            "dim_feedforward": m.linear1.out_features, "norm_first": bool(m.norm_first), "activation": kind,
+            "eps": m.norm1.eps}
+    rows = bpcheck_layout
+    blocks = attention_blocks(m.self_attn, "self_attn.")
+    for name in ("linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias", "norm1.weight", "norm1.bias",
+                 "norm2.weight", "norm2.bias"):
+        blocks[name] = (m.get_parameter(name), rows)
+    return spec, blocks
+
+
+def pair_or_none(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+def is_self_attention(m):
+    """SelfAttention by its marker, so the class a model file imported from `torch_bridge` and the one in a
+    script run as __main__ both count."""
+    return getattr(m, "bpcheck_maps_as", None) == "multi_head_attention"
+
+
+# The module classes map_module maps (their subclasses too); SelfAttention counts by its marker.
 MAPPED = (nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.GELU, nn.SiLU, nn.Mish, nn.ELU,
-          nn.Hardtanh, nn.Hardswish, nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Flatten, nn.LayerNorm, nn.BatchNorm1d, nn.Conv1d,
-          nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.Embedding, SelfAttention)
+          nn.Hardtanh, nn.Hardswish, nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Flatten, nn.LayerNorm, nn.BatchNorm1d,
+          nn.BatchNorm2d, nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
+          nn.AdaptiveAvgPool2d, nn.Embedding, nn.TransformerEncoderLayer, SelfAttention)
+
+
+def is_mapped(m):
+    return isinstance(m, MAPPED) or is_self_attention(m)
 
 
 def _list(v):
@@ -320,49 +418,452 @@ def prepare(model, loss, batch, precision, device="cpu"):
     return model, inputs, targets, loss_spec, classes
 
 
+# ---- any traceable nn.Module: its torch.fx graph as bpcheck's chains, residual, add and concat ---------
+
+TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+BRIDGE_FILES = {os.path.join(os.path.dirname(os.path.abspath(__file__)), f) for f in ("torch_bridge.py",
+                                                                                      "bpcheck_torch.py")}
+# Modules that map as a whole although bpcheck has no one-to-one row for their class.
+WHOLE = (nn.MultiheadAttention, nn.TransformerEncoder, nn.Identity)
+
+
+class _Tracer(torch.fx.Tracer):
+    """Keeps every module bpcheck maps as a whole a leaf, subclasses too: a subclass whose forward calls a
+    custom autograd.Function maps as its base class, and its backward is what compare judges."""
+
+    def is_leaf_module(self, m, qualname):
+        return is_mapped(m) or isinstance(m, WHOLE) or super().is_leaf_module(m, qualname)
+
+
+def source_line(node):
+    """`file:line (code)` of the innermost frame outside torch that created the node, when fx recorded it;
+    None for a module that a Sequential (torch's own forward) calls. Frames from the tracer's call
+    outwards are the bridge's, not the model's."""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in ([^\n]*)\n[ \t]*([^\n]*)', node.stack_trace or "")
+    for path, line, function, code in frames:
+        inside_torch = os.path.abspath(path).startswith(TORCH_DIR + os.sep)
+        if inside_torch and function == "trace" and path.endswith("_symbolic_trace.py") or \
+                os.path.abspath(path) in BRIDGE_FILES:
+            return None
+        if not inside_torch:
+            return f"{path}:{line} ({code.strip()})"
+    return None
+
+
+def _function_name(f):
+    if f in (operator.add, operator.iadd):
+        return "+"
+    module = getattr(f, "__module__", None) or "torch"
+    module = "operator" if module == "_operator" else module
+    return f"{module.replace('torch._C._nn', 'torch.nn.functional').replace('torch._C._VariableFunctions', 'torch')}" \
+           f".{getattr(f, '__name__', f)}"
+
+
+def node_label(node, model):
+    """How a refusal names a graph node: the module or call, fx's node name, and the source line."""
+    if node.op == "call_module":
+        what = f"module '{node.target}' ({type(model.get_submodule(node.target)).__name__})"
+    elif node.op == "call_method":
+        what = f"node '{node.name}' (Tensor.{node.target})"
+    elif node.op == "call_function":
+        what = f"node '{node.name}' ({_function_name(node.target)})"
+    else:
+        what = f"node '{node.name}'"
+    src = source_line(node)
+    return what + (f" at {src}" if src else "")
+
+
+# Functional calls, by the function fx records (call_function) or the Tensor method's name (call_method),
+# to the name of their entry in _CALLS.
+_FUNCTIONS = {
+    torch.relu: "relu", F.relu: "relu", F.relu6: "relu6", torch.tanh: "tanh", F.tanh: "tanh",
+    torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", F.gelu: "gelu", F.silu: "silu", F.mish: "mish", F.elu: "elu",
+    F.leaky_relu: "leaky_relu", F.hardtanh: "hardtanh", F.hardswish: "hardswish", F.softplus: "softplus",
+    torch.softmax: "softmax", F.softmax: "softmax", torch.log_softmax: "log_softmax", F.log_softmax: "log_softmax",
+    F.dropout: "dropout", torch.flatten: "flatten", torch.reshape: "reshape", torch.mean: "mean",
+    operator.add: "add", operator.iadd: "add", torch.add: "add", torch.cat: "cat", torch.concat: "cat",
+    F.adaptive_avg_pool2d: "adaptive_avg_pool2d", F.avg_pool1d: "avg_pool1d", F.avg_pool2d: "avg_pool2d",
+    F.max_pool1d: "max_pool1d", F.max_pool2d: "max_pool2d", operator.getitem: "getitem",
+}
+_METHODS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "log_softmax": "log_softmax",
+            "flatten": "flatten", "view": "reshape", "reshape": "reshape", "mean": "mean", "add": "add",
+            "contiguous": "alias"}
+
+# Each entry binds the call's arguments by PyTorch's own parameter names and says what it is: a module
+# that computes the same (mapped by map_module), or a structural operation.
+_CALLS = {
+    "relu": lambda input, inplace=False: ("module", input, nn.ReLU()),
+    "relu6": lambda input, inplace=False: ("module", input, nn.ReLU6()),
+    "tanh": lambda input: ("module", input, nn.Tanh()),
+    "sigmoid": lambda input: ("module", input, nn.Sigmoid()),
+    "gelu": lambda input, approximate="none": ("module", input, nn.GELU(approximate=approximate)),
+    "silu": lambda input, inplace=False: ("module", input, nn.SiLU()),
+    "mish": lambda input, inplace=False: ("module", input, nn.Mish()),
+    "elu": lambda input, alpha=1.0, inplace=False: ("module", input, nn.ELU(alpha)),
+    "leaky_relu": lambda input, negative_slope=0.01, inplace=False: ("module", input, nn.LeakyReLU(negative_slope)),
+    "hardtanh": lambda input, min_val=-1.0, max_val=1.0, inplace=False:
+        ("module", input, nn.Hardtanh(min_val, max_val)),
+    "hardswish": lambda input, inplace=False: ("module", input, nn.Hardswish()),
+    "softplus": lambda input, beta=1, threshold=20: ("module", input, nn.Softplus(beta, threshold)),
+    "softmax": lambda input, dim=None, _stacklevel=3, dtype=None: ("module", input, nn.Softmax(dim)),
+    "log_softmax": lambda input, dim=None, _stacklevel=3, dtype=None: ("module", input, nn.LogSoftmax(dim)),
+    "dropout": lambda input, p=0.5, training=True, inplace=False: ("module", input, nn.Dropout(p).train(training)),
+    "adaptive_avg_pool2d": lambda input, output_size: ("module", input, nn.AdaptiveAvgPool2d(output_size)),
+    "avg_pool1d": lambda input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True:
+        ("module", input, nn.AvgPool1d(kernel_size, stride, padding, ceil_mode, count_include_pad)),
+    "avg_pool2d": lambda input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+        divisor_override=None: ("module", input, nn.AvgPool2d(kernel_size, stride, padding, ceil_mode,
+                                                              count_include_pad, divisor_override)),
+    "max_pool1d": lambda input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+        return_indices=False: ("module", input, nn.MaxPool1d(kernel_size, stride, padding, dilation, return_indices,
+                                                             ceil_mode)),
+    "max_pool2d": lambda input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+        return_indices=False: ("module", input, nn.MaxPool2d(kernel_size, stride, padding, dilation, return_indices,
+                                                             ceil_mode)),
+    "flatten": lambda input, start_dim=0, end_dim=-1: ("flatten", input, start_dim, end_dim),
+    "reshape": lambda input, *shape: ("reshape", input),
+    "mean": lambda input, dim=None, keepdim=False, dtype=None: ("mean", input, dim),
+    "add": lambda input, other, alpha=1: ("add", input, other, alpha),
+    "cat": lambda tensors, dim=0: ("cat", list(tensors), dim),
+    "getitem": lambda a, b: ("getitem", a, b),
+    "alias": lambda input, memory_format=None: ("alias", input),
+}
+
+
+class _Op:
+    """A value of the graph: the input, a chain of bpcheck layers applied to one value, or a join of values."""
+
+    def __init__(self, kind, node, inputs=(), layers=()):
+        self.kind, self.node, self.inputs, self.layers = kind, node, list(inputs), list(layers)
+
+
+class GraphMapper:
+    """The model's fx graph as bpcheck layers: map() gives (layer specs, blocks per layer, per-sample output shape)."""
+
+    def __init__(self, model, inputs):
+        self.model, self.inputs = model, inputs
+        self.batch = inputs.shape[0]
+        self.ops, self.alias, self.tuples = {}, {}, set()
+        self.emitted = {}
+
+    # -- tracing -----------------------------------------------------------------------------------------
+    def trace(self):
+        probe = copy.deepcopy(self.model)  # batch norm's running statistics move in the shape pass
+        tracer = _Tracer()
+        tracer.record_stack_traces = True
+        # Arguments after the input that have defaults (a mask=None) keep them: bpcheck's models take one input.
+        parameters = list(inspect.signature(probe.forward).parameters.values())[1:]
+        fixed = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+        try:
+            graph = tracer.trace(probe, concrete_args=fixed or None)
+
+        except Exception as e:  # fx raises whatever the forward raises on a Proxy
+            raise Unmappable(f"model {type(self.model).__name__}: torch.fx cannot trace its forward ({type(e).__name__}: "
+                             f"{e}); bpcheck maps a forward whose structure does not depend on the data") from e
+        self.graph = graph
+        # The nodes computed from the input, the first placeholder (fixed arguments come after it).
+        self.live = set()
+        for node in graph.nodes:
+            if (node.op == "placeholder" and not self.live) or any(a in self.live for a in node.all_input_nodes):
+                self.live.add(node)
+        self.precheck()
+        module = torch.fx.GraphModule(probe, graph)
+        try:
+            with torch.no_grad():
+                ShapeProp(module).propagate(self.inputs)
+        except (RuntimeError, TypeError, ValueError, IndexError) as e:
+            raise Unmappable(f"the model does not run on the batch: {e}") from e
+
+    def refuse(self, node, why):
+        raise Unmappable(f"{node_label(node, self.model)}: {why}")
+
+    def precheck(self):
+        """Calls with no bpcheck counterpart are refused before the model runs (some do not even run)."""
+        for node in self.graph.nodes:
+            if node.op in ("call_function", "call_method") and node not in self.live:
+                continue  # computed from constants or parameters alone: fx's checks of the fixed arguments
+            if node.op == "placeholder" and node not in self.live and not node.args:
+                self.refuse(node, "the forward takes a second input without a default: bpcheck's models take one")
+            if node.op == "call_module":
+                m = self.model.get_submodule(node.target)
+                if isinstance(m, nn.MultiheadAttention):
+                    if len(node.args) != 3 or len(set(node.args)) != 1:
+                        map_module(node_label(node, self.model), m, (), False)
+                elif not is_mapped(m) and not isinstance(m, WHOLE):
+                    map_module(node_label(node, self.model), m, (), False)
+            elif node.op == "call_function" and node.target not in _FUNCTIONS:
+                self.refuse(node, "no bpcheck layer computes it (docs/compare.md lists the calls that map)")
+            elif node.op == "call_method" and node.target not in _METHODS and node.target != "size":
+                self.refuse(node, "no bpcheck layer computes it (docs/compare.md lists the calls that map)")
+
+    # -- values ------------------------------------------------------------------------------------------
+    def value(self, a):
+        """The value node behind an argument (through aliases), or None for a constant or a parameter."""
+        while isinstance(a, torch.fx.Node) and a in self.alias:
+            a = self.alias[a]
+        return a if isinstance(a, torch.fx.Node) and a in self.ops else None
+
+    def shape(self, node):
+        meta = node.meta.get("tensor_meta")
+        if isinstance(meta, (tuple, list)) and not hasattr(meta, "shape"):  # a module returning a tuple
+            meta = meta[0]
+        if meta is None:
+            self.refuse(node, "its value is not a tensor")
+        if meta.shape[0] != self.batch:
+            self.refuse(node, f"its value has shape {tuple(meta.shape)}: it mixes or drops the batch dimension")
+        return tuple(meta.shape[1:])
+
+    def layer(self, node, x, mapped):
+        self.ops[node] = _Op("layer", node, [x], mapped)
+
+    def map_nodes(self):
+        for node in self.graph.nodes:
+            if node.op == "placeholder" and node not in self.live:
+                continue  # a fixed argument: fx holds its default as the placeholder's argument
+            if node.op == "placeholder":
+                self.ops[node] = _Op("input", node)
+                self.input = node
+            elif node.op == "get_attr":
+                continue
+            elif node.op == "call_module":
+                self.map_module_call(node)
+            elif node.op in ("call_function", "call_method"):
+                if node.target == "size" or node not in self.live:
+                    continue
+                self.map_call(node)
+            elif node.op == "output":
+                out = node.args[0]
+                self.output = self.value(out)
+                if self.output is None:
+                    self.refuse(node, "the forward must return one tensor computed from its input")
+                if self.output is self.input:
+                    self.refuse(node, "the forward returns its input: there is no layer to check")
+
+    def map_module_call(self, node):
+        m = self.model.get_submodule(node.target)
+        label = node_label(node, self.model)
+        values = [self.value(a) for a in node.args]
+        if isinstance(m, nn.MultiheadAttention):
+            x = values[0]
+            if x is None or any(v is not x for v in values) or any(
+                    node.kwargs.get(k) is not None for k in ("key_padding_mask", "attn_mask")):
+                self.refuse(node, "bpcheck's multi_head_attention is self-attention attn(x, x, x) without masks "
+                                  "(torch_bridge.SelfAttention(E, heads, causal=True) for the causal mask)")
+            check_self_attention(label, m, m, self.shape(x))
+            spec = {"type": "multi_head_attention", "sequence": self.shape(x)[0], "heads": m.num_heads,
+                    "causal": False}
+            self.layer(node, x, [(spec, attention_blocks(m))])
+            self.tuples.add(node)
+            return
+        if len(values) != 1 or values[0] is None or any(v is not None for v in node.kwargs.values()):
+            self.refuse(node, "bpcheck maps a module called on one tensor computed from the input, no other "
+                              "arguments")
+        x = values[0]
+        if isinstance(m, nn.Identity):
+            self.alias[node] = x
+            return
+        shape = self.shape(x)
+        if isinstance(m, nn.TransformerEncoder):
+            mapped = [map_encoder_layer(f"{label}, layer {i}", layer, shape) for i, layer in enumerate(m.layers)]
+            if m.norm is not None:
+                mapped.append(map_module(f"{label}, its norm", m.norm, shape, False))
+            self.layer(node, x, mapped)
+            return
+        if isinstance(m, nn.Embedding) and x is not self.input:
+            self.refuse(node, "bpcheck's embedding takes the model's integer inputs: it must come first")
+        self.layer(node, x, [map_module(label, m, shape, x is self.input)])
+
+    def map_call(self, node):
+        name = _FUNCTIONS[node.target] if node.op == "call_function" else _METHODS[node.target]
+        try:
+            what = _CALLS[name](*node.args, **node.kwargs)
+        except TypeError as e:
+            self.refuse(node, f"its arguments do not match {name}'s: {e}")
+        label = node_label(node, self.model)
+        kind = what[0]
+        if kind == "getitem":
+            tuple_node = self.value(what[1])
+            if tuple_node in self.tuples and what[2] == 0:
+                self.alias[node] = tuple_node
+                return
+            self.refuse(node, "indexing a tensor or taking attention's weights has no bpcheck layer")
+        x = self.value(what[1]) if kind != "cat" else None
+        if kind not in ("cat", "add") and x is None:
+            self.refuse(node, "it takes no value computed from the input")
+        if kind == "alias":
+            self.alias[node] = x
+        elif kind == "module":
+            self.layer(node, x, [map_module(label, what[2], self.shape(x), x is self.input)])
+        elif kind in ("flatten", "reshape"):
+            shape, out = self.shape(x), self.shape(node)
+            if out == shape:
+                self.alias[node] = x
+            elif len(out) == 1 and (kind == "reshape" or (what[2] % (len(shape) + 1), what[3] % (len(shape) + 1))
+                                    == (1, len(shape))):
+                self.layer(node, x, [({"type": "flatten"}, {})])
+            else:
+                self.refuse(node, f"reshapes a {shape} sample to {out}: bpcheck's flatten is torch.flatten(x, 1)")
+        elif kind == "mean":
+            shape = self.shape(x)
+            dims = what[2] if isinstance(what[2], (list, tuple)) else [what[2]]
+            dims = sorted(d % (len(shape) + 1) for d in dims if d is not None) if what[2] is not None else []
+            if len(shape) == 2 and dims == [1]:
+                self.layer(node, x, [({"type": "token_mean", "tokens": shape[0]}, {})])
+            elif len(shape) == 3 and dims == [2, 3]:
+                self.layer(node, x, [({"type": "adaptive_avg_pool2d", "channels": shape[0], "height": shape[1],
+                                       "width": shape[2], "output_size": [1, 1]}, {})])
+            else:
+                self.refuse(node, f"a mean over dims {what[2]} of a {shape} sample: bpcheck's token_mean takes the "
+                                  "mean over the tokens of (tokens, features) (dim=1), adaptive_avg_pool2d over "
+                                  "(H, W) of (C, H, W) (dim=(2, 3))")
+        elif kind == "add":
+            a, b = self.value(what[1]), self.value(what[2])
+            if what[3] != 1:
+                self.refuse(node, f"alpha={what[3]}: bpcheck's add sums its branches")
+            if a is not None and b is not None:
+                self.ops[node] = _Op("add", node, [a, b])
+            else:
+                self.position_embedding(node, a if a is not None else b, what[2] if a is not None else what[1])
+        elif kind == "cat":
+            xs = [self.value(t) for t in what[1]]
+            if any(v is None for v in xs):
+                self.refuse(node, "it concatenates a tensor that is not computed from the input")
+            if what[2] % (len(self.shape(xs[0])) + 1) != 1:
+                self.refuse(node, f"dim={what[2]}: bpcheck's concat stacks whole samples, torch.cat(..., dim=1)")
+            self.ops[node] = _Op("cat", node, xs)
+
+    def position_embedding(self, node, x, other):
+        """x + P for an nn.Parameter P of shape (T, F) or (1, T, F): bpcheck's position_embedding."""
+        if x is None:
+            self.refuse(node, "it adds no value computed from the input")
+        if not (isinstance(other, torch.fx.Node) and other.op == "get_attr"):
+            self.refuse(node, "it adds a constant: bpcheck adds values computed from the input, or a parameter "
+                              "(position_embedding)")
+        try:
+            p = self.model.get_parameter(other.target)
+        except AttributeError:
+            self.refuse(node, f"it adds '{other.target}', a buffer or constant rather than an nn.Parameter")
+        shape = self.shape(x)
+        if len(shape) != 2 or tuple(p.shape) not in (shape, (1, *shape)):
+            self.refuse(node, f"it adds a parameter of shape {tuple(p.shape)} to a {shape} sample: bpcheck's "
+                              "position_embedding adds a (tokens, features) parameter to (tokens, features)")
+        tokens, features = shape
+        spec = {"type": "position_embedding", "tokens": tokens, "features": features}
+        self.layer(node, x, [(spec, {"weight": (p, lambda t: t.detach().reshape(tokens, features))})])
+
+    # -- structure ---------------------------------------------------------------------------------------
+    def ancestors(self, node):
+        seen, stack = set(), [node]
+        while stack:
+            v = stack.pop()
+            if v not in seen:
+                seen.add(v)
+                stack.extend(self.ops[v].inputs)
+        return seen
+
+    def reaches(self, start, end, region, avoid):
+        seen, stack = set(), [start]
+        while stack:
+            v = stack.pop()
+            if v is end:
+                return True
+            if v in seen or v is avoid:
+                continue
+            seen.add(v)
+            stack.extend(u for u in self.users[v] if u in region)
+        return False
+
+    def join_of(self, cur, end, region):
+        """The nearest node every path from cur to end passes through: where cur's consumers meet again."""
+        order = {n: i for i, n in enumerate(self.graph.nodes)}
+        for c in sorted((n for n in region if order[n] > order[cur]), key=order.get):
+            if not self.reaches(cur, end, region, c):
+                return c
+        return end
+
+    def chain(self, start, end):
+        """The layers from value start to value end, joins nested as add, residual or concat blocks."""
+        region = self.ancestors(end)
+        items, cur = [], start
+        while cur is not end:
+            nxt = list(dict.fromkeys(u for u in self.users[cur] if u in region))
+            if not nxt:
+                self.refuse(end, "it combines values that do not come from one value before it")
+            if len(nxt) == 1 and self.ops[nxt[0]].kind == "layer":
+                cur = nxt[0]
+                self.emit(cur)
+                items.extend(self.ops[cur].layers)
+                continue
+            join = self.join_of(cur, end, region)
+            op = self.ops[join]
+            if op.kind not in ("add", "cat"):
+                self.refuse(join, f"the value of node '{cur.name}' feeds {len(nxt)} computations that meet here, "
+                                  "which is not + or torch.cat: bpcheck's branches join by a sum or a concatenation")
+            self.emit(join)
+            branches = [self.chain(cur, i) for i in op.inputs]
+            items.append(join_layer(op.kind, branches))
+            cur = join
+        return items
+
+    def emit(self, node):
+        if node in self.emitted:
+            self.refuse(node, "its value feeds two branches that do not rejoin at one + or torch.cat: bpcheck's "
+                              "branches share nothing but their input")
+        self.emitted[node] = True
+
+    def map(self):
+        self.trace()
+        self.map_nodes()
+        self.users = {n: [] for n in self.ops}
+        for n, op in self.ops.items():
+            for i in op.inputs:
+                self.users[i].append(n)
+        if not self.inputs.is_floating_point():
+            for u in self.users[self.input]:
+                if self.ops[u].kind != "layer" or self.ops[u].layers[0][0]["type"] != "embedding":
+                    self.refuse(u, "the inputs are integers: only an nn.Embedding takes them")
+        items = self.chain(self.input, self.output)
+        return [s for s, _ in items], [b for _, b in items], self.shape(self.output)
+
+
+def join_layer(kind, branches):
+    """A join as bpcheck's layer: + with the identity as one branch is `residual`, else `add`; cat is `concat`.
+    Blocks are named as bpcheck names them: "<k>.<block>" inside residual, "<branch>.<k>.<block>" in branches."""
+    if kind == "add" and len(branches) == 2 and sum(not b for b in branches) == 1:
+        inner = branches[0] or branches[1]
+        return ({"type": "residual", "layers": [s for s, _ in inner]},
+                {f"{k}.{name}": v for k, (_, blocks) in enumerate(inner) for name, v in blocks.items()})
+    return ({"type": "add" if kind == "add" else "concat", "branches": [[s for s, _ in b] for b in branches]},
+            {f"{i}.{k}.{name}": v for i, b in enumerate(branches) for k, (_, blocks) in enumerate(b)
+             for name, v in blocks.items()})
+
+
 def describe(model, loss, batch, precision, device="cpu"):
     """Everything export writes, from the model in the precision: model spec, parameter blocks, data, and the
     prepared model and batch."""
     model, inputs, targets, loss_spec, classes = prepare(model, loss, batch, precision, device)
-    modules = leaves(model)
     if inputs.dim() < 2:
         raise Unmappable(f"batch inputs of shape {tuple(inputs.shape)}: expected (batch, ...) with at least 2 samples")
-    # Modules of a class without a bpcheck layer are refused before anything runs (nn.MultiheadAttention
-    # does not even run in a Sequential).
-    for k, m in enumerate(modules):
-        if not isinstance(m, MAPPED):
-            map_module(k, m, (), k == 0)
-    # Each module's per-sample input shape, from one forward pass of a copy (batch norm's running
-    # statistics in the copy move; the model's do not).
-    shapes = []
-    probe = copy.deepcopy(model)
-    hooks = [m.register_forward_pre_hook(lambda mod, args: shapes.append(tuple(args[0].shape[1:])))
-             for m in leaves(probe)]
-    try:
-        with torch.no_grad():
-            out = probe(inputs)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise Unmappable(f"the model does not run on the batch: {e}") from e
-    for h in hooks:
-        h.remove()
-    if inputs.is_floating_point() is False and not isinstance(modules[0], nn.Embedding):
-        raise Unmappable("the inputs are integers but the first layer is not an Embedding")
-    layers, blocks = [], []
-    for k, (m, shape) in enumerate(zip(modules, shapes)):
-        spec, params = map_module(k, m, shape, k == 0)
-        layers.append(spec)
-        blocks.append(params)
-    if classes and out.dim() != 2:
-        raise Unmappable(f"the output has per-sample shape {tuple(out.shape[1:])}: class-index losses take "
-                         "(batch, classes)")
+    layers, blocks, out_shape = GraphMapper(model, inputs).map()
+    if classes and len(out_shape) != 1:
+        raise Unmappable(f"the output has per-sample shape {out_shape}: class-index losses take (batch, classes)")
+    names = {id(p): n for n, p in model.named_parameters()}
+    seen = {}
+    for k, b in enumerate(blocks):
+        for name, (p, _) in b.items():
+            if id(p) in seen:
+                raise Unmappable(f"parameter {names.get(id(p), name)} is used by layers {seen[id(p)]} and {k}: "
+                                 "bpcheck's layers do not share weights")
+            seen[id(p)] = k
     spec = {"input_size": math.prod(inputs.shape[1:]), "layers": layers, "loss": loss_spec}
     params = {"layers": [{name: exact_rows(layout(p)) for name, (p, layout) in b.items()} for b in blocks]}
     x = inputs.reshape(inputs.shape[0], -1)
     data = {"inputs": x.tolist() if not x.is_floating_point() else [[exact_decimal(v) for v in row]
                                                                       for row in x.double().cpu().tolist()],
             "targets": targets.cpu().tolist() if classes else exact_rows(targets.reshape(targets.shape[0], -1))}
+    torch_names = [{name: names.get(id(p), name) for name, (p, _) in b.items()} for b in blocks]
     return {"model": spec, "params": params, "data": data, "torch_model": model, "inputs": inputs,
-            "targets": targets, "blocks": blocks}
+            "targets": targets, "blocks": blocks, "torch_names": torch_names}
 
 
 def torch_gradient(loss, described, precision):
@@ -384,8 +885,9 @@ def torch_gradient(loss, described, precision):
     return {"precision": precision, "loss": value_text(value.item(), precision), "gradients": entries}
 
 
-def export(model, loss, batch, out_dir, precision="double", device="cpu"):
-    """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths."""
+def export_described(model, loss, batch, out_dir, precision="double", device="cpu"):
+    """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths and what
+    describe found (the blocks and their PyTorch names)."""
     described = describe(model, loss, batch, precision, device)
     gradient = torch_gradient(loss, described, precision)
     os.makedirs(out_dir, exist_ok=True)
@@ -395,7 +897,12 @@ def export(model, loss, batch, out_dir, precision="double", device="cpu"):
         paths[name] = os.path.join(out_dir, name + ".json")
         with open(paths[name], "w") as f:
             json.dump(doc, f)
-    return paths
+    return paths, described
+
+
+def export(model, loss, batch, out_dir, precision="double", device="cpu"):
+    """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths."""
+    return export_described(model, loss, batch, out_dir, precision, device)[0]
 
 
 def find_bpcheck(given=None):
@@ -415,7 +922,11 @@ def compare(paths, precision, bpcheck=None, strict=False, json_out=None):
         cmd.append("--strict")
     if json_out:
         cmd += ["--json", json_out]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise Unmappable(f"cannot run {cmd[0]} ({e.strerror}): build it (scripts/build.sh) or name it with "
+                         "--bpcheck or $BPCHECK_CLI") from e
 
 
 def load_model_file(path):
@@ -450,23 +961,24 @@ def main(argv=None):
             p.add_argument("--json", help="also write compare's JSON to this file")
             p.add_argument("--bpcheck", help="the bpcheck program (default: $BPCHECK_CLI, build/reports/bpcheck, PATH)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)  # the same sums in the same order on every run
+    import bpcheck_torch  # the command is a thin layer over the test API; it imports this module back
     try:
         model, loss, batch = load_model_file(args.model_file)
         device = resolve_device(args.device)
-        with tempfile.TemporaryDirectory() as tmp:
-            out = args.out or tmp
-            paths = export(model, loss, batch, out, args.precision, device)
-            if args.command == "export":
-                print(json.dumps(paths))
-                return 0
-            r = compare(paths, args.precision, args.bpcheck, args.strict, args.json)
-            sys.stdout.write(r.stdout)
-            sys.stderr.write(r.stderr)
-            return r.returncode
+        if args.command == "export":
+            torch.set_num_threads(1)  # the same sums in the same order on every run
+            print(json.dumps(export(model, loss, batch, args.out, args.precision, device)))
+            return 0
+        r = bpcheck_torch.check_gradients(model, loss, batch, args.precision, args.bpcheck, args.strict, device,
+                                          args.out, args.json)
     except Unmappable as e:
         print(f"torch_bridge: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        print(f"torch_bridge: error: {e}", file=sys.stderr)
+        return 2
+    print(r.report())
+    return r.returncode
 
 
 if __name__ == "__main__":

@@ -1,0 +1,152 @@
+"""A PyTorch model's gradient judged against bpcheck's 100-digit truth, from a test:
+
+    import bpcheck_torch                      # with tools/ on sys.path
+
+    def test_resnet_backward():
+        r = bpcheck_torch.check_gradients(model, nn.CrossEntropyLoss(), (x, y), precision="float")
+        assert r.passed, r.report()
+
+check_gradients exports the model (any nn.Module torch.fx can trace; docs/compare.md lists what maps),
+its loss and the batch through tools/torch_bridge.py, computes PyTorch's own gradient in the precision
+(float32 or float64) and lets `bpcheck compare` judge every parameter block. The result names each
+block by its PyTorch parameter name and its worst entry by PyTorch's index. A model that does not map
+raises Unmappable (the graph node, its source line and the reason); a bpcheck that refuses the documents
+raises RuntimeError with its message.
+"""
+import json
+import os
+import tempfile
+
+import torch
+
+import torch_bridge as tb
+
+Unmappable = tb.Unmappable
+
+__all__ = ["check_gradients", "GradientCheck", "BlockVerdict", "Unmappable"]
+
+
+class BlockVerdict:
+    """One parameter's verdict: `parameter` (PyTorch's name), `shape` (PyTorch's), `verdict` ("pass",
+    "wrong", "less_accurate"), `digits`, `ratio` (largest error/bound), and the worst entry: `worst_index`
+    (PyTorch's index), `worst_given`, `worst_exact`, `worst_error`, `worst_bound`. `layer`, `layer_type`
+    and `block` say where bpcheck holds it."""
+
+    def __init__(self, parameter, shape, entry):
+        self.parameter, self.shape = parameter, tuple(shape)
+        self.layer, self.layer_type, self.block = entry["layer"], entry["type"], entry["name"]
+        self.verdict, self.digits, self.ratio = entry["verdict"], entry["digits"], entry["ratio"]
+        self.bpcheck_shape = tuple(entry["shape"])
+        worst = entry["worst"][0] if entry["worst"] else {}
+        self.worst_index = self.torch_index(worst.get("row", 0), worst.get("col"))
+        self.worst_given, self.worst_exact = worst.get("given"), worst.get("exact")
+        self.worst_error, self.worst_bound = worst.get("abs_error"), worst.get("bound")
+
+    def torch_index(self, row, col):
+        """bpcheck's (row, col) of its layout (a matrix of rows, or a vector) as PyTorch's index."""
+        cols = self.bpcheck_shape[1] if len(self.bpcheck_shape) == 2 else 1
+        flat = row * cols + (col or 0)
+        index = []
+        for size in reversed(self.shape):
+            index.append(flat % size)
+            flat //= size
+        return tuple(reversed(index))
+
+    @property
+    def worst_entry(self):
+        return f"{self.parameter}[{','.join(str(i) for i in self.worst_index)}]"
+
+    @property
+    def passed(self):
+        return self.verdict == "pass"
+
+    def __repr__(self):
+        return f"BlockVerdict({self.parameter!r}, {self.verdict!r}, worst {self.worst_entry})"
+
+
+class GradientCheck:
+    """What check_gradients found: `passed` (no block wrong; with strict, none less accurate either),
+    `verdict`, `precision`, `blocks` (a BlockVerdict per parameter, in the model's order), `loss_exact`,
+    `loss_given`, `json` (compare's document), `output` (compare's own table) and `report()`."""
+
+    def __init__(self, model_name, precision, strict, returncode, doc, names, shapes, output):
+        self.model_name, self.precision, self.strict = model_name, precision, strict
+        self.returncode, self.json, self.output = returncode, doc, output
+        self.passed = returncode == 0
+        self.verdict = doc["verdict"]
+        self.loss_exact, self.loss_given = doc["loss"]["exact"], doc["loss"]["given"]
+        self.blocks = [BlockVerdict(names[(b["layer"], b["name"])], shapes[(b["layer"], b["name"])], b)
+                       for b in doc["blocks"]]
+
+    def block(self, parameter):
+        """The verdict of the PyTorch parameter of that name."""
+        for b in self.blocks:
+            if b.parameter == parameter:
+                return b
+        raise KeyError(f"{parameter}: no such parameter block (blocks: {', '.join(b.parameter for b in self.blocks)})")
+
+    def failed(self):
+        """The blocks that are not pass."""
+        return [b for b in self.blocks if not b.passed]
+
+    def report(self):
+        """A table of every parameter's verdict, then the worst entries of the blocks that failed."""
+        width = max([len("parameter")] + [len(b.parameter) for b in self.blocks])
+        unit = "float32" if self.precision == "float" else "float64"
+        lines = [f"bpcheck: PyTorch's {unit} gradient of {self.model_name} ({len(self.blocks)} parameter blocks), "
+                 f"against the mp100 truth",
+                 f"  {'parameter':<{width}}  {'shape':<14} {'verdict':<13} {'digits':>6} {'error/bound':>11}  "
+                 "worst entry  (bpcheck block)"]
+        for b in self.blocks:
+            shape = "[" + ", ".join(str(s) for s in b.shape) + "]"
+            verdict = b.verdict.upper() if b.verdict == "wrong" else b.verdict.replace("_", " ")
+            digits = f"{b.digits:.1f}" if b.digits is not None else "-"
+            ratio = f"{b.ratio:.3g}" if b.ratio is not None else "nan"
+            lines.append(f"  {b.parameter:<{width}}  {shape:<14} {verdict:<13} {digits:>6} {ratio:>11}  "
+                         f"{b.worst_entry}  (layer {b.layer} {b.layer_type} {b.block})")
+        lines.append(f"bound per entry: {self.json['bound']['formula']}; u = {self.json['bound']['unit_roundoff']:.3g}")
+        lines.append(f"loss: exact {self.loss_exact}, given {self.loss_given}")
+        for b in self.failed():
+            error = f"{b.worst_error:.3g}" if b.worst_error is not None else "not finite"
+            bound = f"{b.worst_bound:.3g}" if b.worst_bound is not None else "-"
+            lines.append(f"{b.parameter} is {b.verdict.replace('_', ' ')}: worst entry {b.worst_entry}: given "
+                         f"{b.worst_given}, exact {b.worst_exact}, |error| {error}, bound {bound}")
+        verdict = {"pass": "pass", "wrong": "WRONG", "less_accurate": "less accurate"}[self.verdict]
+        lines.append(f"verdict: {verdict}" + ("" if self.passed or self.verdict != "less_accurate" else
+                                              " (a failure with strict)"))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"GradientCheck({self.model_name}, {self.precision}, {self.verdict})"
+
+
+def check_gradients(model, loss, batch, precision="double", bpcheck=None, strict=False, device="cpu", out=None,
+                    json_out=None):
+    """PyTorch's gradient of loss(model(inputs), targets) in `precision` ("float" or "double") judged by
+    `bpcheck compare`. batch = (inputs, targets). bpcheck: the program (default: $BPCHECK_CLI, the build
+    tree's build/reports/bpcheck, PATH). strict: a less accurate block fails too. out: a folder to keep
+    the documents in; json_out: a file for compare's JSON. The model itself is not changed (a copy in
+    the precision is exported and differentiated, on one CPU thread)."""
+    if precision not in tb.DTYPES:
+        raise ValueError(f"precision {precision!r}: 'float' or 'double'")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same sums in the same order on every run
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = out or tmp
+            paths, described = tb.export_described(model, loss, batch, folder, precision, device)
+            doc_path = json_out or os.path.join(tmp, "compare.json")
+            r = tb.compare(paths, precision, bpcheck, strict, doc_path)
+            if r.returncode not in (0, 1) or not os.path.exists(doc_path):
+                raise RuntimeError(f"bpcheck compare failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()}")
+            with open(doc_path) as f:
+                doc = json.load(f)
+    finally:
+        torch.set_num_threads(threads)
+    names, shapes = {}, {}
+    for k, (blocks, torch_names) in enumerate(zip(described["blocks"], described["torch_names"])):
+        for name, (p, _) in blocks.items():
+            names[(k, name)] = torch_names[name]
+            shapes[(k, name)] = tuple(p.shape)
+    return GradientCheck(type(model).__name__, precision, strict, r.returncode, doc, names, shapes,
+                         r.stdout + r.stderr)
