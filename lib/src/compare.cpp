@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -183,18 +184,19 @@ std::string short_text(const mp100& x, int digits) { return x.str(digits, std::i
 
 /// Backprop in mp100 for the cotangent 1 at the activations x_0 … x_L: the parameter gradient, and δ_k
 /// (the gradient of the loss with respect to layer k's output) when `deltas` is given.
-Vector<mp100> backprop_at(const Network<mp100>& net, const Targets<mp100>& targets,
-                          const std::vector<Matrix<mp100>>& xs, std::vector<Matrix<mp100>>* deltas = nullptr) {
-  Matrix<mp100> delta = net.loss().gradient(xs.back(), targets);
+template <class R>
+Vector<R> backprop_at(const Network<R>& net, const Targets<R>& targets, const std::vector<Matrix<R>>& xs,
+                      std::vector<Matrix<R>>* deltas = nullptr) {
+  Matrix<R> delta = net.loss().gradient(xs.back(), targets);
   const Index P = net.parameter_count();
-  Vector<mp100> out(P);
-  if (deltas) deltas->assign(net.depth(), Matrix<mp100>());
+  Vector<R> out(P);
+  if (deltas) deltas->assign(net.depth(), Matrix<R>());
   Index at = P;
   for (std::size_t k = net.depth(); k-- > 0;) {
     const Index pk = net.layer(k).parameter_count();
     at -= pk;
     if (deltas) (*deltas)[k] = delta;
-    Vector<mp100> dtheta = Vector<mp100>::Zero(pk);
+    Vector<R> dtheta = Vector<R>::Zero(pk);
     if (k > 0)
       delta = net.layer(k).backward(xs[k], xs[k + 1], delta, dtheta);
     else if (pk > 0)
@@ -208,9 +210,9 @@ Vector<mp100> backprop_at(const Network<mp100>& net, const Targets<mp100>& targe
 /// parameter backward with |δ_k| (and |x_k| for layers whose parameter gradient is a product of δ and
 /// the input: dense, convolutions, embedding). A bias before a training-mode batch norm has the exact
 /// gradient Σ_s δ_s = 0 while Σ_s |δ_s| is the size of the terms another program's sum leaves a residue of.
-Vector<mp100> cancelled_magnitudes(const Network<mp100>& net, const std::vector<Matrix<mp100>>& xs,
+/// A magnitude needs no digits: in double, from the exact activations and δs.
+Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<mp100>>& xs_exact,
                                    const std::vector<Matrix<mp100>>& deltas) {
-  using std::abs;
   Vector<mp100> out(net.parameter_count());
   Index at = 0;
   for (std::size_t k = 0; k < net.depth(); ++k) {
@@ -219,10 +221,12 @@ Vector<mp100> cancelled_magnitudes(const Network<mp100>& net, const std::vector<
     if (pk == 0) continue;
     const std::string type = layer.type_name();
     const bool bilinear = type == "dense" || type == "conv1d" || type == "conv2d" || type == "embedding";
-    const Matrix<mp100> x = bilinear ? Matrix<mp100>(xs[k].cwiseAbs()) : xs[k];
-    Vector<mp100> dtheta = Vector<mp100>::Zero(pk);
-    layer.backward_parameters(x, xs[k + 1], deltas[k].cwiseAbs(), dtheta);
-    out.segment(at, pk) = dtheta.cwiseAbs();
+    const Matrix<double> xk = matrix_cast<double>(xs_exact[k]);
+    const Matrix<double> x = bilinear ? Matrix<double>(xk.cwiseAbs()) : xk;
+    Vector<double> dtheta = Vector<double>::Zero(pk);
+    layer.backward_parameters(x, matrix_cast<double>(xs_exact[k + 1]), matrix_cast<double>(deltas[k]).cwiseAbs(),
+                              dtheta);
+    out.segment(at, pk) = matrix_cast<mp100>(Matrix<double>(dtheta.cwiseAbs()));
     at += pk;
   }
   return out;
@@ -293,6 +297,56 @@ void decide_block(BlockComparison& bc, const std::vector<EntryEvidence>& entries
   }
 }
 
+/// cond: the largest change of the gradient over the moves T's rounding makes, computed on rung R (mp100
+/// for a double gradient; double for a float one: float's moves of 6e-8 are far above double's
+/// rounding). Three moves: backprop at bpcheck's own forward activations in T (xs_T, when given; the
+/// exact backward then takes the branches T's rounding took, a near-tie in a max pool), and two draws
+/// of the parameters and inputs (unless they are indices) moved by a relative ±u_T and every activation
+/// by ±u_T F_k (F_k its forward sweep in absolute values, or its own size beyond the sweep limit). Each
+/// against backprop at the unmoved point: `base` when given (read after `beside` ran), else computed.
+/// The moves run on `jobs` threads with `beside` as one more item.
+template <class R>
+Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, bool full_sweep,
+                               const std::vector<Matrix<R>>* xs_T, const mp100& u, std::uint64_t seed, int jobs,
+                               const Vector<R>* base, const std::function<void()>& beside) {
+  using std::abs;
+  const R r = scalar_cast<R>(u);
+  const Index P = net.parameter_count();
+  std::vector<Vector<R>> F;
+  if (full_sweep) F = LossLayer<R>(net, batch.targets).activation_sweeps(batch.inputs);
+  const bool index_input = net.depth() > 0 && net.layer(0).input_is_index();
+  std::vector<Vector<R>> grads(4);  // the unmoved point, T's activations, two draws
+  parallel_for(5, jobs, [&](std::size_t job) {
+    if (job == 0) {
+      if (!base) grads[0] = backprop_at(net, batch.targets, net.activations(batch.inputs));
+    } else if (job == 1) {
+      if (xs_T) grads[1] = backprop_at(net, batch.targets, *xs_T);
+    } else if (job < 4) {
+      Random rng((seed ^ 0x9e3779b97f4a7c15ULL) + job);
+      const auto sign = [&rng] { return rng.symmetric() < 0 ? -1 : 1; };
+      Network<R> moved = net;
+      Vector<R> theta = net.parameters();
+      for (Index i = 0; i < P; ++i) theta(i) *= R(1) + R(sign()) * r;
+      moved.set_parameters(theta);
+      Matrix<R> X = batch.inputs;
+      if (!index_input)
+        for (Index i = 0; i < X.size(); ++i) X(i) *= R(1) + R(sign()) * r;
+      auto xs = moved.activations(X);
+      for (std::size_t k = 1; k < xs.size(); ++k)
+        for (Index i = 0; i < xs[k].size(); ++i)
+          xs[k](i) += R(sign()) * r * (full_sweep ? F[k](i) : R(abs(xs[k](i))));
+      grads[job] = backprop_at(moved, batch.targets, xs);
+    } else {
+      beside();
+    }
+  });
+  const Vector<R>& at = base ? *base : grads[0];
+  Vector<mp100> cond = Vector<mp100>::Zero(P);
+  for (std::size_t j = 1; j < grads.size(); ++j)
+    if (grads[j].size() == P) cond = cond.cwiseMax(matrix_cast<mp100>(Matrix<R>((grads[j] - at).cwiseAbs())));
+  return cond;
+}
+
 template <class T>
 GradientComparison compare_on(const NetworkSubject& subject, const std::vector<Given>& given,
                               const std::optional<std::string>& given_loss, const CompareOptions& o) {
@@ -305,12 +359,22 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   const Index P = net.parameter_count(), nx = X.size();
   const mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
 
-  // The truth, with every layer's δ: one forward and one backward in mp100.
-  const std::vector<Matrix<mp100>> xs = net.activations(X);
-  std::vector<Matrix<mp100>> deltas;
-  const Vector<mp100> g = backprop_at(net, batch.targets, xs, &deltas);
-  const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
-  const LossLayer<mp100> loss(net, batch.targets);
+  // bpcheck's own forward and backprop in T, at the same numbers: T's activations for cond, and e, how
+  // far a correct implementation's rounding goes.
+  std::optional<std::vector<Matrix<T>>> xs_T;
+  std::optional<Gradient<T>> g_T;
+  auto [net_T, batch_T] = network_on<T>(subject);  // input_error: the numbers do not fit T
+  try {
+    xs_T = net_T.activations(batch_T.inputs);
+    for (const auto& x : *xs_T) {
+      using std::isfinite;
+      if (!std::all_of(x.data(), x.data() + x.size(), [](const T& v) { return isfinite(v); })) xs_T.reset();
+      if (!xs_T) break;
+    }
+    g_T = net_T.gradient(batch_T.inputs, batch_T.targets, InputGradient::skip);
+  } catch (const std::exception&) {
+    // T's forward or backprop throws: the bound stands on its other terms
+  }
   // The forward sweep in absolute values (what each activation's rounding is relative to) forms every
   // layer's absolute Jacobian on the batch: O(Jacobian) work and memory. Beyond sweep_limit each
   // activation rounds relative to its own size.
@@ -321,82 +385,45 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     jacobian_entries += rows * cols;
   }
   const bool full_sweep = jacobian_entries <= o.sweep_limit;
-  std::vector<Vector<mp100>> F;
-  if (full_sweep) {
-    F = loss.activation_sweeps(X);
-  } else {
-    for (const auto& x : xs) F.push_back(Eigen::Map<const Vector<mp100>>(x.data(), x.size()).cwiseAbs());
-  }
 
-  // cond: the largest change of the exact gradient over the moves T's rounding makes; the magnitudes
-  // of cancelled terms; bpcheck's own backprop in T. Independent, so on the cores.
-  const bool index_input = loss.input_is_index();
-  std::vector<Vector<mp100>> changes(5);
-  Vector<mp100> cancelled, own_error = Vector<mp100>::Zero(P);
-  bool own_finite = false;
-  parallel_for(7, o.jobs, [&](std::size_t job) {
-    if (job < 2) {
-      // Every activation moved by ±u_T F_k (two draws).
-      std::vector<Matrix<mp100>> moved = xs;
-      Random rng(o.seed + job + 1);
-      for (std::size_t k = 1; k < moved.size(); ++k)
-        for (Index i = 0; i < moved[k].size(); ++i) moved[k](i) += (rng.symmetric() < 0 ? -u_T : u_T) * F[k](i);
-      changes[job] = backprop_at(net, batch.targets, moved) - g;
-    } else if (job == 2) {
-      // At bpcheck's own forward activations in T: the exact backward then takes the branches T's
-      // rounding took (a near-tie in a max pool).
-      try {
-        auto [net_T, batch_T] = network_on<T>(subject);
-        std::vector<Matrix<mp100>> xs_T;
-        for (const auto& x : net_T.activations(batch_T.inputs)) {
-          using std::isfinite;
-          if (!std::all_of(x.data(), x.data() + x.size(), [](const T& v) { return isfinite(v); })) return;
-          xs_T.push_back(matrix_cast<mp100>(x));
-        }
-        changes[2] = backprop_at(net, batch.targets, xs_T) - g;
-      } catch (const input_error&) {
-        throw;  // the parameters or data do not fit T (a value beyond float's range): bad input
-      } catch (const std::exception&) {
-        // T's forward throws: it offers no activations to take backprop at
+  // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
+  std::vector<Matrix<mp100>> xs, deltas;
+  Vector<mp100> g;
+  const auto exact = [&] {
+    xs = net.activations(X);
+    g = backprop_at(net, batch.targets, xs, &deltas);
+  };
+  Vector<mp100> cond, cancelled;
+  if constexpr (std::is_same_v<T, double>) {
+    std::vector<Matrix<mp100>> xs_mp;
+    if (xs_T)
+      for (const auto& x : *xs_T) xs_mp.push_back(matrix_cast<mp100>(x));
+    cond = rounding_changes<mp100>(net, batch, full_sweep, xs_T ? &xs_mp : nullptr, u_T, o.seed, o.jobs, &g, exact);
+    cancelled = cancelled_magnitudes(net_T, xs, deltas);
+  } else {
+    exact();
+    auto [net_d, batch_d] = network_on<double>(subject);
+    std::vector<Matrix<double>> xs_d;
+    if (xs_T)
+      for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
+    cond = rounding_changes<double>(net_d, batch_d, full_sweep, xs_T ? &xs_d : nullptr, u_T, o.seed, o.jobs, nullptr,
+                                    [] {});
+    cancelled = cancelled_magnitudes(net_d, xs, deltas);
+  }
+  const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
+  const LossLayer<mp100> loss(net, batch.targets);
+  Vector<mp100> own_error = Vector<mp100>::Zero(P);
+  if (g_T) {
+    Index at = 0;
+    bool finite = true;
+    for (const auto& l : g_T->layers)
+      for (Index i = 0; i < l.size(); ++i, ++at) {
+        using std::isfinite;
+        finite = finite && isfinite(l(i));
+        own_error(at) = abs(scalar_cast<mp100>(l(i)) - g(at));
       }
-    } else if (job < 5) {
-      // The parameters and the inputs (unless they are indices) moved by a relative ±u_T (two draws).
-      Random rng((o.seed ^ 0x9e3779b97f4a7c15ULL) + job);
-      Network<mp100> moved = net;
-      Vector<mp100> theta = net.parameters();
-      for (Index i = 0; i < P; ++i) theta(i) *= mp100(1) + (rng.symmetric() < 0 ? -u_T : u_T);
-      moved.set_parameters(theta);
-      Matrix<mp100> Xm = X;
-      if (!index_input)
-        for (Index i = 0; i < Xm.size(); ++i) Xm(i) *= mp100(1) + (rng.symmetric() < 0 ? -u_T : u_T);
-      changes[job] = backprop_at(moved, batch.targets, moved.activations(Xm)) - g;
-    } else if (job == 5) {
-      cancelled = cancelled_magnitudes(net, xs, deltas);
-    } else {
-      // bpcheck's own backprop in T at the same numbers: how far a correct implementation's rounding goes.
-      try {
-        auto [net_T, batch_T] = network_on<T>(subject);
-        const Gradient<T> gT = net_T.gradient(batch_T.inputs, batch_T.targets, InputGradient::skip);
-        Index at = 0;
-        bool finite = true;
-        for (const auto& l : gT.layers)
-          for (Index i = 0; i < l.size(); ++i, ++at) {
-            using std::isfinite;
-            finite = finite && isfinite(l(i));
-            own_error(at) = abs(scalar_cast<mp100>(l(i)) - g(at));
-          }
-        own_finite = finite;
-      } catch (const input_error&) {
-        throw;
-      } catch (const std::exception&) {
-        // no gradient in T to measure: the bound stands on its other terms
-      }
-    }
-  });
-  Vector<mp100> cond = Vector<mp100>::Zero(P);
-  for (const auto& c : changes)
-    if (c.size() == P) cond = cond.cwiseMax(c.cwiseAbs());
-  if (!own_finite) own_error.setZero();
+    if (!finite) own_error.setZero();
+  }
 
   const Index n = loss.rounding_terms() + X.cols();
   const mp100 floor_T = underflow_floor<T>(mp100(nx + P + 1), mp100(2));
