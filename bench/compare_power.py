@@ -96,6 +96,10 @@ def false_alarms(seeds, bpcheck, d):
                 code, result = compare(paths, precision, bpcheck)
                 runs += 1
                 alarms += code != 0
+                if code != 0:
+                    b = max(result["blocks"], key=lambda b: b["ratio"])
+                    print(f"false alarm: {name}, seed {seed}, {n} samples, {precision}: layer {b['layer']} {b['name']} "
+                          f"{b['verdict']} at error/bound {b['ratio']:.3g}", file=sys.stderr, flush=True)
                 worst = max(worst, max(b["ratio"] for b in result["blocks"]))
     return runs, alarms, worst
 
@@ -108,8 +112,14 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, default=7)
     p.add_argument("--bpcheck", default=None)
+    p.add_argument("--alarms-only", action="store_true", help="only the false-alarm runs")
     a = p.parse_args()
     bpcheck = tb.find_bpcheck(a.bpcheck)
+    if a.alarms_only:
+        with tempfile.TemporaryDirectory() as d:
+            runs, alarms, worst = false_alarms(a.seeds, bpcheck, d)
+        print(f"False alarms: {alarms} of {runs} runs; largest error/bound {worst:.2g}.")
+        return
     start = time.time()
     models = dict(MODELS)
     models["mlp_218k (784-256-64-10)"] = mlp_218k

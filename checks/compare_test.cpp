@@ -251,6 +251,20 @@ TEST_CASE("bpcheck compare: table, --json and --junit, exit 0 right, 1 wrong, 2 
         bpcheck_run("compare " + files + " --gradient '" + write_file("cmp_shape.json", g.dump()) + "'"));
     CHECK_THAT(err, Contains("cmp_shape.json: gradients[0] (layer 0 dense, W): shape [3,4] does not match"));
   }
+  {
+    // float's gradient stated as double: less accurate, a failure unless --allow-less-accurate.
+    json g = c.gradient_float;
+    g["precision"] = "double";
+    const std::string less = "compare " + files + " --gradient '" + write_file("cmp_less.json", g.dump()) + "'";
+    const auto r = bpcheck_run(less);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.out, Contains("as accurate as float") && Contains("--allow-less-accurate makes it advice"));
+    CHECK(bpcheck_run(less + " --strict").code == 1);
+    const auto allowed = bpcheck_run(less + " --allow-less-accurate");
+    CHECK(allowed.code == 0);
+    CHECK_THAT(allowed.out, Contains("verdict: less accurate than double allows (advice"));
+    bpcheck::testing::one_error_line(bpcheck_run(less + " --allow-less-accurate --strict"));
+  }
   bpcheck::testing::one_error_line(bpcheck_run("compare " + files + " --gradient '" +
                                                write_file("cmp_g2.json", c.gradient_double.dump()) +
                                                "' --precision mp100"));

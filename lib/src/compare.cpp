@@ -210,9 +210,16 @@ Vector<R> backprop_at(const Network<R>& net, const Targets<R>& targets, const st
 /// parameter backward with |δ_k| (and |x_k| for layers whose parameter gradient is a product of δ and
 /// the input: dense, convolutions, embedding). A bias before a training-mode batch norm has the exact
 /// gradient Σ_s δ_s = 0 while Σ_s |δ_s| is the size of the terms another program's sum leaves a residue of.
+/// δ_k may itself be an exact 0 formed from terms that cancel (below a batch norm on 2 samples, whose
+/// backward removes every direction but eps's): where bpcheck's own δ_k in T (`deltas_T`, when T's
+/// backprop ran) lost more than √n u_T of itself (n: `rounds`, the roundings along the network), twice
+/// its error over u_T, the size of the terms its rounding came from, is added to |δ_k| (twice: one draw
+/// of a rounding error measures its spread roughly).
 /// A magnitude needs no digits: in double, from the exact activations and δs.
+template <class T>
 Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<mp100>>& xs_exact,
-                                   const std::vector<Matrix<mp100>>& deltas) {
+                                   const std::vector<Matrix<mp100>>& deltas, const std::vector<Matrix<T>>* deltas_T,
+                                   const mp100& u_T, Index rounds) {
   Vector<mp100> out(net.parameter_count());
   Index at = 0;
   for (std::size_t k = 0; k < net.depth(); ++k) {
@@ -224,8 +231,16 @@ Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector
     const Matrix<double> xk = matrix_cast<double>(xs_exact[k]);
     const Matrix<double> x = bilinear ? Matrix<double>(xk.cwiseAbs()) : xk;
     Vector<double> dtheta = Vector<double>::Zero(pk);
-    layer.backward_parameters(x, matrix_cast<double>(xs_exact[k + 1]), matrix_cast<double>(deltas[k]).cwiseAbs(),
-                              dtheta);
+    Matrix<double> delta = matrix_cast<double>(deltas[k]).cwiseAbs();
+    if (deltas_T) {
+      const Matrix<double> lost =
+          matrix_cast<double>(Matrix<mp100>((matrix_cast<mp100>((*deltas_T)[k]) - deltas[k]).cwiseAbs()));
+      const double u = to_double(u_T);
+      const double cancels = std::sqrt(double(rounds)) * u;
+      for (Index i = 0; i < delta.size(); ++i)
+        if (lost(i) > cancels * delta(i)) delta(i) += 2 * lost(i) / u;
+    }
+    layer.backward_parameters(x, matrix_cast<double>(xs_exact[k + 1]), delta, dtheta);
     out.segment(at, pk) = matrix_cast<mp100>(Matrix<double>(dtheta.cwiseAbs()));
     at += pk;
   }
@@ -362,7 +377,8 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   // bpcheck's own forward and backprop in T, at the same numbers: T's activations for cond, and e, how
   // far a correct implementation's rounding goes.
   std::optional<std::vector<Matrix<T>>> xs_T;
-  std::optional<Gradient<T>> g_T;
+  std::optional<Vector<T>> g_T;
+  std::vector<Matrix<T>> deltas_T;
   auto [net_T, batch_T] = network_on<T>(subject);  // input_error: the numbers do not fit T
   try {
     xs_T = net_T.activations(batch_T.inputs);
@@ -371,7 +387,13 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       if (!std::all_of(x.data(), x.data() + x.size(), [](const T& v) { return isfinite(v); })) xs_T.reset();
       if (!xs_T) break;
     }
-    g_T = net_T.gradient(batch_T.inputs, batch_T.targets, InputGradient::skip);
+    if (xs_T) {
+      g_T = backprop_at(net_T, batch_T.targets, *xs_T, &deltas_T);
+      for (const auto& d : deltas_T) {
+        using std::isfinite;
+        if (!std::all_of(d.data(), d.data() + d.size(), [](const T& v) { return isfinite(v); })) g_T.reset();
+      }
+    }
   } catch (const std::exception&) {
     // T's forward or backprop throws: the bound stands on its other terms
   }
@@ -385,6 +407,10 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     jacobian_entries += rows * cols;
   }
   const bool full_sweep = jacobian_entries <= o.sweep_limit;
+  // n: the roundings a value of backprop passes through, as LossLayer::rounding_terms counts them (the
+  // widths along the network), plus the sum over the samples.
+  Index n = net.output_size() + X.cols();
+  for (std::size_t k = 0; k < net.depth(); ++k) n += net.layer(k).input_size() + net.layer(k).output_size();
 
   // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
   std::vector<Matrix<mp100>> xs, deltas;
@@ -399,7 +425,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     if (xs_T)
       for (const auto& x : *xs_T) xs_mp.push_back(matrix_cast<mp100>(x));
     cond = rounding_changes<mp100>(net, batch, full_sweep, xs_T ? &xs_mp : nullptr, u_T, o.seed, o.jobs, &g, exact);
-    cancelled = cancelled_magnitudes(net_T, xs, deltas);
+    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
   } else {
     exact();
     auto [net_d, batch_d] = network_on<double>(subject);
@@ -408,24 +434,20 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
     cond = rounding_changes<double>(net_d, batch_d, full_sweep, xs_T ? &xs_d : nullptr, u_T, o.seed, o.jobs, nullptr,
                                     [] {});
-    cancelled = cancelled_magnitudes(net_d, xs, deltas);
+    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
   }
   const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
-  const LossLayer<mp100> loss(net, batch.targets);
   Vector<mp100> own_error = Vector<mp100>::Zero(P);
   if (g_T) {
-    Index at = 0;
     bool finite = true;
-    for (const auto& l : g_T->layers)
-      for (Index i = 0; i < l.size(); ++i, ++at) {
-        using std::isfinite;
-        finite = finite && isfinite(l(i));
-        own_error(at) = abs(scalar_cast<mp100>(l(i)) - g(at));
-      }
+    for (Index i = 0; i < P; ++i) {
+      using std::isfinite;
+      finite = finite && isfinite((*g_T)(i));
+      own_error(i) = abs(scalar_cast<mp100>((*g_T)(i)) - g(i));
+    }
     if (!finite) own_error.setZero();
   }
 
-  const Index n = loss.rounding_terms() + X.cols();
   const mp100 floor_T = underflow_floor<T>(mp100(nx + P + 1), mp100(2));
   const mp100 floor_float = underflow_floor<float>(mp100(nx + P + 1), mp100(2));
   const EntryBound bound_of{mp100(th.lambda) * sqrt(mp100(n)) * u_T, mp100(th.cond_factor),

@@ -5,16 +5,16 @@
 //   bpcheck::NetworkSubject subject{spec, params_json, data_json};
 //   auto c = bpcheck::compare_gradient(subject, gradient_json, "float");
 //   std::cout << bpcheck::format_table(c);
-//   return c.exit_code();                             // 0 right, 1 wrong
+//   return c.exit_code();                             // 0 right, 1 wrong or less accurate
 //
 // Each entry i of the given gradient g_T is held to a bound of the rounding a correct implementation
 // makes in T (docs/compare.md, "The bound"):
 //
-//   |g_T,i − g_i| ≤ λ √n u_T A_i + K cond_i + M e_b + floor
+//   |g_T,i − g_i| ≤ λ √n u_T A_b + K cond_i + M e_b + floor
 //
-// with g the exact gradient (backprop in mp100), A_i what the entry is summed from in absolute values
-// (the absolute sweep, or normwise beyond sweep_limit; where terms cancel to an exact 0, their
-// magnitudes), n the terms along the network, cond the largest change of the exact gradient over
+// with g the exact gradient (backprop in mp100), A_b what block b is summed from, normwise: its
+// largest |g| or absolute sum of terms (where terms cancel to an exact 0, their size), n the roundings
+// along the network, cond the largest change of the exact gradient over
 // T's rounding of the activations, parameters and inputs, and e_b the largest error of bpcheck's own
 // backprop in T on the block b. One function (decide_block in compare.cpp) maps the evidence to
 // the verdict, with the thresholds of CompareThresholds.
@@ -68,9 +68,8 @@ struct CompareOptions {
   int jobs = 0;                       ///< threads for the rounding moves (0: one per core)
   std::string gradient_file = "gradient";            ///< the gradient document's name, for messages
   /// The most entries the layers' absolute Jacobians on the batch may have together (they are formed in
-  /// mp100 for the absolute sweep, about 80 bytes each). Beyond it, A is normwise: each entry rounds
-  /// relative to its block's largest exact value, and each activation relative to its own size, as
-  /// `verify` does in projection mode.
+  /// mp100 for the forward sweep in absolute values, about 80 bytes each, what each activation's
+  /// rounding is relative to in cond's moves). Beyond it, each activation rounds relative to its own size.
   Index sweep_limit = 1000000;
 };
 
@@ -111,7 +110,7 @@ struct GradientComparison {
   CompareThresholds thresholds;
   Index rounding_terms = 0;    ///< n in the bound: the widths along the network plus the samples
   std::string bound_formula;   ///< the bound as a formula, written where it is built
-  bool absolute_sweep = true;  ///< A from the absolute sweep (false: normwise, beyond sweep_limit)
+  bool absolute_sweep = true;  ///< activations round relative to their forward sweep (false: their size)
   bool allow_less_accurate = false;
   std::vector<BlockComparison> blocks;
 
