@@ -1,8 +1,8 @@
 // bpcheck compare --model M.json --params P.json --data D.json --gradient G.json [--precision float|double]
-//                 [--json FILE] [--junit FILE] [--strict] [--seed N]
+//                 [--json FILE] [--junit FILE] [--allow-less-accurate] [--seed N] [--jobs N]
 // Judges a gradient computed by another program against the mp100 truth (bpcheck/verify/compare.hpp).
-// Exit 0 when every block is within its rounding bound (or only less accurate, without --strict),
-// 1 when one is wrong, 2 on bad input.
+// Exit 0 when every block is within its rounding bound, 1 when one is wrong or less accurate (less
+// accurate only is advice with --allow-less-accurate), 2 on bad input.
 #include <cstdint>
 #include <memory>
 
@@ -17,7 +17,8 @@ namespace {
 struct CompareCommandOptions {
   std::string model, params, data, gradient, precision, json, junit;
   std::uint64_t seed = 42;
-  bool strict = false;
+  int jobs = 0;
+  bool strict = false, allow_less_accurate = false;
 };
 
 }  // namespace
@@ -26,7 +27,8 @@ Command add_compare_command(CLI::App& parent) {
   auto o = std::make_shared<CompareCommandOptions>();
   CLI::App* app = parent.add_subcommand(
       "compare", "Judge a gradient computed by another program (bpcheck's gradient format) against the mp100 truth, "
-                 "block by block, within the rounding bound of its precision. Exit 0: right, 1: wrong, 2: bad input");
+                 "block by block, within the rounding bound of its precision. Exit 0: right, 1: wrong or less accurate "
+                 "than its precision allows, 2: bad input");
   app->add_option("--model", o->model, "model spec JSON file")->required();
   app->add_option("--params", o->params, "parameters JSON file the gradient was computed at")->required();
   app->add_option("--data", o->data, "data JSON file the gradient was computed on")->required();
@@ -36,8 +38,11 @@ Command add_compare_command(CLI::App& parent) {
       ->check(CLI::IsMember({"float", "double"}));
   app->add_option("--json", o->json, "also write the comparison as JSON to FILE");
   app->add_option("--junit", o->junit, "also write the comparison as JUnit XML to FILE");
-  app->add_flag("--strict", o->strict,
-                "also fail (exit 1) when a block is less accurate than its precision allows (by default: advice)");
+  auto* allow = app->add_flag("--allow-less-accurate", o->allow_less_accurate,
+                              "a block only less accurate than its precision allows is advice (exit 0), not a failure");
+  app->add_flag("--strict", o->strict, "less accurate fails (exit 1): the default, kept for scripts")->excludes(allow);
+  app->add_option("--jobs", o->jobs, "threads for the rounding moves (default 0: one per core)")
+      ->check(CLI::NonNegativeNumber);
   app->add_option("--seed", o->seed, "seed of the rounding moves of the activations")
       ->check(seed_check())
       ->capture_default_str();
@@ -51,7 +56,8 @@ Command add_compare_command(CLI::App& parent) {
             const nlohmann::json gradient = read_json_file(o->gradient);
             CompareOptions options;
             options.seed = o->seed;
-            options.strict = o->strict;
+            options.allow_less_accurate = o->allow_less_accurate;
+            options.jobs = o->jobs;
             options.gradient_file = o->gradient;
             const GradientComparison c = compare_gradient(subject, gradient, o->precision, options);
             if (!o->json.empty()) write_file_atomically(o->json, to_json(c).dump(2) + "\n");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -12,6 +13,7 @@
 
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/io/limits.hpp"
+#include "bpcheck/parallel.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/network_layer.hpp"
 
@@ -180,23 +182,224 @@ Vector<mp100> flat(const Gradient<mp100>& g) {
 
 std::string short_text(const mp100& x, int digits) { return x.str(digits, std::ios_base::scientific); }
 
+/// Backprop in mp100 for the cotangent 1 at the activations x_0 … x_L: the parameter gradient, and δ_k
+/// (the gradient of the loss with respect to layer k's output) when `deltas` is given.
+template <class R>
+Vector<R> backprop_at(const Network<R>& net, const Targets<R>& targets, const std::vector<Matrix<R>>& xs,
+                      std::vector<Matrix<R>>* deltas = nullptr) {
+  Matrix<R> delta = net.loss().gradient(xs.back(), targets);
+  const Index P = net.parameter_count();
+  Vector<R> out(P);
+  if (deltas) deltas->assign(net.depth(), Matrix<R>());
+  Index at = P;
+  for (std::size_t k = net.depth(); k-- > 0;) {
+    const Index pk = net.layer(k).parameter_count();
+    at -= pk;
+    if (deltas) (*deltas)[k] = delta;
+    Vector<R> dtheta = Vector<R>::Zero(pk);
+    if (k > 0)
+      delta = net.layer(k).backward(xs[k], xs[k + 1], delta, dtheta);
+    else if (pk > 0)
+      net.layer(0).backward_parameters(xs[0], xs[1], delta, dtheta);  // no dX: the inputs may be indices
+    out.segment(at, pk) = dtheta;
+  }
+  return out;
+}
+
+/// What each parameter entry is summed from, in absolute values, where the signs of δ cancel: layer k's
+/// parameter backward with |δ_k| (and |x_k| for layers whose parameter gradient is a product of δ and
+/// the input: dense, convolutions, embedding). A bias before a training-mode batch norm has the exact
+/// gradient Σ_s δ_s = 0 while Σ_s |δ_s| is the size of the terms another program's sum leaves a residue of.
+/// δ_k may itself be an exact 0 formed from terms that cancel (below a batch norm on 2 samples, whose
+/// backward removes every direction but eps's): where bpcheck's own δ_k in T (`deltas_T`, when T's
+/// backprop ran) lost more than √n u_T of itself (n: `rounds`, the roundings along the network), twice
+/// its error over u_T, the size of the terms its rounding came from, is added to |δ_k| (twice: one draw
+/// of a rounding error measures its spread roughly).
+/// A magnitude needs no digits: in double, from the exact activations and δs.
+template <class T>
+Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<mp100>>& xs_exact,
+                                   const std::vector<Matrix<mp100>>& deltas, const std::vector<Matrix<T>>* deltas_T,
+                                   const mp100& u_T, Index rounds) {
+  Vector<mp100> out(net.parameter_count());
+  Index at = 0;
+  for (std::size_t k = 0; k < net.depth(); ++k) {
+    const auto& layer = net.layer(k);
+    const Index pk = layer.parameter_count();
+    if (pk == 0) continue;
+    const std::string type = layer.type_name();
+    const bool bilinear = type == "dense" || type == "conv1d" || type == "conv2d" || type == "embedding";
+    const Matrix<double> xk = matrix_cast<double>(xs_exact[k]);
+    const Matrix<double> x = bilinear ? Matrix<double>(xk.cwiseAbs()) : xk;
+    Vector<double> dtheta = Vector<double>::Zero(pk);
+    Matrix<double> delta = matrix_cast<double>(deltas[k]).cwiseAbs();
+    if (deltas_T) {
+      const Matrix<double> lost =
+          matrix_cast<double>(Matrix<mp100>((matrix_cast<mp100>((*deltas_T)[k]) - deltas[k]).cwiseAbs()));
+      const double u = to_double(u_T);
+      const double cancels = std::sqrt(double(rounds)) * u;
+      for (Index i = 0; i < delta.size(); ++i)
+        if (lost(i) > cancels * delta(i)) delta(i) += 2 * lost(i) / u;
+    }
+    layer.backward_parameters(x, matrix_cast<double>(xs_exact[k + 1]), delta, dtheta);
+    out.segment(at, pk) = matrix_cast<mp100>(Matrix<double>(dtheta.cwiseAbs()));
+    at += pk;
+  }
+  return out;
+}
+
+/// The bound of one entry and its formula, built in one place:
+///   λ √n u_T A + K cond + M e_b + floor.
+struct EntryBound {
+  mp100 rounding;  ///< λ √n u_T
+  mp100 K, M, floor;
+  mp100 operator()(const mp100& A, const mp100& cond, const mp100& measured) const {
+    return rounding * A + K * cond + M * measured + floor;
+  }
+  static std::string formula() { return "λ √n u A + K cond + M e + floor"; }
+};
+
+/// The evidence on one entry beyond which the verdict is decided.
+struct EntryEvidence {
+  bool finite = true;
+  mp100 error, bound, magnitude;  ///< |g_T − g|, its bound in T, A
+};
+
+/// The one place that maps evidence to a verdict: a block's entries (error, bound, magnitude), its
+/// largest exact value, whether that is 0 (up to mp100's rounding of terms that cancel), T's unit
+/// roundoff and float's (for a double gradient, whose bound scales with u but for the underflow floor).
+void decide_block(BlockComparison& bc, const std::vector<EntryEvidence>& entries, const mp100& max_exact,
+                  bool exact_zero, const std::string& precision, const mp100& u_T, const mp100& floor_T,
+                  const mp100& floor_float, const CompareThresholds& t) {
+  using boost::multiprecision::sqrt;
+  const mp100 to_float = scalar_cast<mp100>(unit_roundoff<float>()) / u_T;
+  const mp100 sqrt_u = sqrt(u_T);
+  bool finite = true, gross = false;
+  double ratio = 0, float_ratio = 0;
+  for (const auto& e : entries) {
+    if (!e.finite) {
+      finite = false;
+      continue;
+    }
+    if (e.error == 0) continue;
+    const double r = to_double(e.error / e.bound);
+    ratio = std::max(ratio, r);
+    float_ratio = std::max(float_ratio, to_double(e.error / ((e.bound - floor_T) * to_float + floor_float)));
+    if (r > t.pass_ratio && e.error > mp100(t.gross_fraction) * max_exact && e.error > sqrt_u * e.magnitude)
+      gross = true;
+  }
+  bc.ratio = finite ? ratio : infinity;
+  bc.float_ratio = precision == "double" ? (finite ? float_ratio : infinity) : bc.ratio;
+  bc.exact_zero = exact_zero;
+  const std::string digits = fmt::format("{:.1f} digits", bc.digits);
+  if (!finite) {
+    bc.verdict = CompareVerdict::wrong;
+    bc.explanation = "a value that is not finite";
+  } else if (ratio <= t.pass_ratio) {
+    bc.verdict = CompareVerdict::pass;
+  } else if (gross) {
+    bc.verdict = CompareVerdict::wrong;
+    bc.explanation = (bc.exact_zero ? "the exact block is 0; " : "") + digits +
+                     ": an error far beyond any rounding (a wrong formula)";
+  } else {
+    bc.verdict = CompareVerdict::less_accurate;
+    if (precision == "double" && bc.float_ratio <= t.pass_ratio) {
+      bc.consistent_with = "float";
+      bc.explanation = "as accurate as float: a float32 path inside a double model?";
+    } else {
+      bc.explanation = (bc.exact_zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") + digits +
+                       ": no rounding in float or double explains it";
+    }
+  }
+}
+
+/// cond: the largest change of the gradient over the moves T's rounding makes, computed on rung R (mp100
+/// for a double gradient; double for a float one: float's moves of 6e-8 are far above double's
+/// rounding). Three moves: backprop at bpcheck's own forward activations in T (xs_T, when given; the
+/// exact backward then takes the branches T's rounding took, a near-tie in a max pool), and two draws
+/// of the parameters and inputs (unless they are indices) moved by a relative ±u_T and every activation
+/// by ±u_T F_k (F_k its forward sweep in absolute values, or its own size beyond the sweep limit). Each
+/// against backprop at the unmoved point: `base` when given (read after `beside` ran), else computed.
+/// The moves run on `jobs` threads with `beside` as one more item.
+template <class R>
+Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, bool full_sweep,
+                               const std::vector<Matrix<R>>* xs_T, const mp100& u, std::uint64_t seed, int jobs,
+                               const Vector<R>* base, const std::function<void()>& beside) {
+  using std::abs;
+  const R r = scalar_cast<R>(u);
+  const Index P = net.parameter_count();
+  std::vector<Vector<R>> F;
+  if (full_sweep) F = LossLayer<R>(net, batch.targets).activation_sweeps(batch.inputs);
+  const bool index_input = net.depth() > 0 && net.layer(0).input_is_index();
+  std::vector<Vector<R>> grads(4);  // the unmoved point, T's activations, two draws
+  parallel_for(5, jobs, [&](std::size_t job) {
+    if (job == 0) {
+      if (!base) grads[0] = backprop_at(net, batch.targets, net.activations(batch.inputs));
+    } else if (job == 1) {
+      if (xs_T) grads[1] = backprop_at(net, batch.targets, *xs_T);
+    } else if (job < 4) {
+      Random rng((seed ^ 0x9e3779b97f4a7c15ULL) + job);
+      const auto sign = [&rng] { return rng.symmetric() < 0 ? -1 : 1; };
+      Network<R> moved = net;
+      Vector<R> theta = net.parameters();
+      for (Index i = 0; i < P; ++i) theta(i) *= R(1) + R(sign()) * r;
+      moved.set_parameters(theta);
+      Matrix<R> X = batch.inputs;
+      if (!index_input)
+        for (Index i = 0; i < X.size(); ++i) X(i) *= R(1) + R(sign()) * r;
+      auto xs = moved.activations(X);
+      for (std::size_t k = 1; k < xs.size(); ++k)
+        for (Index i = 0; i < xs[k].size(); ++i)
+          xs[k](i) += R(sign()) * r * (full_sweep ? F[k](i) : R(abs(xs[k](i))));
+      grads[job] = backprop_at(moved, batch.targets, xs);
+    } else {
+      beside();
+    }
+  });
+  const Vector<R>& at = base ? *base : grads[0];
+  Vector<mp100> cond = Vector<mp100>::Zero(P);
+  for (std::size_t j = 1; j < grads.size(); ++j)
+    if (grads[j].size() == P) cond = cond.cwiseMax(matrix_cast<mp100>(Matrix<R>((grads[j] - at).cwiseAbs())));
+  return cond;
+}
+
 template <class T>
 GradientComparison compare_on(const NetworkSubject& subject, const std::vector<Given>& given,
                               const std::optional<std::string>& given_loss, const CompareOptions& o) {
   using std::abs;
   using boost::multiprecision::sqrt;
   const std::string prec = scalar_name<T>();
+  const CompareThresholds& th = o.thresholds;
   auto [net, batch] = network_on<mp100>(subject);
   const Matrix<mp100>& X = batch.inputs;
   const Index P = net.parameter_count(), nx = X.size();
   const mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
-  const mp100 K(o.rounding_factor);
 
-  // The truth and what its rounding in T is relative to.
-  const Gradient<mp100> exact_gradient = net.gradient(X, batch.targets);
-  const Vector<mp100> g = flat(exact_gradient);
-  const LossLayer<mp100> loss(net, batch.targets);
-  // The absolute sweep forms every layer's absolute Jacobian on the batch: O(Jacobian) work and memory.
+  // bpcheck's own forward and backprop in T, at the same numbers: T's activations for cond, and e, how
+  // far a correct implementation's rounding goes.
+  std::optional<std::vector<Matrix<T>>> xs_T;
+  std::optional<Vector<T>> g_T;
+  std::vector<Matrix<T>> deltas_T;
+  auto [net_T, batch_T] = network_on<T>(subject);  // input_error: the numbers do not fit T
+  try {
+    xs_T = net_T.activations(batch_T.inputs);
+    for (const auto& x : *xs_T) {
+      using std::isfinite;
+      if (!std::all_of(x.data(), x.data() + x.size(), [](const T& v) { return isfinite(v); })) xs_T.reset();
+      if (!xs_T) break;
+    }
+    if (xs_T) {
+      g_T = backprop_at(net_T, batch_T.targets, *xs_T, &deltas_T);
+      for (const auto& d : deltas_T) {
+        using std::isfinite;
+        if (!std::all_of(d.data(), d.data() + d.size(), [](const T& v) { return isfinite(v); })) g_T.reset();
+      }
+    }
+  } catch (const std::exception&) {
+    // T's forward or backprop throws: the bound stands on its other terms
+  }
+  // The forward sweep in absolute values (what each activation's rounding is relative to) forms every
+  // layer's absolute Jacobian on the batch: O(Jacobian) work and memory. Beyond sweep_limit each
+  // activation rounds relative to its own size.
   Index jacobian_entries = 0;
   for (std::size_t k = 0; k < net.depth(); ++k) {
     const Index rows = net.layer(k).output_size() * X.cols();
@@ -204,69 +407,64 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     jacobian_entries += rows * cols;
   }
   const bool full_sweep = jacobian_entries <= o.sweep_limit;
-  const Vector<mp100> sweep =
-      full_sweep ? Vector<mp100>(loss.absolute_sweep(X, Matrix<mp100>::Ones(1, 1)).tail(P)) : Vector<mp100>::Zero(P);
-  const mp100 terms(loss.rounding_terms());
+  // n: the roundings a value of backprop passes through, as LossLayer::rounding_terms counts them (the
+  // widths along the network), plus the sum over the samples.
+  Index n = net.output_size() + X.cols();
+  for (std::size_t k = 0; k < net.depth(); ++k) n += net.layer(k).input_size() + net.layer(k).output_size();
 
-  // cond: the largest change of the exact gradient over the moves T's rounding makes.
-  Vector<mp100> cond = Vector<mp100>::Zero(P);
-  const auto add_change = [&cond](const Vector<mp100>& change) { cond = cond.cwiseMax(change.cwiseAbs()); };
-  {
-    // Every activation moved by ±u_T F_k, two draws, and bpcheck's own activations in T (the exact
-    // backward then takes the branches T's rounding took). Changes of backprop from backprop at the
-    // exact activations.
-    std::vector<Vector<mp100>> F;
-    if (full_sweep) {
-      F = loss.activation_sweeps(X);
-    } else {
-      for (const auto& x : loss.activations(X)) F.push_back(Eigen::Map<const Vector<mp100>>(x.data(), x.size()).cwiseAbs());
-    }
-    const Vector<mp100> base = loss.gradient_at_activations(loss.activations(X)).tail(P);
-    for (std::uint64_t k = 1; k <= 2; ++k)
-      add_change(Vector<mp100>(loss.gradient_at_rounded_activations(X, F, u_T, o.seed + k).tail(P) - base));
-    try {
-      auto [net_T, batch_T] = network_on<T>(subject);
-      std::vector<Matrix<mp100>> xs;
-      bool finite = true;
-      for (const auto& x : net_T.activations(batch_T.inputs)) {
-        xs.push_back(matrix_cast<mp100>(x));
-        using std::isfinite;
-        finite = finite && std::all_of(x.data(), x.data() + x.size(), [](const T& v) { return isfinite(v); });
-      }
-      if (finite) add_change(Vector<mp100>(loss.gradient_at_activations(xs).tail(P) - base));
-    } catch (const input_error&) {
-      throw;  // the parameters or data do not fit T (a value beyond float's range): bad input
-    } catch (const std::exception&) {
-      // T's forward throws: it offers no activations to take backprop at
-    }
-    // The parameters and the inputs (unless they are indices) moved by a relative ±u_T, two draws.
-    Random rng(o.seed ^ 0x9e3779b97f4a7c15ULL);
-    const bool index_input = loss.input_is_index();
-    for (int k = 0; k < 2; ++k) {
-      Network<mp100> moved = net;
-      Vector<mp100> theta = net.parameters();
-      for (Index i = 0; i < P; ++i) theta(i) *= mp100(1) + (rng.symmetric() < 0 ? -u_T : u_T);
-      moved.set_parameters(theta);
-      Matrix<mp100> Xm = X;
-      if (!index_input)
-        for (Index i = 0; i < Xm.size(); ++i) Xm(i) *= mp100(1) + (rng.symmetric() < 0 ? -u_T : u_T);
-      add_change(Vector<mp100>(flat(moved.gradient(Xm, batch.targets)) - g));
-    }
+  // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
+  std::vector<Matrix<mp100>> xs, deltas;
+  Vector<mp100> g;
+  const auto exact = [&] {
+    xs = net.activations(X);
+    g = backprop_at(net, batch.targets, xs, &deltas);
+  };
+  Vector<mp100> cond, cancelled;
+  if constexpr (std::is_same_v<T, double>) {
+    std::vector<Matrix<mp100>> xs_mp;
+    if (xs_T)
+      for (const auto& x : *xs_T) xs_mp.push_back(matrix_cast<mp100>(x));
+    cond = rounding_changes<mp100>(net, batch, full_sweep, xs_T ? &xs_mp : nullptr, u_T, o.seed, o.jobs, &g, exact);
+    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
+  } else {
+    exact();
+    auto [net_d, batch_d] = network_on<double>(subject);
+    std::vector<Matrix<double>> xs_d;
+    if (xs_T)
+      for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
+    cond = rounding_changes<double>(net_d, batch_d, full_sweep, xs_T ? &xs_d : nullptr, u_T, o.seed, o.jobs, nullptr,
+                                    [] {});
+    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
   }
-  const mp100 floor = underflow_floor<T>(mp100(nx + P + 1), mp100(2), o.rounding_factor);
-  const mp100 sqrt_u = sqrt(u_T);
+  const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
+  Vector<mp100> own_error = Vector<mp100>::Zero(P);
+  if (g_T) {
+    bool finite = true;
+    for (Index i = 0; i < P; ++i) {
+      using std::isfinite;
+      finite = finite && isfinite((*g_T)(i));
+      own_error(i) = abs(scalar_cast<mp100>((*g_T)(i)) - g(i));
+    }
+    if (!finite) own_error.setZero();
+  }
+
+  const mp100 floor_T = underflow_floor<T>(mp100(nx + P + 1), mp100(2));
+  const mp100 floor_float = underflow_floor<float>(mp100(nx + P + 1), mp100(2));
+  const EntryBound bound_of{mp100(th.lambda) * sqrt(mp100(n)) * u_T, mp100(th.cond_factor),
+                            mp100(th.measured_factor), floor_T};
 
   GradientComparison c;
   c.subject = fmt::format("network ({} layers, {})", subject.spec.layers.size(), net.loss().name());
   c.precision = prec;
   c.samples = X.cols();
-  c.exact_loss = short_text(exact_gradient.loss, 20);
+  c.exact_loss = short_text(exact_loss, 20);
   c.given_loss = given_loss;
   c.unit_roundoff = to_double(u_T);
-  c.rounding_factor = o.rounding_factor;
-  c.rounding_terms = loss.rounding_terms();
+  c.thresholds = th;
+  c.rounding_terms = n;
+  c.bound_formula = EntryBound::formula();
   c.absolute_sweep = full_sweep;
-  c.strict = o.strict;
+  c.allow_less_accurate = o.allow_less_accurate;
   const double max_digits = scalar_traits<T>::print_digits;
   Index offset = 0;
   for (std::size_t k = 0; k < net.depth(); ++k) {
@@ -276,61 +474,62 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       bc.layer_type = net.layer(k).type_name();
       bc.name = b.name;
       bc.shape = b.is_vector ? std::vector<Index>{b.rows} : std::vector<Index>{b.rows, b.cols};
-      mp100 max_exact(0), max_err(0);
+      mp100 max_exact(0), max_err(0), block_magnitude(0), measured(0);
       bool all_finite = true;
-      mp100 block_magnitude(0);
       for (Index i = 0; i < b.size(); ++i) {
         const Index at = offset + b.offset + i;
         max_exact = std::max(max_exact, mp100(abs(g(at))));
-        block_magnitude = std::max({block_magnitude, mp100(abs(g(at))), sweep(at)});
+        block_magnitude = std::max({block_magnitude, mp100(abs(g(at))), cancelled(at)});
+        measured = std::max(measured, own_error(at));
       }
       std::vector<ComparedEntry> entries;
-      bool gross = false;
+      std::vector<EntryEvidence> evidence;
       for (Index i = 0; i < b.size(); ++i) {
         const Index at = offset + b.offset + i;
         const Given& v = given[std::size_t(at)];
-        // What the entry rounds relative to. Where nothing of bpcheck's computation reaches it (an exactly
-        // zero gradient that bpcheck's layer returns as 0, as attention's key bias, which softmax
-        // ignores), another implementation still forms it from terms that cancel: those of its block.
-        mp100 magnitude = std::max(mp100(abs(g(at))), sweep(at));
-        if (magnitude == 0 || !full_sweep) magnitude = block_magnitude;
-        const mp100 bound = rounding_bound(terms, magnitude, o.rounding_factor, u_T) + K * cond(at) + floor;
+        // What the entry rounds relative to, normwise: the block's largest exact value or sum of the
+        // terms that cancel. Per entry it would hold small entries to the rounding of their own terms,
+        // but δ_k is itself formed from terms that cancel (softmax − one-hot, a norm's backward), whose
+        // rounding reaches every entry.
+        const mp100& magnitude = block_magnitude;
+        EntryEvidence ev;
+        ev.bound = bound_of(magnitude, cond(at), measured);
+        ev.magnitude = magnitude;
         ComparedEntry e;
         e.row = b.is_vector ? i : i % b.rows;
         e.col = b.is_vector ? 0 : i / b.rows;
         e.where = b.is_vector ? fmt::format("{}[{}]", b.name, e.row) : fmt::format("{}[{},{}]", b.name, e.row, e.col);
         e.exact = short_text(g(at), max_digits + 3);
         e.given = v.text;
-        e.bound = to_double(bound);
+        e.bound = to_double(ev.bound);
         if (!v.finite) {
           all_finite = false;
+          ev.finite = false;
           e.abs_error = e.ratio = infinity;
-          gross = true;
         } else {
-          const mp100 err = abs(v.value - g(at));
-          max_err = std::max(max_err, err);
-          e.abs_error = to_double(err);
-          e.ratio = err == 0 ? 0.0 : to_double(err / bound);
-          // Gross: far beyond any rounding of this size (a tenth of the block's largest exact value, and
-          // √u_T of what the entry rounds relative to): a wrong formula, not lost digits.
-          if (e.ratio > 1 && err * 10 > max_exact && err > sqrt_u * magnitude) gross = true;
+          ev.error = abs(v.value - g(at));
+          max_err = std::max(max_err, ev.error);
+          e.abs_error = to_double(ev.error);
+          e.ratio = ev.error == 0 ? 0.0 : to_double(ev.error / ev.bound);
         }
         entries.push_back(std::move(e));
+        evidence.push_back(std::move(ev));
       }
       std::stable_sort(entries.begin(), entries.end(),
                        [](const ComparedEntry& x, const ComparedEntry& y) { return x.ratio > y.ratio; });
-      bc.ratio = entries.empty() ? 0.0 : entries.front().ratio;
       bc.max_abs_error = all_finite ? to_double(max_err) : infinity;
       bc.max_exact = to_double(max_exact);
       if (!all_finite)
         bc.digits = 0;
       else if (max_err == 0)
         bc.digits = max_digits;
-      else if (max_exact == 0)
-        bc.digits = 0;
+      else if (max_exact <= mp100_tolerance() * block_magnitude)
+        bc.digits = 0;  // an exact 0: no digits to keep
       else
         bc.digits = std::clamp(-std::log10(to_double(max_err / max_exact)), 0.0, max_digits);
-      bc.verdict = bc.ratio <= 1 ? CompareVerdict::pass : gross ? CompareVerdict::wrong : CompareVerdict::less_accurate;
+      // An exact 0 from terms that cancel comes out of mp100 as ~1e-101 of their size.
+      const bool exact_zero = max_exact <= mp100_tolerance() * block_magnitude;
+      decide_block(bc, evidence, max_exact, exact_zero, prec, u_T, floor_T, floor_float, th);
       entries.resize(std::min<std::size_t>(entries.size(), 5));
       bc.worst = std::move(entries);
       c.blocks.push_back(std::move(bc));
@@ -397,7 +596,7 @@ std::string compare_verdict_name(CompareVerdict v) {
 
 bool GradientComparison::passed() const {
   const CompareVerdict v = verdict();
-  return v == CompareVerdict::pass || (v == CompareVerdict::less_accurate && !strict);
+  return v == CompareVerdict::pass || (v == CompareVerdict::less_accurate && allow_less_accurate);
 }
 
 CompareVerdict GradientComparison::verdict() const {
@@ -465,14 +664,16 @@ std::string format_table(const GradientComparison& c) {
     out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6.1f} {:>11.3g}  {}\n", block_label(b), width, shape_string(b.shape),
                        v, b.digits, b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
   }
-  out += fmt::format("bound per entry: K ((terms + 2) u A + cond) + floor; K = {:g}, terms = {}, u = {:.3g}; A {}\n",
-                     c.rounding_factor, c.rounding_terms, c.unit_roundoff,
-                     c.absolute_sweep ? "from the absolute sweep" : "normwise (the block's largest |g|: a large model)");
+  out += fmt::format(
+      "bound per entry: {}; λ = {:g}, n = {}, K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
+      "activations round relative to {}\n",
+      c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor, c.thresholds.measured_factor,
+      c.unit_roundoff, c.absolute_sweep ? "the absolute sweep" : "their own size (normwise: a large model)");
   out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
   if (const BlockComparison* w = c.worst_block()) out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
   for (const auto& b : c.blocks) {
     if (b.verdict == CompareVerdict::pass) continue;
-    out += fmt::format("{} is {}:\n", block_label(b), verdict_words(b.verdict, c.precision));
+    out += fmt::format("{} is {}: {}\n", block_label(b), verdict_words(b.verdict, c.precision), b.explanation);
     for (const auto& e : b.worst)
       if (e.ratio > 1) out += fmt::format("    {:<12} given {}  exact {}  |error| {:.3g}  bound {:.3g}\n", e.where,
                                           e.given, e.exact, e.abs_error, e.bound);
@@ -480,7 +681,7 @@ std::string format_table(const GradientComparison& c) {
   const CompareVerdict v = c.verdict();
   out += "verdict: " + verdict_words(v, c.precision);
   if (v == CompareVerdict::less_accurate)
-    out += c.strict ? " (a failure with --strict)" : " (advice; a failure with --strict)";
+    out += c.allow_less_accurate ? " (advice: --allow-less-accurate)" : " (a failure; --allow-less-accurate makes it advice)";
   return out + "\n";
 }
 
@@ -493,13 +694,15 @@ nlohmann::ordered_json to_json(const GradientComparison& c) {
   j["samples"] = c.samples;
   j["verdict"] = compare_verdict_name(c.verdict());
   j["passed"] = c.passed();
-  j["strict"] = c.strict;
+  j["allow_less_accurate"] = c.allow_less_accurate;
   j["loss"] = {{"exact", c.exact_loss}, {"given", c.given_loss ? nlohmann::ordered_json(*c.given_loss) : nullptr}};
-  j["bound"] = {{"formula", "K ((terms + 2) u A + cond) + floor"},
-                {"K", c.rounding_factor},
-                {"terms", c.rounding_terms},
+  j["bound"] = {{"formula", c.bound_formula},
+                {"lambda", c.thresholds.lambda},
+                {"n", c.rounding_terms},
+                {"K", c.thresholds.cond_factor},
+                {"M", c.thresholds.measured_factor},
                 {"unit_roundoff", c.unit_roundoff},
-                {"magnitude", c.absolute_sweep ? "absolute sweep" : "normwise"}};
+                {"activations", c.absolute_sweep ? "absolute sweep" : "normwise"}};
   const auto entry_json = [](const ComparedEntry& e) {
     nlohmann::ordered_json x;
     x["row"] = e.row;
@@ -522,8 +725,12 @@ nlohmann::ordered_json to_json(const GradientComparison& c) {
     x["verdict"] = compare_verdict_name(b.verdict);
     x["digits"] = b.digits;
     x["ratio"] = number_or_null(b.ratio);
+    x["float_ratio"] = number_or_null(b.float_ratio);
+    x["consistent_with"] = b.consistent_with.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(b.consistent_with);
+    x["explanation"] = b.explanation;
     x["max_abs_error"] = number_or_null(b.max_abs_error);
     x["max_exact"] = b.max_exact;
+    x["exact_zero"] = b.exact_zero;
     auto worst = nlohmann::ordered_json::array();
     for (const auto& e : b.worst) worst.push_back(entry_json(e));
     x["worst"] = std::move(worst);
@@ -544,7 +751,7 @@ nlohmann::ordered_json to_json(const GradientComparison& c) {
 std::string to_junit_xml(const GradientComparison& c) {
   std::size_t failures = 0;
   for (const auto& b : c.blocks)
-    failures += b.verdict == CompareVerdict::wrong || (b.verdict == CompareVerdict::less_accurate && c.strict);
+    failures += b.verdict == CompareVerdict::wrong || (b.verdict == CompareVerdict::less_accurate && !c.allow_less_accurate);
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += fmt::format("<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n",
                      xml_escape("bpcheck compare: " + c.subject + " [" + c.precision + "]"), c.blocks.size(), failures);
@@ -552,9 +759,11 @@ std::string to_junit_xml(const GradientComparison& c) {
     out += fmt::format("  <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(c.subject),
                        xml_escape(block_label(b) + " [" + c.precision + "]"));
     const std::string detail =
-        fmt::format("{:.1f} digits, error/bound {:.3g}{}", b.digits, b.ratio,
+        fmt::format("{:.1f} digits, error/bound {:.3g}{}{}", b.digits, b.ratio,
+                    b.explanation.empty() ? std::string() : " (" + b.explanation + ")",
                     b.worst.empty() ? std::string() : "; worst " + entry_sentence(b, b.worst.front()));
-    const bool failed = b.verdict == CompareVerdict::wrong || (b.verdict == CompareVerdict::less_accurate && c.strict);
+    const bool failed =
+        b.verdict == CompareVerdict::wrong || (b.verdict == CompareVerdict::less_accurate && !c.allow_less_accurate);
     if (failed)
       out += fmt::format("    <failure message=\"{}\">{}</failure>\n",
                          xml_escape(block_label(b) + " is " + verdict_words(b.verdict, c.precision)), xml_escape(detail));
