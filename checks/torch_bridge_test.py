@@ -200,7 +200,9 @@ class Tampered(unittest.TestCase):
                 self.assertEqual(result["worst"]["layer"], 0, text)
                 self.assertEqual((result["worst"]["row"], result["worst"]["col"]), (1, 2), text)
                 self.assertTrue(all(b["verdict"] == "pass" for b in result["blocks"][1:]), text)
-                # less accurate is advice by default and a failure with --strict, as verify's unstable
+                # beyond the bound is a failure by default (no rounding of double explains it), and
+                # still with --strict
+                self.assertEqual(code, 1, text)
                 code, _, text = run_compare(model, loss, batch, "double", tamper, strict=True)
                 self.assertEqual(code, 1, text)
 
