@@ -340,8 +340,12 @@ class Subject {
         continue;
       }
       if (unevaluable.empty() && !on_kink) {
-        exact_truth(make, s, opt, rng, index_input);
-        if (!truth_finite(s)) unevaluable = "the dual-number oracle (mp100) is not finite there";
+        try {
+          exact_truth(make, s, opt, rng, index_input);
+          if (!truth_finite(s)) unevaluable = "the dual-number oracle (mp100) is not finite there";
+        } catch (const not_finite_error&) {
+          unevaluable = "the dual-number oracle (mp100) is not finite there";
+        }
       }
       if (unevaluable.empty()) break;
       VerificationReport::count(outcome.redrawn, unevaluable);

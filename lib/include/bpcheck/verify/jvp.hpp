@@ -134,7 +134,7 @@ Jvp<T> run(const DualForward<T>& f, const Matrix<T>& X, const Vector<T>& theta, 
     }
   }
   for (Index i = 0; i < r.tangents.size(); ++i)
-    if (!isfinite(r.tangents(i))) throw error("jvp: a tangent is not finite (the layer overflowed on duals)");
+    if (!isfinite(r.tangents(i))) throw not_finite_error("jvp: a tangent is not finite (the layer overflowed on duals)");
   r.passes = passes;
   return r;
 }
