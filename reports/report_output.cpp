@@ -340,6 +340,7 @@ std::string layer_table(const json& model) {
   const Network<double> net(spec);
   Table t{{"#", "layer", "options", "input", "output", "parameters"}, {}};
   Index in = net.input_size();
+  std::string carried;  // the previous layer's output shape
   for (std::size_t k = 0; k < net.depth(); ++k) {
     const auto& layer = spec.layers[k];
     std::string options;
@@ -347,9 +348,16 @@ std::string layer_table(const json& model) {
       options += (options.empty() ? "" : ", ") + key + " " + (value.is_string() ? value.get<std::string>() : value.dump());
     const Index out = net.layer(k).output_size();
     const std::string in_shape = shape_of(layer.options);
-    const std::string out_shape = k + 1 < net.depth() ? shape_of(spec.layers[k + 1].options) : "";
+    // The output's shape is the input shape of the next layer that states one, past size-keeping layers.
+    std::string out_shape;
+    for (std::size_t j = k + 1; j < net.depth() && out_shape.empty(); ++j) {
+      out_shape = shape_of(spec.layers[j].options);
+      if (net.layer(j).output_size() != out) break;
+    }
+    const std::string shown_in = in_shape.empty() && !carried.empty() ? carried : in_shape;
+    carried = out_shape;
     t.rows.push_back({std::to_string(k), html_escape(layer.type), html_escape(options),
-                      in_shape.empty() ? std::to_string(in) : fmt::format("{} = {}", in_shape, in),
+                      shown_in.empty() ? std::to_string(in) : fmt::format("{} = {}", shown_in, in),
                       out_shape.empty() ? std::to_string(out) : fmt::format("{} = {}", out_shape, out),
                       std::to_string(net.layer(k).parameter_count())});
     in = out;
@@ -690,7 +698,7 @@ std::map<std::string, std::string> render(const json& report) {
     << run.at("items").dump() << " work items. Every error is measured against the mp100 (100-digit) truth of the "
     << "same inputs. Data: <a href=\"report.json\">report.json</a>, <a href=\"fd_error.csv\">fd_error.csv</a>, "
     << "<a href=\"backprop_error.csv\">backprop_error.csv</a>, <a href=\"conditioning.csv\">conditioning.csv</a>, "
-    << "<a href=\"verification.csv\">verification.csv</a>.</p>\n";
+    << "<a href=\"verification.csv\">verification.csv</a>, <a href=\"theory.csv\">theory.csv</a>.</p>\n";
 
   // The findings in a few lines, then the agreement with theory: the verdict on the numbers.
   h << "<h2 id=\"summary\">Summary</h2>\n<ul>\n";
