@@ -744,6 +744,21 @@ std::map<std::string, std::string> render(const json& report) {
                        cond, in_mp100, products);
   }
   {
+    std::size_t moved = 0, stuck = 0, near = 0;
+    for (const auto& fd : report.at("finite_differences")) {
+      if (!fd.contains("kinks")) continue;
+      const json& k = fd.at("kinks");
+      moved += k.at("moves").get<int>() > 0 && k.at("non_differentiable").is_null();
+      stuck += !k.at("non_differentiable").is_null();
+      near += k.contains("nearest") && !k.at("nearest").is_null();
+    }
+    if (moved + stuck + near)
+      h << fmt::format("<li>Kinks: {} finite-difference subject{} moved off a kink, {} not differentiable at the "
+                       "point, {} with a kink close enough to limit the steps the theory is checked on "
+                       "(<a href=\"#finite-differences\">details</a>).</li>\n",
+                       moved, moved == 1 ? "" : "s", stuck, near);
+  }
+  {
     std::size_t checks = 0, pass = 0, fail = 0;
     for (const auto& v : report.at("verification"))
       for (const auto& c : v.at("checks")) {
