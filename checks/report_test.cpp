@@ -15,10 +15,12 @@
 #include <vector>
 
 #include <Eigen/SVD>
+#include <fmt/format.h>
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bpcheck/io/formats.hpp"
 #include "cli_run.hpp"
 #include "helpers.hpp"
 #include "report.hpp"
@@ -321,6 +323,22 @@ TEST_CASE("report on a user's model", "[report]") {
   REQUIRE(r.at("conditioning")[0].at("products")[2].at("singular_values").size() == 2);
   REQUIRE(r.at("verification").size() == 1);
   REQUIRE(r.at("backprop")[0].at("double_digits").get<double>() >= 12);
+  // A smooth model has no kinks: nothing moved, and every statement is judged (and holds).
+  for (const auto& fd : r.at("finite_differences")) {
+    INFO(fd.at("kinks").dump());
+    REQUIRE(fd.at("kinks").at("moves") == 0);
+    REQUIRE(fd.at("kinks").at("non_differentiable").is_null());
+    REQUIRE(fd.at("kinks").at("nearest").is_null());
+  }
+  REQUIRE(r.at("theory").size() >= 8);
+  for (const auto& t : r.at("theory")) {
+    INFO(t.dump());
+    REQUIRE(t.at("applicable") == true);
+    REQUIRE(t.at("holds").is_boolean());
+    // Float's forward difference misses its optimum by a factor 13 here on the quick grid: judged and
+    // reported as failing, not hidden; double's statements all hold.
+    if (t.at("subject") != "model, float") CHECK(t.at("holds") == true);
+  }
   const std::string html = slurp(fs::path(dir("model")) / "index.html");
   REQUIRE(tag_balance_problem(html).empty());
   REQUIRE_THAT(html, Contains("<figure id=\"conditioning-model\">"));
@@ -432,4 +450,144 @@ TEST_CASE("report: the full report verifies every registered layer type, none sk
   INFO(result.dump(1));
   REQUIRE(result.contains("checks"));
   for (const auto& c : result.at("checks")) CHECK(c.at("verdict") == "pass");
+}
+
+namespace {
+
+// A small ReLU + max-pool CNN, LeNet-like: conv 3×3 → ReLU → max-pool 2 → dense → tanh → dense. Its conv
+// has zero biases and sample 0 is a blank image, so every ReLU of sample 0 sits exactly at 0 and every
+// pool window of it is a tie: the point is not differentiable.
+const char* cnn_model = R"({"input_size": 36, "layers": [
+  {"type": "conv2d", "channels": 1, "height": 6, "width": 6, "out_channels": 2, "kernel": 3},
+  {"type": "relu"},
+  {"type": "max_pool2d", "channels": 2, "height": 4, "width": 4, "kernel": 2},
+  {"type": "dense", "units": 4}, {"type": "tanh"}, {"type": "dense", "units": 2}], "loss": "mse"})";
+
+json cnn_parameters() {
+  auto matrix = [](int rows, int cols, double phase) {
+    json m = json::array();
+    for (int i = 0; i < rows; ++i) {
+      json row = json::array();
+      for (int j = 0; j < cols; ++j) row.push_back(0.5 * std::sin(phase + 1.7 * i + 0.9 * j));
+      m.push_back(row);
+    }
+    return m;
+  };
+  return {{"layers", json::array({json{{"W", matrix(2, 9, 0.3)}, {"b", json::array({0.0, 0.0})}}, json::object(),
+                                  json::object(), json{{"W", matrix(4, 8, 1.1)}, {"b", {0.1, -0.2, 0.05, 0.3}}},
+                                  json::object(), json{{"W", matrix(2, 4, 2.3)}, {"b", {0.0, 0.1}}}})}};
+}
+
+json cnn_data() {
+  json inputs = json::array(), targets = json::array();
+  for (int s = 0; s < 8; ++s) {
+    json x = json::array();
+    for (int i = 0; i < 36; ++i) x.push_back(s == 0 ? 0.0 : std::cos(0.37 * i * s + s));
+    inputs.push_back(x);
+    targets.push_back({0.5, -0.5});
+  }
+  return {{"inputs", inputs}, {"targets", targets}};
+}
+
+}  // namespace
+
+TEST_CASE("report on a ReLU + max-pool CNN at a kink: moved off it, every statement holds or says why not",
+          "[report]") {
+  const std::string model = write_file("cnn_model.json", cnn_model);
+  const std::string params = write_file("cnn_params.json", cnn_parameters().dump());
+  const std::string data = write_file("cnn_data.json", cnn_data().dump());
+  const Run run = bpcheck_run("report --quick --out '" + dir("cnn") + "' --model '" + model + "' --params '" + params +
+                              "' --data '" + data + "'");
+  INFO(run.err);
+  REQUIRE(run.code == 0);
+  const json r = json::parse(slurp(fs::path(dir("cnn")) / "report.json"));
+  REQUIRE(r.at("finite_differences").size() == 2);
+  for (const auto& fd : r.at("finite_differences")) {
+    INFO(fd.at("precision").get<std::string>() << " " << fd.at("kinks").dump());
+    const json& k = fd.at("kinks");
+    // The blank sample's ReLUs at 0 are found, by layer and unit, and the point is moved off them.
+    REQUIRE(k.at("moves").get<int>() >= 1);
+    REQUIRE(k.at("moved_from").at("layer") == 1);
+    REQUIRE(k.at("moved_from").at("type") == "relu");
+    REQUIRE(k.at("moved_from").at("sample") == 0);
+    REQUIRE(k.at("moved_from").at("unit").get<int>() < 32);
+    REQUIRE(k.at("non_differentiable").is_null());
+    // Moved off, double's best central error is again far below the 1e-2 plateau of a kink (float's best
+    // steps straddle the next kink, a pool tie broken only by the 2^-10 jitter).
+    if (fd.at("precision") == "double") REQUIRE(scheme(fd, "central").at("best_error").get<double>() < 1e-8);
+  }
+  std::size_t holding = 0, not_applicable = 0;
+  for (const auto& t : r.at("theory")) {
+    INFO(t.dump());
+    if (t.at("holds").is_null()) {
+      ++not_applicable;
+      REQUIRE(t.at("applicable") == false);
+      REQUIRE_THAT(t.at("not_applicable").get<std::string>(), Contains("kink"));
+    } else {
+      REQUIRE(t.at("applicable") == true);
+      CHECK(t.at("holds") == true);
+      holding += t.at("holds") == true;
+    }
+  }
+  // Not applicable is not failing: the summary line counts only the judged statements.
+  const std::size_t judged = r.at("theory").size() - not_applicable;
+  REQUIRE_THAT(run.out, Contains(fmt::format("{} of {} statements of theory hold", holding, judged)));
+  if (not_applicable) REQUIRE_THAT(run.out, Contains(fmt::format("({} not applicable)", not_applicable)));
+  const std::string html = slurp(fs::path(dir("cnn")) / "index.html");
+  REQUIRE(tag_balance_problem(html).empty());
+  REQUIRE_THAT(html, Contains("moved off it"));
+  const auto csv = csv_lines(fs::path(dir("cnn")) / "theory.csv");
+  REQUIRE(csv.at(0) == "statement,subject,measured,expected,holds,not_applicable");
+  REQUIRE(csv.size() == 1 + r.at("theory").size());
+
+  SECTION("the page: a table of the layers instead of raw JSON, and the plots in a grid") {
+    REQUIRE_THAT(html, Contains("<table class=\"layers\">"));
+    REQUIRE_THAT(html, !Contains("{&quot;input_size&quot;") && !Contains("\"input_size\""));
+    // conv2d: 1×6×6 in, 2×4×4 out (the pool's input shape), 2·9 + 2 parameters; 66 in all.
+    REQUIRE_THAT(html, Contains("<td>conv2d</td>") && Contains("<td>1×6×6 = 36</td>") &&
+                           Contains("<td>2×4×4 = 32</td>") && Contains("<td>20</td>"));
+    REQUIRE_THAT(html, Contains("<td>total</td>") && Contains("<td>66</td>"));
+    const auto grid = html.find("<div class=\"plots\">");
+    REQUIRE(grid != std::string::npos);
+    REQUIRE(html.find("<figure id=\"fd-model-float\">") > grid);
+    REQUIRE_THAT(html, Contains("display: grid"));
+  }
+}
+
+TEST_CASE("report at a kink it may not move off: the subject is non-differentiable there, by layer and unit",
+          "[report]") {
+  bpcheck::report::ReportOptions o;
+  o.quick = true;
+  o.model = bpcheck::model_spec_from_json(json::parse(cnn_model), "model");
+  o.parameters = cnn_parameters();
+  o.data = cnn_data();
+  o.move_off_kinks = false;
+  const auto items = bpcheck::report::plan(o);
+  std::vector<bpcheck::report::json> results;
+  for (const auto& item : items) results.push_back(bpcheck::report::compute(item, o));
+  const auto report = bpcheck::report::assemble(bpcheck::report::run_identity(o, items), items, results);
+  REQUIRE(report.at("run").at("move_off_kinks") == false);
+  for (const auto& fd : report.at("finite_differences")) {
+    const auto& nd = fd.at("kinks").at("non_differentiable");
+    INFO(fd.at("kinks").dump());
+    REQUIRE(fd.at("kinks").at("moves") == 0);
+    REQUIRE(nd.at("layer") == 1);
+    REQUIRE(nd.at("type") == "relu");
+    REQUIRE(nd.at("sample") == 0);
+    REQUIRE(nd.at("left") != nd.at("right"));
+  }
+  std::size_t fd_statements = 0;
+  for (const auto& t : report.at("theory")) {
+    if (t.at("statement").get<std::string>().find("mp100 agrees") != std::string::npos) continue;
+    INFO(t.dump());
+    ++fd_statements;
+    REQUIRE(t.at("holds").is_null());
+    REQUIRE_THAT(t.at("not_applicable").get<std::string>(),
+                 StartsWith("not differentiable at the point: layer 1 (relu), unit ") && Contains("of sample 0"));
+  }
+  REQUIRE(fd_statements >= 8);  // best h of 4 stencils in float and double, and the slopes
+  const auto files = bpcheck::report::render(report);
+  REQUIRE_THAT(files.at("index.html"), Contains("not differentiable at the point") &&
+                                           Contains("<span class=\"other\">not applicable</span>"));
+  REQUIRE_THAT(files.at("theory.csv"), Contains(",,\"not differentiable at the point: layer 1 (relu)"));
 }

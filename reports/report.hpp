@@ -36,6 +36,9 @@ struct ReportOptions {
   std::optional<ModelSpec> model;  ///< a user's network; none: the built-in default set
   std::optional<nlohmann::json> parameters;  ///< the model's parameters (parameter format); none: from the seed
   std::optional<nlohmann::json> data;        ///< the model's batch (data format); none: generated from the seed
+  /// Finite differences: jitter a point that sits on a kink off it (true), or report the subject as
+  /// non-differentiable there (false).
+  bool move_off_kinks = true;
 };
 
 /// One independent unit of work: its kind ("finite_differences", "backprop", "verification") and

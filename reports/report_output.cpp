@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 
 #include "bpcheck/error.hpp"
+#include "bpcheck/io/formats.hpp"
+#include "bpcheck/network.hpp"
 #include "report.hpp"
 
 namespace bpcheck::report {
@@ -281,6 +283,16 @@ std::string verification_csv(const json& report) {
   return s;
 }
 
+std::string theory_csv(const json& report) {
+  std::string s = "statement,subject,measured,expected,holds,not_applicable\n";
+  for (const auto& t : report.at("theory"))
+    s += fmt::format("{},{},{},{},{},{}\n", csv_text(t.at("statement")), csv_text(t.at("subject")),
+                     csv_number(t.at("measured")), csv_text(t.at("expected")),
+                     t.at("holds").is_null() ? "" : t.at("holds") == true ? "true" : "false",
+                     csv_text(t.value("not_applicable", "")));
+  return s;
+}
+
 // ---- the page ----------------------------------------------------------------------------------
 
 const char* page_style = R"(
@@ -291,14 +303,70 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
 th { background: #f2f2f2; } td:nth-child(-n+3) { text-align: left; }
 .pass { color: #17692c; font-weight: bold; } .fail { color: #b00020; font-weight: bold; }
 .other { color: #8a5a00; font-weight: bold; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; }
-figcaption { font-size: 0.85em; max-width: 640px; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(400px, 1fr)); gap: 1em; }
+figure { margin: 0; } figure svg { width: 100%; height: auto; }
+figcaption { font-size: 0.85em; }
+table.layers td:nth-child(-n+3) { text-align: left; }
 .note { color: #555; font-size: 0.9em; max-width: 1000px; }
 )";
 
 std::string figure(const Plot& p, const std::map<std::string, std::string>& svgs) {
   return "<figure id=\"" + slug(p.id) + "\">\n" + svgs.at(p.id) + "\n<figcaption>" + html_escape(p.caption) +
          "</figcaption>\n</figure>\n";
+}
+
+/// Small multiples: a section's plots side by side in a CSS grid (as many per row as fit).
+void plot_grid(std::ostream& h, const std::vector<Plot>& plots, const std::map<std::string, std::string>& svgs) {
+  if (plots.empty()) return;
+  h << "<div class=\"plots\">\n";
+  for (const auto& p : plots) h << figure(p, svgs);
+  h << "</div>\n";
+}
+
+/// "4×28×28" from a layer's channels/height/width (or channels/length) options, empty without them.
+std::string shape_of(const nlohmann::json& options) {
+  auto has = [&options](const char* k) { return options.contains(k) && options.at(k).is_number_integer(); };
+  if (has("channels") && has("height") && has("width"))
+    return fmt::format("{}×{}×{}", options.at("channels").get<long>(), options.at("height").get<long>(),
+                       options.at("width").get<long>());
+  if (has("channels") && has("length"))
+    return fmt::format("{}×{}", options.at("channels").get<long>(), options.at("length").get<long>());
+  return "";
+}
+
+/// The model as a table: per layer its type, options, input and output shape and parameter count.
+std::string layer_table(const json& model) {
+  const ModelSpec spec = model_spec_from_json(nlohmann::json(model), "model");
+  const Network<double> net(spec);
+  Table t{{"#", "layer", "options", "input", "output", "parameters"}, {}};
+  Index in = net.input_size();
+  std::string carried;  // the previous layer's output shape
+  for (std::size_t k = 0; k < net.depth(); ++k) {
+    const auto& layer = spec.layers[k];
+    std::string options;
+    for (const auto& [key, value] : layer.options.items())
+      options += (options.empty() ? "" : ", ") + key + " " + (value.is_string() ? value.get<std::string>() : value.dump());
+    const Index out = net.layer(k).output_size();
+    const std::string in_shape = shape_of(layer.options);
+    // The output's shape is the input shape of the next layer that states one, past size-keeping layers.
+    std::string out_shape;
+    for (std::size_t j = k + 1; j < net.depth() && out_shape.empty(); ++j) {
+      out_shape = shape_of(spec.layers[j].options);
+      if (net.layer(j).output_size() != out) break;
+    }
+    const std::string shown_in = in_shape.empty() && !carried.empty() ? carried : in_shape;
+    carried = out_shape;
+    t.rows.push_back({std::to_string(k), html_escape(layer.type), html_escape(options),
+                      shown_in.empty() ? std::to_string(in) : fmt::format("{} = {}", shown_in, in),
+                      out_shape.empty() ? std::to_string(out) : fmt::format("{} = {}", out_shape, out),
+                      std::to_string(net.layer(k).parameter_count())});
+    in = out;
+  }
+  const json& loss = model.at("loss");
+  t.rows.push_back({"", "total", html_escape("loss " + (loss.is_string() ? loss.get<std::string>() : loss.dump())), "", "",
+                    std::to_string(net.parameter_count())});
+  std::string html = t.html();
+  return "<table class=\"layers\">" + html.substr(std::string("<table>").size());
 }
 
 /// The backprop items of the default set, grouped by width, then activation, ordered by depth.
@@ -358,35 +426,65 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
   return r;
 }
 
+namespace {
+
+/// Why a statement about the steps up to `top` of a stencil reaching `reach` steps from the point cannot
+/// be judged on this finite-difference subject (empty: it can). Kinks (report.json "kinks") break the
+/// smoothness every statement assumes.
+std::string not_applicable(const json& fd, double top, int reach) {
+  if (!fd.contains("kinks")) return "";  // a report from before kinks were looked for
+  const json& k = fd.at("kinks");
+  if (!k.at("non_differentiable").is_null())
+    return "not differentiable at the point: " + k.at("non_differentiable").at("what").get<std::string>();
+  if (!k.contains("nearest") || k.at("nearest").is_null()) return "";
+  // The grid stops at h = 0.1; a probe of step s sees kinks up to about s/3 away.
+  const double span = std::min(top, 0.1) * reach, clean = num(k.at("kink_free_step"), 0) / 3;
+  if (span <= clean) return "";
+  return fmt::format("the direction crosses a kink within {:.2g} of the point ({}), inside the {:.2g} this "
+                     "statement's steps reach",
+                     num(k.at("nearest").at("within")), k.at("nearest").at("what").get<std::string>(), span);
+}
+
+/// Offsets ±1…±reach of each fixed stencil's D(h).
+int stencil_reach(const std::string& scheme) { return scheme == "central4" ? 2 : scheme == "central6" ? 3 : 1; }
+
+}  // namespace
+
 json theory_checks(const json& report) {
   json checks = json::array();
-  auto add = [&checks](std::string statement, std::string subject, json measured, std::string expected, bool holds) {
-    checks.push_back({{"statement", std::move(statement)},
-                      {"subject", std::move(subject)},
-                      {"measured", std::move(measured)},
-                      {"expected", std::move(expected)},
-                      {"holds", holds}});
+  auto add = [&checks](std::string statement, std::string subject, json measured, std::string expected, bool holds,
+                       const std::string& reason = "") {
+    json c{{"statement", std::move(statement)},
+           {"subject", std::move(subject)},
+           {"measured", std::move(measured)},
+           {"expected", std::move(expected)},
+           {"holds", reason.empty() ? json(holds) : json(nullptr)},
+           {"applicable", reason.empty()}};
+    if (!reason.empty()) c["not_applicable"] = reason;
+    checks.push_back(std::move(c));
   };
   for (const auto& fd : report.at("finite_differences")) {
     const std::string where = fd.at("subject").get<std::string>() + ", " + fd.at("precision").get<std::string>();
     for (const auto& sc : fd.at("schemes")) {
       const std::string scheme = sc.at("scheme");
       if (sc.at("order").get<int>() == 0) continue;
-      const double ratio = num(sc.at("best_h")) / num(sc.at("theory_h"));
+      const double ratio = num(sc.at("best_h")) / num(sc.at("theory_h")), h_star = num(sc.at("theory_h"));
+      const int reach = stencil_reach(scheme);
       add("optimal h of " + scheme + " is within a factor of 10 of u^(1/(p+1))", where, json(std::isfinite(ratio) ? ratio : 0.0),
-          "h_best / h_theory in [0.1, 10]", ratio >= 1 / optimal_h_factor && ratio <= optimal_h_factor);
+          "h_best / h_theory in [0.1, 10]", ratio >= 1 / optimal_h_factor && ratio <= optimal_h_factor,
+          not_applicable(fd, 10 * h_star, reach));
       // A side whose window [10h*, 1000h*] or [h*/1000, h*/10] holds fewer than two steps of the grid
       // (float's truncation side lies above h = 0.1) has no slope: no statement is made about it.
       if (scheme == "central") {
         if (sc.at("slope_truncation").is_number()) {
           const double t = num(sc.at("slope_truncation"));
           add("central differences: error falls like h^2 on the truncation side", where, sc.at("slope_truncation"),
-              "log-log slope in [1.7, 2.3]", t >= 1.7 && t <= 2.3);
+              "log-log slope in [1.7, 2.3]", t >= 1.7 && t <= 2.3, not_applicable(fd, 1000 * h_star, reach));
         }
         if (sc.at("slope_roundoff").is_number()) {
           const double r = num(sc.at("slope_roundoff"));
           add("central differences: error rises like 1/h on the round-off side", where, sc.at("slope_roundoff"),
-              "log-log slope in [-1.3, -0.7]", r >= -1.3 && r <= -0.7);
+              "log-log slope in [-1.3, -0.7]", r >= -1.3 && r <= -0.7, not_applicable(fd, h_star / 10, reach));
         }
       }
     }
@@ -415,6 +513,7 @@ std::map<std::string, std::string> render(const json& report) {
   files["backprop_error.csv"] = backprop_csv(report);
   files["conditioning.csv"] = conditioning_csv(report);
   files["verification.csv"] = verification_csv(report);
+  files["theory.csv"] = theory_csv(report);
 
   // Plots.
   std::vector<Plot> fd_plots, bp_plots, cond_plots;
@@ -591,12 +690,15 @@ std::map<std::string, std::string> render(const json& report) {
   h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
     << "<title>bpcheck error-analysis report</title>\n<style>" << page_style << "</style>\n</head>\n<body>\n";
   h << "<h1>bpcheck error-analysis report</h1>\n";
-  h << "<p class=\"note\">Model: " << html_escape(run.at("model").is_string() ? "the built-in default set" : run.at("model").dump())
+  // A user's model as a table of its layers (shapes, parameter counts) rather than its JSON.
+  const bool user_model = !run.at("model").is_string();
+  if (user_model) h << "<h2 id=\"model\">Model</h2>\n" << layer_table(run.at("model"));
+  h << "<p class=\"note\">Model: " << (user_model ? "the layers above" : "the built-in default set")
     << "; seed " << run.at("seed").dump() << (run.at("quick").get<bool>() ? "; quick sweep" : "; full sweep") << "; "
     << run.at("items").dump() << " work items. Every error is measured against the mp100 (100-digit) truth of the "
     << "same inputs. Data: <a href=\"report.json\">report.json</a>, <a href=\"fd_error.csv\">fd_error.csv</a>, "
     << "<a href=\"backprop_error.csv\">backprop_error.csv</a>, <a href=\"conditioning.csv\">conditioning.csv</a>, "
-    << "<a href=\"verification.csv\">verification.csv</a>.</p>\n";
+    << "<a href=\"verification.csv\">verification.csv</a>, <a href=\"theory.csv\">theory.csv</a>.</p>\n";
 
   // The findings in a few lines, then the agreement with theory: the verdict on the numbers.
   h << "<h2 id=\"summary\">Summary</h2>\n<ul>\n";
@@ -642,6 +744,21 @@ std::map<std::string, std::string> render(const json& report) {
                        cond, in_mp100, products);
   }
   {
+    std::size_t moved = 0, stuck = 0, near = 0;
+    for (const auto& fd : report.at("finite_differences")) {
+      if (!fd.contains("kinks")) continue;
+      const json& k = fd.at("kinks");
+      moved += k.at("moves").get<int>() > 0 && k.at("non_differentiable").is_null();
+      stuck += !k.at("non_differentiable").is_null();
+      near += k.contains("nearest") && !k.at("nearest").is_null();
+    }
+    if (moved + stuck + near)
+      h << fmt::format("<li>Kinks: {} finite-difference subject{} moved off a kink, {} not differentiable at the "
+                       "point, {} with a kink close enough to limit the steps the theory is checked on "
+                       "(<a href=\"#finite-differences\">details</a>).</li>\n",
+                       moved, moved == 1 ? "" : "s", stuck, near);
+  }
+  {
     std::size_t checks = 0, pass = 0, fail = 0;
     for (const auto& v : report.at("verification"))
       for (const auto& c : v.at("checks")) {
@@ -654,20 +771,34 @@ std::map<std::string, std::string> render(const json& report) {
   h << "</ul>\n";
 
   const json& theory = report.at("theory");
-  std::size_t holding = 0;
-  for (const auto& t : theory) holding += t.at("holds").get<bool>();
-  h << "<h2 id=\"theory\">Agreement with theory</h2>\n<p>" << holding << " of " << theory.size()
-    << " statements hold.</p>\n";
-  auto theory_table = [&theory](bool failing_only) {
-    Table t{{"statement", "subject", "measured", "expected", "holds"}, {}};
-    for (const auto& c : theory)
-      if (!failing_only || !c.at("holds").get<bool>())
-        t.rows.push_back({html_escape(c.at("statement")), html_escape(c.at("subject")), cell(c.at("measured")),
-                          html_escape(c.at("expected")), holds_cell(c.at("holds"))});
+  std::size_t holding = 0, applicable = 0;
+  for (const auto& t : theory) {
+    holding += t.at("holds") == true;
+    applicable += !t.at("holds").is_null();
+  }
+  h << "<h2 id=\"theory\">Agreement with theory</h2>\n<p>" << holding << " of " << applicable
+    << " applicable statements hold";
+  if (applicable < theory.size())
+    h << "; " << theory.size() - applicable
+      << " are not applicable here, because their assumptions (a function smooth over the steps they are about) "
+         "fail at the subject: see why below";
+  h << ".</p>\n";
+  // which: 'f' failing, 'n' not applicable, 'a' all.
+  auto theory_table = [&theory](char which) {
+    Table t{{"statement", "subject", "measured", "expected", "holds", "note"}, {}};
+    for (const auto& c : theory) {
+      const bool na = c.at("holds").is_null(), fails = !na && c.at("holds") == false;
+      if ((which == 'f' && !fails) || (which == 'n' && !na)) continue;
+      t.rows.push_back({html_escape(c.at("statement")), html_escape(c.at("subject")), cell(c.at("measured")),
+                        html_escape(c.at("expected")),
+                        na ? verdict_cell("not applicable") : holds_cell(c.at("holds").get<bool>()),
+                        na ? html_escape(c.at("not_applicable")) : ""});
+    }
     return t.html();
   };
-  if (holding < theory.size()) h << "<p>Those that do not:</p>\n" << theory_table(true);
-  h << "<details>\n<summary>Every statement</summary>\n" << theory_table(false) << "</details>\n";
+  if (holding < applicable) h << "<p>Those that do not:</p>\n" << theory_table('f');
+  if (applicable < theory.size()) h << "<p>Those not applicable, and why:</p>\n" << theory_table('n');
+  h << "<details>\n<summary>Every statement</summary>\n" << theory_table('a') << "</details>\n";
 
   h << "<h2 id=\"finite-differences\">1. Finite differences: error versus step</h2>\n"
     << "<p class=\"note\">The error of a difference of order p is truncation C·h^p plus round-off ≈ u·|f|/h (u the "
@@ -675,7 +806,34 @@ std::map<std::string, std::string> render(const json& report) {
        "is differenced along one random direction (max |v_i| = 1); the error is ‖D(h) − f′·v‖₂/‖f′·v‖₂. Steps "
        "below half an ulp of the point give no difference and are left out. Slopes are least-squares fits over "
        "[10h*, 1000h*] (truncation) and [h*/1000, h*/10] (round-off).</p>\n";
-  for (const auto& p : fd_plots) h << figure(p, svgs);
+  // Kinks along each subject's direction: where the point was moved, where it is not differentiable, and
+  // the nearest kink that limits which steps the theory can be checked on.
+  {
+    std::string notes;
+    for (const auto& fd : report.at("finite_differences")) {
+      if (!fd.contains("kinks")) continue;
+      const json& k = fd.at("kinks");
+      const std::string who = fd.at("subject").get<std::string>() + ", " + fd.at("precision").get<std::string>();
+      if (!k.at("non_differentiable").is_null())
+        notes += "<li><span class=\"fail\">" + html_escape(who) + ": not differentiable at the point</span>, " +
+                 html_escape(k.at("non_differentiable").at("what").get<std::string>()) +
+                 (k.at("moves").get<int>() ? fmt::format(" (after {} moves)", k.at("moves").get<int>()) : "") +
+                 "; every error here measures the kink, not the difference scheme.</li>\n";
+      else if (k.contains("note"))
+        notes += "<li>" + html_escape(who + ": " + k.at("note").get<std::string>()) + ".</li>\n";
+      if (k.contains("nearest") && !k.at("nearest").is_null())
+        notes += "<li>" + html_escape(fmt::format("{}: the direction crosses a kink within {:.2g} of the point ({}); "
+                                                  "steps beyond about {:.2g} straddle it",
+                                                  who, num(k.at("nearest").at("within")),
+                                                  k.at("nearest").at("what").get<std::string>(),
+                                                  num(k.at("kink_free_step")) / 3)) +
+                 ".</li>\n";
+    }
+    if (!notes.empty())
+      h << "<p class=\"note\">Kinks (found where mp100's one-sided derivatives along the direction disagree):</p>\n<ul>\n"
+        << notes << "</ul>\n";
+  }
+  plot_grid(h, fd_plots, svgs);
   {
     Table t{{"subject", "precision", "scheme", "order p", "theory h*", "measured best h", "best error",
              "theory error", "slope (truncation)", "slope (round-off)"},
@@ -696,7 +854,7 @@ std::map<std::string, std::string> render(const json& report) {
        "then dense → 4 classes, cross-entropy, 4 samples, PyTorch's default initialisation. mp100 self: the "
        "digits to which mp100 backprop agrees with itself with the batch reversed and, where the network is small, "
        "with the explicit Jacobian product.</p>\n";
-  for (const auto& p : bp_plots) h << figure(p, svgs);
+  plot_grid(h, bp_plots, svgs);
   {
     Table t{{"network", "float digits", "double digits", "mp100 self digits", "worst double block"}, {}};
     for (const auto& b : report.at("backprop")) {
@@ -723,7 +881,7 @@ std::map<std::string, std::string> render(const json& report) {
     if (b.contains("conditioning_skipped"))
       h << "<p class=\"note\">" << html_escape(b.at("subject")) << ": no conditioning ("
         << html_escape(b.at("conditioning_skipped")) << ").</p>\n";
-  for (const auto& p : cond_plots) h << figure(p, svgs);
+  plot_grid(h, cond_plots, svgs);
   {
     Table t{{"network", "layers in product", "σ_max", "σ_min", "rank", "cond", "SVD in", "double digits",
              "float digits"},

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -108,18 +109,127 @@ double loglog_slope(const std::vector<double>& h, const std::vector<double>& err
   return (n * sxy - sx * sy) / (n * sxx - sx * sx);
 }
 
+// ---- kinks along the sweep's line ---------------------------------------------------------------
+
+constexpr int max_moves = 4;  // jitters of the point before the subject is reported as non-differentiable
+
+/// A unit whose one-sided derivatives along the line disagree: the first in layer order (later layers
+/// inherit the jump), by layer index (0 = the first layer), its type, unit and sample.
+std::optional<json> first_kink(const Network<mp100>& net, const Vector<mp100>& x, const Vector<mp100>& v,
+                               Index rows, Index cols, const std::optional<mp100>& step) {
+  // Every layer's output at x + t v, concatenated: t ↦ (x_1, …, x_L).
+  const VectorFunction<mp100> along = [&](const Vector<mp100>& t) -> Vector<mp100> {
+    const Vector<mp100> z = x + t(0) * v;
+    const auto acts = net.activations(Eigen::Map<const Matrix<mp100>>(z.data(), rows, cols));
+    Index n = 0;
+    for (std::size_t k = 1; k < acts.size(); ++k) n += acts[k].size();
+    Vector<mp100> all(n);
+    n = 0;
+    for (std::size_t k = 1; k < acts.size(); ++k) {
+      all.segment(n, acts[k].size()) = Eigen::Map<const Vector<mp100>>(acts[k].data(), acts[k].size());
+      n += acts[k].size();
+    }
+    return all;
+  };
+  OneSidedJacobians<mp100> sides;
+  try {
+    sides = one_sided_disagreement<mp100>(along, Vector<mp100>::Zero(1), step);
+  } catch (const error& e) {
+    return json{{"layer", nullptr}, {"what", std::string("a stencil point cannot be evaluated: ") + e.what()}};
+  }
+  if (!sides.any_jump()) return std::nullopt;
+  Index jumped = 0;
+  while (!sides.jump(jumped, 0)) ++jumped;
+  const double left = scalar_cast<double>(sides.left(jumped, 0)), right = scalar_cast<double>(sides.right(jumped, 0));
+  Index row = jumped;  // into layer k's output from here on
+  for (std::size_t k = 0; k < net.depth(); ++k) {
+    const Index units = net.layer(k).output_size(), size = units * cols;
+    if (row >= size) {
+      row -= size;
+      continue;
+    }
+    return json{{"layer", k},
+                {"type", net.layer(k).type_name()},
+                {"unit", row % units},
+                {"sample", row / units},
+                {"left", number(left)},
+                {"right", number(right)},
+                {"what", fmt::format("layer {} ({}), unit {} of sample {}: one-sided derivatives along the "
+                                     "direction {:.3g} and {:.3g}",
+                                     k, net.layer(k).type_name(), row % units, row / units, left, right)}};
+  }
+  return std::nullopt;
+}
+
 template <class T>
 json finite_differences(const json& params, const ReportOptions& o) {
   const Network<T> net = network_of<T>(params, o.seed);
   const Matrix<T> X = batch_of(net, params, o.seed, fd_samples).inputs;
   const Index rows = X.rows(), cols = X.cols();
-  const Vector<T> x = Eigen::Map<const Vector<T>>(X.data(), X.size());
+  Vector<T> x = Eigen::Map<const Vector<T>>(X.data(), X.size());
   // A random direction with max |v_j| = 1 exactly, rounded to float so that every rung holds it.
   Random rng(o.seed ^ 0xfdfdfdfdULL);
   Vector<double> vd(x.size());
   for (Index j = 0; j < vd.size(); ++j) vd(j) = rng.symmetric();
   vd /= vd.cwiseAbs().maxCoeff();
   const Vector<T> v = vd.unaryExpr([](double a) { return T(float(a)); });
+  const Network<mp100> exact = net.template rebind<mp100>();
+
+  // Kinks (a ReLU input at 0, a max-pool tie, a hardtanh edge) make the error plateau for every h: where
+  // mp100's one-sided derivatives along v disagree at the point, the inputs are jittered by a relative
+  // 2^-10 (as verify resamples); index inputs cannot move, and after max_moves the subject is reported
+  // as non-differentiable there. Then the largest probe step (a decade) whose one-sided derivatives still
+  // agree bounds the kink-free stretch of the line, which the theory's windows must stay inside.
+  json kinks;
+  const bool index_input = !net.spec().layers.empty() && net.spec().layers.front().type == "embedding";
+  const Vector<mp100> vm = vector_cast<mp100>(v);
+  int moves = 0;
+  std::optional<json> at_point;
+  Random jitter(o.seed ^ 0x6b696e6bULL);
+  for (;;) {
+    at_point = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, std::nullopt);
+    if (!at_point) break;
+    if (moves == 0) kinks["moved_from"] = *at_point;
+    if (index_input || !o.move_off_kinks || moves == max_moves) break;
+    ++moves;
+    for (Index i = 0; i < x.size(); ++i) {
+      x(i) = T(x(i) + T(float((std::abs(double(x(i))) + 1) * 0x1p-10 * jitter.symmetric())));
+    }
+  }
+  kinks["moves"] = moves;
+  if (moves == 0) kinks.erase("moved_from");
+  if (at_point) {
+    kinks["non_differentiable"] = *at_point;
+  } else {
+    kinks["non_differentiable"] = nullptr;
+    // Binary search over the decades 1e-16 … 1e-1: the largest clean step and the kink just beyond it.
+    int lo = -1, hi = 16;  // steps 10^(k − 16); lo = −1: mp100's default step (clean, checked above)
+    std::optional<json> beyond;
+    if (!(beyond = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, -1))))) {
+      lo = 15;
+    } else {
+      hi = 15;
+      while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (auto k = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, mid - 16))))
+          hi = mid, beyond = std::move(k);
+        else
+          lo = mid;
+      }
+    }
+    // A one-sided difference of step s notices a kink up to about s/3 away (its D(2s) reaches 2s).
+    kinks["kink_free_step"] = lo < 0 ? 0.0 : std::pow(10.0, lo - 16);
+    if (lo < 15) {
+      json near = *beyond;
+      near["within"] = 2 * std::pow(10.0, hi - 16);
+      kinks["nearest"] = std::move(near);
+    } else {
+      kinks["nearest"] = nullptr;
+    }
+  }
+  if (moves > 0 && !at_point)
+    kinks["note"] = fmt::format("the point sat on a kink ({}) and was moved off it by {} jitter{} of a relative 2^-10",
+                                kinks["moved_from"]["what"].get<std::string>(), moves, moves == 1 ? "" : "s");
 
   auto map_of = [rows, cols](const auto& n) {
     using S = typename std::decay_t<decltype(n)>::scalar_type;
@@ -129,10 +239,14 @@ json finite_differences(const json& params, const ReportOptions& o) {
     };
   };
   // The truth: Ridders' extrapolation in mp100 (error ≈ 1e-99, far below anything measured here).
-  const Network<mp100> exact = net.template rebind<mp100>();
+  // Its first step stays inside the kink-free stretch: a tableau that straddles a kink extrapolates garbage.
+  FdOptions<mp100> ridders(FdScheme::richardson);
+  if (kinks.contains("nearest") && !kinks["nearest"].is_null())
+    ridders.step = kinks["kink_free_step"].get<double>() > 0 ? mp100(kinks["kink_free_step"].get<double>() / 3)
+                                                             : mp100("1e-40");
   const Vector<mp100> truth =
       directional_derivative_fd<mp100>(VectorFunction<mp100>(map_of(exact)), vector_cast<mp100>(x),
-                                       vector_cast<mp100>(v), FdOptions<mp100>(FdScheme::richardson))
+                                       vector_cast<mp100>(v), ridders)
           .value;
   const VectorFunction<T> f = map_of(net);
 
@@ -186,6 +300,7 @@ json finite_differences(const json& params, const ReportOptions& o) {
   for (double s : grid) h.push_back(s);
   r["h"] = std::move(h);
   r["schemes"] = std::move(schemes);
+  r["kinks"] = std::move(kinks);
   return r;
 }
 
@@ -507,6 +622,7 @@ json run_identity(const ReportOptions& o, const std::vector<WorkItem>& items) {
   r["model"] = o.model ? json(model_spec_to_json(*o.model)) : json("default");
   r["seed"] = o.seed;
   r["quick"] = o.quick;
+  if (!o.move_off_kinks) r["move_off_kinks"] = false;  // only when set: the default identity is unchanged
   r["items"] = items.size();
   r["plan"] = fingerprint(all);
   return r;
