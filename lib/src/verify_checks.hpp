@@ -1384,7 +1384,7 @@ std::optional<CheckResult> check_batch(RungContext<T, Make>& c) {
 /// wrong when mp100 finds the same code wrong. Returns whether backward is wrong on this rung.
 template <class T, class Make>
 bool checks_on_rung(Make& make, PointState& s, const VerifyOptions& opt, Collector& out, bool reference_wrong,
-                    bool judge_only = false) {
+                    bool judge_only = false, bool* own_range_exceeded = nullptr) {
   RungContext<T, Make> c{make, s, opt, reference_wrong};
   if constexpr (!std::is_same_v<T, mp100>) {
     if (s.truth.full) {  // small layers: measured up front (see RungContext::conditioning_measured)
@@ -1396,6 +1396,11 @@ bool checks_on_rung(Make& make, PointState& s, const VerifyOptions& opt, Collect
   if (std::optional<CheckResult> forward = check_forward(c)) out.add(std::move(*forward));
   if (!c.layer) return c.is_mp;
   CheckResult backward = check_backward(c);
+  // mp100's own backward beyond its capped range: the point says nothing; the caller sets it aside.
+  if (own_range_exceeded && c.own_range_exceeded) {
+    *own_range_exceeded = true;
+    return false;
+  }
   if (!judge_only) out.add(std::move(backward));
   if (c.g.size() == 0) return c.is_mp;
   if (judge_only) return c.backward_wrong;
