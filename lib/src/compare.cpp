@@ -415,7 +415,8 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
   std::vector<Matrix<mp100>> xs, deltas;
   Vector<mp100> g;
-  const auto exact = [&] {
+  // Captured by name, not as structured bindings: clang 14 (the sanitizer build's) refuses those in lambdas.
+  const auto exact = [&, &net = net, &batch = batch] {
     xs = net.activations(X);
     g = backprop_at(net, batch.targets, xs, &deltas);
   };
