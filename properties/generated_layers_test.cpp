@@ -79,7 +79,9 @@ rc::Gen<GeneratedCase> generated_case(Index max_batch) {
         return rc::gen::map(
             rc::gen::pair(rc::gen::container<std::vector<RawStep>>(std::size_t(depth), raw_step()),
                           gen::values(distribution, std::size_t(width * batch))),
-            [width, style, batch, distribution](const std::pair<std::vector<RawStep>, std::vector<mp100>>& p) {
+            // by name, not as structured bindings: clang 14 (the sanitizer build's) refuses those in captures
+            [width = width, style = style, batch = batch,
+             distribution = distribution](const std::pair<std::vector<RawStep>, std::vector<mp100>>& p) {
               GeneratedCase c;
               c.layer = std::make_shared<const Description>(interpret(width, style, p.first));
               c.distribution = distribution;

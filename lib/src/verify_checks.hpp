@@ -147,6 +147,16 @@ struct RungContext {
           break;
         }
       }
+      // A run that is not finite (an intermediate beyond mp100's capped range, a square root of an
+      // underflowed value rounded below 0) measures no spread: the rules without emulation apply, and
+      // an underflow stays at most unstable.
+      using boost::multiprecision::isfinite;
+      const auto finite = [](const Vector<mp100>& v) {
+        return std::all_of(v.begin(), v.end(), [](const mp100& x) { return isfinite(x); });
+      };
+      if (!std::all_of(emulated_runs->y.begin(), emulated_runs->y.end(), finite) ||
+          !std::all_of(emulated_runs->g.begin(), emulated_runs->g.end(), finite))
+        emulated_runs.emplace();
     }
     return *emulated_runs;
   }
