@@ -256,10 +256,10 @@ struct RungContext {
           }
         }
     }
-    const std::string range_note = shown.message;  // compare() notes an exact value beyond T's range
     const Judgement j = judge(e, tolerances);
-    shown.verdict = j.verdict;
-    shown.message = j.message + (j.verdict == Verdict::pass ? note : std::string()) + range_note;
+    // compare() notes an exact value beyond T's range in the message; apply() keeps it after the sentence
+    shown.message = (j.verdict == Verdict::pass ? note : std::string()) + shown.message;
+    apply(shown, j);
     r = std::move(shown);
     return j;
   }
