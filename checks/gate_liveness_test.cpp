@@ -115,6 +115,27 @@ TEST_CASE("liveness: a stencil that leaves the domain is a redraw, and a point n
   CHECK(bpcheck::to_junit_xml(at_given).find("not evaluated") != std::string::npos);
 }
 
+TEST_CASE("liveness: forward mode that overflows in a rung's own check is the oracle's trouble, not an escape",
+          "[verify][liveness]") {
+  // ((3 e^x − 1) ↦ cos ↦ log ↦ square) at a wide-range point, the chain fuzz target's first finding
+  // (fuzz/corpus/chain/): dual<double> overflowed in a check that did not catch it, and the exception
+  // left verify_layer.
+  bpcheck::VerifyOptions o;
+  o.distributions = {"wide_range"};
+  o.points = 1;
+  o.batch = 1;
+  o.precisions = {"double", "mp100"};
+  o.time_limit = 60;
+  const auto make = []<class T>(bpcheck::rung<T>) {
+    return Chain<T>(2, {Op::exp, Op::affine, Op::cos, Op::log, Op::square});
+  };
+  std::optional<bpcheck::VerificationReport> report;
+  REQUIRE_NOTHROW(report = bpcheck::verify_layer(make, o));
+  INFO(bpcheck::format_table(*report));
+  CHECK(count(*report, bpcheck::Verdict::fail) == 0);
+  CHECK((report->evaluated() || !report->not_evaluated.empty()));
+}
+
 TEST_CASE("liveness: the time limit is honoured on a deliberately slow layer", "[verify][liveness]") {
   // Every forward sleeps 30 ms: a point takes seconds. With a limit of 1 s the run ends soon after it,
   // the points still running reported as not evaluated.

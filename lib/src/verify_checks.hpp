@@ -55,6 +55,8 @@ struct RungContext {
   /// with them measured up front. They take mp100 passes of the layer (two forward and backward at moved
   /// points, one to three backward), half of verify's work on a large layer, for errors well within.
   bool conditioning_measured = false, output_rounding_measured = false;
+  /// float/double, full mode: the dual-number oracle is not finite at a point T's rounding moves to.
+  bool conditioning_unbounded = false;
   std::optional<Matrix<mp100>> forward_mode_T;  ///< see forward_mode_derivative()
 
   std::string where(Index i) const { return s.layout.where(i); }
@@ -404,10 +406,17 @@ std::size_t measure_conditioning(RungContext<T, Make>& c) {
     const Vector<mp100> tp = zp.tail(s.P);
     if (s.truth.full) {
       if (!f) f.emplace(dual_forward(c.make(rung<dual<mp100>>{})));
-      const Matrix<mp100> Jp = joint_jacobian<mp100>(*f, Xp, tp);
-      c.g_pert.push_back(Jp.transpose() * u);
-      c.J_pert.push_back(Jp);
-      c.y_pert.push_back(vec(jvp_input<mp100>(*f, Xp, tp, Matrix<mp100>(s.in_rows * s.batch, 0)).output));
+      try {
+        const Matrix<mp100> Jp = joint_jacobian<mp100>(*f, Xp, tp);
+        c.g_pert.push_back(Jp.transpose() * u);
+        c.J_pert.push_back(Jp);
+        c.y_pert.push_back(vec(jvp_input<mp100>(*f, Xp, tp, Matrix<mp100>(s.in_rows * s.batch, 0)).output));
+      } catch (const not_finite_error&) {
+        // The exact derivative leaves every range within T's rounding of the point (e^x then cos at
+        // x ≈ 1e3): no bound for T exists here, and none of its checks can say more than the oracle.
+        c.conditioning_unbounded = true;
+        return evaluations + 1;
+      }
       evaluations += 1;
     } else {
       // Projections: the layer's own backward in mp100 (held to the oracle by the decisive check) at
@@ -1401,6 +1410,19 @@ bool checks_on_rung(Make& make, PointState& s, const VerifyOptions& opt, Collect
       const Clock::time_point start = Clock::now();
       c.conditioning_evaluations = ensure_conditioning(c);
       c.conditioning_time = Clock::now() - start;
+      if (c.conditioning_unbounded) {
+        CheckScope scope("conditioning", s.subject, c.prec, s.seed);
+        Evidence e;
+        e.what = "the rounding bound";
+        e.oracle_trouble = true;
+        e.oracle_trouble_reason = fmt::format(
+            "the exact derivative (dual numbers in mp100) is not finite within {}'s rounding of this point: no "
+            "rounding bound exists for {} here, so its checks are not evaluated at this point",
+            c.prec, c.prec);
+        apply(scope.r, judge(e, c.tolerances));
+        if (!judge_only) out.add(scope.done());
+        return false;
+      }
     }
   }
   if (std::optional<CheckResult> forward = check_forward(c)) out.add(std::move(*forward));
