@@ -232,6 +232,17 @@ struct SecondOrderRung {
     };
     const auto block = [&L, full](Index i) { return full ? L.block(i) : std::string("Vᵀ Hv"); };
     const Compared compared = compare(c.r, truth.Hv, actual, bound, S, where, block);
+    // Digits kept over the entries above the floor: an entry of 1e-348 (tanh″ at x = 400) that float
+    // or double flush to 0 is within its bound and keeps no digit, which says nothing of the formula.
+    if (!is_mp && compared.finite) {
+      double worst = 0;
+      for (Index i = 0; i < S.size(); ++i) {
+        const mp100 size = std::max(mp100(abs(truth.Hv(i))), S(i));
+        if (size > floor) worst = std::max(worst, to_double(mp100(abs(actual(i) - truth.Hv(i)) / size)));
+      }
+      c.r.digits = worst == 0 ? double(scalar_traits<T>::print_digits)
+                              : std::min(double(scalar_traits<T>::print_digits), std::max(0.0, -std::log10(worst)));
+    }
     c.r.metric = "max |Hv_backward − Hv_oracle| / bound";
     c.r.formula = is_mp ? "pass when ≤ 1; bound = tol S + K (terms + 2) u_mp100 S + K cond + 4 · oracle error; "
                           "S = |∂J/∂v|ᵀ|u|; oracle: central differences of dual-number Jacobians in mp100 (h = 2⁻¹⁵⁰)"
