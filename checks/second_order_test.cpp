@@ -221,7 +221,7 @@ TEST_CASE("second order: a kink of the first derivative is reported non-differen
   CHECK(find(off, "second-order backward", "mp100")->verdict == Verdict::pass);
 }
 
-TEST_CASE("bpcheck verify --order 2 adds the second-order checks; another order exits 2", "[cli][verify][second-order]") {
+TEST_CASE("bpcheck verify --order 2 adds the second-order checks, and another order exits 2", "[cli][verify][second-order]") {
   using namespace bpcheck::testing;
   const std::string model = write_file("second_order_model.json", model_text);
   const Run run = bpcheck_run("verify --model '" + model + "' --order 2 --points 1 --no-timings");
