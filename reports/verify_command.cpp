@@ -1,6 +1,7 @@
 // bpcheck verify --model M.json [--params P.json] [--data D.json] [--precision float,double,mp100]
 //                [--junit FILE] [--json FILE] [--seed N] [--points N] [--distributions LIST] [--strict]
 //                [--allow-unstable] [--no-resample] [--no-timings] [--projections | --full [--full-limit N]]
+//                [--order 1|2]
 // Exit 3 when no point could be evaluated (the time limit, or no evaluable draw).
 // Exit 0 when every gradient is right, 1 when one is wrong (or, with --strict, loses more digits than
 // its precision's rounding bound allows), 2 on bad input.
@@ -36,6 +37,7 @@ struct VerifyCommandOptions {
        full = false;
   Index full_limit = VerifyOptions{}.full_jacobian_limit;
   int threads = 0;
+  int order = 1;
   double time_limit = VerifyOptions{}.time_limit;
 };
 
@@ -156,6 +158,16 @@ Command add_verify_command(CLI::App& parent) {
                   "not evaluated")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app->add_option("--order", o->order,
+                  "1: first-order checks; 2: also each layer's second-order checks (backward differentiated on "
+                  "dual numbers against an mp100 oracle, and the symmetry of its Hessian)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            if (text == "1" || text == "2") return {};
+            return "the order is 1 (first-order checks) or 2 (also second-order), got '" + text + "'";
+          },
+          "1|2"))
+      ->capture_default_str();
   return {app, [o](std::ostream& out) {
             NetworkSubject subject;
             subject.spec = read_model_spec(o->model);
@@ -191,6 +203,7 @@ Command add_verify_command(CLI::App& parent) {
             options.resample_kinks = !o->no_resample;
             options.threads = o->threads;
             options.time_limit = o->time_limit;
+            options.order = o->order;
             ProgressLine progress_line;
             if (progress_line.enabled()) options.progress = [&progress_line](const std::string& where) { progress_line.show(where); };
             VerificationReport report = verify_network(subject, options);

@@ -64,6 +64,9 @@ struct Tolerances {
   /// Points redrawn at most, per point, when the drawn one cannot be evaluated (beyond double's
   /// range, or an oracle that is not finite there).
   int max_redraws = 16;
+  /// Second order: one-sided differences of the Jacobian along v (h = 2⁻¹⁵⁰) that disagree by more than
+  /// this fraction of their size show a kink of the first derivative; smooth, they differ by ~1e-45.
+  double second_order_kink_fraction = 1e-30;
 
   static Tolerances from(const VerifyOptions& opt) {
     Tolerances t;
