@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -283,6 +284,24 @@ std::string verification_csv(const json& report) {
   return s;
 }
 
+/// One row per layer and precision; layer -1 is the loss's seed ∂ℓ/∂x_L (backward only).
+std::string layerwise_csv(const json& report) {
+  std::string s = "subject,precision,layer,type,units,forward_rel_error,forward_digits,backward_rel_error,"
+                  "backward_digits\n";
+  for (const auto& lw : report.value("layerwise", json::array())) {
+    const std::string head = csv_text(lw.at("subject")) + "," + lw.at("precision").get<std::string>();
+    const json& seed = lw.at("loss_gradient");
+    s += fmt::format("{},-1,loss,,,,{},{}\n", head, csv_number(seed.at("backward_rel_error")),
+                     csv_number(seed.at("backward_digits")));
+    for (const auto& l : lw.at("layers"))
+      s += fmt::format("{},{},{},{},{},{},{},{}\n", head, csv_number(l.at("layer")), l.at("type").get<std::string>(),
+                       csv_number(l.at("units")), csv_number(l.at("forward_rel_error")),
+                       csv_number(l.at("forward_digits")), csv_number(l.at("backward_rel_error")),
+                       csv_number(l.at("backward_digits")));
+  }
+  return s;
+}
+
 std::string theory_csv(const json& report) {
   std::string s = "statement,subject,measured,expected,holds,not_applicable\n";
   for (const auto& t : report.at("theory"))
@@ -395,7 +414,7 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
   r["format"] = run.at("format");
   r["version"] = run.at("version");
   r["run"] = run;
-  json fd = json::array(), bp = json::array(), cond = json::array(), ver = json::array();
+  json fd = json::array(), bp = json::array(), cond = json::array(), ver = json::array(), lw = json::array();
   bool passed = true;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const json& x = results[i];
@@ -415,9 +434,12 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
     } else if (items[i].kind == "verification") {
       passed = passed && x.at("passed").get<bool>();
       ver.push_back(x);
+    } else if (items[i].kind == "layerwise") {
+      lw.push_back(x);
     }
   }
   r["passed"] = passed;
+  r["layerwise"] = std::move(lw);
   r["finite_differences"] = std::move(fd);
   r["backprop"] = std::move(bp);
   r["conditioning"] = std::move(cond);
@@ -514,6 +536,8 @@ std::map<std::string, std::string> render(const json& report) {
   files["conditioning.csv"] = conditioning_csv(report);
   files["verification.csv"] = verification_csv(report);
   files["theory.csv"] = theory_csv(report);
+  const json layerwise = report.value("layerwise", json::array());
+  if (!layerwise.empty()) files["layerwise.csv"] = layerwise_csv(report);
 
   // Plots.
   std::vector<Plot> fd_plots, bp_plots, cond_plots;
@@ -681,8 +705,40 @@ std::map<std::string, std::string> render(const json& report) {
     p.series = {hi, lo};
     cond_plots.push_back(std::move(p));
   }
+  // Layer by layer: digits of every forward activation and backward signal against depth.
+  std::vector<Plot> lw_plots;
+  if (!layerwise.empty()) {
+    Plot p;
+    p.id = "layerwise " + layerwise.front().at("subject").get<std::string>();
+    p.caption = "Significant digits against mp100 of each layer's forward activations (solid, x = the layer "
+                "that computed them) and of the backward signal ∂ℓ/∂x after each Jacobian product, read right "
+                "to left (dashed, x = the layer whose input it belongs to; x = depth: the loss's seed ∂ℓ/∂x_L), "
+                "over the whole batch.";
+    p.xlabel = "layer";
+    p.ylabel = "significant digits";
+    p.logx = false;
+    p.logy = false;
+    p.yrange = "[0:17]";
+    int colour = 1;
+    for (const auto& lw : layerwise) {
+      const std::string precision = lw.at("precision");
+      Series f{precision + " forward", {}, fmt::format("linespoints lc {} pt 7", colour)};
+      Series b{precision + " backward", {}, fmt::format("linespoints lc {} pt 6 dt 2", colour)};
+      for (const auto& l : lw.at("layers")) {
+        f.points.push_back({l.at("layer").get<double>(), num(l.at("forward_digits"))});
+        if (l.at("backward_digits").is_number())
+          b.points.push_back({l.at("layer").get<double>(), num(l.at("backward_digits"))});
+      }
+      b.points.push_back({double(lw.at("layers").size()), num(lw.at("loss_gradient").at("backward_digits"))});
+      std::sort(b.points.begin(), b.points.end());
+      p.series.push_back(std::move(f));
+      p.series.push_back(std::move(b));
+      ++colour;
+    }
+    lw_plots.push_back(std::move(p));
+  }
   std::vector<Plot> all;
-  for (const auto* v : {&fd_plots, &bp_plots, &cond_plots}) all.insert(all.end(), v->begin(), v->end());
+  for (const auto* v : {&lw_plots, &fd_plots, &bp_plots, &cond_plots}) all.insert(all.end(), v->begin(), v->end());
   const auto svgs = draw(all);
 
   const json& run = report.at("run");
@@ -698,10 +754,66 @@ std::map<std::string, std::string> render(const json& report) {
     << run.at("items").dump() << " work items. Every error is measured against the mp100 (100-digit) truth of the "
     << "same inputs. Data: <a href=\"report.json\">report.json</a>, <a href=\"fd_error.csv\">fd_error.csv</a>, "
     << "<a href=\"backprop_error.csv\">backprop_error.csv</a>, <a href=\"conditioning.csv\">conditioning.csv</a>, "
-    << "<a href=\"verification.csv\">verification.csv</a>, <a href=\"theory.csv\">theory.csv</a>.</p>\n";
+    << "<a href=\"verification.csv\">verification.csv</a>, <a href=\"theory.csv\">theory.csv</a>"
+    << (layerwise.empty() ? "" : ", <a href=\"layerwise.csv\">layerwise.csv</a>") << ".</p>\n";
+
+  // A user's model: where each precision loses its digits, first.
+  if (!layerwise.empty()) {
+    h << "<h2 id=\"layerwise\">Layer by layer: where each precision loses digits</h2>\n"
+      << "<p class=\"note\">The float and double runs of the model against the mp100 run of the same (rounded) "
+         "parameters and batch: the normwise relative error ‖x − x*‖₂/‖x*‖₂ over the batch of each layer's "
+         "output (forward) and of the cotangent ∂ℓ/∂x after each layer's Jacobian product, backprop reading "
+         "the product right to left (backward), as significant digits (capped at 9 for float, 17 for double). "
+         "A drop between two layers is the digits that layer costs.</p>\n";
+    plot_grid(h, lw_plots, svgs);
+    Table t{{"layer", "type", "units"}, {}};
+    for (const auto& lw : layerwise) {
+      t.header.push_back(lw.at("precision").get<std::string>() + " forward digits");
+      t.header.push_back(lw.at("precision").get<std::string>() + " backward digits");
+    }
+    const json& first = layerwise.front().at("layers");
+    auto row_of = [&](const std::string& layer, const std::string& type, const std::string& units,
+                      const std::function<const json&(const json&)>& pick) {
+      std::vector<std::string> row{layer, html_escape(type), units};
+      for (const auto& lw : layerwise) {
+        const json& l = pick(lw);
+        row.push_back(cell(l.value("forward_digits", json()), "{:.1f}"));
+        row.push_back(cell(l.value("backward_digits", json()), "{:.1f}"));
+      }
+      t.rows.push_back(std::move(row));
+    };
+    for (std::size_t k = 0; k < first.size(); ++k)
+      row_of(std::to_string(k), first[k].at("type"), first[k].at("units").dump(),
+             [k](const json& lw) -> const json& { return lw.at("layers")[k]; });
+    row_of("", "loss seed ∂ℓ/∂x_L", "", [](const json& lw) -> const json& { return lw.at("loss_gradient"); });
+    h << t.html();
+  }
 
   // The findings in a few lines, then the agreement with theory: the verdict on the numbers.
   h << "<h2 id=\"summary\">Summary</h2>\n<ul>\n";
+  for (const auto& lw : layerwise) {
+    // The layer whose output (forward) or cotangent (backward) drops most below its predecessor's digits.
+    const json& ls = lw.at("layers");
+    double worst_drop = -1, before = num(lw.at("loss_gradient").at("backward_digits"), 0);
+    std::string where;
+    for (std::size_t k = 0; k < ls.size(); ++k) {
+      const double prev = k == 0 ? 99 : num(ls[k - 1].at("forward_digits"), 0), now = num(ls[k].at("forward_digits"), 0);
+      if (k > 0 && prev - now > worst_drop)
+        worst_drop = prev - now, where = fmt::format("layer {} ({}) forward", k, ls[k].at("type").get<std::string>());
+    }
+    for (std::size_t k = ls.size(); k-- > 0;) {
+      if (!ls[k].at("backward_digits").is_number()) continue;
+      const double now = num(ls[k].at("backward_digits"), 0);
+      if (before - now > worst_drop)
+        worst_drop = before - now, where = fmt::format("layer {} ({}) backward", k, ls[k].at("type").get<std::string>());
+      before = now;
+    }
+    h << fmt::format("<li>Layer by layer in {}: the output keeps {:.1f} digits, the first layer's cotangent {:.1f}; "
+                     "the largest loss of digits in one step is {:.1f}, at {} (<a href=\"#layerwise\">chart</a>).</li>\n",
+                     lw.at("precision").get<std::string>(), num(ls.back().at("forward_digits"), 0),
+                     num(ls.front().at("backward_digits"), 0), std::max(worst_drop, 0.0),
+                     where.empty() ? std::string("no layer") : html_escape(where));
+  }
   for (const std::string precision : {"float", "double"}) {
     double h_lo = 1e300, h_hi = 0, e_lo = 1e300, e_hi = 0, h_theory = 0, e_theory = 0;
     for (const auto& fd : report.at("finite_differences"))
