@@ -15,6 +15,7 @@
 #include "bpcheck/verify/finite_difference.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "report.hpp"
+#include "report_lanczos.hpp"
 #include "report_svd.hpp"
 
 namespace bpcheck::report {
@@ -365,6 +366,7 @@ std::vector<double> backprop_errors(const json& params, std::uint64_t seed) {
 json singular_values_json(const SingularValues& s) {
   json j;
   j["svd"] = s.precision;
+  j["method"] = "svd";
   j["sigma_max"] = number(s.sigma_max);
   j["sigma_min"] = number(s.sigma_min);
   j["rank"] = s.rank;
@@ -372,6 +374,31 @@ json singular_values_json(const SingularValues& s) {
   j["cond"] = number(s.cond);
   json values = json::array();
   for (double v : s.values) values.push_back(number(v));
+  j["singular_values"] = std::move(values);
+  return j;
+}
+
+/// An estimate's JSON: the keys of singular_values_json, and how far to trust it.
+json estimate_json(const SpectrumEstimate& e) {
+  json j;
+  j["svd"] = e.precision;
+  j["method"] = "lanczos";
+  j["sigma_max"] = number(e.sigma_max);
+  // Unresolved: σ_min is below double's rounding of the product (≈ 1e-8·∏‖J_i‖ is where its digits end), so
+  // neither it nor the condition number is known; only an upper bound of σ_min is.
+  j["sigma_min"] = e.resolved ? number(e.sigma_min) : json(nullptr);
+  if (!e.resolved) j["sigma_min_at_most"] = number(std::max(e.sigma_min, 1e-8 * e.norm_product));
+  j["rank"] = e.exact && e.resolved ? json(e.rank) : json(nullptr);
+  j["singular"] = e.singular;
+  j["cond"] = e.resolved ? number(e.cond) : json(nullptr);
+  j["exact"] = e.exact;
+  j["resolved"] = e.resolved;
+  j["steps"] = e.steps;
+  j["dimension"] = e.dimension;
+  j["norm_product"] = number(e.norm_product);
+  json values = json::array();
+  if (e.exact)
+    for (double v : e.values) values.push_back(number(v));
   j["singular_values"] = std::move(values);
   return j;
 }
@@ -441,27 +468,52 @@ json backprop(const json& params, const ReportOptions& o) {
   const std::vector<Matrix<mp100>> acts = net.activations(x0);
   std::vector<int> product_at = params.at("product_at").get<std::vector<int>>();
   json layers = json::array(), products = json::array();
+  // Up to 256 units with every Jacobian stated: J_k and P_k formed in mp100 and their SVDs (O(width³)).
+  // Past that, or where a layer states no Jacobian, the extremes are estimated without forming anything:
+  // Golub–Kahan–Lanczos on P·v (forward mode) and Pᵀ·u (backward), in double where it resolves σ_min.
+  const bool formed = no_jacobian.empty() && widest <= max_conditioning_width;
+  const std::string method =
+      formed ? std::string()
+             : !no_jacobian.empty() ? no_jacobian
+                                    : fmt::format("a layer has {} units, more than the {} up to which the products are "
+                                                  "formed",
+                                                  widest, max_conditioning_width);
+  LanczosOptions lanczos;
+  lanczos.seed = o.seed;
+  std::vector<double> layer_norms;
   Matrix<mp100> P;
-  // Products and SVDs in mp100 cost O(width³) each: past 256 units they would take minutes.
-  const std::string skipped =
-      !no_jacobian.empty()                ? no_jacobian
-      : widest > max_conditioning_width ? fmt::format("a layer has {} units, more than {}", widest, max_conditioning_width)
-                                          : std::string();
-  const bool conditioning = skipped.empty();
-  for (std::size_t k = 0; k < net.depth() && conditioning; ++k) {
-    const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
-    P = k == 0 ? J : Matrix<mp100>(J * P);
-    json l = singular_values_json(singular_values(J));
-    l.erase("singular_values");  // per layer the extremes suffice
+  for (std::size_t k = 0; k < net.depth(); ++k) {
     json layer;
     layer["layer"] = k;
     layer["type"] = net.layer(k).type_name();
+    const bool wanted = std::find(product_at.begin(), product_at.end(), int(k + 1)) != product_at.end();
+    if (formed) {
+      const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
+      P = k == 0 ? J : Matrix<mp100>(J * P);
+      json l = singular_values_json(singular_values(J));
+      l.erase("singular_values");  // per layer the extremes suffice
+      layer.update(l);
+      layers.push_back(std::move(layer));
+      if (wanted) {
+        json p;
+        p["layers"] = k + 1;
+        p.update(singular_values_json(singular_values(P)));
+        products.push_back(std::move(p));
+      }
+      continue;
+    }
+    const SpectrumEstimate lk =
+        product_spectrum(net, Eigen::Map<const Vector<mp100>>(acts[k].data(), acts[k].size()), k, k + 1, lanczos);
+    layer_norms.push_back(lk.sigma_max);
+    json l = estimate_json(lk);
+    l.erase("singular_values");
     layer.update(l);
     layers.push_back(std::move(layer));
-    if (std::find(product_at.begin(), product_at.end(), int(k + 1)) != product_at.end()) {
+    if (wanted) {
       json p;
       p["layers"] = k + 1;
-      p.update(singular_values_json(singular_values(P)));
+      p.update(estimate_json(product_spectrum(net, Eigen::Map<const Vector<mp100>>(x0.data(), x0.size()), 0, k + 1,
+                                              lanczos, layer_norms)));
       products.push_back(std::move(p));
     }
   }
@@ -474,7 +526,7 @@ json backprop(const json& params, const ReportOptions& o) {
   r["double_digits"] = worst_double;
   r["mp100_self_digits"] = worst_self;
   r["mp100_explicit_product"] = explicit_product;
-  if (!conditioning) r["conditioning_skipped"] = skipped;
+  if (!formed) r["conditioning_estimated"] = method;
   r["blocks"] = std::move(blocks);
   r["layers"] = std::move(layers);
   r["products"] = std::move(products);
