@@ -848,17 +848,23 @@ std::map<std::string, std::string> render(const json& report) {
                        "digits or more.</li>\n",
                        n, n == 1 ? "" : "s", d_lo, d_hi, f_lo, f_hi, self);
     double cond = 0;
-    std::size_t in_mp100 = 0, products = 0;
+    std::size_t in_mp100 = 0, products = 0, estimated = 0, unresolved = 0;
     for (const auto& c : report.at("conditioning"))
       for (const auto& p : c.at("products")) {
         ++products;
         in_mp100 += p.at("svd") == "mp100";
+        estimated += p.value("method", "svd") == "lanczos" && !p.value("exact", true);
+        unresolved += !p.value("resolved", true);
         if (!p.at("singular").get<bool>()) cond = std::max(cond, num(p.at("cond"), 0));
       }
     if (products)
       h << fmt::format("<li>Jacobian products: the largest condition number of a nonsingular one is {:.2g}; {} of {} "
-                       "needed the SVD in mp100.</li>\n",
-                       cond, in_mp100, products);
+                       "ran in mp100{}.</li>\n",
+                       cond, in_mp100, products,
+                       estimated ? fmt::format("; {} estimated by Lanczos short of exact (their condition numbers are "
+                                               "lower bounds), {} with σ_min below double's resolution",
+                                               estimated, unresolved)
+                                 : std::string());
   }
   {
     std::size_t moved = 0, stuck = 0, near = 0;
