@@ -289,7 +289,8 @@ Command add_report_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "report",
       "The error-analysis report: finite-difference error versus step, float/double backprop error versus mp100 "
-      "along depth, width and activation, Jacobian conditioning, and the verification summary. Writes "
+      "along depth, width and activation (for --model: layer by layer, forward and backward), Jacobian "
+      "conditioning, and the verification summary. Writes "
       "report.json, one CSV per sweep and index.html (plots by gnuplot) to --out");
   app->add_option("--model", o->model, "model spec JSON file (default: the built-in set of layers and networks)");
   app->add_option("--params", o->params, "parameters JSON file for --model (default: from the seed)");
