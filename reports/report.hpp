@@ -15,6 +15,7 @@
 //   backprop            float/double gradient versus mp100, per network (activation, width, depth)
 //                       and parameter block, with the singular values of the network's Jacobians
 //   verification        every check of `verify` on each layer and on the default network
+//   layerwise           a user's model only: per precision, every layer's forward and backward error
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -41,7 +42,7 @@ struct ReportOptions {
   bool move_off_kinks = true;
 };
 
-/// One independent unit of work: its kind ("finite_differences", "backprop", "verification") and
+/// One independent unit of work: its kind ("finite_differences", "backprop", "verification", "layerwise") and
 /// what to compute, as JSON so that shard files describe themselves.
 struct WorkItem {
   std::string kind;

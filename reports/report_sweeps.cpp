@@ -10,17 +10,19 @@
 #include <fmt/format.h>
 
 #include "bpcheck/io/formats.hpp"
+#include "bpcheck/dual.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/finite_difference.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "report.hpp"
+#include "report_lanczos.hpp"
 #include "report_svd.hpp"
 
 namespace bpcheck::report {
 
 namespace {
 
-constexpr int format_version = 1;
+constexpr int format_version = 2;  // 2: layer-by-layer items for a user model
 constexpr Index fd_samples = 8;        // columns of the finite-difference point: the error norm over
                                        // many outputs averages the round-off noise of single entries
 constexpr Index backprop_samples = 4;  // batch of the backprop sweep
@@ -115,10 +117,14 @@ constexpr int max_moves = 4;  // jitters of the point before the subject is repo
 
 /// A unit whose one-sided derivatives along the line disagree: the first in layer order (later layers
 /// inherit the jump), by layer index (0 = the first layer), its type, unit and sample.
+/// `at_point` keeps the value at t = 0 between the probes of one point: each probe's backward and forward
+/// differences both start from it, so it is computed once per point instead of twice per probe.
 std::optional<json> first_kink(const Network<mp100>& net, const Vector<mp100>& x, const Vector<mp100>& v,
-                               Index rows, Index cols, const std::optional<mp100>& step) {
+                               Index rows, Index cols, const std::optional<mp100>& step,
+                               std::optional<Vector<mp100>>& at_point) {
   // Every layer's output at x + t v, concatenated: t ↦ (x_1, …, x_L).
   const VectorFunction<mp100> along = [&](const Vector<mp100>& t) -> Vector<mp100> {
+    if (t(0) == 0 && at_point) return *at_point;
     const Vector<mp100> z = x + t(0) * v;
     const auto acts = net.activations(Eigen::Map<const Matrix<mp100>>(z.data(), rows, cols));
     Index n = 0;
@@ -129,6 +135,7 @@ std::optional<json> first_kink(const Network<mp100>& net, const Vector<mp100>& x
       all.segment(n, acts[k].size()) = Eigen::Map<const Vector<mp100>>(acts[k].data(), acts[k].size());
       n += acts[k].size();
     }
+    if (t(0) == 0) at_point = all;
     return all;
   };
   OneSidedJacobians<mp100> sides;
@@ -186,8 +193,10 @@ json finite_differences(const json& params, const ReportOptions& o) {
   int moves = 0;
   std::optional<json> at_point;
   Random jitter(o.seed ^ 0x6b696e6bULL);
+  std::optional<Vector<mp100>> value_at_point;  // of the point as it is now; reset when it moves
   for (;;) {
-    at_point = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, std::nullopt);
+    value_at_point.reset();
+    at_point = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, std::nullopt, value_at_point);
     if (!at_point) break;
     if (moves == 0) kinks["moved_from"] = *at_point;
     if (index_input || !o.move_off_kinks || moves == max_moves) break;
@@ -205,13 +214,13 @@ json finite_differences(const json& params, const ReportOptions& o) {
     // Binary search over the decades 1e-16 … 1e-1: the largest clean step and the kink just beyond it.
     int lo = -1, hi = 16;  // steps 10^(k − 16); lo = −1: mp100's default step (clean, checked above)
     std::optional<json> beyond;
-    if (!(beyond = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, -1))))) {
+    if (!(beyond = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, -1)), value_at_point))) {
       lo = 15;
     } else {
       hi = 15;
       while (hi - lo > 1) {
         const int mid = (lo + hi) / 2;
-        if (auto k = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, mid - 16))))
+        if (auto k = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, mid - 16)), value_at_point))
           hi = mid, beyond = std::move(k);
         else
           lo = mid;
@@ -238,16 +247,28 @@ json finite_differences(const json& params, const ReportOptions& o) {
       return Eigen::Map<const Vector<S>>(Y.data(), Y.size());
     };
   };
-  // The truth: Ridders' extrapolation in mp100 (error ≈ 1e-99, far below anything measured here).
-  // Its first step stays inside the kink-free stretch: a tableau that straddles a kink extrapolates garbage.
-  FdOptions<mp100> ridders(FdScheme::richardson);
-  if (kinks.contains("nearest") && !kinks["nearest"].is_null())
-    ridders.step = kinks["kink_free_step"].get<double>() > 0 ? mp100(kinks["kink_free_step"].get<double>() / 3)
-                                                             : mp100("1e-40");
-  const Vector<mp100> truth =
-      directional_derivative_fd<mp100>(VectorFunction<mp100>(map_of(exact)), vector_cast<mp100>(x),
-                                       vector_cast<mp100>(v), ridders)
-          .value;
+  // The truth f′(x)·v: forward mode in mp100, one pass of the network on dual numbers with one tangent
+  // lane (exact up to mp100's rounding, ≈ 1e-99; no step, so no kink nearby can spoil it). Index inputs
+  // (an embedding) have no tangent: Ridders' extrapolation in mp100, its first step inside the kink-free stretch.
+  Vector<mp100> truth;
+  if (!index_input) {
+    const Network<dual<mp100>> tangent_net = exact.template rebind<dual<mp100>>();
+    const ActiveLanes lanes(1);
+    Matrix<dual<mp100>> Z(rows, cols);
+    for (Index i = 0; i < x.size(); ++i) Z(i) = dual<mp100>(mp100(x(i)));
+    for (Index i = 0; i < x.size(); ++i) Z(i).d[0] = vm(i);
+    const Matrix<dual<mp100>> Y = tangent_net.forward(Z);
+    truth.resize(Y.size());
+    for (Index i = 0; i < Y.size(); ++i) truth(i) = Y(i).d[0];
+  } else {
+    FdOptions<mp100> ridders(FdScheme::richardson);
+    if (kinks.contains("nearest") && !kinks["nearest"].is_null())
+      ridders.step = kinks["kink_free_step"].get<double>() > 0 ? mp100(kinks["kink_free_step"].get<double>() / 3)
+                                                               : mp100("1e-40");
+    truth = directional_derivative_fd<mp100>(VectorFunction<mp100>(map_of(exact)), vector_cast<mp100>(x),
+                                             vector_cast<mp100>(v), ridders)
+                .value;
+  }
   const VectorFunction<T> f = map_of(net);
 
   const std::vector<double> grid = step_grid(o.quick);
@@ -345,6 +366,7 @@ std::vector<double> backprop_errors(const json& params, std::uint64_t seed) {
 json singular_values_json(const SingularValues& s) {
   json j;
   j["svd"] = s.precision;
+  j["method"] = "svd";
   j["sigma_max"] = number(s.sigma_max);
   j["sigma_min"] = number(s.sigma_min);
   j["rank"] = s.rank;
@@ -352,6 +374,31 @@ json singular_values_json(const SingularValues& s) {
   j["cond"] = number(s.cond);
   json values = json::array();
   for (double v : s.values) values.push_back(number(v));
+  j["singular_values"] = std::move(values);
+  return j;
+}
+
+/// An estimate's JSON: the keys of singular_values_json, and how far to trust it.
+json estimate_json(const SpectrumEstimate& e) {
+  json j;
+  j["svd"] = e.precision;
+  j["method"] = "lanczos";
+  j["sigma_max"] = number(e.sigma_max);
+  // Unresolved: σ_min is below double's rounding of the product (≈ 1e-8·∏‖J_i‖ is where its digits end), so
+  // neither it nor the condition number is known; only an upper bound of σ_min is.
+  j["sigma_min"] = e.resolved ? number(e.sigma_min) : json(nullptr);
+  if (!e.resolved) j["sigma_min_at_most"] = number(std::max(e.sigma_min, 1e-8 * e.norm_product));
+  j["rank"] = e.exact && e.resolved ? json(e.rank) : json(nullptr);
+  j["singular"] = e.singular;
+  j["cond"] = e.resolved ? number(e.cond) : json(nullptr);
+  j["exact"] = e.exact;
+  j["resolved"] = e.resolved;
+  j["steps"] = e.steps;
+  j["dimension"] = e.dimension;
+  j["norm_product"] = number(e.norm_product);
+  json values = json::array();
+  if (e.exact)
+    for (double v : e.values) values.push_back(number(v));
   j["singular_values"] = std::move(values);
   return j;
 }
@@ -421,27 +468,52 @@ json backprop(const json& params, const ReportOptions& o) {
   const std::vector<Matrix<mp100>> acts = net.activations(x0);
   std::vector<int> product_at = params.at("product_at").get<std::vector<int>>();
   json layers = json::array(), products = json::array();
+  // Up to 256 units with every Jacobian stated: J_k and P_k formed in mp100 and their SVDs (O(width³)).
+  // Past that, or where a layer states no Jacobian, the extremes are estimated without forming anything:
+  // Golub–Kahan–Lanczos on P·v (forward mode) and Pᵀ·u (backward), in double where it resolves σ_min.
+  const bool formed = no_jacobian.empty() && widest <= max_conditioning_width;
+  const std::string method =
+      formed ? std::string()
+             : !no_jacobian.empty() ? no_jacobian
+                                    : fmt::format("a layer has {} units, more than the {} up to which the products are "
+                                                  "formed",
+                                                  widest, max_conditioning_width);
+  LanczosOptions lanczos;
+  lanczos.seed = o.seed;
+  std::vector<double> layer_norms;
   Matrix<mp100> P;
-  // Products and SVDs in mp100 cost O(width³) each: past 256 units they would take minutes.
-  const std::string skipped =
-      !no_jacobian.empty()                ? no_jacobian
-      : widest > max_conditioning_width ? fmt::format("a layer has {} units, more than {}", widest, max_conditioning_width)
-                                          : std::string();
-  const bool conditioning = skipped.empty();
-  for (std::size_t k = 0; k < net.depth() && conditioning; ++k) {
-    const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
-    P = k == 0 ? J : Matrix<mp100>(J * P);
-    json l = singular_values_json(singular_values(J));
-    l.erase("singular_values");  // per layer the extremes suffice
+  for (std::size_t k = 0; k < net.depth(); ++k) {
     json layer;
     layer["layer"] = k;
     layer["type"] = net.layer(k).type_name();
+    const bool wanted = std::find(product_at.begin(), product_at.end(), int(k + 1)) != product_at.end();
+    if (formed) {
+      const Matrix<mp100> J = net.layer(k).jacobian_input(acts[k]);
+      P = k == 0 ? J : Matrix<mp100>(J * P);
+      json l = singular_values_json(singular_values(J));
+      l.erase("singular_values");  // per layer the extremes suffice
+      layer.update(l);
+      layers.push_back(std::move(layer));
+      if (wanted) {
+        json p;
+        p["layers"] = k + 1;
+        p.update(singular_values_json(singular_values(P)));
+        products.push_back(std::move(p));
+      }
+      continue;
+    }
+    const SpectrumEstimate lk =
+        product_spectrum(net, Eigen::Map<const Vector<mp100>>(acts[k].data(), acts[k].size()), k, k + 1, lanczos);
+    layer_norms.push_back(lk.sigma_max);
+    json l = estimate_json(lk);
+    l.erase("singular_values");
     layer.update(l);
     layers.push_back(std::move(layer));
-    if (std::find(product_at.begin(), product_at.end(), int(k + 1)) != product_at.end()) {
+    if (wanted) {
       json p;
       p["layers"] = k + 1;
-      p.update(singular_values_json(singular_values(P)));
+      p.update(estimate_json(product_spectrum(net, Eigen::Map<const Vector<mp100>>(x0.data(), x0.size()), 0, k + 1,
+                                              lanczos, layer_norms)));
       products.push_back(std::move(p));
     }
   }
@@ -454,10 +526,67 @@ json backprop(const json& params, const ReportOptions& o) {
   r["double_digits"] = worst_double;
   r["mp100_self_digits"] = worst_self;
   r["mp100_explicit_product"] = explicit_product;
-  if (!conditioning) r["conditioning_skipped"] = skipped;
+  if (!formed) r["conditioning_estimated"] = method;
   r["blocks"] = std::move(blocks);
   r["layers"] = std::move(layers);
   r["products"] = std::move(products);
+  return r;
+}
+
+// ---- layer by layer ----------------------------------------------------------------------------
+
+template <class S>
+Vector<S> flat(const Matrix<S>& m) {
+  return Eigen::Map<const Vector<S>>(m.data(), m.size());
+}
+
+/// Where T loses digits along the network: the relative error of every layer's forward activations and
+/// of every backward signal (the cotangent after each Jacobian product, right to left) of T's own run
+/// against the mp100 run of the same (rounded) parameters and batch.
+template <class T>
+json layerwise(const json& params, const ReportOptions& o) {
+  const Network<T> net = network_of<T>(params, o.seed);
+  const Batch<T> batch = batch_of(net, params, o.seed, backprop_samples);
+  const Network<mp100> exact = net.template rebind<mp100>();
+  const std::vector<Matrix<T>> xs = net.activations(batch.inputs);
+  const std::vector<Matrix<mp100>> xm = exact.activations(matrix_cast<mp100>(batch.inputs));
+  constexpr int cap = scalar_traits<T>::print_digits;
+  auto measure = [](json& j, const char* what, double e) {
+    j[std::string(what) + "_rel_error"] = number(e);
+    j[std::string(what) + "_digits"] = digits_of(e, cap);
+  };
+  json layers = json::array();
+  for (std::size_t k = 0; k < net.depth(); ++k) {
+    json l;
+    l["layer"] = k;
+    l["type"] = net.layer(k).type_name();
+    l["units"] = net.layer(k).output_size();
+    measure(l, "forward", relative_error<T>(flat(xs[k + 1]), flat(xm[k + 1])));
+    layers.push_back(std::move(l));
+  }
+  // Backward: the loss's seed ∂ℓ/∂x_L, then after layer k's product the cotangent ∂ℓ/∂x_k (its input).
+  Matrix<T> delta = net.loss().gradient(xs.back(), batch.targets);
+  Matrix<mp100> delta_m = exact.loss().gradient(xm.back(), targets_to_mp100(batch.targets));
+  json seed;
+  measure(seed, "backward", relative_error<T>(flat(delta), flat(delta_m)));
+  for (std::size_t k = net.depth(); k-- > 0;) {
+    Vector<T> dtheta = Vector<T>::Zero(net.layer(k).parameter_count());
+    Vector<mp100> dtheta_m = Vector<mp100>::Zero(dtheta.size());
+    delta = net.layer(k).backward(xs[k], xs[k + 1], delta, dtheta);
+    delta_m = exact.layer(k).backward(xm[k], xm[k + 1], delta_m, dtheta_m);
+    if (k == 0 && net.layer(0).input_is_index()) {  // no cotangent for index inputs
+      layers[k]["backward_rel_error"] = nullptr;
+      layers[k]["backward_digits"] = nullptr;
+    } else {
+      measure(layers[k], "backward", relative_error<T>(flat(delta), flat(delta_m)));
+    }
+  }
+  json r;
+  r["subject"] = params.at("subject");
+  r["precision"] = scalar_name<T>();
+  r["unit_roundoff"] = scalar_cast<double>(unit_roundoff<T>());
+  r["loss_gradient"] = std::move(seed);
+  r["layers"] = std::move(layers);
   return r;
 }
 
@@ -573,6 +702,11 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
     json bp = model;
     bp["product_at"] = std::move(product_at);
     add("backprop", std::move(bp));
+    for (const auto& p : precisions) {
+      json lw = model;
+      lw["precision"] = p;
+      add("layerwise", std::move(lw));
+    }
     add("verification", model);
     return items;
   }
@@ -633,6 +767,8 @@ json compute(const WorkItem& item, const ReportOptions& o) {
     return item.params.at("precision") == "float" ? finite_differences<float>(item.params, o)
                                                   : finite_differences<double>(item.params, o);
   if (item.kind == "backprop") return backprop(item.params, o);
+  if (item.kind == "layerwise")
+    return item.params.at("precision") == "float" ? layerwise<float>(item.params, o) : layerwise<double>(item.params, o);
   if (item.kind == "verification") return verification(item.params, o);
   throw error("report: unknown work item '" + item.kind + "'");
 }

@@ -9,8 +9,10 @@ packages=(
   catch2 librapidcheck-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libopenblas-dev libsleef-dev libbenchmark-dev
   gnuplot-nox
+  chromium
   python3-torch python3-numpy python3-pytest
 )
+# chromium: the report test renders a generated page headless, as a browser shows it.
 # scripts/sanitize.sh and scripts/fuzz.sh also need clang, its sanitizer and libFuzzer runtimes, and
 # llvm-symbolizer for stacks with file:line.
 if [ "${1:-}" = "--sanitize" ]; then
