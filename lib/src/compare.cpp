@@ -16,6 +16,7 @@
 #include "bpcheck/parallel.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/network_layer.hpp"
+#include "verdict.hpp"
 
 namespace bpcheck {
 
@@ -264,51 +265,62 @@ struct EntryEvidence {
   mp100 error, bound, magnitude;  ///< |g_T − g|, its bound in T, A
 };
 
-/// The one place that maps evidence to a verdict: a block's entries (error, bound, magnitude), its
-/// largest exact value, whether that is 0 (up to mp100's rounding of terms that cancel), T's unit
-/// roundoff and float's (for a double gradient, whose bound scales with u but for the underflow floor).
+/// A block's evidence for the verdict rule (verdict.hpp's judge(), verify's one rule, for another
+/// program's result): the largest error/bound over its entries, whether a value is not finite, and
+/// whether an entry beyond its bound is gross by verify's predicate (a tenth of the block's largest
+/// exact value and above √u_T A). Then the verdict, and for a double block beyond its bound whether
+/// float's bound (the same bound with u_float and float's floor) holds it.
 void decide_block(BlockComparison& bc, const std::vector<EntryEvidence>& entries, const mp100& max_exact,
                   bool exact_zero, const std::string& precision, const mp100& u_T, const mp100& floor_T,
-                  const mp100& floor_float, const CompareThresholds& t) {
+                  const mp100& floor_float, const verify_detail::Tolerances& t) {
   using boost::multiprecision::sqrt;
   const mp100 to_float = scalar_cast<mp100>(unit_roundoff<float>()) / u_T;
   const mp100 sqrt_u = sqrt(u_T);
-  bool finite = true, gross = false;
-  double ratio = 0, float_ratio = 0;
+  verify_detail::Evidence ev;
+  ev.what = fmt::format("layer {} {} {}", bc.layer, bc.layer_type, bc.name);
+  ev.precision = precision;
+  ev.external = true;
+  ev.digits = bc.digits;
+  ev.rung_digits = -std::log10(to_double(u_T));
+  double float_ratio = 0;
   for (const auto& e : entries) {
     if (!e.finite) {
-      finite = false;
+      ev.value_finite = false;
       continue;
     }
     if (e.error == 0) continue;
     const double r = to_double(e.error / e.bound);
-    ratio = std::max(ratio, r);
+    ev.ratio = std::max(ev.ratio, r);
     float_ratio = std::max(float_ratio, to_double(e.error / ((e.bound - floor_T) * to_float + floor_float)));
-    if (r > t.pass_ratio && e.error > mp100(t.gross_fraction) * max_exact && e.error > sqrt_u * e.magnitude)
-      gross = true;
+    if (!ev.gross && r > 1) {
+      const mp100 floor = sqrt_u * e.magnitude;
+      ev.gross = verify_detail::gross_error(e.error, max_exact, &floor, t.gross_fraction);
+    }
   }
-  bc.ratio = finite ? ratio : infinity;
-  bc.float_ratio = precision == "double" ? (finite ? float_ratio : infinity) : bc.ratio;
+  if (!ev.value_finite) ev.ratio = infinity;
+  const verify_detail::Judgement j = verify_detail::judge(ev, t);
+  bc.ratio = ev.ratio;
+  bc.float_ratio = precision == "double" ? (ev.value_finite ? float_ratio : infinity) : bc.ratio;
   bc.exact_zero = exact_zero;
   const std::string digits = fmt::format("{:.1f} digits", bc.digits);
-  if (!finite) {
-    bc.verdict = CompareVerdict::wrong;
-    bc.explanation = "a value that is not finite";
-  } else if (ratio <= t.pass_ratio) {
-    bc.verdict = CompareVerdict::pass;
-  } else if (gross) {
-    bc.verdict = CompareVerdict::wrong;
-    bc.explanation = (bc.exact_zero ? "the exact block is 0; " : "") + digits +
-                     ": an error far beyond any rounding (a wrong formula)";
-  } else {
-    bc.verdict = CompareVerdict::less_accurate;
-    if (precision == "double" && bc.float_ratio <= t.pass_ratio) {
-      bc.consistent_with = "float";
-      bc.explanation = "as accurate as float: a float32 path inside a double model?";
-    } else {
-      bc.explanation = (bc.exact_zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") + digits +
-                       ": no rounding in float or double explains it";
-    }
+  switch (j.verdict) {
+    case Verdict::pass: bc.verdict = CompareVerdict::pass; break;
+    case Verdict::fail:
+      bc.verdict = CompareVerdict::wrong;
+      bc.explanation = j.grounds == verify_detail::Grounds::not_finite
+                           ? "a value that is not finite"
+                           : (bc.exact_zero ? "the exact block is 0; " : "") + digits +
+                                 ": an error far beyond any rounding (a wrong formula)";
+      break;
+    default:  // unstable: beyond the bound, not gross
+      bc.verdict = CompareVerdict::less_accurate;
+      if (precision == "double" && bc.float_ratio <= 1) {
+        bc.consistent_with = "float";
+        bc.explanation = "as accurate as float: a float32 path inside a double model?";
+      } else {
+        bc.explanation = (bc.exact_zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") +
+                         digits + ": no rounding in float or double explains it";
+      }
   }
 }
 
@@ -368,7 +380,8 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   using std::abs;
   using boost::multiprecision::sqrt;
   const std::string prec = scalar_name<T>();
-  const CompareThresholds& th = o.thresholds;
+  const verify_detail::Tolerances tol = verify_detail::Tolerances::from(o);
+  const CompareThresholds& th = tol.compare;
   auto [net, batch] = network_on<mp100>(subject);
   const Matrix<mp100>& X = batch.inputs;
   const Index P = net.parameter_count(), nx = X.size();
@@ -530,7 +543,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
         bc.digits = std::clamp(-std::log10(to_double(max_err / max_exact)), 0.0, max_digits);
       // An exact 0 from terms that cancel comes out of mp100 as ~1e-101 of their size.
       const bool exact_zero = max_exact <= mp100_tolerance() * block_magnitude;
-      decide_block(bc, evidence, max_exact, exact_zero, prec, u_T, floor_T, floor_float, th);
+      decide_block(bc, evidence, max_exact, exact_zero, prec, u_T, floor_T, floor_float, tol);
       entries.resize(std::min<std::size_t>(entries.size(), 5));
       bc.worst = std::move(entries);
       c.blocks.push_back(std::move(bc));
