@@ -211,19 +211,47 @@ Vector<R> backprop_at(const Network<R>& net, const Targets<R>& targets, const st
 /// parameter backward with |δ_k| (and |x_k| for layers whose parameter gradient is a product of δ and
 /// the input: dense, convolutions, embedding). A bias before a training-mode batch norm has the exact
 /// gradient Σ_s δ_s = 0 while Σ_s |δ_s| is the size of the terms another program's sum leaves a residue of.
-/// δ_k may itself be an exact 0 formed from terms that cancel (below a batch norm on 2 samples, whose
-/// backward removes every direction but eps's): where bpcheck's own δ_k in T (`deltas_T`, when T's
-/// backprop ran) lost more than √n u_T of itself (n: `rounds`, the roundings along the network), twice
-/// its error over u_T, the size of the terms its rounding came from, is added to |δ_k| (twice: one draw
-/// of a rounding error measures its spread roughly).
+/// δ_k may itself be nearly 0, formed from terms that cancel (below a training-mode batch norm on 2
+/// samples, whose backward leaves eps/(2 var) of its terms). Another program's rounding of those terms
+/// is then far above |δ_k| and reaches every layer below. Two measures of it join |δ_k|:
+/// - with the absolute sweep (`full`), the terms each backward sums: where layer j's |J_x|ᵀ|δ_j| exceeds
+///   √n |δ_{j−1}| (n: `rounds`, the roundings along the network), those terms are what δ_{j−1}'s rounding
+///   is relative to; carried down through the absolute Jacobians below and into each layer's |J_θ|ᵀ;
+/// - where bpcheck's own δ_k in T (`deltas_T`, when T's backprop ran) lost more than √n u_T of itself,
+///   twice its error over u_T (one draw of a rounding error measures its spread roughly). bpcheck's own
+///   form may not cancel where another program's does (its batch norm on 2 samples does not): hence the
+///   first.
 /// A magnitude needs no digits: in double, from the exact activations and δs.
 template <class T>
 Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<mp100>>& xs_exact,
                                    const std::vector<Matrix<mp100>>& deltas, const std::vector<Matrix<T>>* deltas_T,
-                                   const mp100& u_T, Index rounds) {
+                                   const mp100& u_T, Index rounds, bool full) {
+  const std::size_t L = net.depth();
+  const double root_n = std::sqrt(double(rounds));
+  const auto abs_vec = [](const Matrix<double>& M) {
+    return Vector<double>(Eigen::Map<const Vector<double>>(M.data(), M.size()).cwiseAbs());
+  };
+  // carried[k]: the terms the rounding of δ_k (the cotangent of layer k's output) is relative to, beyond
+  // |δ_k|, from the backward cancellations above it (absolute Jacobians in double, only with `full`).
+  std::vector<Vector<double>> carried(L);
+  std::vector<Matrix<double>> A(L);
+  if (full && L > 0) {
+    for (std::size_t k = 0; k < L; ++k) A[k] = net.layer(k).absolute_jacobian(matrix_cast<double>(xs_exact[k]));
+    carried[L - 1] = Vector<double>::Zero(deltas[L - 1].size());
+    for (std::size_t k = L - 1; k > 0; --k) {
+      const Index m = deltas[k - 1].size();
+      const Matrix<double> Ax = A[k].leftCols(m);
+      const Vector<double> terms = Ax.transpose() * abs_vec(matrix_cast<double>(deltas[k]));
+      const Vector<double> below = abs_vec(matrix_cast<double>(deltas[k - 1]));
+      Vector<double> c = Ax.transpose() * carried[k];
+      for (Index i = 0; i < m; ++i)
+        if (terms(i) > root_n * below(i)) c(i) += terms(i);
+      carried[k - 1] = std::move(c);
+    }
+  }
   Vector<mp100> out(net.parameter_count());
   Index at = 0;
-  for (std::size_t k = 0; k < net.depth(); ++k) {
+  for (std::size_t k = 0; k < L; ++k) {
     const auto& layer = net.layer(k);
     const Index pk = layer.parameter_count();
     if (pk == 0) continue;
@@ -237,12 +265,15 @@ Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector
       const Matrix<double> lost =
           matrix_cast<double>(Matrix<mp100>((matrix_cast<mp100>((*deltas_T)[k]) - deltas[k]).cwiseAbs()));
       const double u = to_double(u_T);
-      const double cancels = std::sqrt(double(rounds)) * u;
+      const double cancels = root_n * u;
       for (Index i = 0; i < delta.size(); ++i)
         if (lost(i) > cancels * delta(i)) delta(i) += 2 * lost(i) / u;
     }
     layer.backward_parameters(x, matrix_cast<double>(xs_exact[k + 1]), delta, dtheta);
-    out.segment(at, pk) = matrix_cast<mp100>(Matrix<double>(dtheta.cwiseAbs()));
+    dtheta = dtheta.cwiseAbs();
+    if (full && carried[k].size() > 0 && carried[k].any())
+      dtheta += A[k].rightCols(pk).transpose() * carried[k];
+    out.segment(at, pk) = matrix_cast<mp100>(Matrix<double>(dtheta));
     at += pk;
   }
   return out;
@@ -439,7 +470,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     if (xs_T)
       for (const auto& x : *xs_T) xs_mp.push_back(matrix_cast<mp100>(x));
     cond = rounding_changes<mp100>(net, batch, full_sweep, xs_T ? &xs_mp : nullptr, u_T, o.seed, o.jobs, &g, exact);
-    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
+    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep);
   } else {
     exact();
     auto [net_d, batch_d] = network_on<double>(subject);
@@ -448,7 +479,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
     cond = rounding_changes<double>(net_d, batch_d, full_sweep, xs_T ? &xs_d : nullptr, u_T, o.seed, o.jobs, nullptr,
                                     [] {});
-    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
+    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep);
   }
   const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
   Vector<mp100> own_error = Vector<mp100>::Zero(P);
