@@ -225,30 +225,53 @@ Vector<R> backprop_at(const Network<R>& net, const Targets<R>& targets, const st
 template <class T>
 Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<mp100>>& xs_exact,
                                    const std::vector<Matrix<mp100>>& deltas, const std::vector<Matrix<T>>* deltas_T,
-                                   const mp100& u_T, Index rounds, bool full) {
+                                   const mp100& u_T, Index rounds, bool full, Vector<mp100>& backward_rounding) {
   const std::size_t L = net.depth();
   const double root_n = std::sqrt(double(rounds));
   const auto abs_vec = [](const Matrix<double>& M) {
     return Vector<double>(Eigen::Map<const Vector<double>>(M.data(), M.size()).cwiseAbs());
   };
-  // carried[k]: the terms the rounding of δ_k (the cotangent of layer k's output) is relative to, beyond
-  // |δ_k|, from the backward cancellations above it (absolute Jacobians in double, only with `full`).
-  std::vector<Vector<double>> carried(L);
-  std::vector<Matrix<double>> A(L);
-  if (full && L > 0) {
-    for (std::size_t k = 0; k < L; ++k) A[k] = net.layer(k).absolute_jacobian(matrix_cast<double>(xs_exact[k]));
-    carried[L - 1] = Vector<double>::Zero(deltas[L - 1].size());
+  // The rounding of the terms a backward cancels, carried to the parameter blocks below by the exact
+  // backward (signed: absolute Jacobians compound over depth), in `draws` draws of its signs; per
+  // parameter the largest. Only with `full` (the absolute Jacobians on the batch).
+  Vector<double> carried = Vector<double>::Zero(net.parameter_count());
+  if (full && L > 1) {
+    std::vector<Matrix<double>> xs(L + 1);
+    for (std::size_t k = 0; k <= L; ++k) xs[k] = matrix_cast<double>(xs_exact[k]);
+    // injected[k]: the terms of layer k's dX where they exceed √n |dX| (0 elsewhere)
+    std::vector<Vector<double>> injected(L);
+    bool any = false;
     for (std::size_t k = L - 1; k > 0; --k) {
       const Index m = deltas[k - 1].size();
-      const Matrix<double> Ax = A[k].leftCols(m);
-      const Vector<double> terms = Ax.transpose() * abs_vec(matrix_cast<double>(deltas[k]));
+      const Vector<double> terms =
+          net.layer(k).absolute_jacobian(xs[k]).leftCols(m).transpose() * abs_vec(matrix_cast<double>(deltas[k]));
       const Vector<double> below = abs_vec(matrix_cast<double>(deltas[k - 1]));
-      Vector<double> c = Ax.transpose() * carried[k];
+      injected[k] = Vector<double>::Zero(m);
       for (Index i = 0; i < m; ++i)
-        if (terms(i) > root_n * below(i)) c(i) += terms(i);
-      carried[k - 1] = std::move(c);
+        if (terms(i) > root_n * below(i)) injected[k](i) = 2 * terms(i), any = true;
+    }
+    constexpr int draws = 16;
+    Random rng(0x5eed ^ std::uint64_t(rounds));
+    for (int d = 0; d < draws && any; ++d) {
+      Matrix<double> e = Matrix<double>::Zero(deltas[L - 1].rows(), deltas[L - 1].cols());
+      Index at = net.parameter_count();
+      for (std::size_t k = L; k-- > 0;) {
+        const Index pk = net.layer(k).parameter_count();
+        at -= pk;
+        Vector<double> dtheta = Vector<double>::Zero(pk);
+        if (k > 0) {
+          Matrix<double> below = net.layer(k).backward(xs[k], xs[k + 1], e, dtheta);
+          for (Index i = 0; i < below.size(); ++i)
+            if (injected[k](i) != 0) below(i) += (rng.symmetric() < 0 ? -1 : 1) * injected[k](i);
+          e = std::move(below);
+        } else if (pk > 0) {
+          net.layer(0).backward_parameters(xs[0], xs[1], e, dtheta);
+        }
+        carried.segment(at, pk) = carried.segment(at, pk).cwiseMax(dtheta.cwiseAbs());
+      }
     }
   }
+  backward_rounding = u_T * matrix_cast<mp100>(Matrix<double>(carried));
   Vector<mp100> out(net.parameter_count());
   Index at = 0;
   for (std::size_t k = 0; k < L; ++k) {
@@ -270,10 +293,7 @@ Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector
         if (lost(i) > cancels * delta(i)) delta(i) += 2 * lost(i) / u;
     }
     layer.backward_parameters(x, matrix_cast<double>(xs_exact[k + 1]), delta, dtheta);
-    dtheta = dtheta.cwiseAbs();
-    if (full && carried[k].size() > 0 && carried[k].any())
-      dtheta += A[k].rightCols(pk).transpose() * carried[k];
-    out.segment(at, pk) = matrix_cast<mp100>(Matrix<double>(dtheta));
+    out.segment(at, pk) = matrix_cast<mp100>(Matrix<double>(dtheta.cwiseAbs()));
     at += pk;
   }
   return out;
@@ -370,8 +390,23 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
   using std::abs;
   const R r = scalar_cast<R>(u);
   const Index P = net.parameter_count();
-  std::vector<Vector<R>> F;
-  if (full_sweep) F = LossLayer<R>(net, batch.targets).activation_sweeps(batch.inputs);
+  const auto abs_vec = [](const Matrix<R>& M) {
+    return Vector<R>(Eigen::Map<const Vector<R>>(M.data(), M.size()).unaryExpr([](const R& v) { return R(abs(v)); }));
+  };
+  // local[k]: what layer k's output rounds relative to, the terms it sums from its own input and
+  // parameters (A_x,k |x_{k−1}| + A_θ,k |θ_k| + |x_k|, A_k its absolute Jacobian); beyond the sweep
+  // limit |x_k|. The moved forward then carries each layer's rounding on through the layers above.
+  std::vector<Vector<R>> local;
+  if (full_sweep) {
+    const auto xs = net.activations(batch.inputs);
+    local.resize(xs.size());
+    for (std::size_t k = 0; k < net.depth(); ++k) {
+      const Matrix<R> A = net.layer(k).absolute_jacobian(xs[k]);
+      const Index pk = net.layer(k).parameter_count();
+      local[k + 1] = A.leftCols(A.cols() - pk) * abs_vec(xs[k]) + A.rightCols(pk) * abs_vec(net.layer(k).parameters()) +
+                     abs_vec(xs[k + 1]);
+    }
+  }
   const bool index_input = net.depth() > 0 && net.layer(0).input_is_index();
   std::vector<Vector<R>> grads(4);  // the unmoved point, T's activations, two draws
   parallel_for(5, jobs, [&](std::size_t job) {
@@ -389,10 +424,12 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
       Matrix<R> X = batch.inputs;
       if (!index_input)
         for (Index i = 0; i < X.size(); ++i) X(i) *= R(1) + R(sign()) * r;
-      auto xs = moved.activations(X);
-      for (std::size_t k = 1; k < xs.size(); ++k)
-        for (Index i = 0; i < xs[k].size(); ++i)
-          xs[k](i) += R(sign()) * r * (full_sweep ? F[k](i) : R(abs(xs[k](i))));
+      std::vector<Matrix<R>> xs{X};
+      for (std::size_t k = 0; k < moved.depth(); ++k) {
+        Matrix<R> y = moved.layer(k).forward(xs.back());
+        for (Index i = 0; i < y.size(); ++i) y(i) += R(sign()) * r * (full_sweep ? local[k + 1](i) : R(abs(y(i))));
+        xs.push_back(std::move(y));
+      }
       grads[job] = backprop_at(moved, batch.targets, xs);
     } else {
       beside();
@@ -464,13 +501,13 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     xs = net.activations(X);
     g = backprop_at(net, batch.targets, xs, &deltas);
   };
-  Vector<mp100> cond, cancelled;
+  Vector<mp100> cond, cancelled, backward_rounding;
   if constexpr (std::is_same_v<T, double>) {
     std::vector<Matrix<mp100>> xs_mp;
     if (xs_T)
       for (const auto& x : *xs_T) xs_mp.push_back(matrix_cast<mp100>(x));
     cond = rounding_changes<mp100>(net, batch, full_sweep, xs_T ? &xs_mp : nullptr, u_T, o.seed, o.jobs, &g, exact);
-    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep);
+    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep, backward_rounding);
   } else {
     exact();
     auto [net_d, batch_d] = network_on<double>(subject);
@@ -479,8 +516,10 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
     cond = rounding_changes<double>(net_d, batch_d, full_sweep, xs_T ? &xs_d : nullptr, u_T, o.seed, o.jobs, nullptr,
                                     [] {});
-    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep);
+    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep, backward_rounding);
   }
+  // the rounding of a backward that cancels, carried below: one more move of the gradient (K on cond)
+  if (backward_rounding.size() == P) cond = cond.cwiseMax(backward_rounding);
   const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
   Vector<mp100> own_error = Vector<mp100>::Zero(P);
   if (g_T) {
