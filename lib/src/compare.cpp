@@ -489,9 +489,13 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   }
   const bool full_sweep = jacobian_entries <= o.sweep_limit;
   // n: the roundings a value of backprop passes through, as LossLayer::rounding_terms counts them (the
-  // widths along the network), plus the sum over the samples.
-  Index n = net.output_size() + X.cols();
-  for (std::size_t k = 0; k < net.depth(); ++k) n += net.layer(k).input_size() + net.layer(k).output_size();
+  // widths along the network), plus the sum over the samples. A block of layer k is summed by backprop
+  // from the loss down to layer k only: n_from[k] counts the widths of layers k and above (the rounding
+  // of the activations below, which backprop reads, is cond's: the moves carry it forward).
+  std::vector<Index> n_from(net.depth() + 1, net.output_size() + X.cols());
+  for (std::size_t k = net.depth(); k-- > 0;)
+    n_from[k] = n_from[k + 1] + net.layer(k).input_size() + net.layer(k).output_size();
+  const Index n = n_from[0];
 
   // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
   std::vector<Matrix<mp100>> xs, deltas;
@@ -558,6 +562,8 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       bc.layer_type = net.layer(k).type_name();
       bc.name = b.name;
       bc.shape = b.is_vector ? std::vector<Index>{b.rows} : std::vector<Index>{b.rows, b.cols};
+      EntryBound bound_k = bound_of;
+      bound_k.rounding = mp100(th.lambda) * sqrt(mp100(n_from[k])) * u_T;
       mp100 max_exact(0), max_err(0), block_magnitude(0), measured(0);
       bool all_finite = true;
       for (Index i = 0; i < b.size(); ++i) {
@@ -577,7 +583,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
         // rounding reaches every entry.
         const mp100& magnitude = block_magnitude;
         EntryEvidence ev;
-        ev.bound = bound_of(magnitude, cond(at), measured);
+        ev.bound = bound_k(magnitude, cond(at), measured);
         ev.magnitude = magnitude;
         ComparedEntry e;
         e.row = b.is_vector ? i : i % b.rows;
@@ -749,10 +755,10 @@ std::string format_table(const GradientComparison& c) {
                        v, b.digits, b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
   }
   out += fmt::format(
-      "bound per entry: {}; λ = {:g}, n = {}, K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
+      "bound per entry: {}; λ = {:g}, n ≤ {} (the widths from the block's layer up, plus the samples), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
       "activations round relative to {}\n",
       c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor, c.thresholds.measured_factor,
-      c.unit_roundoff, c.absolute_sweep ? "the absolute sweep" : "their own size (normwise: a large model)");
+      c.unit_roundoff, c.absolute_sweep ? "their layer's terms (absolute Jacobians)" : "their own size (normwise: a large model)");
   out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
   if (const BlockComparison* w = c.worst_block()) out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
   for (const auto& b : c.blocks) {

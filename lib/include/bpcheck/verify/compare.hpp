@@ -105,7 +105,7 @@ struct GradientComparison {
   std::optional<std::string> given_loss;  ///< the document's "loss", when it has one
   double unit_roundoff = 0;
   CompareThresholds thresholds;
-  Index rounding_terms = 0;    ///< n in the bound: the widths along the network plus the samples
+  Index rounding_terms = 0;    ///< n in the bound at the first layer (the largest): every width plus the samples
   std::string bound_formula;   ///< the bound as a formula, written where it is built
   bool absolute_sweep = true;  ///< activations round relative to their forward sweep (false: their size)
   bool allow_less_accurate = false;
