@@ -14,8 +14,9 @@
 //
 // with g the exact gradient (backprop in mp100), A_b what block b is summed from, normwise: its
 // largest |g| or absolute sum of terms (where terms cancel to an exact 0, their size), n the roundings
-// along the network, cond the largest change of the exact gradient over
-// T's rounding of the activations, parameters and inputs, and e_b the largest error of bpcheck's own
+// from the block's layer up to the loss, cond the largest change of the exact gradient over T's
+// rounding of the forward pass (each layer's output, the parameters, the inputs) and of a backward
+// that cancels, and e_b the largest error of bpcheck's own
 // backprop in T on the block b. Each block's evidence goes to verify's one verdict rule (judge() in
 // lib/src/verdict.hpp), with these thresholds as the compare section of its Tolerances.
 #include <cstdint>
