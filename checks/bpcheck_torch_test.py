@@ -253,18 +253,12 @@ WRONG_AND_RIGHT = {
     "mobilenet_v2": ("blocks.0.conv.1.weight", "head.1.weight"),
     "transformer": ("norm.weight", "head.weight"),
 }
-# Where compare's bound is still too loose to call a gradient with no correct digit wrong (docs/history.md,
-# "The PyTorch bridge on nn.Modules"): float32 through batch statistics and through the transformer
-# stack. Strict, so that these fail as soon as the bound catches them.
-LOOSE = pytest.mark.xfail(strict=True, reason="compare's float32 bound on batch-statistics batch_norm2d stacks "
-                                              "and on transformer_encoder_layer stacks is loose enough to pass "
-                                              "a gradient with no correct digit")
 WRONG_CASES = [
     ("residual_mlp", None, "double"), ("residual_mlp", None, "float"),
     ("resnet", "eval", "double"), ("resnet", "eval", "float"),
-    ("resnet", "train", "double"), pytest.param("resnet", "train", "float", marks=LOOSE),
+    ("resnet", "train", "double"), ("resnet", "train", "float"),
     ("mobilenet_v2", None, "double"), ("mobilenet_v2", None, "float"),
-    ("transformer", None, "double"), pytest.param("transformer", None, "float", marks=LOOSE),
+    ("transformer", None, "double"), ("transformer", None, "float"),
 ]
 
 

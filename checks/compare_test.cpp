@@ -1,6 +1,7 @@
 // compare_gradient and `bpcheck compare`: bpcheck's own float and double gradients pass in their
 // precision, altered ones are caught with block and entry named, and bad documents are refused.
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -380,4 +381,47 @@ TEST_CASE("compare: the bound is within 100× of the rounding bpcheck's own grad
       CHECK(w.exit_code() == 1);
     }
   }
+}
+
+#include "verdict.hpp"
+
+TEST_CASE("compare: another program's gradient is judged by the verdict rule, with verify's gross predicate",
+          "[compare][verdict]") {
+  using bpcheck::Verdict;
+  using bpcheck::mp100;
+  namespace vd = bpcheck::verify_detail;
+  const vd::Tolerances t;
+  vd::Evidence e;
+  e.what = "layer 0 dense W";
+  e.precision = "float";
+  e.external = true;
+  e.digits = 7;  // digits kept do not rescue a block beyond its bound: no mp100 run of that program exists
+  e.rung_digits = 7.2;
+  e.ratio = 1;
+  CHECK(vd::judge(e, t).verdict == Verdict::pass);
+  e.ratio = 1.01;
+  CHECK(vd::judge(e, t).verdict == Verdict::unstable);
+  CHECK(vd::judge(e, t).grounds == vd::Grounds::beyond_bound_external);
+  e.gross = true;
+  CHECK(vd::judge(e, t).verdict == Verdict::fail);
+  CHECK(vd::judge(e, t).grounds == vd::Grounds::gross);
+  e.gross = false;
+  e.value_finite = false;
+  e.ratio = std::numeric_limits<double>::infinity();
+  CHECK(vd::judge(e, t).verdict == Verdict::fail);
+  // the same evidence without `external` is verify's float-against-mp100 row: keeping 7 digits passes
+  vd::Evidence v = e;
+  v.external = false;
+  v.value_finite = true;
+  v.ratio = 1.01;
+  CHECK(vd::judge(v, t).verdict == Verdict::pass);
+  CHECK(vd::judge(v, t).grounds == vd::Grounds::keeps_half_digits);
+  // gross: above a tenth of the block's largest value and above the floor, both strictly
+  const mp100 block(1), floor(0.05);
+  CHECK(vd::gross_error(mp100(0.11), block, &floor, t.gross_fraction));
+  CHECK_FALSE(vd::gross_error(mp100(0.09), block, &floor, t.gross_fraction));
+  const mp100 high_floor(0.2);
+  CHECK_FALSE(vd::gross_error(mp100(0.11), block, &high_floor, t.gross_fraction));
+  CHECK(vd::gross_error(mp100(0.11), block, nullptr, t.gross_fraction));
+  CHECK_FALSE(vd::gross_error(mp100(1), mp100(0), nullptr, t.gross_fraction));
 }

@@ -17,6 +17,7 @@
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/network_layer.hpp"
 #include "rounding_bound.hpp"
+#include "verdict.hpp"
 
 namespace bpcheck {
 
@@ -211,19 +212,70 @@ Vector<R> backprop_at(const Network<R>& net, const Targets<R>& targets, const st
 /// parameter backward with |δ_k| (and |x_k| for layers whose parameter gradient is a product of δ and
 /// the input: dense, convolutions, embedding). A bias before a training-mode batch norm has the exact
 /// gradient Σ_s δ_s = 0 while Σ_s |δ_s| is the size of the terms another program's sum leaves a residue of.
-/// δ_k may itself be an exact 0 formed from terms that cancel (below a batch norm on 2 samples, whose
-/// backward removes every direction but eps's): where bpcheck's own δ_k in T (`deltas_T`, when T's
-/// backprop ran) lost more than √n u_T of itself (n: `rounds`, the roundings along the network), twice
-/// its error over u_T, the size of the terms its rounding came from, is added to |δ_k| (twice: one draw
-/// of a rounding error measures its spread roughly).
+/// δ_k may itself be nearly 0, formed from terms that cancel (below a training-mode batch norm on 2
+/// samples, whose backward leaves eps/(2 var) of its terms). Another program's rounding of those terms
+/// is then far above |δ_k| and reaches every layer below. Two measures of it join |δ_k|:
+/// - with the absolute sweep (`full`), the terms each backward sums: where layer j's |J_x|ᵀ|δ_j| exceeds
+///   √n |δ_{j−1}| (n: `rounds`, the roundings along the network), those terms are what δ_{j−1}'s rounding
+///   is relative to; carried down through the absolute Jacobians below and into each layer's |J_θ|ᵀ;
+/// - where bpcheck's own δ_k in T (`deltas_T`, when T's backprop ran) lost more than √n u_T of itself,
+///   twice its error over u_T (one draw of a rounding error measures its spread roughly). bpcheck's own
+///   form may not cancel where another program's does (its batch norm on 2 samples does not): hence the
+///   first.
 /// A magnitude needs no digits: in double, from the exact activations and δs.
 template <class T>
 Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<mp100>>& xs_exact,
                                    const std::vector<Matrix<mp100>>& deltas, const std::vector<Matrix<T>>* deltas_T,
-                                   const mp100& u_T, Index rounds) {
+                                   const mp100& u_T, Index rounds, bool full, Vector<mp100>& backward_rounding) {
+  const std::size_t L = net.depth();
+  const double root_n = std::sqrt(double(rounds));
+  const auto abs_vec = [](const Matrix<double>& M) {
+    return Vector<double>(Eigen::Map<const Vector<double>>(M.data(), M.size()).cwiseAbs());
+  };
+  // The rounding of the terms a backward cancels, carried to the parameter blocks below by the exact
+  // backward (signed: absolute Jacobians compound over depth), in `draws` draws of its signs; per
+  // parameter the largest. Only with `full` (the absolute Jacobians on the batch).
+  Vector<double> carried = Vector<double>::Zero(net.parameter_count());
+  if (full && L > 1) {
+    std::vector<Matrix<double>> xs(L + 1);
+    for (std::size_t k = 0; k <= L; ++k) xs[k] = matrix_cast<double>(xs_exact[k]);
+    // injected[k]: the terms of layer k's dX where they exceed √n |dX| (0 elsewhere)
+    std::vector<Vector<double>> injected(L);
+    bool any = false;
+    for (std::size_t k = L - 1; k > 0; --k) {
+      const Index m = deltas[k - 1].size();
+      const Vector<double> terms =
+          net.layer(k).absolute_jacobian(xs[k]).leftCols(m).transpose() * abs_vec(matrix_cast<double>(deltas[k]));
+      const Vector<double> below = abs_vec(matrix_cast<double>(deltas[k - 1]));
+      injected[k] = Vector<double>::Zero(m);
+      for (Index i = 0; i < m; ++i)
+        if (terms(i) > root_n * below(i)) injected[k](i) = 2 * terms(i), any = true;
+    }
+    constexpr int draws = 16;
+    Random rng(0x5eed ^ std::uint64_t(rounds));
+    for (int d = 0; d < draws && any; ++d) {
+      Matrix<double> e = Matrix<double>::Zero(deltas[L - 1].rows(), deltas[L - 1].cols());
+      Index at = net.parameter_count();
+      for (std::size_t k = L; k-- > 0;) {
+        const Index pk = net.layer(k).parameter_count();
+        at -= pk;
+        Vector<double> dtheta = Vector<double>::Zero(pk);
+        if (k > 0) {
+          Matrix<double> below = net.layer(k).backward(xs[k], xs[k + 1], e, dtheta);
+          for (Index i = 0; i < below.size(); ++i)
+            if (injected[k](i) != 0) below(i) += (rng.symmetric() < 0 ? -1 : 1) * injected[k](i);
+          e = std::move(below);
+        } else if (pk > 0) {
+          net.layer(0).backward_parameters(xs[0], xs[1], e, dtheta);
+        }
+        carried.segment(at, pk) = carried.segment(at, pk).cwiseMax(dtheta.cwiseAbs());
+      }
+    }
+  }
+  backward_rounding = u_T * matrix_cast<mp100>(Matrix<double>(carried));
   Vector<mp100> out(net.parameter_count());
   Index at = 0;
-  for (std::size_t k = 0; k < net.depth(); ++k) {
+  for (std::size_t k = 0; k < L; ++k) {
     const auto& layer = net.layer(k);
     const Index pk = layer.parameter_count();
     if (pk == 0) continue;
@@ -237,7 +289,7 @@ Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector
       const Matrix<double> lost =
           matrix_cast<double>(Matrix<mp100>((matrix_cast<mp100>((*deltas_T)[k]) - deltas[k]).cwiseAbs()));
       const double u = to_double(u_T);
-      const double cancels = std::sqrt(double(rounds)) * u;
+      const double cancels = root_n * u;
       for (Index i = 0; i < delta.size(); ++i)
         if (lost(i) > cancels * delta(i)) delta(i) += 2 * lost(i) / u;
     }
@@ -265,51 +317,62 @@ struct EntryEvidence {
   mp100 error, bound, magnitude;  ///< |g_T − g|, its bound in T, A
 };
 
-/// The one place that maps evidence to a verdict: a block's entries (error, bound, magnitude), its
-/// largest exact value, whether that is 0 (up to mp100's rounding of terms that cancel), T's unit
-/// roundoff and float's (for a double gradient, whose bound scales with u but for the underflow floor).
+/// A block's evidence for the verdict rule (verdict.hpp's judge(), verify's one rule, for another
+/// program's result): the largest error/bound over its entries, whether a value is not finite, and
+/// whether an entry beyond its bound is gross by verify's predicate (a tenth of the block's largest
+/// exact value and above √u_T A). Then the verdict, and for a double block beyond its bound whether
+/// float's bound (the same bound with u_float and float's floor) holds it.
 void decide_block(BlockComparison& bc, const std::vector<EntryEvidence>& entries, const mp100& max_exact,
                   bool exact_zero, const std::string& precision, const mp100& u_T, const mp100& floor_T,
-                  const mp100& floor_float, const CompareThresholds& t) {
+                  const mp100& floor_float, const verify_detail::Tolerances& t) {
   using boost::multiprecision::sqrt;
   const mp100 to_float = scalar_cast<mp100>(unit_roundoff<float>()) / u_T;
   const mp100 sqrt_u = sqrt(u_T);
-  bool finite = true, gross = false;
-  double ratio = 0, float_ratio = 0;
+  verify_detail::Evidence ev;
+  ev.what = fmt::format("layer {} {} {}", bc.layer, bc.layer_type, bc.name);
+  ev.precision = precision;
+  ev.external = true;
+  ev.digits = bc.digits;
+  ev.rung_digits = -std::log10(to_double(u_T));
+  double float_ratio = 0;
   for (const auto& e : entries) {
     if (!e.finite) {
-      finite = false;
+      ev.value_finite = false;
       continue;
     }
     if (e.error == 0) continue;
     const double r = to_double(e.error / e.bound);
-    ratio = std::max(ratio, r);
+    ev.ratio = std::max(ev.ratio, r);
     float_ratio = std::max(float_ratio, to_double(e.error / ((e.bound - floor_T) * to_float + floor_float)));
-    if (r > t.pass_ratio && e.error > mp100(t.gross_fraction) * max_exact && e.error > sqrt_u * e.magnitude)
-      gross = true;
+    if (!ev.gross && r > 1) {
+      const mp100 floor = sqrt_u * e.magnitude;
+      ev.gross = verify_detail::gross_error(e.error, max_exact, &floor, t.gross_fraction);
+    }
   }
-  bc.ratio = finite ? ratio : infinity;
-  bc.float_ratio = precision == "double" ? (finite ? float_ratio : infinity) : bc.ratio;
+  if (!ev.value_finite) ev.ratio = infinity;
+  const verify_detail::Judgement j = verify_detail::judge(ev, t);
+  bc.ratio = ev.ratio;
+  bc.float_ratio = precision == "double" ? (ev.value_finite ? float_ratio : infinity) : bc.ratio;
   bc.exact_zero = exact_zero;
   const std::string digits = fmt::format("{:.1f} digits", bc.digits);
-  if (!finite) {
-    bc.verdict = CompareVerdict::wrong;
-    bc.explanation = "a value that is not finite";
-  } else if (ratio <= t.pass_ratio) {
-    bc.verdict = CompareVerdict::pass;
-  } else if (gross) {
-    bc.verdict = CompareVerdict::wrong;
-    bc.explanation = (bc.exact_zero ? "the exact block is 0; " : "") + digits +
-                     ": an error far beyond any rounding (a wrong formula)";
-  } else {
-    bc.verdict = CompareVerdict::less_accurate;
-    if (precision == "double" && bc.float_ratio <= t.pass_ratio) {
-      bc.consistent_with = "float";
-      bc.explanation = "as accurate as float: a float32 path inside a double model?";
-    } else {
-      bc.explanation = (bc.exact_zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") + digits +
-                       ": no rounding in float or double explains it";
-    }
+  switch (j.verdict) {
+    case Verdict::pass: bc.verdict = CompareVerdict::pass; break;
+    case Verdict::fail:
+      bc.verdict = CompareVerdict::wrong;
+      bc.explanation = j.grounds == verify_detail::Grounds::not_finite
+                           ? "a value that is not finite"
+                           : (bc.exact_zero ? "the exact block is 0; " : "") + digits +
+                                 ": an error far beyond any rounding (a wrong formula)";
+      break;
+    default:  // unstable: beyond the bound, not gross
+      bc.verdict = CompareVerdict::less_accurate;
+      if (precision == "double" && bc.float_ratio <= 1) {
+        bc.consistent_with = "float";
+        bc.explanation = "as accurate as float: a float32 path inside a double model?";
+      } else {
+        bc.explanation = (bc.exact_zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") +
+                         digits + ": no rounding in float or double explains it";
+      }
   }
 }
 
@@ -328,8 +391,23 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
   using std::abs;
   const R r = scalar_cast<R>(u);
   const Index P = net.parameter_count();
-  std::vector<Vector<R>> F;
-  if (full_sweep) F = LossLayer<R>(net, batch.targets).activation_sweeps(batch.inputs);
+  const auto abs_vec = [](const Matrix<R>& M) {
+    return Vector<R>(Eigen::Map<const Vector<R>>(M.data(), M.size()).unaryExpr([](const R& v) { return R(abs(v)); }));
+  };
+  // local[k]: what layer k's output rounds relative to, the terms it sums from its own input and
+  // parameters (A_x,k |x_{k−1}| + A_θ,k |θ_k| + |x_k|, A_k its absolute Jacobian); beyond the sweep
+  // limit |x_k|. The moved forward then carries each layer's rounding on through the layers above.
+  std::vector<Vector<R>> local;
+  if (full_sweep) {
+    const auto xs = net.activations(batch.inputs);
+    local.resize(xs.size());
+    for (std::size_t k = 0; k < net.depth(); ++k) {
+      const Matrix<R> A = net.layer(k).absolute_jacobian(xs[k]);
+      const Index pk = net.layer(k).parameter_count();
+      local[k + 1] = A.leftCols(A.cols() - pk) * abs_vec(xs[k]) + A.rightCols(pk) * abs_vec(net.layer(k).parameters()) +
+                     abs_vec(xs[k + 1]);
+    }
+  }
   const bool index_input = net.depth() > 0 && net.layer(0).input_is_index();
   std::vector<Vector<R>> grads(4);  // the unmoved point, T's activations, two draws
   parallel_for(5, jobs, [&](std::size_t job) {
@@ -347,10 +425,12 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
       Matrix<R> X = batch.inputs;
       if (!index_input)
         for (Index i = 0; i < X.size(); ++i) X(i) *= R(1) + R(sign()) * r;
-      auto xs = moved.activations(X);
-      for (std::size_t k = 1; k < xs.size(); ++k)
-        for (Index i = 0; i < xs[k].size(); ++i)
-          xs[k](i) += R(sign()) * r * (full_sweep ? F[k](i) : R(abs(xs[k](i))));
+      std::vector<Matrix<R>> xs{X};
+      for (std::size_t k = 0; k < moved.depth(); ++k) {
+        Matrix<R> y = moved.layer(k).forward(xs.back());
+        for (Index i = 0; i < y.size(); ++i) y(i) += R(sign()) * r * (full_sweep ? local[k + 1](i) : R(abs(y(i))));
+        xs.push_back(std::move(y));
+      }
       grads[job] = backprop_at(moved, batch.targets, xs);
     } else {
       beside();
@@ -369,7 +449,8 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   using std::abs;
   using boost::multiprecision::sqrt;
   const std::string prec = scalar_name<T>();
-  const CompareThresholds& th = o.thresholds;
+  const verify_detail::Tolerances tol = verify_detail::Tolerances::from(o);
+  const CompareThresholds& th = tol.compare;
   auto [net, batch] = network_on<mp100>(subject);
   const Matrix<mp100>& X = batch.inputs;
   const Index P = net.parameter_count(), nx = X.size();
@@ -409,9 +490,13 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   }
   const bool full_sweep = jacobian_entries <= o.sweep_limit;
   // n: the roundings a value of backprop passes through, as LossLayer::rounding_terms counts them (the
-  // widths along the network), plus the sum over the samples.
-  Index n = net.output_size() + X.cols();
-  for (std::size_t k = 0; k < net.depth(); ++k) n += net.layer(k).input_size() + net.layer(k).output_size();
+  // widths along the network), plus the sum over the samples. A block of layer k is summed by backprop
+  // from the loss down to layer k only: n_from[k] counts the widths of layers k and above (the rounding
+  // of the activations below, which backprop reads, is cond's: the moves carry it forward).
+  std::vector<Index> n_from(net.depth() + 1, net.output_size() + X.cols());
+  for (std::size_t k = net.depth(); k-- > 0;)
+    n_from[k] = n_from[k + 1] + net.layer(k).input_size() + net.layer(k).output_size();
+  const Index n = n_from[0];
 
   // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
   std::vector<Matrix<mp100>> xs, deltas;
@@ -421,13 +506,13 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     xs = net.activations(X);
     g = backprop_at(net, batch.targets, xs, &deltas);
   };
-  Vector<mp100> cond, cancelled;
+  Vector<mp100> cond, cancelled, backward_rounding;
   if constexpr (std::is_same_v<T, double>) {
     std::vector<Matrix<mp100>> xs_mp;
     if (xs_T)
       for (const auto& x : *xs_T) xs_mp.push_back(matrix_cast<mp100>(x));
     cond = rounding_changes<mp100>(net, batch, full_sweep, xs_T ? &xs_mp : nullptr, u_T, o.seed, o.jobs, &g, exact);
-    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
+    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep, backward_rounding);
   } else {
     exact();
     auto [net_d, batch_d] = network_on<double>(subject);
@@ -436,8 +521,10 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
     cond = rounding_changes<double>(net_d, batch_d, full_sweep, xs_T ? &xs_d : nullptr, u_T, o.seed, o.jobs, nullptr,
                                     [] {});
-    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n);
+    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep, backward_rounding);
   }
+  // the rounding of a backward that cancels, carried below: one more move of the gradient (K on cond)
+  if (backward_rounding.size() == P) cond = cond.cwiseMax(backward_rounding);
   const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
   Vector<mp100> own_error = Vector<mp100>::Zero(P);
   if (g_T) {
@@ -476,6 +563,8 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
       bc.layer_type = net.layer(k).type_name();
       bc.name = b.name;
       bc.shape = b.is_vector ? std::vector<Index>{b.rows} : std::vector<Index>{b.rows, b.cols};
+      EntryBound bound_k = bound_of;
+      bound_k.rounding = mp100(th.lambda) * sqrt(mp100(n_from[k])) * u_T;
       mp100 max_exact(0), max_err(0), block_magnitude(0), measured(0);
       bool all_finite = true;
       for (Index i = 0; i < b.size(); ++i) {
@@ -495,7 +584,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
         // rounding reaches every entry.
         const mp100& magnitude = block_magnitude;
         EntryEvidence ev;
-        ev.bound = bound_of(magnitude, cond(at), measured);
+        ev.bound = bound_k(magnitude, cond(at), measured);
         ev.magnitude = magnitude;
         ComparedEntry e;
         e.row = b.is_vector ? i : i % b.rows;
@@ -531,7 +620,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
         bc.digits = std::clamp(-std::log10(to_double(max_err / max_exact)), 0.0, max_digits);
       // An exact 0 from terms that cancel comes out of mp100 as ~1e-101 of their size.
       const bool exact_zero = max_exact <= mp100_tolerance() * block_magnitude;
-      decide_block(bc, evidence, max_exact, exact_zero, prec, u_T, floor_T, floor_float, th);
+      decide_block(bc, evidence, max_exact, exact_zero, prec, u_T, floor_T, floor_float, tol);
       entries.resize(std::min<std::size_t>(entries.size(), 5));
       bc.worst = std::move(entries);
       c.blocks.push_back(std::move(bc));
@@ -667,10 +756,10 @@ std::string format_table(const GradientComparison& c) {
                        v, b.digits, b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
   }
   out += fmt::format(
-      "bound per entry: {}; λ = {:g}, n = {}, K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
+      "bound per entry: {}; λ = {:g}, n ≤ {} (the widths from the block's layer up, plus the samples), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
       "activations round relative to {}\n",
       c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor, c.thresholds.measured_factor,
-      c.unit_roundoff, c.absolute_sweep ? "the absolute sweep" : "their own size (normwise: a large model)");
+      c.unit_roundoff, c.absolute_sweep ? "their layer's terms (absolute Jacobians)" : "their own size (normwise: a large model)");
   out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
   if (const BlockComparison* w = c.worst_block()) out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
   for (const auto& b : c.blocks) {

@@ -22,12 +22,21 @@
 //     no emulation, gross (a tenth of its block, ≥ √u_T)        → FAIL
 //     keeps at least half of the rung's digits                  → pass
 //     otherwise                                                 → unstable (advice)
+//   another program's gradient (bpcheck compare: no run of its code in mp100 or emulated exists):
+//     not finite                                                → FAIL (wrong)
+//     error ≤ bound                                             → pass
+//     gross (a tenth of its block, ≥ √u_T A)                    → FAIL (wrong: a wrong formula)
+//     otherwise                                                 → unstable (less accurate than T allows)
+//
+// One gross predicate, gross_error(), serves both: an error of at least gross_fraction of its block's
+// largest value and above the entry's floor (√u_T times its natural size).
 #include <cmath>
 #include <optional>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "bpcheck/verify/compare.hpp"
 #include "bpcheck/verify/result.hpp"
 #include "bpcheck/verify/rounding.hpp"
 #include "bpcheck/verify/verify.hpp"
@@ -67,6 +76,9 @@ struct Tolerances {
   /// Second order: one-sided differences of the Jacobian along v (h = 2⁻¹⁵⁰) that disagree by more than
   /// this fraction of their size show a kink of the first derivative; smooth, they differ by ~1e-45.
   double second_order_kink_fraction = 1e-30;
+  /// compare's section: the bound on another program's gradient (λ, K on cond, M on bpcheck's own
+  /// error; docs/compare.md). Its verdict uses the pass at error/bound ≤ 1 and gross_fraction above.
+  CompareThresholds compare;
 
   static Tolerances from(const VerifyOptions& opt) {
     Tolerances t;
@@ -74,7 +86,21 @@ struct Tolerances {
     t.mp100_tolerance = opt.mp100_tolerance;
     return t;
   }
+  static Tolerances from(const CompareOptions& opt) {
+    Tolerances t;
+    t.compare = opt.thresholds;
+    return t;
+  }
 };
+
+/// The one gross predicate (verify's checks and compare): the error reaches gross_fraction of its
+/// block's largest value (a positive one) and exceeds the entry's floor, when given (√u_T times its
+/// natural size: digits lost in a value that cancels to nearly 0 are not gross).
+inline bool gross_error(const mp100& error, const mp100& block_largest, const mp100* floor, double gross_fraction) {
+  if (!(block_largest > 0)) return false;
+  if (!(error * mp100(1 / gross_fraction) > block_largest)) return false;
+  return !floor || error > *floor;
+}
 
 /// What a check measured, for judge(). Ratios are error / bound, ∞ where a value is not finite.
 struct Evidence {
@@ -107,6 +133,9 @@ struct Evidence {
   bool not_applicable = false;
   /// The point sits on a kink: there is no gradient to check; `what` says where.
   bool kink = false;
+  /// Another program's result (bpcheck compare): no run of its code in mp100 or with T's rounding
+  /// emulated exists, so beyond the bound only gross (wrong) or not (unstable: less accurate) remain.
+  bool external = false;
 
   /// The evidence of a throw in the code under test.
   static Evidence of_throw(std::string what) {
@@ -146,6 +175,7 @@ enum class Grounds {
   threw,
   not_applicable,
   kink,
+  beyond_bound_external,
 };
 
 struct Judgement {
@@ -172,6 +202,19 @@ inline Judgement judge(const Evidence& e, const Tolerances& t) {
       return said(Verdict::pass, Grounds::within_formula_rounding,
                   e.what + " agrees within " + e.precision + "'s own rounding of its formula as written");
     return said(Verdict::fail, Grounds::wrong_in_mp100, e.what + " is wrong");
+  }
+  if (e.external) {
+    if (!e.value_finite)
+      return said(Verdict::fail, Grounds::not_finite, e.what + " is NaN or Inf where the exact value is finite");
+    if (within) return said(Verdict::pass, Grounds::within_bound, e.what + " within the rounding bound of " + e.precision);
+    if (e.gross)
+      return said(Verdict::fail, Grounds::gross,
+                  fmt::format("{} is wrong: {:.3g}× the rounding bound of {}, an error far beyond any rounding "
+                              "(a wrong formula)",
+                              e.what, e.ratio, e.precision));
+    return said(Verdict::unstable, Grounds::beyond_bound_external,
+                fmt::format("{} loses more digits than rounding in {} explains ({:.3g}× the bound)", e.what,
+                            e.precision, e.ratio));
   }
   if (!e.value_finite) {
     if (e.identity)

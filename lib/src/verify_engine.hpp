@@ -197,7 +197,6 @@ Compared compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>&
   double worst_relative = 0;  // max err / max(|expected|, scale): the fewest digits
   bool digits_lost = false;   // an error where |expected| and scale are 0
   bool gross = false, finite = true;
-  const mp100 gross_multiple(1 / gross_fraction);
   mp100 a, err, q;
   mpfr_ptr pa = a.backend().data(), perr = err.backend().data(), pq = q.backend().data();
   const double inf = std::numeric_limits<double>::infinity();
@@ -235,12 +234,9 @@ Compared compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>&
           worst_relative = std::max(worst_relative, std::abs(mpfr_get_d(pq, MPFR_RNDN)));
         }
         // gross: at least gross_fraction of the largest value in its block, and above the gross floor
-        if (!gross) {
-          mpfr_srcptr m = block_max[std::size_t(block_of[std::size_t(i)])].backend().data();
-          mpfr_mul(pq, perr, gross_multiple.backend().data(), MPFR_RNDN);
-          gross = mpfr_sgn(m) > 0 && mpfr_cmp(pq, m) > 0 &&
-                  (!gross_floor || mpfr_cmp(perr, (*gross_floor)(i).backend().data()) > 0);
-        }
+        if (!gross)
+          gross = gross_error(err, block_max[std::size_t(block_of[std::size_t(i)])],
+                              gross_floor ? &(*gross_floor)(i) : nullptr, gross_fraction);
       }
     }
     worst_ratio = std::max(worst_ratio, ratio);

@@ -14,10 +14,11 @@
 //
 // with g the exact gradient (backprop in mp100), A_b what block b is summed from, normwise: its
 // largest |g| or absolute sum of terms (where terms cancel to an exact 0, their size), n the roundings
-// along the network, cond the largest change of the exact gradient over
-// T's rounding of the activations, parameters and inputs, and e_b the largest error of bpcheck's own
-// backprop in T on the block b. One function (decide_block in compare.cpp) maps the evidence to
-// the verdict, with the thresholds of CompareThresholds.
+// from the block's layer up to the loss, cond the largest change of the exact gradient over T's
+// rounding of the forward pass (each layer's output, the parameters, the inputs) and of a backward
+// that cancels, and e_b the largest error of bpcheck's own
+// backprop in T on the block b. Each block's evidence goes to verify's one verdict rule (judge() in
+// lib/src/verdict.hpp), with these thresholds as the compare section of its Tolerances.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,7 +40,7 @@ enum class CompareVerdict {
 /// "pass", "wrong", "less_accurate".
 std::string compare_verdict_name(CompareVerdict v);
 
-/// Every threshold of the bound and of the verdict, named in one place (docs/compare.md).
+/// The thresholds of the bound (docs/compare.md), the compare section of the verdict rule's tolerances.
 struct CompareThresholds {
   /// λ: the rounding error of a value computed in n steps exceeds λ √n u times the absolute sum of its
   /// terms with probability at most 2n exp(−λ²/2) when the roundings are independent and of mean zero
@@ -52,11 +53,8 @@ struct CompareThresholds {
   /// M on e_b, the largest error of bpcheck's own backprop in T on the block at the same numbers: a
   /// correct implementation rounds about as much, whatever the magnitudes A miss.
   double measured_factor = 8;
-  /// A block passes when its largest error/bound is at most this.
-  double pass_ratio = 1;
-  /// Gross (wrong, not less accurate): an error beyond the bound, above this fraction of the block's
-  /// largest exact value and above √u_T A_i. No rounding in T comes near it.
-  double gross_fraction = 0.1;
+  // The verdict's thresholds (a pass at error/bound ≤ 1, the gross fraction) are verify's: compare's
+  // blocks are judged by the one verdict rule (lib/src/verdict.hpp), where these are its compare section.
 };
 
 struct CompareOptions {
@@ -108,7 +106,7 @@ struct GradientComparison {
   std::optional<std::string> given_loss;  ///< the document's "loss", when it has one
   double unit_roundoff = 0;
   CompareThresholds thresholds;
-  Index rounding_terms = 0;    ///< n in the bound: the widths along the network plus the samples
+  Index rounding_terms = 0;    ///< n in the bound at the first layer (the largest): every width plus the samples
   std::string bound_formula;   ///< the bound as a formula, written where it is built
   bool absolute_sweep = true;  ///< activations round relative to their forward sweep (false: their size)
   bool allow_less_accurate = false;
