@@ -1001,13 +1001,14 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
       // natural size Σ|v_i| |u|ᵀ|y| / max(|z_i|, 1), so that a value that cancels to nearly 0 (1 − t² of a
       // saturated tanh) only loses digits.
       // Only an error beyond the bound needs it (a sum over z: a tenth of verify on a large layer).
-      if (!(r.value <= 1) && err > mp100(c.tolerances.gross_fraction) * scale) {
+      if (!(r.value <= 1) && gross_error(err, scale, nullptr, c.tolerances.gross_fraction)) {
         const Vector<mp100> z = c.z_exact();
         const mp100 size = abs_dot_mp(u, vec(s.truth.Y));
         mp100 natural(0);
         for (Index i = 0; i < s.n; ++i)
           natural += abs(s.p.v(i)) * size / std::max(mp100(1), mp100(abs(z(i))));
-        e.gross = err > sqrt(c.u_T) * natural;
+        const mp100 floor = sqrt(c.u_T) * natural;
+        e.gross = gross_error(err, scale, &floor, c.tolerances.gross_fraction);
       }
       if (final && !(r.value <= 1) && e.value_finite && !e.oracle_trouble && !c.reference_wrong &&
           !c.emulated().g.empty()) {
