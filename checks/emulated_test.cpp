@@ -107,9 +107,12 @@ TEST_CASE("emulated: a result the rung represents exactly is not rounded, as in 
   for (int k = 0; k < 50; ++k) largest = std::max(largest, relative_error(Emulated(m) + Emulated(1), m + 1));
   CHECK(largest > 0);
   CHECK(largest <= 2 * mp100(u) * (1 + 1e-20));
-  // below float's normal range an exact-looking value still rounds to the subnormal spacing
-  const mp100 sub = ldexp(mp100(3), -148);
-  bool moved = false;
-  for (int k = 0; k < 20; ++k) moved = moved || (Emulated(sub) * 1).value() != sub;
-  CHECK(moved);
+  // below float's normal range a value of two bits still rounds, to a multiple of the subnormal
+  // spacing: 0.75 of it goes to 0 or to one spacing, to one spacing three times in four
+  const mp100 tiny(std::numeric_limits<float>::denorm_min());
+  std::set<std::string> seen;
+  for (int k = 0; k < 40; ++k) seen.insert(bpcheck::to_string((Emulated(ldexp(mp100(3), -151)) * 1).value() / tiny));
+  CHECK(seen == std::set<std::string>{bpcheck::to_string(mp100(0)), bpcheck::to_string(mp100(1))});
+  // a subnormal the rung represents (six spacings) stays as it is
+  CHECK((Emulated(6 * tiny) * 1).value() == 6 * tiny);
 }
