@@ -38,7 +38,7 @@ run() {
 }
 
 echo "bench_scale.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)," \
-     "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the start" >"$work/header.txt"
+     "$(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the start" >"$work/header.txt"
 for m in "${models[@]}"; do
   run "$m.check" "$python" "$root/tools/torch_bridge.py" check "$root/bench/scale/$m.py" --bpcheck "$bin"
   run "$m.export" "$python" "$root/tools/torch_bridge.py" export "$root/bench/scale/$m.py" --out "$work/$m"
