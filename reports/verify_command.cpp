@@ -1,7 +1,7 @@
 // bpcheck verify --model M.json [--params P.json] [--data D.json] [--precision float,double,mp100]
 //                [--junit FILE] [--json FILE] [--seed N] [--points N] [--distributions LIST] [--strict]
 //                [--allow-unstable] [--no-resample] [--no-timings] [--projections | --full [--full-limit N]]
-//                [--shard k/n [--out FILE]]
+//                [--order 1|2] [--shard k/n [--out FILE]]
 // bpcheck verify merge [--json FILE] [--junit FILE] PART...
 //
 // With --shard k/n only the units of work i with i mod n = k − 1 run (unit 0: the network's loss, then
@@ -46,6 +46,7 @@ struct VerifyCommandOptions {
        full = false;
   Index full_limit = VerifyOptions{}.full_jacobian_limit;
   int threads = 0;
+  int order = 1;
   double time_limit = VerifyOptions{}.time_limit;
   std::string shard, shard_out;
   std::vector<std::string> parts;
@@ -153,6 +154,7 @@ std::pair<NetworkSubject, VerifyOptions> subject_and_options(const VerifyCommand
   options.resample_kinks = !o.no_resample;
   options.threads = o.threads;
   options.time_limit = o.time_limit;
+  options.order = o.order;
   return {std::move(subject), std::move(options)};
 }
 
@@ -171,6 +173,7 @@ nlohmann::json verify_run_identity(const VerifyCommandOptions& o, const NetworkS
           {"full", options.full},
           {"full_jacobian_limit", options.full_jacobian_limit},
           {"time_limit", options.time_limit},
+          {"order", options.order},
           {"no_timings", o.no_timings},
           {"units", network_unit_count(subject, options)}};
 }
@@ -305,6 +308,16 @@ Command add_verify_command(CLI::App& parent) {
                   "seconds the whole verification may take (0: none); points still running then are reported as "
                   "not evaluated")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--order", o->order,
+                  "1: first-order checks; 2: also each layer's second-order checks (backward differentiated on "
+                  "dual numbers against an mp100 oracle, and the symmetry of its Hessian)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            if (text == "1" || text == "2") return {};
+            return "the order is 1 (first-order checks) or 2 (also second-order), got '" + text + "'";
+          },
+          "1|2"))
       ->capture_default_str();
   app->add_option("--shard", o->shard,
                   "k/n: run only part k of n (1 <= k <= n) and write it to --out; join with `verify merge`");

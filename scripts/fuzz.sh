@@ -13,7 +13,7 @@ build="${BPCHECK_SANITIZE_BUILD_DIR:-$root/build-sanitize}"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(model parameters data command_line)
+[ ${#targets[@]} -gt 0 ] || targets=(model parameters data command_line chain)
 
 "$root/scripts/setup.sh" --sanitize
 source "$root/scripts/sanitizer_env.sh"

@@ -16,6 +16,7 @@
 #include "bpcheck/parallel.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/network_layer.hpp"
+#include "rounding_bound.hpp"
 
 namespace bpcheck {
 

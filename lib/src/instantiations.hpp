@@ -21,6 +21,7 @@
 #include "bpcheck/verify/jvp.hpp"
 #include "branches_impl.hpp"
 #include "io_impl.hpp"
+#include "jvp_impl.hpp"
 #include "layer_table.hpp"
 #include "losses_impl.hpp"
 #include "network_impl.hpp"

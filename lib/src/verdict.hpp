@@ -31,6 +31,7 @@
 #include "bpcheck/verify/result.hpp"
 #include "bpcheck/verify/rounding.hpp"
 #include "bpcheck/verify/verify.hpp"
+#include "rounding_bound.hpp"
 
 namespace bpcheck {
 namespace verify_detail {
@@ -50,9 +51,9 @@ struct Tolerances {
   /// The share of the rung's digits a result may lose, beyond its bound, before it is called unstable
   /// (right in mp100): a result that keeps more than half its digits passes.
   double kept_digits_fraction = 0.5;
-  /// Runs of the layer's own code with the rung's rounding emulated (Monte Carlo arithmetic).
+  /// Runs of the layer's own code with the rung's rounding emulated (stochastic rounding).
   int emulation_runs = 4;
-  /// The δ with which mp100's own rounding of the layer's formula is measured (linear in δ, far above
+  /// The unit with which mp100's own rounding of the layer's formula is measured (linear in it, far above
   /// mp100's 1e-100 so that its own arithmetic adds nothing), scaled to u_mp100 afterwards.
   double mp100_sensitivity_unit = 1e-50;
   /// Taylor: a right gradient's remainder falls with order ≈ 2, a wrong one's with ≈ 1.
@@ -63,6 +64,9 @@ struct Tolerances {
   /// Points redrawn at most, per point, when the drawn one cannot be evaluated (beyond double's
   /// range, or an oracle that is not finite there).
   int max_redraws = 16;
+  /// Second order: one-sided differences of the Jacobian along v (h = 2⁻¹⁵⁰) that disagree by more than
+  /// this fraction of their size show a kink of the first derivative; smooth, they differ by ~1e-45.
+  double second_order_kink_fraction = 1e-30;
 
   static Tolerances from(const VerifyOptions& opt) {
     Tolerances t;

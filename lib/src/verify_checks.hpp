@@ -109,8 +109,8 @@ struct RungContext {
   }
 
   /// The layer's own forward and backward on Emulated (emulated.hpp) with T's rounding emulated,
-  /// `emulation_runs` times with different δs, at the rung's own X, θ and U: y and [vec dX; dθ] per run.
-  /// In mp100 the δ is `mp100_sensitivity_unit` (far above mp100's own rounding, so the spread is
+  /// `emulation_runs` times with different random streams, at the rung's own X, θ and U: y and [vec dX;
+  /// dθ] per run. In mp100 the unit is `mp100_sensitivity_unit` (far above mp100's own rounding, so the spread is
   /// linear in it) and `scale` brings the spread down to u_mp100: mp100's own rounding of the formula
   /// as written (O(1) intermediates behind a result of 1e-77). Formed only when a check exceeds its
   /// bound; empty for a subject that does not build on Emulated (the registry's layers, a network) or

@@ -25,6 +25,9 @@
 #include "bpcheck/verify/result.hpp"
 #include "bpcheck/verify/rounding.hpp"
 #include "bpcheck/verify/verify.hpp"
+#include "emulated_rounding.hpp"
+#include "jvp_impl.hpp"
+#include "rounding_bound.hpp"
 #include "verdict.hpp"
 
 namespace bpcheck {

@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "bpcheck/parallel.hpp"
-#include "verify_checks.hpp"
+#include "verify_second_order.hpp"
 
 namespace bpcheck {
 namespace verify_detail {
@@ -27,6 +27,9 @@ inline bool full_jacobians(const VerifyOptions& opt, Index rows, Index n) {
 inline void validate_options(const VerifyOptions& opt) {
   if (opt.threads < 0) throw input_error("verify: threads must be 0 (one per core) or positive");
   if (opt.projections < 1) throw input_error("verify: projections must be positive");
+  if (opt.order != 1 && opt.order != 2)
+    throw input_error(fmt::format("verify: order must be 1 (first-order checks) or 2 (also second-order), not {}",
+                                  opt.order));
   if (opt.points <= 0) throw input_error("verify: points must be positive");
   if (!(opt.time_limit >= 0) || !std::isfinite(opt.time_limit))
     throw input_error("verify: the time limit must be a number of seconds ≥ 0 (0: none)");
@@ -429,6 +432,9 @@ class Subject {
     if (s.truth.full) outcome.out.add(check_oracles(make, s, mp100_wrong));
     if (wants("float")) checks_on_rung<float>(make, s, opt, outcome.out, mp100_wrong);
     if (wants("double")) checks_on_rung<double>(make, s, opt, outcome.out, mp100_wrong);
+    // Second order for a layer (a network's loss, LossLayer, is not a layer factory).
+    if constexpr (std::is_same_v<std::remove_const_t<Make>, AnyLayerFactory>)
+      if (opt.order == 2) second_order_checks(make, s, opt, outcome.out, index_input, wants);
 
     return outcome;
   }

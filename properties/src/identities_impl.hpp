@@ -12,7 +12,7 @@
 #include "bpcheck/properties/identities.hpp"
 #include "bpcheck/verify/finite_difference.hpp"
 #include "bpcheck/verify/jvp.hpp"
-#include "bpcheck/verify/rounding.hpp"
+#include "rounding_bound.hpp"
 
 namespace bpcheck::properties {
 

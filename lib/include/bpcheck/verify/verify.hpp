@@ -100,6 +100,10 @@ struct VerifyOptions {
   /// and reported as not evaluated (VerificationReport::not_evaluated); the rest keeps its verdicts.
   double time_limit = 300;
   std::optional<Matrix<mp100>> inputs;   ///< a fixed X (one column per sample) instead of random ones
+  /// 1: first-order checks; 2: also the second-order checks of a layer (backward differentiated along v
+  /// on dual numbers against an mp100 oracle, and the symmetry of its Hessian). A network's loss gets
+  /// first-order checks only.
+  int order = 1;
 };
 
 /// The input distributions verify_layer knows, by name, in their default order.
