@@ -11,6 +11,7 @@
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/io/limits.hpp"
 #include "bpcheck/verify/network_layer.hpp"
+#include "bpcheck/verify/network_units.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "verdict.hpp"
 #include "verify_points.hpp"
@@ -130,7 +131,12 @@ FullJacobianCost full_jacobian_cost(const NetworkSubject& subject, const VerifyO
   return cost;
 }
 
-VerificationReport verify_network(const NetworkSubject& subject, const VerifyOptions& options) {
+std::size_t network_unit_count(const NetworkSubject& subject, const VerifyOptions& options) {
+  return 1 + subject.spec.layers.size() * std::size_t(std::max(options.points, 0));
+}
+
+std::vector<VerificationReport> verify_network_units(const NetworkSubject& subject, const VerifyOptions& options,
+                                                     const std::vector<std::size_t>& chosen) {
   // The oracles hold the network in dual<mp100>, the largest rung: refuse before allocating it when
   // even one copy of its parameters would not fit.
   check_model_memory(subject.spec, sizeof(dual<mp100>), scalar_name<dual<mp100>>(), "model");
@@ -209,39 +215,81 @@ VerificationReport verify_network(const NetworkSubject& subject, const VerifyOpt
   std::vector<verify_detail::Subject<const AnyLayerFactory>> layers;
   layers.reserve(factories.size());  // each Subject refers to its factory
   for (const auto& f : factories) layers.emplace_back(f, options);
-  auto tasks = verify_detail::point_tasks(network);
-  for (const auto& layer : layers)
-    for (auto& task : verify_detail::point_tasks(layer)) tasks.push_back(std::move(task));
-  auto outcomes = verify_detail::run_tasks(tasks, options.threads, options.progress);
-  auto next = outcomes.begin();
-  const auto take = [&next](int count) {
-    std::vector<verify_detail::PointOutcome> some(std::make_move_iterator(next), std::make_move_iterator(next + count));
-    next += count;
-    return some;
-  };
-
-  VerificationReport report = network.report(take(network.points()));
-  report.subject = "network (" + std::to_string(subject.spec.layers.size()) + " layers, " + subject.spec.loss + ")";
-
-  // Overflow on the model's own parameters and batch, named by layer (float and double), listed with
-  // the network's own checks.
-  const std::string network_subject = report.checks.empty() ? report.subject : report.checks.front().subject;
-  for (const auto& precision : options.precisions) {
-    auto locate = [&]<class R>(rung<R>) {
-      const auto& [net, batch] = parsed(rung<R>{});
-      if (auto r = locate_overflow(net, batch, net_mp, batch_mp, network_subject, options.seed))
-        report.checks.push_back(std::move(*r));
-    };
-    if (precision == "float") locate(rung<float>{});
-    if (precision == "double") locate(rung<double>{});
+  // Unit 0 is the network's one point, unit 1 + k·points + p point p of layer k.
+  const std::size_t units = network_unit_count(subject, options);
+  const auto points = std::size_t(options.points);
+  std::vector<std::function<verify_detail::PointOutcome()>> tasks;
+  for (const std::size_t unit : chosen) {
+    if (unit >= units) throw input_error(fmt::format("verify: unit {} of a run of {} units", unit, units));
+    if (unit == 0)
+      tasks.push_back([&network] { return network.run_point(0); });
+    else
+      tasks.push_back([&layers, unit, points] { return layers[(unit - 1) / points].run_point(int((unit - 1) % points)); });
   }
+  auto outcomes = verify_detail::run_tasks(tasks, options.threads, options.progress);
 
-  for (std::size_t k = 0; k < layers.size(); ++k) {
-    VerificationReport layer_report = layers[k].report(take(layers[k].points()));
-    for (auto& c : layer_report.checks) c.subject = "layer " + std::to_string(k) + " " + c.subject;
-    report.merge(layer_report);
+  std::vector<VerificationReport> reports;
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    std::vector<verify_detail::PointOutcome> one;
+    one.push_back(std::move(outcomes[i]));
+    if (chosen[i] == 0) {
+      VerificationReport report = network.report(std::move(one));
+      report.subject = "network (" + std::to_string(subject.spec.layers.size()) + " layers, " + subject.spec.loss + ")";
+      // Overflow on the model's own parameters and batch, named by layer (float and double), listed with
+      // the network's own checks.
+      const std::string network_subject = report.checks.empty() ? report.subject : report.checks.front().subject;
+      for (const auto& precision : options.precisions) {
+        auto locate = [&]<class R>(rung<R>) {
+          const auto& [net, batch] = parsed(rung<R>{});
+          if (auto r = locate_overflow(net, batch, net_mp, batch_mp, network_subject, options.seed))
+            report.checks.push_back(std::move(*r));
+        };
+        if (precision == "float") locate(rung<float>{});
+        if (precision == "double") locate(rung<double>{});
+      }
+      reports.push_back(std::move(report));
+    } else {
+      const std::size_t k = (chosen[i] - 1) / points;
+      VerificationReport report = layers[k].report(std::move(one));
+      for (auto& c : report.checks) c.subject = "layer " + std::to_string(k) + " " + c.subject;
+      reports.push_back(std::move(report));
+    }
+  }
+  return reports;
+}
+
+VerificationReport join_network_units(const NetworkSubject& subject, const VerifyOptions& options,
+                                      const std::vector<VerificationReport>& units) {
+  if (units.size() != network_unit_count(subject, options))
+    throw input_error(fmt::format("verify: {} unit reports for a run of {} units", units.size(),
+                                  network_unit_count(subject, options)));
+  VerificationReport report = units.front();
+  const auto points = std::size_t(options.points);
+  for (std::size_t k = 0; k < subject.spec.layers.size(); ++k) {
+    // A layer's points folded as Subject::report folds them: per check and rung the worst point
+    // (the first of equals), evaluations and seconds summed.
+    VerificationReport layer;
+    verify_detail::Collector out;
+    for (std::size_t p = 0; p < points; ++p) {
+      const VerificationReport& point = units[1 + k * points + p];
+      if (p == 0) layer.subject = point.subject;
+      for (const auto& d : point.redrawn) VerificationReport::count(layer.redrawn, d.reason, d.count);
+      for (const auto& d : point.not_evaluated) VerificationReport::count(layer.not_evaluated, d.reason, d.count);
+      for (const auto& c : point.checks) out.add(c);
+      for (const auto& kind : point.inputs)
+        if (std::find(layer.inputs.begin(), layer.inputs.end(), kind) == layer.inputs.end()) layer.inputs.push_back(kind);
+      layer.unstable_fails = point.unstable_fails;
+    }
+    layer.checks = out.take();
+    report.merge(layer);
   }
   return report;
+}
+
+VerificationReport verify_network(const NetworkSubject& subject, const VerifyOptions& options) {
+  std::vector<std::size_t> all(network_unit_count(subject, options));
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  return join_network_units(subject, options, verify_network_units(subject, options, all));
 }
 
 }  // namespace bpcheck
