@@ -46,15 +46,15 @@ TEST_CASE("emulated: outside a scope every operation is mp100's", "[emulated]") 
   CHECK(std::numeric_limits<Emulated>::epsilon().value() == std::numeric_limits<mp100>::epsilon());
 }
 
-TEST_CASE("emulated: each result lies within one spacing (2u) of the exact one, and the roundings are not all zero", "[emulated]") {
+TEST_CASE("emulated: each result lies within u of the exact one, and the δs are not all zero", "[emulated]") {
   for (const double u : {double(bpcheck::unit_roundoff<float>()), bpcheck::unit_roundoff<double>()}) {
     EmulatedRounding rounding(mp100(u), 42);
     mp100 largest = 0;
     for (int i = 1; i <= 200; ++i) {
       const mp100 x = mp100(i) / 3;
       const mp100 e = relative_error(Emulated(i) / 3, x);
-      CHECK(e <= 2 * mp100(u) * (1 + 1e-20));  // within one spacing
-      CHECK(relative_error(tanh(Emulated(x)), tanh(x)) <= 2 * mp100(u) * (1 + 1e-20));
+      CHECK(e <= mp100(u) * (1 + 1e-20));
+      CHECK(relative_error(tanh(Emulated(x)), tanh(x)) <= mp100(u) * (1 + 1e-20));
       largest = std::max(largest, e);
     }
     CHECK(largest > mp100(u) / 2);  // 200 draws uniform in [−u, u]
@@ -62,7 +62,7 @@ TEST_CASE("emulated: each result lies within one spacing (2u) of the exact one, 
   }
 }
 
-TEST_CASE("emulated: the same seed gives the same roundings, another seed others; scopes nest", "[emulated]") {
+TEST_CASE("emulated: the same seed gives the same δs, another seed others; scopes nest", "[emulated]") {
   CHECK(results_with_seed(1) == results_with_seed(1));
   CHECK(results_with_seed(1) != results_with_seed(2));
   {
@@ -88,31 +88,4 @@ TEST_CASE("emulated: 1 + erf(x) at x = −2.5 spreads by far more than u, as dou
   }
   CHECK(spread > mp100(100 * u));
   CHECK(spread < mp100(1e4 * u));
-}
-
-TEST_CASE("emulated: a result the rung represents exactly is not rounded, as in IEEE arithmetic", "[emulated]") {
-  // m + log(1) = m, m − m = 0 and 2m are exact in float: a δ on them would move a max-shifted
-  // log-softmax's largest output from 0 to m·δ (1e23 · 6e-8 at m = e⁵³), which e^y then overflows.
-  const double u = bpcheck::unit_roundoff<float>();
-  const mp100 m(float(1.0413759e23f));  // a float, 24 significant bits
-  EmulatedRounding rounding(mp100(u), 7, mp100(std::numeric_limits<float>::denorm_min()));
-  for (int k = 0; k < 20; ++k) {
-    CHECK((Emulated(m) + log(Emulated(1))).value() == m);
-    CHECK((Emulated(m) - Emulated(m)).value() == 0);
-    CHECK((Emulated(m) * 2).value() == 2 * m);
-    CHECK((Emulated(3) / 4).value() == mp100(3) / 4);
-  }
-  // not representable in 24 bits: rounded, and by at most u
-  mp100 largest = 0;
-  for (int k = 0; k < 50; ++k) largest = std::max(largest, relative_error(Emulated(m) + Emulated(1), m + 1));
-  CHECK(largest > 0);
-  CHECK(largest <= 2 * mp100(u) * (1 + 1e-20));
-  // below float's normal range a value of two bits still rounds, to a multiple of the subnormal
-  // spacing: 0.75 of it goes to 0 or to one spacing, to one spacing three times in four
-  const mp100 tiny(std::numeric_limits<float>::denorm_min());
-  std::set<std::string> seen;
-  for (int k = 0; k < 40; ++k) seen.insert(bpcheck::to_string((Emulated(ldexp(mp100(3), -151)) * 1).value() / tiny));
-  CHECK(seen == std::set<std::string>{bpcheck::to_string(mp100(0)), bpcheck::to_string(mp100(1))});
-  // a subnormal the rung represents (six spacings) stays as it is
-  CHECK((Emulated(6 * tiny) * 1).value() == 6 * tiny);
 }

@@ -420,36 +420,6 @@ TEST_CASE("generated layers: a mutant is caught and a correct layer is not, at a
   CHECK(digits_lost<float>(c).empty());
 }
 
-TEST_CASE("generated layers: regressions found by the soak", "[property][generated]") {
-  // log_softmax(eˣ + θ) in log space at saturation inputs near 50: dθ is exactly 0 (a shift), float's is
-  // 6e-8, the rounding of Σ dY − p Σ dY. The emulated runs that bound it overflowed: a random δ on
-  // every result moved the largest output from m − m = 0 to m·δ ≈ 1e16 and e^y overflowed, so the
-  // check fell back to unstable. Emulated now rounds stochastically to the rung's numbers (exact
-  // results stay exact).
-  Description d;
-  d.width = 4;
-  d.style = Style::log_space;
-  d.theta = {-1.5};
-  Step exp_step{Op::exp, 0};
-  Step tanh_step{Op::tanh, 1};
-  Step sum_step{Op::sum, 2};
-  Step mix_step{Op::mix, 0};
-  mix_step.matrix = {0.25, -0.25, -0.75, 1, 1, 0.75, 0.5, 0.25, -0.5, -0.5, -0.5, -0.5, 0.25, 0.5, 0.75, 1};
-  Step add_step{Op::add_p, 1};
-  add_step.param = 0;
-  Step log_softmax_step{Op::log_softmax, 5};
-  d.steps = {exp_step, tanh_step, sum_step, mix_step, add_step, log_softmax_step};
-  d.widths = {4, 4, 4, 1, 4, 4, 4};
-  GeneratedCase c;
-  c.layer = std::make_shared<const Description>(d);
-  c.batch = 2;
-  for (double x : {51.875, -42.75, -29.625, 24.0, 32.0, 33.5, 53.0, 51.125}) c.inputs.push_back(mp100(x));
-  std::string text;
-  for (const auto& a : false_alarms(c)) text += line(a) + "\n";
-  INFO(describe(d));
-  CHECK(text == "");
-}
-
 TEST_CASE("generated layers: verify_layer calls no correct layer wrong, and unstable only where the rung loses half its digits",
           "[property][generated]") {
   run_no_false_alarm(case_count(2000));

@@ -8,15 +8,13 @@
 namespace bpcheck {
 
 /// Emulates rounding with unit roundoff u on this thread while it lives (nested scopes restore the
-/// outer one). The same seed gives the same roundings.
+/// outer one). The same seed gives the same δs.
 class EmulatedRounding {
  public:
   /// `tiny`: the spacing of the rung's subnormal numbers (std::numeric_limits<T>::denorm_min()), so that
   /// underflow rounds as in T; 0 leaves it out.
   EmulatedRounding(const mp100& u, std::uint64_t seed, const mp100& tiny = 0) : saved_(emulated_detail::state()) {
-    emulated_detail::State s{u, tiny, seed};
-    if (u > 0) s.bits = long(floor(-log2(u)).convert_to<double>());
-    emulated_detail::state() = s;
+    emulated_detail::state() = {u, tiny, seed};
   }
   ~EmulatedRounding() { emulated_detail::state() = saved_; }
   EmulatedRounding(const EmulatedRounding&) = delete;

@@ -60,9 +60,9 @@ struct Tolerances {
   /// The share of the rung's digits a result may lose, beyond its bound, before it is called unstable
   /// (right in mp100): a result that keeps more than half its digits passes.
   double kept_digits_fraction = 0.5;
-  /// Runs of the layer's own code with the rung's rounding emulated (stochastic rounding).
+  /// Runs of the layer's own code with the rung's rounding emulated (Monte Carlo arithmetic).
   int emulation_runs = 4;
-  /// The unit with which mp100's own rounding of the layer's formula is measured (linear in it, far above
+  /// The δ with which mp100's own rounding of the layer's formula is measured (linear in δ, far above
   /// mp100's 1e-100 so that its own arithmetic adds nothing), scaled to u_mp100 afterwards.
   double mp100_sensitivity_unit = 1e-50;
   /// Taylor: a right gradient's remainder falls with order ≈ 2, a wrong one's with ≈ 1.

@@ -4,12 +4,11 @@
 // is generic in its scalar) lets the verifier run the layer's own formula with float's or double's
 // rounding emulated:
 //
-//   bpcheck::Emulated y = exp(bpcheck::Emulated(x)) + 1;   // each result rounded as the rung would, at random
+//   bpcheck::Emulated y = exp(bpcheck::Emulated(x)) + 1;   // each result times (1 + δ), |δ| ≤ u
 //
-// Every arithmetic operation and math function computes its result in mp100 and rounds it at random
-// to one of the two neighbouring numbers of the emulated rung (stochastic rounding: each result within
-// one spacing, 2u relative, of the exact one, and exact where the rung represents it exactly), u the
-// unit roundoff the verifier sets on this thread (0 otherwise: plain mp100; lib/src/emulated_rounding.hpp). Run a few times with different seeds, the same code shows how
+// Every arithmetic operation and math function computes its result in mp100 and multiplies it by
+// (1 + δ), δ uniform in [−u, u], u the unit roundoff the verifier sets on this thread (0 otherwise:
+// plain mp100; lib/src/emulated_rounding.hpp). Run a few times with different seeds, the same code shows how
 // far its own rounding in float or double can move its result: the cancellation inside a user's
 // formula (1 + erf(x) at negative x, log Σ eˣ next to x, x − mean) that no perturbation of its inputs
 // shows. The range is mp100's: overflow is not emulated (it stays the rung's own); gradual underflow is,
@@ -32,49 +31,34 @@ namespace bpcheck {
 class Emulated;
 
 namespace emulated_detail {
-/// The rounding this thread emulates: u (0: none), the significand it keeps, the spacing of the rung's
-/// subnormal numbers (0: none), and the random stream of the roundings.
+/// The rounding this thread emulates: u (0: none), the spacing of the rung's subnormal numbers (0:
+/// none), and the random stream of the δs.
 struct State {
   mp100 u = 0;
   mp100 tiny = 0;
   std::uint64_t stream = 0;
-  long bits = 0;  ///< the significand a rounding of unit u keeps: ⌊−log₂ u⌋ bits (24 for float's 2⁻²⁴)
 };
 inline State& state() {
   thread_local State s;
   return s;
 }
-/// The next number of the stream, uniform in [0, 1) (splitmix64: a fixed, portable stream per seed).
-inline double next_uniform(State& s) {
+/// The next number of the stream, uniform in [−1, 1) (splitmix64: a fixed, portable stream per seed).
+inline double next_symmetric(State& s) {
   std::uint64_t z = (s.stream += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
-  return double(z >> 11) * 0x1.0p-53;
+  return double(z >> 11) * 0x1.0p-53 * 2 - 1;
 }
-/// x rounded stochastically to a neighbouring number of `bits` significant bits (and a multiple of
-/// `tiny` below the rung's smallest normal number): to the one toward zero or the one away from it,
-/// away with probability (distance from the one toward zero) / spacing. The rounding error is below
-/// one spacing (2u relative), of mean zero, and 0 where the rung represents x exactly: m + 0, x − x and
-/// 2x stay exact as in IEEE arithmetic, and a tiny term added to a large one mostly leaves it as it is
-/// (a random δ of size u on every result would move a max-shifted log-softmax's largest output from 0
-/// to m·δ, which e^y then overflows). Gradual underflow rounds by the subnormal spacing, which no
-/// relative error shows.
-inline mp100 rounded(const mp100& x) {
+/// x(1 + δ) + η, δ uniform in [−u, u], η in [−tiny/2, tiny/2]: relative rounding, and the absolute
+/// rounding of gradual underflow (a result below the rung's smallest normal number keeps only the bits
+/// above its subnormal spacing), which no relative δ shows.
+inline mp100 rounded(mp100 x) {
   State& s = state();
-  if (s.u == 0 || x == 0 || !boost::multiprecision::isfinite(x)) return x;
-  // |x| lies in [2^(e−1), 2^e): numbers of `bits` bits there are 2^(e − bits) apart
-  const long e = long(mpfr_get_exp(x.backend().data()));
-  mp100 spacing;
-  mpfr_set_ui_2exp(spacing.backend().data(), 1, e - s.bits, MPFR_RNDN);
-  if (s.tiny != 0 && spacing < s.tiny) spacing = s.tiny;
-  // x / spacing, its truncation and the remainder are exact: spacing is a power of two, and x has far
-  // fewer bits than mp100 below it
-  const mp100 steps = x / spacing;
-  mp100 toward_zero = trunc(steps);
-  const mp100 fraction = abs(steps - toward_zero);
-  if (fraction != 0 && next_uniform(s) < fraction) toward_zero += x > 0 ? 1 : -1;
-  return toward_zero * spacing;
+  if (s.u == 0) return x;
+  x += x * (s.u * next_symmetric(s));
+  if (s.tiny != 0) x += s.tiny * (next_symmetric(s) / 2);
+  return x;
 }
 template <class C>
 concept Arithmetic = std::is_arithmetic_v<C>;
