@@ -89,3 +89,37 @@ TEST_CASE("emulated: 1 + erf(x) at x = −2.5 spreads by far more than u, as dou
   CHECK(spread > mp100(100 * u));
   CHECK(spread < mp100(1e4 * u));
 }
+
+TEST_CASE("emulated: in the rung's numbers an exact result stays, an inexact one goes to either neighbour", "[emulated]") {
+  // m + log(1) = m, m − m = 0 and 2m are exact in float: a δ on them moved a max-shifted log-softmax's
+  // largest output from 0 to m·δ (1e23 · 6e-8 at m = e⁵³), which e^y then overflowed.
+  const double u = bpcheck::unit_roundoff<float>();
+  const mp100 m(float(1.0413759e23f));  // a float, 24 significant bits
+  EmulatedRounding rounding(mp100(u), 7, mp100(std::numeric_limits<float>::denorm_min()),
+                            EmulatedRounding::Model::rung_numbers);
+  for (int k = 0; k < 20; ++k) {
+    CHECK((Emulated(m) + log(Emulated(1))).value() == m);
+    CHECK((Emulated(m) - Emulated(m)).value() == 0);
+    CHECK((Emulated(m) * 2).value() == 2 * m);
+    CHECK((Emulated(3) / 4).value() == mp100(3) / 4);
+  }
+  // m + 1 is not a float: float's neighbours of it are m and m + spacing, taken about equally often
+  const mp100 spacing = ldexp(mp100(1), 76 - 23);  // 2^76 ≤ m < 2^77: float numbers 2^53 apart
+  int up = 0, down = 0;
+  for (int k = 0; k < 200; ++k) {
+    const mp100 r = (Emulated(m) + Emulated(1)).value();
+    up += r == m + spacing;
+    down += r == m;
+  }
+  CHECK(up + down == 200);
+  CHECK(up > 60);
+  CHECK(down > 60);
+  // below float's normal range the numbers are multiples of the subnormal spacing 2⁻¹⁴⁹, which no
+  // relative rounding shows (2⁻¹⁴⁰/3 is 170.67 spacings: it lands on 170 or 171)
+  const mp100 tiny = ldexp(mp100(1), -149), sub = ldexp(mp100(1), -140) / 3;
+  for (int k = 0; k < 20; ++k) {
+    const mp100 r = (Emulated(sub) * 1).value();
+    CHECK((r == 170 * tiny || r == 171 * tiny));
+  }
+  CHECK((Emulated(mp100(6) * tiny) * 1).value() == 6 * tiny);  // a subnormal float stays
+}

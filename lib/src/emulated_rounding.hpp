@@ -8,13 +8,22 @@
 namespace bpcheck {
 
 /// Emulates rounding with unit roundoff u on this thread while it lives (nested scopes restore the
-/// outer one). The same seed gives the same δs.
+/// outer one), in one of emulated.hpp's two models. The same seed gives the same roundings.
 class EmulatedRounding {
  public:
+  enum class Model {
+    relative,     ///< every result times (1 + δ), |δ| ≤ u: a sensitivity, linear in u (mp100)
+    rung_numbers  ///< to one of the two neighbouring numbers of 1 − log₂ u bits (float, double)
+  };
   /// `tiny`: the spacing of the rung's subnormal numbers (std::numeric_limits<T>::denorm_min()), so that
   /// underflow rounds as in T; 0 leaves it out.
-  EmulatedRounding(const mp100& u, std::uint64_t seed, const mp100& tiny = 0) : saved_(emulated_detail::state()) {
-    emulated_detail::state() = {u, tiny, seed};
+  EmulatedRounding(const mp100& u, std::uint64_t seed, const mp100& tiny = 0, Model model = Model::relative)
+      : saved_(emulated_detail::state()) {
+    emulated_detail::State s{u, tiny, seed};
+    // u = 2^−p for a rung of p significant bits (float: 2⁻²⁴, 24 bits)
+    if (model == Model::rung_numbers && u > 0) s.bits = long(round(-log2(u)).convert_to<double>());
+    emulated_detail::state() = s;
+    mpfr_clear_inexflag();  // emulated.hpp's rounded() reads it for the first result
   }
   ~EmulatedRounding() { emulated_detail::state() = saved_; }
   EmulatedRounding(const EmulatedRounding&) = delete;

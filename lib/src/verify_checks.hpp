@@ -134,7 +134,8 @@ struct RungContext {
       const Vector<mp100> theta_T = vector_cast<mp100>(vector_cast<T>(s.p.theta));
       const Matrix<Emulated> Xe = matrix_cast<Emulated>(X), Ue = matrix_cast<Emulated>(U);
       for (int k = 0; k < tolerances.emulation_runs; ++k) {
-        EmulatedRounding rounding(unit, s.seed * 0x9e3779b97f4a7c15ULL + std::uint64_t(k) + 1, subnormal_spacing);
+        EmulatedRounding rounding(unit, s.seed * 0x9e3779b97f4a7c15ULL + std::uint64_t(k) + 1, subnormal_spacing,
+                                  is_mp ? EmulatedRounding::Model::relative : EmulatedRounding::Model::rung_numbers);
         try {
           check_deadline();
           const auto layer = build_on<Emulated>(make, theta_T);
@@ -1033,7 +1034,15 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
         const mp100 spread = c.formula_spread(along_v, Vector<mp100>::Zero(1))(0);
         r.evaluations += 2 * c.emulated().g.size();
         e.ratio_with_formula_rounding = ratio(bound + spread);
-        e.ratio_to_formula_spread = ratio(spread / mp100(K));
+        // How far beyond its own rounding the rung's (Jᵀu)ᵀv lies: its distance from the same code's
+        // mp100 result along v (not from forward mode, which rounds otherwise), as for backward.
+        if (!c.is_mp) {
+          const mp100 own_err = abs(scalar_cast<mp100>(rhs) - dot_mp(center, s.p.v));
+          const mp100 own_spread = spread / mp100(K);
+          e.ratio_to_formula_spread = own_err == 0 ? 0.0
+                                      : own_spread == 0 ? std::numeric_limits<double>::infinity()
+                                                        : to_double(mp100(own_err / own_spread));
+        }
         if (*e.ratio_with_formula_rounding <= 1) {
           r.value = *e.ratio_with_formula_rounding;
           r.formula += " + K · spread of (Jᵀu)ᵀv with " + c.prec + "'s rounding emulated";

@@ -4,15 +4,22 @@
 // is generic in its scalar) lets the verifier run the layer's own formula with float's or double's
 // rounding emulated:
 //
-//   bpcheck::Emulated y = exp(bpcheck::Emulated(x)) + 1;   // each result times (1 + δ), |δ| ≤ u
+//   bpcheck::Emulated y = exp(bpcheck::Emulated(x)) + 1;   // each result rounded as the rung would, at random
 //
-// Every arithmetic operation and math function computes its result in mp100 and multiplies it by
-// (1 + δ), δ uniform in [−u, u], u the unit roundoff the verifier sets on this thread (0 otherwise:
-// plain mp100; lib/src/emulated_rounding.hpp). Run a few times with different seeds, the same code shows how
-// far its own rounding in float or double can move its result: the cancellation inside a user's
-// formula (1 + erf(x) at negative x, log Σ eˣ next to x, x − mean) that no perturbation of its inputs
-// shows. The range is mp100's: overflow is not emulated (it stays the rung's own); gradual underflow is,
-// as an absolute rounding of half the rung's subnormal spacing, when that spacing is given.
+// Every arithmetic operation and math function computes its result in mp100 and rounds it at random,
+// in one of two models the verifier sets on this thread (lib/src/emulated_rounding.hpp; none outside
+// such a scope: plain mp100):
+// - the rung's numbers (float, double): a result the rung represents exactly stays as it is (m + 0,
+//   x − x and 2x are exact in IEEE arithmetic); any other goes up or down to one of its two
+//   neighbouring numbers of the rung, each with probability ½ (random rounding, as in Vignes's CESTAC
+//   method): an error of up to one spacing, 2u relative, on every inexact result (one mp100 rounded
+//   onto a number of the rung, as tanh(−128) to −1, may also stay);
+// - a relative δ (a sensitivity unit far below the rung's own, for mp100): every result times (1 + δ),
+//   δ uniform in [−u, u], so that the spread is linear in u and can be scaled to mp100's rounding.
+// Run a few times with different seeds, the same code shows how far its own rounding can move its
+// result: the cancellation inside a user's formula (1 + erf(x) at negative x, log Σ eˣ next to x,
+// x − mean) that no perturbation of its inputs shows. The range is mp100's: overflow is not emulated
+// (it stays the rung's own); gradual underflow is, by the rung's subnormal spacing, when given.
 //
 // Why our own type and not a Boost.Multiprecision backend: a backend's transcendental functions
 // default to series built from its own (then perturbed) arithmetic, far slower and rounding like no
@@ -32,11 +39,12 @@ class Emulated;
 
 namespace emulated_detail {
 /// The rounding this thread emulates: u (0: none), the spacing of the rung's subnormal numbers (0:
-/// none), and the random stream of the δs.
+/// none), the random stream, and the significand of the rung's numbers (0: the relative δ model).
 struct State {
   mp100 u = 0;
   mp100 tiny = 0;
   std::uint64_t stream = 0;
+  long bits = 0;  ///< −log₂ u: 24 for float's 2⁻²⁴; 0 for the relative δ model
 };
 inline State& state() {
   thread_local State s;
@@ -50,14 +58,45 @@ inline double next_symmetric(State& s) {
   z ^= z >> 31;
   return double(z >> 11) * 0x1.0p-53 * 2 - 1;
 }
-/// x(1 + δ) + η, δ uniform in [−u, u], η in [−tiny/2, tiny/2]: relative rounding, and the absolute
-/// rounding of gradual underflow (a result below the rung's smallest normal number keeps only the bits
-/// above its subnormal spacing), which no relative δ shows.
+/// x rounded to a neighbouring number of `bits` significant bits (a multiple of `tiny` below the
+/// rung's smallest normal number), up or down with probability ½ each; x itself where the rung holds
+/// it and mp100 computed it exactly (`inexact` false). A result mp100 rounded onto the rung's numbers
+/// (tanh(−128) is −1 in mp100 too) is not exact: it stays, or moves to a neighbour on either side
+/// (the side of the exact value is not known), with probability ½. Why not the nearer neighbour more
+/// often (stochastic rounding): a few such runs mostly repeat one neighbour and missed the residue
+/// round-to-nearest leaves; why not a δ on every result: m + 0 would move a max-shifted log-softmax's
+/// largest output from 0 to m·δ, which e^y then overflows (docs/history.md).
+inline mp100 to_rung_number(const mp100& x, bool inexact, State& s) {
+  // |x| lies in [2^(e−1), 2^e): numbers of `bits` bits there are 2^(e − bits) apart
+  const long e = long(mpfr_get_exp(x.backend().data()));
+  mp100 spacing;
+  mpfr_set_ui_2exp(spacing.backend().data(), 1, e - s.bits, MPFR_RNDN);
+  if (s.tiny != 0 && spacing < s.tiny) spacing = s.tiny;
+  // x / spacing and its truncation are exact: spacing is a power of two, x has fewer bits below it
+  const mp100 steps = x / spacing;
+  mp100 toward_zero = trunc(steps);
+  if (toward_zero == steps) {
+    if (!inexact || next_symmetric(s) < 0) return x;
+    return next_symmetric(s) < 0 ? mp100(x - spacing) : mp100(x + spacing);
+  }
+  if (next_symmetric(s) < 0) toward_zero += x > 0 ? 1 : -1;
+  return toward_zero * spacing;
+}
+/// One result as this thread's emulation rounds it (see the file's head). MPFR's inexact flag, cleared
+/// after every rounding, says whether mp100 rounded the operation that made x (any other mp100
+/// operation in between only sets it more often: a wider spread).
 inline mp100 rounded(mp100 x) {
   State& s = state();
-  if (s.u == 0) return x;
-  x += x * (s.u * next_symmetric(s));
-  if (s.tiny != 0) x += s.tiny * (next_symmetric(s) / 2);
+  const bool inexact = mpfr_inexflag_p() != 0;
+  mpfr_clear_inexflag();
+  if (s.u == 0 || x == 0 || !boost::multiprecision::isfinite(x)) return x;
+  if (s.bits > 0) {
+    x = to_rung_number(x, inexact, s);
+  } else {
+    x += x * (s.u * next_symmetric(s));
+    if (s.tiny != 0) x += s.tiny * (next_symmetric(s) / 2);
+  }
+  mpfr_clear_inexflag();
   return x;
 }
 template <class C>
