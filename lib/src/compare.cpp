@@ -406,6 +406,16 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
       const Index pk = net.layer(k).parameter_count();
       local[k + 1] = A.leftCols(A.cols() - pk) * abs_vec(xs[k]) + A.rightCols(pk) * abs_vec(net.layer(k).parameters()) +
                      abs_vec(xs[k + 1]);
+      // An attention's absolute Jacobian multiplies its stages' terms (the softmax's 1 + 4 max|A| times
+      // the scores' own): thousands of times the output where its rounding is tens. There the output
+      // rounds relative to its size plus 8 times bpcheck's own rounding of the layer in T, over u_T
+      // (at T's input, against the same layer on R: one draw of that rounding), when that is smaller.
+      const std::string type = net.layer(k).type_name();
+      if (xs_T && (type == "multi_head_attention" || type == "transformer_encoder_layer")) {
+        const Matrix<R> own = net.layer(k).forward((*xs_T)[k]) - (*xs_T)[k + 1];
+        const Vector<R> measured = abs_vec(xs[k + 1]) + abs_vec(own) * R(8) / r;
+        local[k + 1] = local[k + 1].cwiseMin(measured);
+      }
     }
   }
   const bool index_input = net.depth() > 0 && net.layer(0).input_is_index();
