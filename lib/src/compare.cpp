@@ -493,6 +493,7 @@ std::vector<Index> rounding_lengths(const Network<R>& net, const ModelSpec& spec
     if (type == "dense" || type == "layer_norm" || type == "embedding")
       own = samples * (type == "embedding" ? l.input_size() : option(k, "tokens", 1));
     if (!l.sample_independent()) own += samples * l.output_size();
+    if (l.parameter_count() == 0) own = 0;  // no blocks of its own
     n_from[k] = above + own;
     above += backward_sum(k);
   }
