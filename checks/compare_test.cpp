@@ -425,3 +425,18 @@ TEST_CASE("compare: another program's gradient is judged by the verdict rule, wi
   CHECK(vd::gross_error(mp100(0.11), block, nullptr, t.gross_fraction));
   CHECK_FALSE(vd::gross_error(mp100(1), mp100(0), nullptr, t.gross_fraction));
 }
+
+TEST_CASE("compare: n counts the lengths of the sums backprop forms from the loss down to the first layer",
+          "[compare]") {
+  // cross_entropy's gradient (2 outputs) + the top dense's Wᵀδ (its 2 units) + tanh's product (1) + the
+  // first dense's sum over the 4 samples: 9 (counting every layer's input and output width gave 28).
+  const CmpCase mlp = cmp_case(cmp_mlp);
+  const auto a = bpcheck::compare_gradient(mlp.subject, mlp.gradient_double, "double");
+  CHECK(a.rounding_terms == 9);
+  // 3 outputs + dense's 3 units + layer norm's width 5 + tanh's 1 + the 4 samples
+  const CmpCase norm = cmp_case(R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "tanh"},
+      {"type": "layer_norm"}, {"type": "dense", "units": 3}], "loss": "cross_entropy"})");
+  const auto b = bpcheck::compare_gradient(norm.subject, norm.gradient_float, "float");
+  CHECK(b.rounding_terms == 16);
+  CHECK(b.verdict() == bpcheck::CompareVerdict::pass);
+}

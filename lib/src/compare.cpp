@@ -406,6 +406,16 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
       const Index pk = net.layer(k).parameter_count();
       local[k + 1] = A.leftCols(A.cols() - pk) * abs_vec(xs[k]) + A.rightCols(pk) * abs_vec(net.layer(k).parameters()) +
                      abs_vec(xs[k + 1]);
+      // An attention's absolute Jacobian multiplies its stages' terms (the softmax's 1 + 4 max|A| times
+      // the scores' own): thousands of times the output where its rounding is tens. There the output
+      // rounds relative to its size plus 8 times bpcheck's own rounding of the layer in T, over u_T
+      // (at T's input, against the same layer on R: one draw of that rounding), when that is smaller.
+      const std::string type = net.layer(k).type_name();
+      if (xs_T && (type == "multi_head_attention" || type == "transformer_encoder_layer")) {
+        const Matrix<R> own = net.layer(k).forward((*xs_T)[k]) - (*xs_T)[k + 1];
+        const Vector<R> measured = abs_vec(xs[k + 1]) + abs_vec(own) * R(8) / r;
+        local[k + 1] = local[k + 1].cwiseMin(measured);
+      }
     }
   }
   const bool index_input = net.depth() > 0 && net.layer(0).input_is_index();
@@ -441,6 +451,53 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
   for (std::size_t j = 1; j < grads.size(); ++j)
     if (grads[j].size() == P) cond = cond.cwiseMax(matrix_cast<mp100>(Matrix<R>((grads[j] - at).cwiseAbs())));
   return cond;
+}
+
+/// n for each layer's blocks: how many roundings backprop makes on its way from the loss to them,
+/// as the lengths of the sums it forms. The loss's gradient counts the network's output width. A layer
+/// above the block adds the longest sum in one entry of its dX = J_xᵀ δ: 1 for an elementwise layer
+/// (a product), its units for dense (Wᵀδ), its width for layer norm, softmax and the other layers that
+/// keep the width, and for any other layer its input and output widths (an upper bound for its
+/// stages), the batch's samples times its width more when it couples samples (batch norm in training
+/// mode sums over the batch). The block's own layer adds its sum over the samples: the samples times the
+/// tokens for dense, layer norm and embedding, and otherwise the samples plus its input and output
+/// widths (a convolution's positions, an attention's internal sums). Layer k's input width is not
+/// counted for layer k's blocks: its rounding is the forward pass's, which cond measures.
+template <class R>
+std::vector<Index> rounding_lengths(const Network<R>& net, const ModelSpec& spec, Index samples) {
+  const std::size_t L = net.depth();
+  const auto option = [&](std::size_t k, const char* key, Index fallback) {
+    const auto& o = spec.layers[k].options;
+    return o.contains(key) && o.at(key).is_number_integer() ? Index(o.at(key).template get<long long>()) : fallback;
+  };
+  const auto backward_sum = [&](std::size_t k) -> Index {
+    const auto& l = net.layer(k);
+    const std::string type = l.type_name();
+    Index n = 0;
+    if (type == "dense")
+      n = option(k, "units", l.output_size());
+    else if (type == "layer_norm" || layer_type(type).shape == LayerShape::same_width)
+      n = l.output_size();
+    else if (layer_type(type).shape == LayerShape::elementwise)
+      n = 1;
+    else
+      n = l.input_size() + l.output_size();
+    return l.sample_independent() ? n : n + samples * l.output_size();
+  };
+  std::vector<Index> n_from(L + 1, net.output_size());
+  Index above = net.output_size();  // the loss's gradient, then each layer's backward
+  for (std::size_t k = L; k-- > 0;) {
+    const auto& l = net.layer(k);
+    const std::string type = l.type_name();
+    Index own = samples + l.input_size() + l.output_size();
+    if (type == "dense" || type == "layer_norm" || type == "embedding")
+      own = samples * (type == "embedding" ? l.input_size() : option(k, "tokens", 1));
+    if (!l.sample_independent()) own += samples * l.output_size();
+    if (l.parameter_count() == 0) own = 0;  // no blocks of its own
+    n_from[k] = above + own;
+    above += backward_sum(k);
+  }
+  return n_from;
 }
 
 template <class T>
@@ -489,14 +546,10 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
     jacobian_entries += rows * cols;
   }
   const bool full_sweep = jacobian_entries <= o.sweep_limit;
-  // n: the roundings a value of backprop passes through, as LossLayer::rounding_terms counts them (the
-  // widths along the network), plus the sum over the samples. A block of layer k is summed by backprop
-  // from the loss down to layer k only: n_from[k] counts the widths of layers k and above (the rounding
-  // of the activations below, which backprop reads, is cond's: the moves carry it forward).
-  std::vector<Index> n_from(net.depth() + 1, net.output_size() + X.cols());
-  for (std::size_t k = net.depth(); k-- > 0;)
-    n_from[k] = n_from[k + 1] + net.layer(k).input_size() + net.layer(k).output_size();
-  const Index n = n_from[0];
+  // n: the roundings on backprop's way from the loss down to a block (rounding_lengths): the loss's
+  // gradient, each layer above the block's own, and the block's own sum over the samples.
+  const std::vector<Index> n_from = rounding_lengths(net, subject.spec, X.cols());
+  const Index n = *std::max_element(n_from.begin(), n_from.end());  // the first layer's, as a rule
 
   // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
   std::vector<Matrix<mp100>> xs, deltas;
@@ -756,7 +809,7 @@ std::string format_table(const GradientComparison& c) {
                        v, b.digits, b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
   }
   out += fmt::format(
-      "bound per entry: {}; λ = {:g}, n ≤ {} (the widths from the block's layer up, plus the samples), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
+      "bound per entry: {}; λ = {:g}, n ≤ {} (the lengths of backprop's sums from the loss down to the block), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
       "activations round relative to {}\n",
       c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor, c.thresholds.measured_factor,
       c.unit_roundoff, c.absolute_sweep ? "their layer's terms (absolute Jacobians)" : "their own size (normwise: a large model)");

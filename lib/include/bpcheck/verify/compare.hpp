@@ -13,8 +13,8 @@
 //   |g_T,i − g_i| ≤ λ √n u_T A_b + K cond_i + M e_b + floor
 //
 // with g the exact gradient (backprop in mp100), A_b what block b is summed from, normwise: its
-// largest |g| or absolute sum of terms (where terms cancel to an exact 0, their size), n the roundings
-// from the block's layer up to the loss, cond the largest change of the exact gradient over T's
+// largest |g| or absolute sum of terms (where terms cancel to an exact 0, their size), n the lengths
+// of the sums backprop forms from the loss down to the block, cond the largest change of the exact gradient over T's
 // rounding of the forward pass (each layer's output, the parameters, the inputs) and of a backward
 // that cancels, and e_b the largest error of bpcheck's own
 // backprop in T on the block b. Each block's evidence goes to verify's one verdict rule (judge() in
@@ -106,7 +106,7 @@ struct GradientComparison {
   std::optional<std::string> given_loss;  ///< the document's "loss", when it has one
   double unit_roundoff = 0;
   CompareThresholds thresholds;
-  Index rounding_terms = 0;    ///< n in the bound at the first layer (the largest): every width plus the samples
+  Index rounding_terms = 0;    ///< the largest n in the bound (the first layer's, as a rule)
   std::string bound_formula;   ///< the bound as a formula, written where it is built
   bool absolute_sweep = true;  ///< activations round relative to their forward sweep (false: their size)
   bool allow_less_accurate = false;
