@@ -1,0 +1,51 @@
+#pragma once
+// The network's backward on dual numbers (private to the library): hessian_vector_product and
+// compare_hvp's exact HVP, its conditioning moves and its terms all run through it.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bpcheck/network.hpp"
+
+namespace bpcheck::hvp_detail {
+
+/// Moves the values of activation k (k = 0 the inputs, L the output) after it is formed on dual numbers.
+template <class T>
+using ActivationMove = std::function<void(std::size_t k, Matrix<dual<T>>& x)>;
+
+/// dℓ/dθ on dual<T> at θ seeded along the columns of D (P × lanes, lanes ≤ dual_width), X and the
+/// targets constant: lane l of the result's tangents is H D(:, l). `loss`, when given, receives ℓ.
+/// Each layer runs its own forward and backward; one that throws on dual numbers is named in the
+/// input_error that follows.
+template <class T>
+Vector<dual<T>> dual_backprop(const Network<T>& net, const Matrix<T>& X, const Targets<T>& targets,
+                              const Matrix<T>& D, const ActivationMove<T>& move = {}, T* loss = nullptr);
+
+/// A value of a document in the gradient format: finite (value), or NaN/±Inf as the document wrote it
+/// (strings "nan", "inf", "-inf"; JSON has no such numbers).
+struct ReadValue {
+  mp100 value{0};
+  bool finite = true;
+  std::string text;
+};
+
+/// Every block of the model once, in θ's order, from the document's list under `key` (the gradient
+/// format's checks: known keys, layer indices, block names, shapes, no block twice, none missing).
+template <class T>
+std::vector<ReadValue> read_blocks(const Network<T>& net, const nlohmann::json& doc, const std::string& where,
+                                   const std::string& key);
+
+#define BPCHECK_EXTERN_DUAL_BACKPROP(T)                                                                          \
+  extern template Vector<dual<T>> dual_backprop<T>(const Network<T>&, const Matrix<T>&, const Targets<T>&,       \
+                                                   const Matrix<T>&, const ActivationMove<T>&, T*);      \
+  extern template std::vector<ReadValue> read_blocks<T>(const Network<T>&, const nlohmann::json&,                \
+                                                        const std::string&, const std::string&);
+BPCHECK_EXTERN_DUAL_BACKPROP(float)
+BPCHECK_EXTERN_DUAL_BACKPROP(double)
+BPCHECK_EXTERN_DUAL_BACKPROP(mp100)
+#undef BPCHECK_EXTERN_DUAL_BACKPROP
+
+}  // namespace bpcheck::hvp_detail
