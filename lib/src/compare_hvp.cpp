@@ -37,9 +37,6 @@ namespace bpcheck {
 namespace {
 
 constexpr double infinity = std::numeric_limits<double>::infinity();
-/// Beyond this many parameters S (Σ_j |H_ij v_j|, P/8 passes) is not formed: A is max |H v| per block.
-constexpr Index terms_limit = 4096;
-
 double to_double(const mp100& x) { return x.convert_to<double>(); }
 
 Vector<mp100> lane(const Vector<dual<mp100>>& g, std::size_t l) {
@@ -48,30 +45,25 @@ Vector<mp100> lane(const Vector<dual<mp100>>& g, std::size_t l) {
   return out;
 }
 
-template <class T>
-GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100>& net, const Batch<mp100>& batch,
-                              const Vector<mp100>& v, const std::vector<hvp_detail::ReadValue>& given,
-                              const std::optional<std::string>& given_loss, const CompareOptions& o) {
-  using std::abs;
-  using boost::multiprecision::sqrt;
-  const verify_detail::Tolerances tol = verify_detail::Tolerances::from(o);
-  const CompareThresholds& th = tol.compare;
-  const std::string prec = scalar_name<T>();
-  const Index P = net.parameter_count(), nx = batch.inputs.size();
-  const mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
-  const Matrix<mp100> V = v;
+}  // namespace
 
+namespace hvp_detail {
+
+HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
+                           const mp100& u_T, std::uint64_t seed, int jobs) {
+  using std::abs;
+  HvpReference ref;
+  const Index P = net.parameter_count();
+  const Matrix<mp100> V = v;
   // The truth, and the moves of cond, on `jobs` threads.
-  mp100 exact_loss;
-  Vector<mp100> h;
   std::vector<Vector<mp100>> moved(4);
   const bool index_input = net.layer(0).input_is_index();
-  parallel_for(5, o.jobs, [&](std::size_t job) {
+  parallel_for(5, jobs, [&](std::size_t job) {
     if (job == 0) {
-      h = lane(hvp_detail::dual_backprop(net, batch.inputs, batch.targets, V, {}, &exact_loss), 0);
+      ref.h = lane(hvp_detail::dual_backprop(net, batch.inputs, batch.targets, V, {}, &ref.loss), 0);
       return;
     }
-    Random rng((o.seed ^ 0x94d049bb133111ebULL) + job);
+    Random rng((seed ^ 0x94d049bb133111ebULL) + job);
     const auto sign = [&rng] { return rng.symmetric() < 0 ? mp100(-1) : mp100(1); };
     if (job <= 2) {  // θ, X and v as T reads them: each moved by a relative ±u_T
       Network<mp100> m = net;
@@ -92,15 +84,15 @@ GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100
     }
   });
   Vector<mp100> cond = Vector<mp100>::Zero(P);
-  for (const auto& m : moved) cond = cond.cwiseMax(Vector<mp100>((m - h).cwiseAbs()));
+  for (const auto& m : moved) cond = cond.cwiseMax(Vector<mp100>((m - ref.h).cwiseAbs()));
 
   // S_i = Σ_j |H_ij v_j|, eight columns H e_j v_j per pass.
-  const bool terms = P <= terms_limit;
-  Vector<mp100> S = h.cwiseAbs();
+  const bool terms = P <= hvp_terms_limit;
+  Vector<mp100> S = ref.h.cwiseAbs();
   if (terms) {
     const Index passes = (P + dual_width - 1) / dual_width;
     std::vector<Vector<mp100>> parts(static_cast<std::size_t>(passes));
-    parallel_for(std::size_t(passes), o.jobs, [&](std::size_t p) {
+    parallel_for(std::size_t(passes), jobs, [&](std::size_t p) {
       const Index first = Index(p) * dual_width, lanes = std::min<Index>(dual_width, P - first);
       Matrix<mp100> D = Matrix<mp100>::Zero(P, lanes);
       for (Index l = 0; l < lanes; ++l) D(first + l, l) = v(first + l);
@@ -112,6 +104,36 @@ GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100
     S.setZero();
     for (const auto& s : parts) S += s;
   }
+
+  ref.cond = std::move(cond);
+  ref.terms = std::move(S);
+  ref.terms_formed = terms;
+  ref.evaluations = 5 + (terms ? (P + dual_width - 1) / dual_width : 0);
+  return ref;
+}
+
+}  // namespace hvp_detail
+
+namespace {
+
+template <class T>
+GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100>& net, const Batch<mp100>& batch,
+                              const Vector<mp100>& v, const std::vector<hvp_detail::ReadValue>& given,
+                              const std::optional<std::string>& given_loss, const CompareOptions& o) {
+  using std::abs;
+  using boost::multiprecision::sqrt;
+  const verify_detail::Tolerances tol = verify_detail::Tolerances::from(o);
+  const CompareThresholds& th = tol.compare;
+  const std::string prec = scalar_name<T>();
+  const Index P = net.parameter_count(), nx = batch.inputs.size();
+  const mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
+
+  const hvp_detail::HvpReference ref = hvp_detail::hvp_reference(net, batch, v, u_T, o.seed, o.jobs);
+  const Vector<mp100>& h = ref.h;
+  const Vector<mp100>& S = ref.terms;
+  const Vector<mp100>& cond = ref.cond;
+  const mp100& exact_loss = ref.loss;
+  const bool terms = ref.terms_formed;
 
   // bpcheck's own H v in T: how far a correct implementation's rounding goes.
   Vector<mp100> own_error = Vector<mp100>::Zero(P);

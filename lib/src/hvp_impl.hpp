@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bpcheck/io/formats.hpp"
 #include "bpcheck/network.hpp"
 
 namespace bpcheck::hvp_detail {
@@ -37,6 +38,20 @@ struct ReadValue {
 template <class T>
 std::vector<ReadValue> read_blocks(const Network<T>& net, const nlohmann::json& doc, const std::string& where,
                                    const std::string& key);
+
+/// What an HVP in T is judged against (compare --hvp, verify --order 2 on a network), from mp100:
+struct HvpReference {
+  mp100 loss;
+  Vector<mp100> h;      ///< H v, the network's backward on dual<mp100>
+  Vector<mp100> terms;  ///< S_i = Σ_j |H_ij v_j| (terms_formed), else |H v|
+  Vector<mp100> cond;   ///< the largest change of H v over four moves of T's rounding (relative u_T)
+  bool terms_formed = false;
+  Index evaluations = 0;  ///< backward passes on dual<mp100>
+};
+/// Beyond this many parameters S is not formed (⌈P/8⌉ passes): the terms are |H v|.
+inline constexpr Index hvp_terms_limit = 4096;
+HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
+                           const mp100& u_T, std::uint64_t seed, int jobs);
 
 #define BPCHECK_EXTERN_DUAL_BACKPROP(T)                                                                          \
   extern template Vector<dual<T>> dual_backprop<T>(const Network<T>&, const Matrix<T>&, const Targets<T>&,       \
