@@ -50,7 +50,7 @@ Vector<mp100> lane(const Vector<dual<mp100>>& g, std::size_t l) {
 namespace hvp_detail {
 
 HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
-                           const mp100& u_T, std::uint64_t seed, int jobs) {
+                           const mp100& u_T, std::uint64_t seed, int jobs, bool form_terms) {
   using std::abs;
   HvpReference ref;
   const Index P = net.parameter_count();
@@ -87,7 +87,7 @@ HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch,
   for (const auto& m : moved) cond = cond.cwiseMax(Vector<mp100>((m - ref.h).cwiseAbs()));
 
   // S_i = Σ_j |H_ij v_j|, eight columns H e_j v_j per pass.
-  const bool terms = P <= hvp_terms_limit;
+  const bool terms = form_terms && P <= hvp_terms_limit;
   Vector<mp100> S = ref.h.cwiseAbs();
   if (terms) {
     const Index passes = (P + dual_width - 1) / dual_width;

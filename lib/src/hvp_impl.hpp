@@ -10,6 +10,8 @@
 
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/network.hpp"
+#include "bpcheck/verify/result.hpp"
+#include "bpcheck/verify/verify.hpp"
 
 namespace bpcheck::hvp_detail {
 
@@ -51,7 +53,19 @@ struct HvpReference {
 /// Beyond this many parameters S is not formed (⌈P/8⌉ passes): the terms are |H v|.
 inline constexpr Index hvp_terms_limit = 4096;
 HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
-                           const mp100& u_T, std::uint64_t seed, int jobs);
+                           const mp100& u_T, std::uint64_t seed, int jobs, bool form_terms = true);
+
+/// One rung's H d for a direction d over the parameters, in mp100; `precision` is "float", "double" or
+/// "mp100". verify's network checks take the network's own (hessian_vector_product on that rung) unless
+/// a test gives another.
+using NetworkHvp = std::function<Vector<mp100>(const std::string& precision, const Vector<mp100>& d)>;
+
+/// The second-order checks of a network's loss in θ (VerifyOptions::order = 2): smoothness, H v from the
+/// backward on dual numbers against central differences of mp100 gradients, and wᵀHv = vᵀHw, for every
+/// rung in opt.precisions (mp100 always runs first; reported when asked for). No parameters: none.
+std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, const Batch<mp100>& batch,
+                                                     const VerifyOptions& opt, const std::string& subject,
+                                                     const NetworkHvp& hvp = {});
 
 #define BPCHECK_EXTERN_DUAL_BACKPROP(T)                                                                          \
   extern template Vector<dual<T>> dual_backprop<T>(const Network<T>&, const Matrix<T>&, const Targets<T>&,       \
