@@ -214,6 +214,23 @@ TEST_CASE("bpcheck hvp: bad input exits 2 with one line", "[cli][hvp]") {
   CHECK(bpcheck_run("hvp" + base + " --vector " + f.vector).code == 0);
 }
 
+TEST_CASE("bpcheck hvp names the layer whose run on dual numbers fails", "[cli][hvp]") {
+  // batch_norm in training mode refuses a batch of one sample: a throw inside the network on dual<T>
+  const std::string model = write_file("hvp_bn_model.json", R"({"input_size": 3,
+    "layers": [{"type": "dense", "units": 4}, {"type": "batch_norm"}, {"type": "dense", "units": 2}], "loss": "mse"})");
+  const auto v = bpcheck_run("gradient --model " + model + " --precision double");
+  REQUIRE(v.code == 0);
+  const std::string vector = write_file("hvp_bn_vector.json", v.out);
+  const std::string one = write_file("hvp_bn_one.json", R"({"inputs": [[0.1, 0.2, 0.3]], "targets": [[0.5, 0.1]]})");
+  const std::string two = write_file("hvp_bn_two.json",
+                                     R"({"inputs": [[0.1, 0.2, 0.3], [0.3, -0.2, 0.1]], "targets": [[0.5, 0.1], [0, 1]]})");
+  const std::string line = one_error_line(
+      bpcheck_run("hvp --model " + model + " --data " + one + " --vector " + vector + " --precision mp100"));
+  CHECK_THAT(line, Catch::Matchers::Contains("layer 1 (batch_norm): its forward on dual numbers failed"));
+  CHECK_THAT(line, Catch::Matchers::Contains("at least 2 samples"));
+  CHECK(bpcheck_run("hvp --model " + model + " --data " + two + " --vector " + vector + " --precision mp100").code == 0);
+}
+
 TEST_CASE("bpcheck compare --hvp: bpcheck's own float and double HVPs pass, tampered ones are judged", "[cli][hvp]") {
   const Files f = files("hvp_compare_");
   const std::string subject = " --model " + f.model + " --params " + f.params + " --data " + f.data;

@@ -18,9 +18,10 @@ namespace hvp_detail {
 namespace {
 
 [[noreturn]] void cannot_run(const std::string& who, const std::string& what, const std::exception& e) {
-  throw input_error(who + ": its " + what +
-                    " cannot run on dual numbers, so the network has no Hessian-vector product (forward over "
-                    "reverse needs every layer's backward on dual<T>): " + e.what());
+  // The same code runs on the real rung first only in gradient: here a failure is the layer's on dual<T>,
+  // whether dual numbers or the batch caused it, and the message names the layer either way.
+  throw input_error(who + ": its " + what + " on dual numbers failed, so there is no Hessian-vector product "
+                    "(forward over reverse runs every layer's backward on dual<T>): " + e.what());
 }
 
 std::string shape_text(const ParameterBlock& b) {
