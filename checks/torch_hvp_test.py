@@ -57,6 +57,7 @@ def test_double_backward_passes(name, precision):
         assert code == 0, text
         assert result["verdict"] == "pass", text
         assert result["subject"].startswith("Hessian-vector product"), text
+        assert result["format"] == "bpcheck compare --hvp" and result["bound"]["terms"] == "sum |H_ij v_j|", text
 
 
 def test_hvp_changed_in_its_fourth_digit_is_wrong_in_double():

@@ -69,7 +69,8 @@ Command add_compare_command(CLI::App& parent) {
                 second ? compare_hvp(subject, read_json_file(o->hvp), read_json_file(o->vector), o->precision, options,
                                      o->vector)
                        : compare_gradient(subject, read_json_file(o->gradient), o->precision, options);
-            if (!o->json.empty()) write_file_atomically(o->json, to_json(c).dump(2) + "\n");
+            if (!o->json.empty())
+              write_file_atomically(o->json, (second ? hvp_comparison_to_json(c) : to_json(c)).dump(2) + "\n");
             if (!o->junit.empty()) write_file_atomically(o->junit, to_junit_xml(c));
             out << (second ? format_hvp_table(c) : format_table(c));
             return c.exit_code();

@@ -174,7 +174,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100
   c.rounding_terms = n;
   c.bound_formula = std::string("λ √n u A + K cond + M e + floor; A the block's largest ") +
                     (terms ? "Σ_j |H_ij v_j|" : "|H v| (normwise: a large model)") + " or |H v|";
-  c.absolute_sweep = terms;
+  c.absolute_sweep = terms;  // here: A from Σ_j |H_ij v_j| (hvp_comparison_to_json says so)
   c.allow_less_accurate = o.allow_less_accurate;
   const double max_digits = scalar_traits<T>::print_digits;
   const mp100 sqrt_u = sqrt(u_T);
@@ -320,6 +320,15 @@ GradientComparison compare_hvp(const NetworkSubject& subject, const nlohmann::js
   }
   return p == "float" ? compare_on<float>(subject, net, batch, v, given, given_loss, options)
                       : compare_on<double>(subject, net, batch, v, given, given_loss, options);
+}
+
+nlohmann::ordered_json hvp_comparison_to_json(const GradientComparison& c) {
+  nlohmann::ordered_json j = to_json(c);
+  j["format"] = "bpcheck compare --hvp";
+  auto& bound = j["bound"];
+  bound.erase("activations");
+  bound["terms"] = c.absolute_sweep ? "sum |H_ij v_j|" : "|H v|";
+  return j;
 }
 
 std::string format_hvp_table(const GradientComparison& c) {

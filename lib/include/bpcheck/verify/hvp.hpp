@@ -52,6 +52,9 @@ GradientComparison compare_hvp(const NetworkSubject& subject, const nlohmann::js
 
 /// A table for people, as format_table(GradientComparison) for a gradient.
 std::string format_hvp_table(const GradientComparison& c);
+/// The comparison as JSON: compare's (docs/compare.md, "JSON output") with "format": "bpcheck compare
+/// --hvp" and, in "bound", "terms" (what A is: "sum |H_ij v_j|" or "|H v|") in place of "activations".
+nlohmann::ordered_json hvp_comparison_to_json(const GradientComparison& c);
 
 #define BPCHECK_EXTERN_HVP(T)                                                                                   \
   extern template Gradient<T> hessian_vector_product<T>(const Network<T>&, const Matrix<T>&, const Targets<T>&, \
