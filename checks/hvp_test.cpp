@@ -294,3 +294,34 @@ TEST_CASE("bpcheck compare --hvp: bpcheck's own float and double HVPs pass, tamp
   }
   CHECK_THAT(one_error_line(judge("mp100.json", hvp_in("mp100"))), Catch::Matchers::Contains("judged in float or double"));
 }
+
+TEST_CASE("bpcheck compare --hvp beyond 4096 parameters: A normwise, own HVPs pass, a wrong entry is WRONG",
+          "[cli][hvp]") {
+  const char* const wide = R"({"input_size": 64,
+    "layers": [{"type": "dense", "units": 64}, {"type": "tanh"}, {"type": "dense", "units": 10}],
+    "loss": "cross_entropy"})";
+  Network<mp100> net(bpcheck::model_spec_from_json(nlohmann::json::parse(wide), "model"));
+  REQUIRE(net.parameter_count() > 4096);
+  net.initialize(4);
+  const auto batch = bpcheck::generate_batch(net, 4, 6);
+  const std::string files = " --model " + write_file("wide_model.json", wide) + " --params " +
+                            write_file("wide_params.json", bpcheck::parameters_to_json(net).dump()) + " --data " +
+                            write_file("wide_data.json", bpcheck::batch_to_json(net, batch).dump());
+  const auto v = bpcheck_run("gradient" + files + " --precision float");
+  REQUIRE(v.code == 0);
+  const std::string vector = " --vector " + write_file("wide_vector.json", v.out);
+  const auto h = bpcheck_run("hvp" + files + vector + " --precision float");
+  REQUIRE(h.code == 0);
+  const auto own = bpcheck_run("compare" + files + vector + " --hvp " + write_file("wide_hvp.json", h.out));
+  INFO(own.out);
+  CHECK(own.code == 0);
+  CHECK_THAT(own.out, Catch::Matchers::Contains("normwise: more than 4096 parameters"));
+  auto bad = nlohmann::json::parse(h.out);
+  const double x = std::stod(bad["hvp"][0]["values"][7][3].get<std::string>());
+  bad["hvp"][0]["values"][7][3] = std::to_string(x + 0.5);
+  const auto wrong = bpcheck_run("compare" + files + vector + " --hvp " + write_file("wide_bad.json", bad.dump()));
+  INFO(wrong.out);
+  CHECK(wrong.code == 1);
+  CHECK_THAT(wrong.out, Catch::Matchers::Contains("layer 0 dense W is WRONG"));
+  CHECK_THAT(wrong.out, Catch::Matchers::Contains("W[7,3]"));
+}

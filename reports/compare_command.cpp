@@ -28,7 +28,8 @@ Command add_compare_command(CLI::App& parent) {
   auto o = std::make_shared<CompareCommandOptions>();
   CLI::App* app = parent.add_subcommand(
       "compare", "Judge a gradient computed by another program (bpcheck's gradient format) against the mp100 truth, "
-                 "block by block, within the rounding bound of its precision. Exit 0: right, 1: wrong or less accurate "
+                 "block by block, within the rounding bound of its precision (with --hvp and --vector: a Hessian-vector "
+                 "product against the mp100 one). Exit 0: right, 1: wrong or less accurate "
                  "than its precision allows, 2: bad input");
   app->add_option("--model", o->model, "model spec JSON file")->required();
   app->add_option("--params", o->params, "parameters JSON file the gradient was computed at")->required();

@@ -173,7 +173,8 @@ GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100
   c.thresholds = th;
   c.rounding_terms = n;
   c.bound_formula = std::string("λ √n u A + K cond + M e + floor; A the block's largest ") +
-                    (terms ? "Σ_j |H_ij v_j|" : "|H v| (normwise: a large model)") + " or |H v|";
+                    (terms ? "Σ_j |H_ij v_j| or |H v|"
+                           : fmt::format("|H v| (normwise: more than {} parameters)", hvp_detail::hvp_terms_limit));
   c.absolute_sweep = terms;  // here: A from Σ_j |H_ij v_j| (hvp_comparison_to_json says so)
   c.allow_less_accurate = o.allow_less_accurate;
   const double max_digits = scalar_traits<T>::print_digits;
