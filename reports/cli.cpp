@@ -44,7 +44,8 @@ int run_command_line(int argc, const char* const* argv, std::ostream& out, std::
   app.set_version_flag("--version", std::string("bpcheck ") + BPCHECK_VERSION);
   app.require_subcommand(1);
   std::vector<Command> commands{add_gradient_command(app), add_example_command(app), add_verify_command(app),
-                                add_compare_command(app), add_report_command(app)};
+                                add_compare_command(app), add_report_command(app),
+                                add_hvp_command(app)};
   try {
     try {
       app.parse(argc, argv);

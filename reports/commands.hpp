@@ -25,6 +25,8 @@ Command add_example_command(CLI::App& parent);
 Command add_verify_command(CLI::App& parent);
 /// `bpcheck compare`: another program's gradient against the mp100 truth; exit 0 right, 1 wrong, 2 bad input.
 Command add_compare_command(CLI::App& parent);
+/// `bpcheck hvp`: the Hessian-vector product of a model's loss with respect to its parameters, as JSON.
+Command add_hvp_command(CLI::App& parent);
 /// `bpcheck report`: the error-analysis report (JSON, CSV, HTML); `bpcheck report merge` joins shards.
 Command add_report_command(CLI::App& parent);
 

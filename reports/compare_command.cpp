@@ -8,6 +8,7 @@
 
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/verify/compare.hpp"
+#include "bpcheck/verify/hvp.hpp"
 #include "commands.hpp"
 
 namespace bpcheck::cli {
@@ -15,7 +16,7 @@ namespace bpcheck::cli {
 namespace {
 
 struct CompareCommandOptions {
-  std::string model, params, data, gradient, precision, json, junit;
+  std::string model, params, data, gradient, hvp, vector, precision, json, junit;
   std::uint64_t seed = 42;
   int jobs = 0;
   bool strict = false, allow_less_accurate = false;
@@ -27,12 +28,16 @@ Command add_compare_command(CLI::App& parent) {
   auto o = std::make_shared<CompareCommandOptions>();
   CLI::App* app = parent.add_subcommand(
       "compare", "Judge a gradient computed by another program (bpcheck's gradient format) against the mp100 truth, "
-                 "block by block, within the rounding bound of its precision. Exit 0: right, 1: wrong or less accurate "
+                 "block by block, within the rounding bound of its precision (with --hvp and --vector: a Hessian-vector "
+                 "product against the mp100 one). Exit 0: right, 1: wrong or less accurate "
                  "than its precision allows, 2: bad input");
   app->add_option("--model", o->model, "model spec JSON file")->required();
   app->add_option("--params", o->params, "parameters JSON file the gradient was computed at")->required();
   app->add_option("--data", o->data, "data JSON file the gradient was computed on")->required();
-  app->add_option("--gradient", o->gradient, "the gradient to judge, in the gradient format")->required();
+  auto* gradient = app->add_option("--gradient", o->gradient, "the gradient to judge, in the gradient format");
+  auto* hvp = app->add_option("--hvp", o->hvp, "instead, a Hessian-vector product to judge, in the HVP format")
+                  ->excludes(gradient);
+  app->add_option("--vector", o->vector, "the vector V of --hvp's H V, in the gradient format")->needs(hvp);
   app->add_option("--precision", o->precision,
                   "the precision the gradient was computed in (default: the document's \"precision\")")
       ->check(CLI::IsMember({"float", "double"}));
@@ -53,16 +58,22 @@ Command add_compare_command(CLI::App& parent) {
             subject.parameters_file = o->params;
             subject.data = read_json_file(o->data);
             subject.data_file = o->data;
-            const nlohmann::json gradient = read_json_file(o->gradient);
+            if (o->gradient.empty() == o->hvp.empty() || o->hvp.empty() != o->vector.empty())
+              throw input_error("compare: give --gradient G.json, or --hvp H.json with --vector V.json");
             CompareOptions options;
             options.seed = o->seed;
             options.allow_less_accurate = o->allow_less_accurate;
             options.jobs = o->jobs;
-            options.gradient_file = o->gradient;
-            const GradientComparison c = compare_gradient(subject, gradient, o->precision, options);
-            if (!o->json.empty()) write_file_atomically(o->json, to_json(c).dump(2) + "\n");
+            options.gradient_file = o->hvp.empty() ? o->gradient : o->hvp;
+            const bool second = !o->hvp.empty();  // H V (bpcheck/verify/hvp.hpp) rather than a gradient
+            const GradientComparison c =
+                second ? compare_hvp(subject, read_json_file(o->hvp), read_json_file(o->vector), o->precision, options,
+                                     o->vector)
+                       : compare_gradient(subject, read_json_file(o->gradient), o->precision, options);
+            if (!o->json.empty())
+              write_file_atomically(o->json, (second ? hvp_comparison_to_json(c) : to_json(c)).dump(2) + "\n");
             if (!o->junit.empty()) write_file_atomically(o->junit, to_junit_xml(c));
-            out << format_table(c);
+            out << (second ? format_hvp_table(c) : format_table(c));
             return c.exit_code();
           }};
 }

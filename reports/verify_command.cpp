@@ -310,7 +310,8 @@ Command add_verify_command(CLI::App& parent) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app->add_option("--order", o->order,
-                  "1: first-order checks; 2: also each layer's second-order checks (backward differentiated on "
+                  "1: first-order checks; 2: also the second-order checks of each layer and of the network's loss "
+                  "in its parameters (backward differentiated on "
                   "dual numbers against an mp100 oracle, and the symmetry of its Hessian)")
       ->check(CLI::Validator(
           [](std::string& text) -> std::string {

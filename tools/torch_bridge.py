@@ -10,6 +10,9 @@ documents, write PyTorch's own gradient in bpcheck's gradient format, and let `b
       map, named with its source line and the reason). A thin layer over bpcheck_torch.check_gradients.
   python3 tools/torch_bridge.py export MODEL.py --out DIR [--precision float|double] [--device ...]
       Writes DIR/model.json, params.json, data.json and gradient.json only.
+  python3 tools/torch_bridge.py hvp MODEL.py [--precision ...] [--seed N] [--out DIR] [--json FILE] [--bpcheck PATH]
+      PyTorch's Hessian-vector product (double backward, create_graph=True) for a seeded random V, judged
+      by `bpcheck compare --hvp` against the mp100 H V; prints compare's table and exits with its code.
 
 Run with Debian's interpreter (/usr/bin/python3) and its python3-torch; nothing else is needed. The
 mapping (module or call ↔ bpcheck layer, parameter names, layout) is in docs/compare.md. The model is
@@ -900,6 +903,67 @@ def export_described(model, loss, batch, out_dir, precision="double", device="cp
     return paths, described
 
 
+def block_entries(described, tensors, precision):
+    """Per-parameter tensors (keyed by id of the parameter) as the blocks of a gradient-format document."""
+    entries = []
+    for k, params in enumerate(described["blocks"]):
+        for name, (p, layout) in params.items():
+            t = layout(tensors[id(p)]).detach().cpu().double()
+            values = [value_text(v, precision) for v in t.tolist()] if t.dim() == 1 else \
+                [[value_text(v, precision) for v in row] for row in t.tolist()]
+            entries.append({"layer": k, "name": name, "shape": list(t.shape), "values": values})
+    return entries
+
+
+def torch_hvp(loss, described, precision, seed=0):
+    """PyTorch's Hessian-vector product of the loss with respect to the parameters: autograd.grad with
+    create_graph=True, then the gradient of gᵀV (double backward). V is uniform in [−1, 1] from the seed, in
+    the model's dtype, so the documents hold exactly the V PyTorch used. Returns (vector doc, HVP doc)."""
+    model, inputs, targets = described["torch_model"], described["inputs"], described["targets"]
+    params = [p for b in described["blocks"] for (p, _) in b.values()]
+    g = torch.Generator().manual_seed(seed)
+    vs = [(2 * torch.rand(p.shape, dtype=torch.float64, generator=g) - 1).to(device=p.device, dtype=p.dtype)
+          for p in params]
+    value = loss(model(inputs), targets)
+    grads = torch.autograd.grad(value, params, create_graph=True)
+    dot = sum((gi * vi).sum() for gi, vi in zip(grads, vs))
+    hvs = torch.autograd.grad(dot, params, allow_unused=True)
+    hvs = [torch.zeros_like(p) if h is None else h for p, h in zip(params, hvs)]
+    vector = {"precision": precision, "gradients": block_entries(described, {id(p): v for p, v in zip(params, vs)},
+                                                                 precision)}
+    hvp = {"precision": precision, "loss": value_text(value.item(), precision),
+           "hvp": block_entries(described, {id(p): h for p, h in zip(params, hvs)}, precision)}
+    return vector, hvp
+
+
+def export_hvp(model, loss, batch, out_dir, precision="double", device="cpu", seed=0):
+    """Writes model.json, params.json, data.json, vector.json (V) and hvp.json (PyTorch's H V) into out_dir;
+    returns their paths."""
+    described = describe(model, loss, batch, precision, device)
+    vector, hvp = torch_hvp(loss, described, precision, seed)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {}
+    for name, doc in (("model", described["model"]), ("params", described["params"]), ("data", described["data"]),
+                      ("vector", vector), ("hvp", hvp)):
+        paths[name] = os.path.join(out_dir, name + ".json")
+        with open(paths[name], "w") as f:
+            json.dump(doc, f)
+    return paths
+
+
+def compare_hvp(paths, precision, bpcheck=None, json_out=None):
+    """Runs `bpcheck compare --hvp` on files from export_hvp; returns the completed process."""
+    cmd = [find_bpcheck(bpcheck), "compare", "--model", paths["model"], "--params", paths["params"],
+           "--data", paths["data"], "--hvp", paths["hvp"], "--vector", paths["vector"], "--precision", precision]
+    if json_out:
+        cmd += ["--json", json_out]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise Unmappable(f"cannot run {cmd[0]} ({e.strerror}): build it (scripts/build.sh) or name it with "
+                         "--bpcheck or $BPCHECK_CLI") from e
+
+
 def export(model, loss, batch, out_dir, precision="double", device="cpu"):
     """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths."""
     return export_described(model, loss, batch, out_dir, precision, device)[0]
@@ -949,13 +1013,17 @@ def resolve_device(device):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="PyTorch gradients judged by bpcheck against the 100-digit truth")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("check", "export"):
+    for name in ("check", "export", "hvp"):
         p = sub.add_parser(name)
         p.add_argument("model_file")
         p.add_argument("--precision", choices=("float", "double"), default="double")
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
-        p.add_argument("--out", help="folder for the documents (check: a temporary one by default)",
+        p.add_argument("--out", help="folder for the documents (check, hvp: a temporary one by default)",
                        required=(name == "export"))
+        if name == "hvp":
+            p.add_argument("--seed", type=int, default=0, help="seed of the random vector V")
+            p.add_argument("--json", help="also write compare's JSON to this file")
+            p.add_argument("--bpcheck", help="the bpcheck program (default: $BPCHECK_CLI, build/reports/bpcheck, PATH)")
         if name == "check":
             p.add_argument("--strict", action="store_true", help="less accurate than the precision allows fails too")
             p.add_argument("--json", help="also write compare's JSON to this file")
@@ -969,6 +1037,15 @@ def main(argv=None):
             torch.set_num_threads(1)  # the same sums in the same order on every run
             print(json.dumps(export(model, loss, batch, args.out, args.precision, device)))
             return 0
+        if args.command == "hvp":
+            torch.set_num_threads(1)
+            import tempfile
+            with tempfile.TemporaryDirectory() as tmp:
+                paths = export_hvp(model, loss, batch, args.out or tmp, args.precision, device, args.seed)
+                r = compare_hvp(paths, args.precision, args.bpcheck, args.json)
+            sys.stdout.write(r.stdout)
+            sys.stderr.write(r.stderr)
+            return r.returncode
         r = bpcheck_torch.check_gradients(model, loss, batch, args.precision, args.bpcheck, args.strict, device,
                                           args.out, args.json)
     except Unmappable as e:

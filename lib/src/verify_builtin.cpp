@@ -13,6 +13,7 @@
 #include "bpcheck/verify/network_layer.hpp"
 #include "bpcheck/verify/network_units.hpp"
 #include "bpcheck/verify/verify.hpp"
+#include "hvp_impl.hpp"
 #include "verdict.hpp"
 #include "verify_points.hpp"
 
@@ -247,6 +248,10 @@ std::vector<VerificationReport> verify_network_units(const NetworkSubject& subje
         if (precision == "float") locate(rung<float>{});
         if (precision == "double") locate(rung<double>{});
       }
+      // Second order of the loss in θ (hvp_impl.hpp), listed with the network's own checks.
+      if (options.order == 2)
+        for (auto& r : hvp_detail::network_second_order_checks(net_mp, batch_mp, options, network_subject))
+          report.checks.push_back(std::move(r));
       reports.push_back(std::move(report));
     } else {
       const std::size_t k = (chosen[i] - 1) / points;

@@ -101,8 +101,8 @@ struct VerifyOptions {
   double time_limit = 300;
   std::optional<Matrix<mp100>> inputs;   ///< a fixed X (one column per sample) instead of random ones
   /// 1: first-order checks; 2: also the second-order checks of a layer (backward differentiated along v
-  /// on dual numbers against an mp100 oracle, and the symmetry of its Hessian). A network's loss gets
-  /// first-order checks only.
+  /// on dual numbers against an mp100 oracle, and the symmetry of its Hessian); verify_network also
+  /// checks its loss in θ so (H v from the network's backward on dual numbers, docs/verdicts.md).
   int order = 1;
 };
 
