@@ -477,6 +477,48 @@ TEST_CASE("generated layers: regressions found by the soak", "[property][generat
   CHECK(text == "");
 }
 
+TEST_CASE("generated layers: regressions found by the soak, at rounding residue", "[property][generated]") {
+  // Σ softmax(erf(x)) = 1 whatever x: its gradient is exactly 0, and double's read-Y backward leaves the
+  // residue s ⊙ (1 − Σ s), 1e-17. All four emulated runs rounded Σ s to 1 exactly, the spread was 0,
+  // and the residue counted as a double-only code path, FAIL. A residue below √u_T of the terms is not.
+  // And 1 − tanh²(−127.7), 0 in double as in the same code's mp100, against 1e-111: the dot-product
+  // identity measured the precision-specific distance from forward mode instead of from that mp100 result.
+  const auto softmax_sum = [] {
+    Description d;
+    d.width = 4;
+    d.style = Style::read_y;
+    d.steps = {Step{Op::erf, 0}, Step{Op::softmax, 1}, Step{Op::add_c, 0}, Step{Op::sum, 2}};
+    d.steps[2].c = 2;
+    d.widths = {4, 4, 4, 4, 1};
+    GeneratedCase c;
+    c.layer = std::make_shared<const Description>(d);
+    c.batch = 2;
+    c.distribution = Distribution::near_kinks;
+    for (double x : {-2.98023e-08, -4.84288e-08, -4.94765e-10, -1.56462e-07, -7.45058e-09, -1.86265e-09, -1.3411e-07,
+                     -3.20142e-10})
+      c.inputs.push_back(mp100(float(x)));
+    return c;
+  };
+  const auto saturated_tanh = [] {
+    Description d;
+    d.width = 1;
+    d.style = Style::read_y;
+    d.steps = {Step{Op::sigmoid, 0}, Step{Op::tanh, 0}, Step{Op::exp, 2}};
+    d.widths = {1, 1, 1, 1};
+    GeneratedCase c;
+    c.layer = std::make_shared<const Description>(d);
+    c.distribution = Distribution::wide_range;
+    c.inputs.push_back(mp100(-127.734375));
+    return c;
+  };
+  for (const GeneratedCase& c : {softmax_sum(), saturated_tanh()}) {
+    std::string text;
+    for (const auto& a : false_alarms(c)) text += line(a) + "\n";
+    INFO(describe(*c.layer));
+    CHECK(text == "");
+  }
+}
+
 TEST_CASE("generated layers: verify_layer calls no correct layer wrong, and unstable only where the rung loses half its digits",
           "[property][generated]") {
   run_no_false_alarm(case_count(2000));

@@ -13,7 +13,7 @@ class EmulatedRounding {
  public:
   enum class Model {
     relative,     ///< every result times (1 + δ), |δ| ≤ u: a sensitivity, linear in u (mp100)
-    rung_numbers  ///< to one of the two neighbouring numbers of 1 − log₂ u bits (float, double)
+    rung_numbers  ///< the same, but results IEEE arithmetic leaves exact stay (float, double)
   };
   /// `tiny`: the spacing of the rung's subnormal numbers (std::numeric_limits<T>::denorm_min()), so that
   /// underflow rounds as in T; 0 leaves it out.
@@ -23,7 +23,6 @@ class EmulatedRounding {
     // u = 2^−p for a rung of p significant bits (float: 2⁻²⁴, 24 bits)
     if (model == Model::rung_numbers && u > 0) s.bits = long(round(-log2(u)).convert_to<double>());
     emulated_detail::state() = s;
-    mpfr_clear_inexflag();  // emulated.hpp's rounded() reads it for the first result
   }
   ~EmulatedRounding() { emulated_detail::state() = saved_; }
   EmulatedRounding(const EmulatedRounding&) = delete;

@@ -117,6 +117,11 @@ struct Evidence {
   /// error / spread of the layer's own code with the rung's rounding emulated, when measured: how far
   /// beyond what its own rounding does to it the result lies.
   std::optional<double> ratio_to_formula_spread;
+  /// Whether that distance from the same code's mp100 result exceeds √u_T of the result's natural size
+  /// (the terms it is formed from) somewhere beyond the bound: an error below it is rounding residue of
+  /// some order of operations, whatever the spread (a softmax's Σ s − 1 that four emulated runs all
+  /// happened to round to 0). True where not measured.
+  bool beyond_sqrt_u_of_terms = true;
   double digits = -1;            ///< significant digits kept (−1 unknown)
   double rung_digits = 0;        ///< −log10 u_T
   bool gross = false;            ///< a tenth of its block's largest value and beyond √u_T (no emulation)
@@ -242,7 +247,7 @@ inline Judgement judge(const Evidence& e, const Tolerances& t) {
       return said(Verdict::pass, Grounds::within_formula_rounding,
                   e.what + " within the rounding of its formula as written in " + e.precision);
     const double beyond = e.ratio_to_formula_spread.value_or(r);
-    if (beyond >= t.precision_specific_factor && lost_half)
+    if (beyond >= t.precision_specific_factor && lost_half && e.beyond_sqrt_u_of_terms)
       return said(Verdict::fail, Grounds::precision_specific,
                   fmt::format("{} is wrong in {} only: {:.3g}× the spread of the same code with {}'s rounding "
                               "emulated, and right in mp100: a code path of this precision is wrong",

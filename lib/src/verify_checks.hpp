@@ -251,11 +251,20 @@ struct RungContext {
             // it needs no explaining, and the emulation may reproduce the rung exactly (1 − tanh²(138)
             // is 0 in double, in its emulation and in mp100, against an exact 1.7e-120).
             Vector<mp100> own = *spread / mp100(K);
-            for (Index i = 0; i < own.size(); ++i)
-              if (abs(expected(i) - scalar_cast<mp100>(actual(i))) <= widened(i))
+            const Vector<mp100> center = extra.formula_center ? extra.formula_center() : expected;
+            using boost::multiprecision::sqrt;
+            e.beyond_sqrt_u_of_terms = false;
+            for (Index i = 0; i < own.size(); ++i) {
+              if (abs(expected(i) - scalar_cast<mp100>(actual(i))) <= widened(i)) {
                 own(i) = std::numeric_limits<mp100>::max();
+                continue;
+              }
+              // the natural size: the check's gross floor (√u_T of |u|ᵀ|y| per entry) where it has one
+              const mp100 residue = gross_floor_of_check ? (*gross_floor_of_check)(i) : mp100(sqrt(u_T) * scale(i));
+              if (abs(center(i) - scalar_cast<mp100>(actual(i))) > residue) e.beyond_sqrt_u_of_terms = true;
+            }
             CheckResult beyond = fresh();
-            compare(beyond, extra.formula_center ? extra.formula_center() : expected, actual, own, scale, w, b);
+            compare(beyond, center, actual, own, scale, w, b);
             e.ratio_to_formula_spread = beyond.value;
           }
           if (again.value <= 1) {
@@ -1014,13 +1023,17 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
       // natural size Σ|v_i| |u|ᵀ|y| / max(|z_i|, 1), so that a value that cancels to nearly 0 (1 − t² of a
       // saturated tanh) only loses digits.
       // Only an error beyond the bound needs it (a sum over z: a tenth of verify on a large layer).
-      if (!(r.value <= 1) && gross_error(err, scale, nullptr, c.tolerances.gross_fraction)) {
+      // √u_T of the identity's natural size Σ|v_i| |u|ᵀ|y| / max(|z_i|, 1)
+      const auto natural_floor = [&] {
         const Vector<mp100> z = c.z_exact();
         const mp100 size = abs_dot_mp(u, vec(s.truth.Y));
         mp100 natural(0);
         for (Index i = 0; i < s.n; ++i)
           natural += abs(s.p.v(i)) * size / std::max(mp100(1), mp100(abs(z(i))));
-        const mp100 floor = sqrt(c.u_T) * natural;
+        return mp100(sqrt(c.u_T) * natural);
+      };
+      if (!(r.value <= 1) && gross_error(err, scale, nullptr, c.tolerances.gross_fraction)) {
+        const mp100 floor = natural_floor();
         e.gross = gross_error(err, scale, &floor, c.tolerances.gross_fraction);
       }
       if (final && !(r.value <= 1) && e.value_finite && !e.oracle_trouble && !c.reference_wrong &&
@@ -1039,6 +1052,7 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
         if (!c.is_mp) {
           const mp100 own_err = abs(scalar_cast<mp100>(rhs) - dot_mp(center, s.p.v));
           const mp100 own_spread = spread / mp100(K);
+          e.beyond_sqrt_u_of_terms = own_err > natural_floor();
           e.ratio_to_formula_spread = own_err == 0 ? 0.0
                                       : own_spread == 0 ? std::numeric_limits<double>::infinity()
                                                         : to_double(mp100(own_err / own_spread));

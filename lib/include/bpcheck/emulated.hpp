@@ -4,22 +4,21 @@
 // is generic in its scalar) lets the verifier run the layer's own formula with float's or double's
 // rounding emulated:
 //
-//   bpcheck::Emulated y = exp(bpcheck::Emulated(x)) + 1;   // each result rounded as the rung would, at random
+//   bpcheck::Emulated y = exp(bpcheck::Emulated(x)) + 1;   // each inexact result times (1 + δ), |δ| ≤ u
 //
-// Every arithmetic operation and math function computes its result in mp100 and rounds it at random,
-// in one of two models the verifier sets on this thread (lib/src/emulated_rounding.hpp; none outside
-// such a scope: plain mp100):
-// - the rung's numbers (float, double): a result the rung represents exactly stays as it is (m + 0,
-//   x − x and 2x are exact in IEEE arithmetic); any other goes up or down to one of its two
-//   neighbouring numbers of the rung, each with probability ½ (random rounding, as in Vignes's CESTAC
-//   method): an error of up to one spacing, 2u relative, on every inexact result (one mp100 rounded
-//   onto a number of the rung, as tanh(−128) to −1, may also stay);
-// - a relative δ (a sensitivity unit far below the rung's own, for mp100): every result times (1 + δ),
-//   δ uniform in [−u, u], so that the spread is linear in u and can be scaled to mp100's rounding.
+// Every arithmetic operation and math function computes its result in mp100 and multiplies it by
+// (1 + δ), δ uniform in [−u, u] (Monte Carlo arithmetic), u the unit roundoff the verifier sets on this
+// thread (lib/src/emulated_rounding.hpp; none outside such a scope: plain mp100), in one of two models:
+// - the rung's (float, double): a result IEEE arithmetic leaves exact stays as it is: one mp100
+//   computed exactly and the rung holds (x − x, 2x, 3/4), or an operand returned unchanged (m + 0,
+//   x · 1), and a result below the rung's smallest normal number also moves by up to half its
+//   subnormal spacing, which no relative δ shows;
+// - a relative δ on every result (a sensitivity unit far below the rung's own, for mp100), so that the
+//   spread is linear in u and can be scaled to mp100's rounding.
 // Run a few times with different seeds, the same code shows how far its own rounding can move its
 // result: the cancellation inside a user's formula (1 + erf(x) at negative x, log Σ eˣ next to x,
 // x − mean) that no perturbation of its inputs shows. The range is mp100's: overflow is not emulated
-// (it stays the rung's own); gradual underflow is, by the rung's subnormal spacing, when given.
+// (it stays the rung's own).
 //
 // Why our own type and not a Boost.Multiprecision backend: a backend's transcendental functions
 // default to series built from its own (then perturbed) arithmetic, far slower and rounding like no
@@ -44,7 +43,7 @@ struct State {
   mp100 u = 0;
   mp100 tiny = 0;
   std::uint64_t stream = 0;
-  long bits = 0;  ///< −log₂ u: 24 for float's 2⁻²⁴; 0 for the relative δ model
+  long bits = 0;  ///< the rung's significand, −log₂ u (24 for float's 2⁻²⁴); 0 for the relative δ model
 };
 inline State& state() {
   thread_local State s;
@@ -58,46 +57,35 @@ inline double next_symmetric(State& s) {
   z ^= z >> 31;
   return double(z >> 11) * 0x1.0p-53 * 2 - 1;
 }
-/// x rounded to a neighbouring number of `bits` significant bits (a multiple of `tiny` below the
-/// rung's smallest normal number), up or down with probability ½ each; x itself where the rung holds
-/// it and mp100 computed it exactly (`inexact` false). A result mp100 rounded onto the rung's numbers
-/// (tanh(−128) is −1 in mp100 too) is not exact: it stays, or moves to a neighbour on either side
-/// (the side of the exact value is not known), with probability ½. Why not the nearer neighbour more
-/// often (stochastic rounding): a few such runs mostly repeat one neighbour and missed the residue
-/// round-to-nearest leaves; why not a δ on every result: m + 0 would move a max-shifted log-softmax's
-/// largest output from 0 to m·δ, which e^y then overflows (docs/history.md).
-inline mp100 to_rung_number(const mp100& x, bool inexact, State& s) {
-  // |x| lies in [2^(e−1), 2^e): numbers of `bits` bits there are 2^(e − bits) apart
-  const long e = long(mpfr_get_exp(x.backend().data()));
-  mp100 spacing;
-  mpfr_set_ui_2exp(spacing.backend().data(), 1, e - s.bits, MPFR_RNDN);
-  if (s.tiny != 0 && spacing < s.tiny) spacing = s.tiny;
-  // x / spacing and its truncation are exact: spacing is a power of two, x has fewer bits below it
-  const mp100 steps = x / spacing;
-  mp100 toward_zero = trunc(steps);
-  if (toward_zero == steps) {
-    if (!inexact || next_symmetric(s) < 0) return x;
-    return next_symmetric(s) < 0 ? mp100(x - spacing) : mp100(x + spacing);
-  }
-  if (next_symmetric(s) < 0) toward_zero += x > 0 ? 1 : -1;
-  return toward_zero * spacing;
+/// Whether the emulated rung holds x exactly: `bits` significant bits, and a multiple of `tiny` (the
+/// subnormal spacing, a power of two) where that is given.
+inline bool representable(const mp100& x, const State& s) {
+  if (mpfr_min_prec(x.backend().data()) > mpfr_prec_t(s.bits)) return false;
+  if (s.tiny == 0) return true;
+  mp100 steps;
+  mpfr_div(steps.backend().data(), x.backend().data(), s.tiny.backend().data(), MPFR_RNDN);  // exact
+  return mpfr_integer_p(steps.backend().data()) != 0;
 }
-/// One result as this thread's emulation rounds it (see the file's head). MPFR's inexact flag, cleared
-/// after every rounding, says whether mp100 rounded the operation that made x (any other mp100
-/// operation in between only sets it more often: a wider spread).
-inline mp100 rounded(mp100 x) {
+/// Whether this thread emulates a rung's rounding, in which IEEE arithmetic leaves some results exact.
+inline bool keeps_exact_results() { return state().bits > 0; }
+/// One result as this thread's emulation rounds it (see the file's head); `inexact`: mp100 rounded
+/// the operation that made it. In the rung's model a result mp100 computed exactly and the rung holds
+/// stays; one mp100 rounded onto a number of the rung (tanh(−128) is −1 in mp100 too) still moves.
+inline mp100 rounded(mp100 x, bool inexact) {
   State& s = state();
-  const bool inexact = mpfr_inexflag_p() != 0;
-  mpfr_clear_inexflag();
-  if (s.u == 0 || x == 0 || !boost::multiprecision::isfinite(x)) return x;
-  if (s.bits > 0) {
-    x = to_rung_number(x, inexact, s);
-  } else {
-    x += x * (s.u * next_symmetric(s));
-    if (s.tiny != 0) x += s.tiny * (next_symmetric(s) / 2);
-  }
-  mpfr_clear_inexflag();
+  if (s.u == 0 || !boost::multiprecision::isfinite(x)) return x;
+  if (s.bits > 0 && (x == 0 || (!inexact && representable(x, s)))) return x;
+  x += x * (s.u * next_symmetric(s));
+  if (s.tiny != 0) x += s.tiny * (next_symmetric(s) / 2);
   return x;
+}
+/// f() in mp100, rounded as emulated; MPFR's inexact flag, cleared before f, says whether mp100 rounded.
+template <class F>
+mp100 computed(const F& f) {
+  mpfr_clear_inexflag();
+  mp100 x = f();
+  const bool inexact = mpfr_inexflag_p() != 0;
+  return rounded(std::move(x), inexact);
 }
 template <class C>
 concept Arithmetic = std::is_arithmetic_v<C>;
@@ -117,23 +105,45 @@ class Emulated {
     return v_.convert_to<A>();
   }
 
-  /// One operation's result, rounded as emulated.
-  static Emulated rounded(mp100 exact) { return Emulated(emulated_detail::rounded(std::move(exact))); }
+  /// One operation's result f() (an mp100 value), rounded as emulated.
+  template <class F>
+  static Emulated of(const F& f) {
+    return Emulated(emulated_detail::computed(f));
+  }
 
-  Emulated& operator+=(const Emulated& o) { return *this = rounded(v_ + o.v_); }
-  Emulated& operator-=(const Emulated& o) { return *this = rounded(v_ - o.v_); }
-  Emulated& operator*=(const Emulated& o) { return *this = rounded(v_ * o.v_); }
-  Emulated& operator/=(const Emulated& o) { return *this = rounded(v_ / o.v_); }
+  Emulated& operator+=(const Emulated& o);
+  Emulated& operator-=(const Emulated& o);
+  Emulated& operator*=(const Emulated& o);
+  Emulated& operator/=(const Emulated& o);
 
  private:
   mp100 v_ = 0;
 };
 
-inline Emulated operator+(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() + b.value()); }
-inline Emulated operator-(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() - b.value()); }
-inline Emulated operator*(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() * b.value()); }
-inline Emulated operator/(const Emulated& a, const Emulated& b) { return Emulated::rounded(a.value() / b.value()); }
+// In the rung's model, an operation that returns an operand unchanged (x + 0, x − 0, x · 1, x / 1) is
+// exact in IEEE arithmetic whatever x, which earlier roundings left off the rung's numbers: the
+// largest output of a max-shifted log-softmax, x − (m + log 1), is 0 exactly.
+inline Emulated operator+(const Emulated& a, const Emulated& b) {
+  if (emulated_detail::keeps_exact_results() && (a.value() == 0 || b.value() == 0)) return a.value() == 0 ? b : a;
+  return Emulated::of([&] { return mp100(a.value() + b.value()); });
+}
 inline Emulated operator-(const Emulated& a) { return Emulated(mp100(-a.value())); }
+inline Emulated operator-(const Emulated& a, const Emulated& b) {
+  if (emulated_detail::keeps_exact_results() && b.value() == 0) return a;
+  return Emulated::of([&] { return mp100(a.value() - b.value()); });
+}
+inline Emulated operator*(const Emulated& a, const Emulated& b) {
+  if (emulated_detail::keeps_exact_results() && (a.value() == 1 || b.value() == 1)) return a.value() == 1 ? b : a;
+  return Emulated::of([&] { return mp100(a.value() * b.value()); });
+}
+inline Emulated operator/(const Emulated& a, const Emulated& b) {
+  if (emulated_detail::keeps_exact_results() && b.value() == 1) return a;
+  return Emulated::of([&] { return mp100(a.value() / b.value()); });
+}
+inline Emulated& Emulated::operator+=(const Emulated& o) { return *this = *this + o; }
+inline Emulated& Emulated::operator-=(const Emulated& o) { return *this = *this - o; }
+inline Emulated& Emulated::operator*=(const Emulated& o) { return *this = *this * o; }
+inline Emulated& Emulated::operator/=(const Emulated& o) { return *this = *this / o; }
 inline Emulated operator+(const Emulated& a) { return a; }
 
 #define BPCHECK_EMULATED_MIXED(op)                                   \
@@ -176,7 +186,7 @@ BPCHECK_EMULATED_COMPARE(>=)
 #define BPCHECK_EMULATED_UNARY(f)                           \
   inline Emulated f(const Emulated& a) {                    \
     using std::f;                                           \
-    return Emulated::rounded(mp100(f(a.value())));          \
+    return Emulated::of([&] { return mp100(f(a.value())); }); \
   }
 BPCHECK_EMULATED_UNARY(exp)
 BPCHECK_EMULATED_UNARY(expm1)
@@ -211,7 +221,9 @@ inline Emulated min(const Emulated& a, const Emulated& b) { return b < a ? b : a
 inline Emulated fmax(const Emulated& a, const Emulated& b) { return max(a, b); }
 inline Emulated fmin(const Emulated& a, const Emulated& b) { return min(a, b); }
 
-inline Emulated pow(const Emulated& a, const Emulated& p) { return Emulated::rounded(mp100(pow(a.value(), p.value()))); }
+inline Emulated pow(const Emulated& a, const Emulated& p) {
+  return Emulated::of([&] { return mp100(pow(a.value(), p.value())); });
+}
 template <emulated_detail::Arithmetic C>
 Emulated pow(const Emulated& a, C p) {
   return pow(a, Emulated(p));
@@ -221,7 +233,7 @@ Emulated pow(C a, const Emulated& p) {
   return pow(Emulated(a), p);
 }
 inline Emulated hypot(const Emulated& a, const Emulated& b) {
-  return Emulated::rounded(mp100(sqrt(a.value() * a.value() + b.value() * b.value())));
+  return Emulated::of([&] { return mp100(sqrt(a.value() * a.value() + b.value() * b.value())); });
 }
 
 inline bool isfinite(const Emulated& a) { return boost::multiprecision::isfinite(a.value()); }
