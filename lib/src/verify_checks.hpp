@@ -31,13 +31,22 @@ struct RungContext {
   Matrix<T> X = matrix_cast<T>(s.p.X);
   Matrix<T> U = matrix_cast<T>(s.p.U);
 
-  std::optional<LayerT> layer;  ///< built by the forward check
-  Matrix<T> Y;                  ///< forward(X) on T
-  Vector<T> g;                  ///< [vec dX; dθ] of backward(U) on T
-  bool forward_within_bound = is_mp;
-  bool backward_wrong = false;
-  bool own_range_exceeded = false;  ///< mp100 only: see evidence()
+  /// What the forward check leaves for the checks after it, passed to each as an argument.
+  struct Forward {
+    std::optional<LayerT> layer;  ///< the layer on T; empty where forward threw or returned a wrong shape
+    Matrix<T> Y;                  ///< forward(X) on T
+    bool within_bound = is_mp;    ///< Y_T within the forward bound: it stands for the rounding of Y
+  };
+  /// What the backward check leaves for the checks after it, passed to each as an argument.
+  struct Backward {
+    Vector<T> g;                      ///< [vec dX; dθ] of backward(U) on T; empty where backward threw
+    bool wrong = false;               ///< judged FAIL
+    bool own_range_exceeded = false;  ///< mp100 only: see evidence()
+  };
 
+  /// The allowances below are measurements of the point and the layer's own code, memoised: each is
+  /// formed by its ensure_ function at the first check that needs it (or up front), and the same
+  /// whichever check asks first; no check's verdict or result feeds them.
   /// Changes of the exact gradient (or its projections) and output when the point, and for a network
   /// its activations, move by T's rounding; J likewise when J is formed (measure_conditioning).
   std::vector<Vector<mp100>> g_pert, y_pert;
@@ -169,10 +178,12 @@ struct RungContext {
   }
 
   /// The evidence of a comparison, as far as compare() and the context know it.
-  Evidence evidence(const std::string& what, const CheckResult& r, const Compared& compared) const {
+  /// `own_range_exceeded`: mp100's own backward left the range mp100 computes in within a point (MPFR's
+  /// overflow flag, not a division by zero or a NaN of the code's own): nothing can be said of the
+  /// layer in mp100 here.
+  Evidence evidence(const std::string& what, const CheckResult& r, const Compared& compared,
+                    bool own_range_exceeded = false) const {
     Evidence e;
-    // mp100's own backward left the range mp100 computes in within a point (MPFR's overflow flag, not
-    // a division by zero or a NaN of the code's own): nothing can be said of the layer in mp100 here.
     e.oracle_trouble = own_range_exceeded;
     e.oracle_trouble_reason = "the layer's own backward overflows mp100's range here (its exponent is capped at "
                               "2^65536 within a point), where the exact gradient is finite";
@@ -209,7 +220,8 @@ struct RungContext {
   Judgement judge_against_mp100(CheckResult& r, const std::string& what, const Vector<mp100>& expected,
                            const Vector<T>& actual, const Vector<mp100>& bound, const Vector<mp100>& scale,
                            const std::function<std::string(Index)>& w, const std::function<std::string(Index)>& b,
-                           const Vector<mp100>* gross_floor_of_check, const Allowances& extra) {
+                           const Vector<mp100>* gross_floor_of_check, const Allowances& extra,
+                           bool own_range_exceeded = false) {
     const auto fresh = [&r] {
       CheckResult x = r;
       x.worst.clear();
@@ -219,7 +231,7 @@ struct RungContext {
     CheckResult shown = fresh();
     const Compared compared =
         compare(shown, expected, actual, bound, scale, w, b, gross_floor_of_check, tolerances.gross_fraction);
-    Evidence e = evidence(what, shown, compared);
+    Evidence e = evidence(what, shown, compared, own_range_exceeded);
     std::string note;
     if (!(shown.value <= 1) && compared.finite && !reference_wrong) {
       Vector<mp100> widened = bound;
@@ -535,13 +547,13 @@ std::size_t ensure_conditioning(RungContext<T, Make>& c) {
 /// added to the perturbed truths; returns the passes taken. Not for a network's loss, whose backward
 /// recomputes its activations (it reads no Y).
 template <class T, class Make>
-std::size_t ensure_output_rounding(RungContext<T, Make>& c) {
+std::size_t ensure_output_rounding(RungContext<T, Make>& c, const typename RungContext<T, Make>::Forward& f) {
   if (c.output_rounding_measured || c.s.activation_sweeps) return 0;
   c.output_rounding_measured = true;
   std::size_t evaluations = 0;
   try {
     c.y_changes =
-        output_rounding(c.make, c.s, c.u_T, c.forward_within_bound ? &c.Y : nullptr, c.own_gradient(), evaluations);
+        output_rounding(c.make, c.s, c.u_T, f.within_bound ? &f.Y : nullptr, c.own_gradient(), evaluations);
     const Vector<mp100> exact = c.s.truth.full ? c.s.truth.g : Vector<mp100>(c.s.truth.JV.transpose() * c.u);
     for (const auto& change : c.y_changes) c.g_pert.push_back(Vector<mp100>(exact + c.project(change)));
   } catch (const std::exception&) {
@@ -570,31 +582,32 @@ void judge_measuring_on_demand(CheckResult& r, bool pending, const Judge& judge,
 
 /// Builds the layer on T and runs forward; against the mp100 output within the rounding bound on
 /// float/double. A throw or a wrong shape here is a consistency failure (Stan's rule), and the rung's
-/// other checks cannot run (c.layer stays empty). mp100's forward is the reference: reported only
+/// other checks cannot run (the returned layer stays empty). mp100's forward is the reference: reported only
 /// when it fails.
 template <class T, class Make>
-std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
+std::pair<std::optional<CheckResult>, typename RungContext<T, Make>::Forward> check_forward(RungContext<T, Make>& c) {
+  typename RungContext<T, Make>::Forward f;
   const PointState& s = c.s;
   CheckScope scope(c.is_mp ? "forward (reference)" : "forward vs mp100", s.subject, c.prec, s.seed);
   CheckResult& r = scope.r;
   try {
-    c.layer.emplace(build_on<T>(c.make, s.p.theta));
-    c.Y = c.layer->forward(c.X);
+    f.layer.emplace(build_on<T>(c.make, s.p.theta));
+    f.Y = f.layer->forward(c.X);
     r.evaluations = 1;
   } catch (const std::exception& e) {
-    c.layer.reset();
+    f.layer.reset();
     apply(r, judge(Evidence::of_throw(std::string("forward throws in ") + c.prec + " but not in mp100: " + e.what()),
                    c.tolerances));
-    return scope.done();
+    return {scope.done(), std::move(f)};
   }
-  if (c.Y.rows() != s.p.U.rows() || c.Y.cols() != s.p.U.cols()) {
-    apply(r, judge(Evidence::of_throw(fmt::format("forward returns {}×{} in {} but {}×{} in mp100", c.Y.rows(),
-                                                  c.Y.cols(), c.prec, s.p.U.rows(), s.p.U.cols())),
+  if (f.Y.rows() != s.p.U.rows() || f.Y.cols() != s.p.U.cols()) {
+    apply(r, judge(Evidence::of_throw(fmt::format("forward returns {}×{} in {} but {}×{} in mp100", f.Y.rows(),
+                                                  f.Y.cols(), c.prec, s.p.U.rows(), s.p.U.cols())),
                    c.tolerances));
-    c.layer.reset();
-    return scope.done();
+    f.layer.reset();
+    return {scope.done(), std::move(f)};
   }
-  if (c.is_mp) return std::nullopt;
+  if (c.is_mp) return {std::nullopt, std::move(f)};
   r.metric = "max |y_T − y| / bound";
   r.formula = "bound = K ((terms + 2) u_T (|y| + |J||z|) + cond) + floor ≥ |y_T − y|";
   const Vector<mp100> y = vec(s.truth.Y);
@@ -626,20 +639,22 @@ std::optional<CheckResult> check_forward(RungContext<T, Make>& c) {
         return c.formula_spread(c.emulated().y, y);
       };
     grounds = c.judge_against_mp100(
-                   r, "forward", y, vec(c.Y), bound, yscale, [](Index i) { return fmt::format("y[{}]", i); },
+                   r, "forward", y, vec(f.Y), bound, yscale, [](Index i) { return fmt::format("y[{}]", i); },
                    [](Index) { return std::string("y"); }, nullptr, extra)
                   .grounds;
   };
   judge_measuring_on_demand(r, !c.conditioning_measured, judge_now, [&] { return ensure_conditioning(c); });
   // Y_T stands for the rounding of the output only where it is within the bound proper.
-  c.forward_within_bound = r.verdict == Verdict::pass && grounds == Grounds::within_bound;
-  return scope.done();
+  f.within_bound = r.verdict == Verdict::pass && grounds == Grounds::within_bound;
+  return {scope.done(), std::move(f)};
 }
 
 /// backward against the oracle (mp100: THE verdict for a bug) or against the mp100 truth within the
-/// rounding bound (float, double). Leaves c.g empty when backward throws.
+/// rounding bound (float, double). Leaves the returned g empty when backward throws.
 template <class T, class Make>
-CheckResult check_backward(RungContext<T, Make>& c) {
+std::pair<CheckResult, typename RungContext<T, Make>::Backward> check_backward(
+    RungContext<T, Make>& c, const typename RungContext<T, Make>::Forward& f) {
+  typename RungContext<T, Make>::Backward bw;
   PointState& s = c.s;
   const Vector<mp100>& u = c.u;
   const double K = c.K;
@@ -649,34 +664,34 @@ CheckResult check_backward(RungContext<T, Make>& c) {
   CheckResult& r = scope.r;
   try {
     if constexpr (std::is_same_v<T, mp100>) mpfr_clear_overflow();
-    c.g = backward_z_at(*c.layer, c.X, c.Y, c.U);  // at the forward check's Y: forward(X) just ran on this layer
+    bw.g = backward_z_at(*f.layer, c.X, f.Y, c.U);  // at the forward check's Y: forward(X) just ran on this layer
     if constexpr (std::is_same_v<T, mp100>) {
       using boost::multiprecision::isfinite;
-      c.own_range_exceeded =
-          mpfr_overflow_p() && !std::all_of(c.g.begin(), c.g.end(), [](const mp100& x) { return isfinite(x); });
+      bw.own_range_exceeded =
+          mpfr_overflow_p() && !std::all_of(bw.g.begin(), bw.g.end(), [](const mp100& x) { return isfinite(x); });
     }
     r.evaluations = 2 + (c.is_mp ? std::size_t(s.truth.evaluations) : c.conditioning_evaluations);
   } catch (const std::exception& e) {
-    c.g.resize(0);
+    bw.g.resize(0);
     apply(r, judge(Evidence::of_throw(std::string("backward throws in ") + c.prec + ": " + e.what()), c.tolerances));
-    return scope.done();
+    return {scope.done(), std::move(bw)};
   }
   if constexpr (std::is_same_v<T, mp100>)
-    s.own_gradient = c.g;  // the code's own mp100 backward, which the other rungs reuse
+    s.own_gradient = bw.g;  // the code's own mp100 backward, which the other rungs reuse
   Vector<mp100> expected, scale, bound;
   Vector<T> actual;
   std::function<std::string(Index)> w = c.where_fn(), b = c.block_fn();
   if (s.truth.full) {
     expected = s.truth.g;
     scale = s.truth.g_scale;
-    actual = c.g;
+    actual = bw.g;
   } else {
     // Projection mode: compare Vᵀ(Jᵀu) with (J V)ᵀu.
     expected = s.truth.JV.transpose() * u;
     if constexpr (std::is_same_v<T, mp100>)
-      actual = transposed_product(s.truth.V, c.g);
+      actual = transposed_product(s.truth.V, bw.g);
     else
-      actual = Matrix<T>(s.truth.V.template cast<T>()).transpose() * c.g;
+      actual = Matrix<T>(s.truth.V.template cast<T>()).transpose() * bw.g;
     scale.resize(expected.size());
     if (!s.V_norms) {
       s.V_norms.emplace(s.truth.V.cols());
@@ -693,8 +708,8 @@ CheckResult check_backward(RungContext<T, Make>& c) {
     }
     // ‖g‖ in place from T's values (see dot_mp)
     mp100 g_norm(0), entry;
-    for (Index i = 0; i < c.g.size(); ++i) {
-      entry = scalar_cast<mp100>(c.g(i));
+    for (Index i = 0; i < bw.g.size(); ++i) {
+      entry = scalar_cast<mp100>(bw.g(i));
       mpfr_sqr(entry.backend().data(), entry.backend().data(), MPFR_RNDN);
       mpfr_add(g_norm.backend().data(), g_norm.backend().data(), entry.backend().data(), MPFR_RNDN);
     }
@@ -718,7 +733,7 @@ CheckResult check_backward(RungContext<T, Make>& c) {
     // exact gradient is 1e-18916 while s rounds at 1e-100)
     Vector<mp100> output_cond = Vector<mp100>::Zero(expected.size());
     if (!s.activation_sweeps) {
-      c.y_changes = output_rounding<Make, mp100>(c.make, s, c.u_T, nullptr, c.g, r.evaluations);
+      c.y_changes = output_rounding<Make, mp100>(c.make, s, c.u_T, nullptr, bw.g, r.evaluations);
       for (const auto& change : c.y_changes) output_cond = output_cond.cwiseMax(abs_vec(c.project(change)));
     }
     for (Index i = 0; i < expected.size(); ++i)
@@ -730,19 +745,19 @@ CheckResult check_backward(RungContext<T, Make>& c) {
         "absolute sweep); J by dual numbers in mp100",
         c.opt.mp100_tolerance);
     typename RungContext<T, Make>::Allowances extra;
-    extra.formula_rounding = [&c]() -> std::optional<Vector<mp100>> {
+    extra.formula_rounding = [&c, &bw]() -> std::optional<Vector<mp100>> {
       if (c.emulated().g.empty()) return std::nullopt;
       std::vector<Vector<mp100>> runs;
       for (const auto& g : c.emulated().g) runs.push_back(c.project(g));
-      return c.formula_spread(runs, c.project(c.g));
+      return c.formula_spread(runs, c.project(bw.g));
     };
-    c.judge_against_mp100(r, "backward", expected, actual, bound, scale, w, b, nullptr, extra);
-    c.backward_wrong = r.verdict == Verdict::fail;
+    c.judge_against_mp100(r, "backward", expected, actual, bound, scale, w, b, nullptr, extra, bw.own_range_exceeded);
+    bw.wrong = r.verdict == Verdict::fail;
     if (r.verdict == Verdict::fail)
       r.message = "wrong gradient: backward disagrees with the exact Jacobian (mp100, dual numbers); worst at " +
                   (r.worst.empty() ? std::string("?") : r.worst.front().where);
   } else {
-    if (s.truth.full) r.evaluations += ensure_output_rounding(c);
+    if (s.truth.full) r.evaluations += ensure_output_rounding(c, f);
     Vector<mp100> nterms = Vector<mp100>::Constant(expected.size(), mp100(s.n));
     if (s.truth.full) scale = s.gradient_magnitude(u), nterms = s.gradient_terms();
     r.metric = "max |g_T − g| / bound";
@@ -780,21 +795,22 @@ CheckResult check_backward(RungContext<T, Make>& c) {
                             c.conditioning_measured ? &c.gross_floor : nullptr, extra);
     };
     judge_measuring_on_demand(r, !c.conditioning_measured, judge_now,
-                              [&] { return ensure_conditioning(c) + ensure_output_rounding(c); });
+                              [&] { return ensure_conditioning(c) + ensure_output_rounding(c, f); });
   }
-  return scope.done();
+  return {scope.done(), std::move(bw)};
 }
 
 /// A second route to dθ at the backward check's point and U, judged by judge_second_dtheta: `route`
 /// adds to the dθ it is given, which holds backward's dθ once already when `times` is 2 and is 0 when
 /// `times` is 1.
 template <class T, class Make, class Route>
-CheckResult check_second_dtheta(RungContext<T, Make>& c, const char* check, const char* metric, const char* formula,
+CheckResult check_second_dtheta(RungContext<T, Make>& c, const typename RungContext<T, Make>::Backward& bw,
+                                const char* check, const char* metric, const char* formula,
                                 int times, const Route& route, const char* what, const char* wrong_message,
                                 const char* throws_message) {
   CheckScope scope(check, c.s.subject, c.prec, c.s.seed);
   try {
-    const Vector<T> first = c.g.tail(c.s.P);
+    const Vector<T> first = bw.g.tail(c.s.P);
     Vector<T> second = times == 1 ? Vector<T>(Vector<T>::Zero(c.s.P)) : first;
     route(second);
     scope.r.metric = metric;
@@ -808,27 +824,27 @@ CheckResult check_second_dtheta(RungContext<T, Make>& c, const char* check, cons
 
 /// backward must add to dθ, not overwrite it: a second call onto the first result gives twice it.
 template <class T, class Make>
-std::optional<CheckResult> check_dtheta_accumulates(RungContext<T, Make>& c) {
+std::optional<CheckResult> check_dtheta_accumulates(RungContext<T, Make>& c, typename RungContext<T, Make>::Forward& f, const typename RungContext<T, Make>::Backward& bw) {
   if (c.s.P == 0) return std::nullopt;
   return check_second_dtheta(
-      c, "dθ accumulates", "max |dθ after two calls − 2 dθ after one| / bound",
+      c, bw, "dθ accumulates", "max |dθ after two calls − 2 dθ after one| / bound",
       "backward(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ", 2,
-      [&c](Vector<T>& dtheta) { c.layer->backward(c.X, c.Y, c.U, dtheta); }, "dθ accumulation",
+      [&c, &f](Vector<T>& dtheta) { f.layer->backward(c.X, f.Y, c.U, dtheta); }, "dθ accumulation",
       "backward overwrites dθ instead of adding to it", "backward throws: ");
 }
 
 /// backward_parameters, where the layer states it, must add to dθ what backward adds.
 template <class T, class Make>
-std::optional<CheckResult> check_parameter_backward(RungContext<T, Make>& c) {
+std::optional<CheckResult> check_parameter_backward(RungContext<T, Make>& c, typename RungContext<T, Make>::Forward& f, const typename RungContext<T, Make>::Backward& bw) {
   using LayerT = typename RungContext<T, Make>::LayerT;
   if constexpr (LayerWithParameterBackward<LayerT> || std::is_same_v<LayerT, AnyLayer<T>>) {
     bool states = true;
-    if constexpr (std::is_same_v<LayerT, AnyLayer<T>>) states = c.layer->has_parameter_backward();
+    if constexpr (std::is_same_v<LayerT, AnyLayer<T>>) states = f.layer->has_parameter_backward();
     if (!states || c.s.P == 0) return std::nullopt;
     return check_second_dtheta(
-        c, "dθ without dX = backward's", "max |dθ of backward_parameters − dθ of backward| / bound",
+        c, bw, "dθ without dX = backward's", "max |dθ of backward_parameters − dθ of backward| / bound",
         "backward_parameters(X, Y, dY, dθ) must add Jᵀ_θ dY to dθ, as backward does", 1,
-        [&c](Vector<T>& dtheta) { c.layer->backward_parameters(c.X, c.Y, c.U, dtheta); }, "backward_parameters",
+        [&c, &f](Vector<T>& dtheta) { f.layer->backward_parameters(c.X, f.Y, c.U, dtheta); }, "backward_parameters",
         "backward_parameters adds another dθ than backward", "backward or backward_parameters throws: ");
   } else {
     return std::nullopt;
@@ -837,7 +853,7 @@ std::optional<CheckResult> check_parameter_backward(RungContext<T, Make>& c) {
 
 /// The layer's explicit Jacobians, where it states them, entry by entry (full mode only).
 template <class T, class Make>
-std::optional<CheckResult> check_jacobians(RungContext<T, Make>& c) {
+std::optional<CheckResult> check_jacobians(RungContext<T, Make>& c, typename RungContext<T, Make>::Forward& f, const typename RungContext<T, Make>::Backward& bw) {
   using LayerT = typename RungContext<T, Make>::LayerT;
   if constexpr (LayerWithJacobians<LayerT> || std::is_same_v<LayerT, AnyLayer<T>>) {
     const PointState& s = c.s;
@@ -845,7 +861,7 @@ std::optional<CheckResult> check_jacobians(RungContext<T, Make>& c) {
     CheckScope scope(c.is_mp ? "jacobians vs oracle" : "jacobians vs mp100", s.subject, c.prec, s.seed);
     CheckResult& r = scope.r;
     bool has = true;
-    if constexpr (std::is_same_v<LayerT, AnyLayer<T>>) has = c.layer->has_jacobians();
+    if constexpr (std::is_same_v<LayerT, AnyLayer<T>>) has = f.layer->has_jacobians();
     if (!has || !s.truth.full) {
       apply(r, judge(Evidence::of_not_applicable(has ? "layer too large for full Jacobians (projection mode)"
                                                      : "the layer states no Jacobians"),
@@ -853,8 +869,8 @@ std::optional<CheckResult> check_jacobians(RungContext<T, Make>& c) {
       return scope.done();
     }
     try {
-      const Matrix<T> Jx = c.layer->jacobian_input(c.X);
-      const Matrix<T> Jt = c.layer->jacobian_parameters(c.X);
+      const Matrix<T> Jx = f.layer->jacobian_input(c.X);
+      const Matrix<T> Jt = f.layer->jacobian_parameters(c.X);
       if (Jx.rows() != s.truth.J.rows() || Jx.cols() + Jt.cols() != s.truth.J.cols() || Jt.rows() != Jx.rows())
         throw error(fmt::format("explicit Jacobians are {}×{} and {}×{}; expected {} rows and {} + {} columns",
                                 Jx.rows(), Jx.cols(), Jt.rows(), Jt.cols(), s.truth.J.rows(), s.in_rows * s.batch,
@@ -938,7 +954,7 @@ mp100 exact_dot_product_scale(const RungContext<T, Make>& c) {
 
 /// Dot-product identity: uᵀ(J v) by forward mode on dual<T> against (Jᵀu)ᵀv by backward, in T.
 template <class T, class Make>
-CheckResult check_dot_product(RungContext<T, Make>& c) {
+CheckResult check_dot_product(RungContext<T, Make>& c, typename RungContext<T, Make>::Forward& f, const typename RungContext<T, Make>::Backward& bw) {
   const PointState& s = c.s;
   const Vector<mp100>& u = c.u;
   const double K = c.K;
@@ -951,16 +967,16 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
     if constexpr (std::is_same_v<T, mp100>) {
       Jv = s.truth.full ? Matrix<mp100>(s.truth.J * s.p.v) : Matrix<mp100>(s.truth.JVv.col(c.opt.projections));
       lhs = s.slope_true;
-      rhs = dot_mp(c.g, s.p.v);
+      rhs = dot_mp(bw.g, s.p.v);
     } else {
       const Matrix<T> v = matrix_cast<T>(Matrix<mp100>(s.p.v));
-      auto f = dual_forward(c.make(rung<dual<T>>{}));
-      Jv = joint_jvp<T>(f, c.X, vector_cast<T>(s.p.theta), v);
+      auto forward_mode = dual_forward(c.make(rung<dual<T>>{}));
+      Jv = joint_jvp<T>(forward_mode, c.X, vector_cast<T>(s.p.theta), v);
       lhs = vec(c.U).dot(Jv.col(0));
-      rhs = c.g.dot(v.col(0));
+      rhs = bw.g.dot(v.col(0));
     }
     // The sums over z in place (see dot_mp), once: ‖g_T‖, ‖v‖ and |g_T|ᵀ|v|.
-    const Vector<mp100> g_T = vector_cast<mp100>(c.g);
+    const Vector<mp100> g_T = vector_cast<mp100>(bw.g);
     const mp100 g_norm = sqrt(dot_mp(g_T, g_T)), v_norm = sqrt(dot_mp(s.p.v, s.p.v));
     const mp100 g_v_terms = abs_dot_mp(g_T, s.p.v);
     // In projection mode the rounding of the Y that backward reads is measured only for an error beyond
@@ -1068,7 +1084,7 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
                                  scalar_cast<double>(rhs));
     };
     judge_measuring_on_demand(r, !c.is_mp && !c.output_rounding_measured && !s.activation_sweeps, judge_now,
-                              [&] { return ensure_output_rounding(c); });
+                              [&] { return ensure_output_rounding(c, f); });
   } catch (const time_exceeded&) {
     throw;
   } catch (const std::exception& e) {
@@ -1092,7 +1108,7 @@ CheckResult check_dot_product(RungContext<T, Make>& c) {
 
 /// Taylor test on φ(z) = uᵀ f(z): the remainder |φ(z + h v) − φ(z) − h gᵀv| must fall like h².
 template <class T, class Make>
-CheckResult check_taylor(RungContext<T, Make>& c) {
+CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>::Forward& f, const typename RungContext<T, Make>::Backward& bw) {
   const PointState& s = c.s;
   const Vector<mp100>& u = c.u;
   CheckScope scope("taylor order", s.subject, c.prec, s.seed);
@@ -1100,20 +1116,20 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
   z << vec(c.X), vector_cast<T>(s.p.theta);
   const Vector<T> v = vector_cast<T>(s.p.v);
   const Vector<T> uT = vec(c.U);
-  const T phi0 = T(uT.dot(vec(c.Y)));  // φ(z): the forward check's output is f(z) in T
+  const T phi0 = T(uT.dot(vec(f.Y)));  // φ(z): the forward check's output is f(z) in T
   // Round-off floor of the remainder: a few ulps of Σ|u||y|.
-  const mp100 mag = abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(c.Y))));
+  const mp100 mag = abs_vec(u).dot(abs_vec(vector_cast<mp100>(vec(f.Y))));
   const mp100 floor = mp100(100 * c.K) * c.u_T * (mag + abs(scalar_cast<mp100>(phi0))) + c.floor_T;
   // φ(z + h v) and h gᵀv round at their own magnitudes, which grow with h when z is small next to
   // h v (inputs near a kink): a few ulps of Σ|u||y(z + h v)| and of h Σ|g||v| join the floor.
   mp100 gv_mag(0), term;  // Σ |g_i||v_i|, in place (see dot_mp)
   for (Index i = 0; i < s.n; ++i) {
-    term = scalar_cast<mp100>(c.g(i));
+    term = scalar_cast<mp100>(bw.g(i));
     mpfr_mul(term.backend().data(), term.backend().data(), s.p.v(i).backend().data(), MPFR_RNDN);
     mpfr_abs(term.backend().data(), term.backend().data(), MPFR_RNDN);
     mpfr_add(gv_mag.backend().data(), gv_mag.backend().data(), term.backend().data(), MPFR_RNDN);
   }
-  auto& moved = *c.layer;  // parameters set per step, restored after the ladder: no copy per step
+  auto& moved = *f.layer;  // parameters set per step, restored after the ladder: no copy per step
   const Vector<T> theta_T = vector_cast<T>(s.p.theta);
   const auto forward_on = [&](const Vector<T>& zz) {
     moved.set_parameters(zz.tail(s.P));
@@ -1180,7 +1196,7 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
       // gᵀδ, a constant that does not fall with h and can exceed the floor where |g||z| ≫ |u||y|
       // (layer_norm at a tie: gradients of γ/√ε next to outputs of β). gᵀ(zz − z): step_slope.
       const mp100 phi_h = scalar_cast<mp100>(T(uT.dot(vec(Yh))));
-      const mp100 r = abs(mp100(phi_h - scalar_cast<mp100>(phi0) - step_slope(c.g, zz, z)));
+      const mp100 r = abs(mp100(phi_h - scalar_cast<mp100>(phi0) - step_slope(bw.g, zz, z)));
       using boost::multiprecision::isfinite;
       if (!isfinite(r)) continue;
       const mp100 floor_h = floor +
@@ -1234,7 +1250,7 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
     // against mp100 at z and at each z + h v, four times it joins the floor; a wrong gradient's h|Δg·v|
     // still stands above it at the larger steps.
     lm.emplace(build_on<mp100>(c.make, s.p.theta));
-    const mp100 e0 = forward_error(z, vector_cast<mp100>(Vector<T>(vec(c.Y))));
+    const mp100 e0 = forward_error(z, vector_cast<mp100>(Vector<T>(vec(f.Y))));
     noise = [&, e0](const Step& st) { return mp100(4) * (e0 + forward_error(st.zz, vector_cast<mp100>(st.y))); };
     select(noise);
     lm->set_parameters(s.p.theta);
@@ -1244,7 +1260,7 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
     // g carries the rounding of backward's formula as written, which may stand far above the bound
     // from |J|ᵀ|u| (softplus′ as 1 − e^(−y) below u_T): h times K times its emulated spread along v is
     // a remainder linear in h that says nothing of the gradient's correctness, and joins the floor.
-    const Vector<mp100> center = c.is_mp ? Vector<mp100>(vector_cast<mp100>(c.g)) : c.own_gradient();
+    const Vector<mp100> center = c.is_mp ? Vector<mp100>(vector_cast<mp100>(bw.g)) : c.own_gradient();
     std::vector<Vector<mp100>> along_v;
     for (const auto& g : c.emulated().g)
       along_v.push_back(Vector<mp100>::Constant(1, mp100(abs_vec(Vector<mp100>(g - center)).dot(abs_vec(s.p.v)))));
@@ -1300,13 +1316,13 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
       std::optional<double> own_order;
       if (!c.is_mp && !(ok && std::abs(exact_order - scope.r.value) <= c.tolerances.taylor_order_match)) {
         try {
-          auto f = dual_forward(c.make(rung<dual<T>>{}));
+          auto forward_mode = dual_forward(c.make(rung<dual<T>>{}));
           const Vector<T> theta = vector_cast<T>(s.p.theta);
           std::vector<double> ro;
           for (std::size_t i = hs.size() - m; i < hs.size(); ++i) {
             const auto st = std::find_if(steps.begin(), steps.end(), [&](const Step& x) { return x.k == ks[i]; });
             const Matrix<T> d = Vector<T>(st->zz - z);
-            const Vector<mp100> Jd = vector_cast<mp100>(Vector<T>(joint_jvp<T>(f, c.X, theta, d).col(0)));
+            const Vector<mp100> Jd = vector_cast<mp100>(Vector<T>(joint_jvp<T>(forward_mode, c.X, theta, d).col(0)));
             const mp100 r = abs(mp100(st->phi - scalar_cast<mp100>(phi0) - u.dot(Jd)));
             using boost::multiprecision::isfinite;
             if (r == 0 || !isfinite(r)) throw error("no remainder");
@@ -1353,25 +1369,25 @@ CheckResult check_taylor(RungContext<T, Make>& c) {
 
 /// Batch: for sample-independent layers each sample alone gives the same output and its dθ sums up.
 template <class T, class Make>
-std::optional<CheckResult> check_batch(RungContext<T, Make>& c) {
+std::optional<CheckResult> check_batch(RungContext<T, Make>& c, typename RungContext<T, Make>::Forward& f, const typename RungContext<T, Make>::Backward& bw) {
   const PointState& s = c.s;
   const Vector<mp100>& u = c.u;
   if (!(s.sample_independent && s.batch > 1 && s.truth.full)) return std::nullopt;
   CheckScope scope("batch = sum of samples", s.subject, c.prec, s.seed);
   try {
     Vector<T> dtheta_sum = Vector<T>::Zero(s.P);
-    Matrix<T> Ycols(c.Y.rows(), c.Y.cols());
+    Matrix<T> Ycols(f.Y.rows(), f.Y.cols());
     for (Index b = 0; b < s.batch; ++b) {
       const Matrix<T> Xb = c.X.col(b);
-      const Matrix<T> Yb = c.layer->forward(Xb);
+      const Matrix<T> Yb = f.layer->forward(Xb);
       // One dθ for all samples: backward must add to it, so a backward that assigns dθ keeps only
       // the last sample's share and shows here (backward_z starts from dθ = 0 and cannot see it).
-      c.layer->backward(Xb, Yb, Matrix<T>(c.U.col(b)), dtheta_sum);
+      f.layer->backward(Xb, Yb, Matrix<T>(c.U.col(b)), dtheta_sum);
       Ycols.col(b) = Yb;
     }
-    Vector<T> joined(c.Y.size() + s.P), batched(c.Y.size() + s.P);
+    Vector<T> joined(f.Y.size() + s.P), batched(f.Y.size() + s.P);
     joined << vec(Ycols), dtheta_sum;
-    batched << vec(c.Y), c.g.tail(s.P);
+    batched << vec(f.Y), bw.g.tail(s.P);
     const Vector<mp100> e = vector_cast<mp100>(batched);
     Vector<mp100> sc(e.size());
     sc << abs_vec(vec(s.truth.Y)) +
@@ -1384,7 +1400,7 @@ std::optional<CheckResult> check_batch(RungContext<T, Make>& c) {
                          : rounding_bound(mp100(s.n + s.batch), sc(i), c.K, c.u_T) + c.floor_T;
     scope.r.metric = "max |batch − per-sample| / bound";
     scope.r.formula = "forward column by column and Σ_s dθ_s against the batch results";
-    const Index ny = c.Y.size();
+    const Index ny = f.Y.size();
     const Layout& L = s.layout;
     const Index nx = s.in_rows * s.batch;
     const std::function<std::string(Index)> where = [ny, nx, &L](Index i) {
@@ -1405,7 +1421,7 @@ std::optional<CheckResult> check_batch(RungContext<T, Make>& c) {
       // a batch and over one sample sum in another order).
       // around the code's own mp100 results (a wrong batch route cannot widen its own bound)
       const Vector<mp100> center_y = vec(s.truth.Y);
-      const Vector<mp100> center_g = c.is_mp ? Vector<mp100>(vector_cast<mp100>(c.g)) : c.own_gradient();
+      const Vector<mp100> center_g = c.is_mp ? Vector<mp100>(vector_cast<mp100>(bw.g)) : c.own_gradient();
       std::vector<Vector<mp100>> runs;
       for (std::size_t k = 0; k < c.emulated().y.size(); ++k) {
         Vector<mp100> run(e.size());
@@ -1461,29 +1477,36 @@ bool checks_on_rung(Make& make, PointState& s, const VerifyOptions& opt, Collect
       }
     }
   }
-  if (std::optional<CheckResult> forward = check_forward(c)) out.add(std::move(*forward));
-  if (!c.layer) return c.is_mp;
-  CheckResult backward = check_backward(c);
+  // Each check takes what the forward and backward checks left (the layer on T, Y, g) as arguments.
+  auto [forward_result, f] = check_forward(c);
+  if (forward_result) out.add(std::move(*forward_result));
+  if (!f.layer) return c.is_mp;
+  auto [backward_result, bw] = check_backward(c, f);
   // mp100's own backward beyond its capped range: the point says nothing; the caller sets it aside.
-  if (own_range_exceeded && c.own_range_exceeded) {
+  if (own_range_exceeded && bw.own_range_exceeded) {
     *own_range_exceeded = true;
     return false;
   }
-  if (!judge_only) out.add(std::move(backward));
-  if (c.g.size() == 0) return c.is_mp;
-  if (judge_only) return c.backward_wrong;
-  using Check = std::optional<CheckResult> (*)(RungContext<T, Make>&);
+  if (!judge_only) out.add(std::move(backward_result));
+  if (bw.g.size() == 0) return c.is_mp;
+  if (judge_only) return bw.wrong;
+  using Context = RungContext<T, Make>;
+  using Check = std::optional<CheckResult> (*)(Context&, typename Context::Forward&, const typename Context::Backward&);
   const Check checks[] = {
       check_dtheta_accumulates<T, Make>,
       check_parameter_backward<T, Make>,
       check_jacobians<T, Make>,
-      [](RungContext<T, Make>& r) -> std::optional<CheckResult> { return check_dot_product(r); },
-      [](RungContext<T, Make>& r) -> std::optional<CheckResult> { return check_taylor(r); },
+      [](Context& r, typename Context::Forward& f, const typename Context::Backward& b) -> std::optional<CheckResult> {
+        return check_dot_product(r, f, b);
+      },
+      [](Context& r, typename Context::Forward& f, const typename Context::Backward& b) -> std::optional<CheckResult> {
+        return check_taylor(r, f, b);
+      },
       check_batch<T, Make>,
   };
   for (const Check check : checks)
-    if (std::optional<CheckResult> result = check(c)) out.add(std::move(*result));
-  return c.backward_wrong;
+    if (std::optional<CheckResult> result = check(c, f, bw)) out.add(std::move(*result));
+  return bw.wrong;
 }
 
 }  // namespace verify_detail
