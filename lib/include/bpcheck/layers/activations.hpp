@@ -150,7 +150,7 @@ A tanh_underflow_exp(const A& y) {
 }
 
 /// tanh' = sech²(x) = 4e^{−2|x|}/(1 + e^{−2|x|})², which keeps its relative accuracy in saturation
-/// where 1 − tanh² cancels to 0.
+/// where 1 − tanh² cancels to 0; 1 − y² for |x| ≤ 1/2, where it does not.
 template <class T>
 class Tanh : public ElementwiseLayer<Tanh<T>, T> {
  public:
@@ -177,6 +177,11 @@ class Tanh : public ElementwiseLayer<Tanh<T>, T> {
     // transcendental work of tanh's backward.
     if constexpr (std::is_same_v<T, mp100>)
       if (abs(x) <= 20) return (T(1) - y) * (T(1) + y);
+    // Near 0, 1 − y² (y² < 1/4 there: nothing cancels): on dual numbers its derivative −2y·ẏ keeps its
+    // digits, where 4ė(1 − e)/(1 + e)³ rounds e = e^{−2|x|} to 1 at |x| ≈ 1e-8 in float and gives 0 for
+    // the exact −2x, and (1 − y)(1 + y)'s is ẏ(1 − y) − ẏ(1 + y), which cancels (the second-order check
+    // runs this on dual<T>).
+    if (abs(x) <= T(0.5)) return T(1) - y * y;
     const T e = exp(T(-2) * abs(x));
     const T d = T(1) + e;
     return T(4) * e / (d * d);

@@ -30,6 +30,18 @@ void normalise_columns(const Matrix<T>& A, const T& eps, Matrix<T>& xhat, Vector
   xhat.resize(A.rows(), A.cols());
   s.resize(A.cols());
   for (Index b = 0; b < A.cols(); ++b) {
+    if (n == 2) {
+      // Two values: x̂ = ±c/s, c = (x₀ − x₁)/2. Where c² ≥ eps, as sign(c)/√(1 + eps/c²), the same
+      // value, whose derivative on dual numbers, sign(c) eps ċ/(c³ (1 + eps/c²)^{3/2}), does not cancel;
+      // c/s's is ċ/s · (1 − c²/s²), a difference of 1e-5 beside 1 that float keeps to 2 digits (the
+      // second-order check runs backward, which reads x̂, on dual<T>).
+      const T c = (A(0, b) - A(1, b)) / T(2);
+      s(b) = sqrt(T(c * c + eps));
+      const T q = c * c >= eps ? T((c > T(0) ? T(1) : T(-1)) / sqrt(T(T(1) + eps / (c * c)))) : T(c / s(b));
+      xhat(0, b) = q;
+      xhat(1, b) = -q;
+      continue;
+    }
     const T mean = A.col(b).sum() / T(n);
     const Vector<T> c = A.col(b).array() - mean;
     s(b) = sqrt(T(c.squaredNorm() / T(n) + eps));
