@@ -112,6 +112,7 @@ TEST_CASE("report --quick: report.json, one CSV per sweep and a well-formed inde
   REQUIRE(r.at("backprop").size() == 8);            // tanh, relu × width 8 × depth 1, 2, 4, 8
   REQUIRE(r.at("conditioning").size() == 8);
   REQUIRE(r.at("verification").size() == 5);
+  REQUIRE(r.at("second_order").size() == 2);  // the example network × float, double
   REQUIRE(r.at("passed") == true);
   for (const auto& fd : r.at("finite_differences")) {
     REQUIRE(fd.at("h").size() == 31);  // 1e-1 … 1e-16, half a decade apart
@@ -132,6 +133,9 @@ TEST_CASE("report --quick: report.json, one CSV per sweep and a well-formed inde
   std::size_t checks = 0;
   for (const auto& v : r.at("verification")) checks += v.at("checks").size();
   REQUIRE(csv_lines(out / "verification.csv").size() == 1 + checks);
+  std::size_t so_rows = 0;
+  for (const auto& so : r.at("second_order")) so_rows += so.at("h").size() + so.at("hvp").at("blocks").size();
+  REQUIRE(csv_lines(out / "second_order.csv").size() == 1 + so_rows);
 
   // The page: well-formed (balanced tags, and an XML parser accepts it), and every plot is there as an
   // inline SVG with drawn data.
@@ -146,6 +150,8 @@ TEST_CASE("report --quick: report.json, one CSV per sweep and a well-formed inde
   std::vector<std::string> plots;
   for (const auto& fd : r.at("finite_differences"))
     plots.push_back(slug("fd " + fd.at("subject").get<std::string>() + " " + fd.at("precision").get<std::string>()));
+  for (const auto& so : r.at("second_order"))
+    plots.push_back(slug("fd2 " + so.at("subject").get<std::string>() + " " + so.at("precision").get<std::string>()));
   for (const char* p :
        {"backprop-width-8", "backprop-blocks-width-8", "conditioning-width-8", "layer-conditioning-width-8"}) plots.push_back(p);
   for (const auto& id : plots) {
@@ -180,7 +186,7 @@ TEST_CASE("report: a progress bar on stderr only when stderr is a terminal", "[r
                               "'\" /dev/null > '" + dir("tty.txt") + "' 2>&1 < /dev/null";
   REQUIRE(std::system(command.c_str()) == 0);
   const std::string seen = slurp(dir("tty.txt"));
-  REQUIRE_THAT(seen, Contains("\rreport [") && Contains("17/17 items"));
+  REQUIRE_THAT(seen, Contains("\rreport [") && Contains("19/19 items"));
 }
 
 TEST_CASE("report agrees with the theory of rounding", "[report]") {

@@ -10,12 +10,14 @@
 //
 // A sweep is a list of work items, each computed on its own (the unit of threads and of shards), each
 // result a JSON object that holds only deterministic numbers: the same options give byte-identical
-// output whatever the number of threads or shards. Four sweeps:
+// output whatever the number of threads or shards. The sweeps:
 //   finite_differences  error of each scheme versus the step h, per subject and precision
 //   backprop            float/double gradient versus mp100, per network (activation, width, depth)
 //                       and parameter block, with the singular values of the network's Jacobians
 //   verification        every check of `verify` on each layer and on the default network
 //   layerwise           a user's model only: per precision, every layer's forward and backward error
+//   second_order        per precision, along one direction v: the central difference of the gradient
+//                       versus h, and the rung's own H v per parameter block, against the mp100 H v
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -42,7 +44,8 @@ struct ReportOptions {
   bool move_off_kinks = true;
 };
 
-/// One independent unit of work: its kind ("finite_differences", "backprop", "verification", "layerwise") and
+/// One independent unit of work: its kind ("finite_differences", "backprop", "verification", "layerwise",
+/// "second_order") and
 /// what to compute, as JSON so that shard files describe themselves.
 struct WorkItem {
   std::string kind;

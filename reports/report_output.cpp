@@ -305,6 +305,24 @@ std::string layerwise_csv(const json& report) {
   return s;
 }
 
+/// The second-order section: a row per step of the gradient's central difference (series "fd_central")
+/// and a row per parameter block of the rung's H v (series "hvp").
+std::string second_order_csv(const json& report) {
+  std::string s = "subject,precision,series,h,layer,type,block,size,rel_error,digits\n";
+  for (const auto& so : report.value("second_order", json::array())) {
+    const std::string head = csv_text(so.at("subject")) + "," + so.at("precision").get<std::string>();
+    if (so.contains("unavailable")) continue;
+    for (std::size_t i = 0; i < so.at("h").size(); ++i)
+      s += fmt::format("{},fd_central,{},,,,,{},\n", head, csv_number(so.at("h")[i]),
+                       csv_number(so.at("fd").at("error")[i]));
+    for (const auto& b : so.at("hvp").at("blocks"))
+      s += fmt::format("{},hvp,,{},{},{},{},{},{}\n", head, csv_number(b.at("layer")), b.at("type").get<std::string>(),
+                       b.at("block").get<std::string>(), csv_number(b.at("size")), csv_number(b.at("rel_error")),
+                       csv_number(b.at("digits")));
+  }
+  return s;
+}
+
 std::string theory_csv(const json& report) {
   std::string s = "statement,subject,measured,expected,holds,not_applicable\n";
   for (const auto& t : report.at("theory"))
@@ -417,7 +435,8 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
   r["format"] = run.at("format");
   r["version"] = run.at("version");
   r["run"] = run;
-  json fd = json::array(), bp = json::array(), cond = json::array(), ver = json::array(), lw = json::array();
+  json fd = json::array(), bp = json::array(), cond = json::array(), ver = json::array(), lw = json::array(),
+       so = json::array();
   bool passed = true;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const json& x = results[i];
@@ -439,11 +458,14 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
       ver.push_back(x);
     } else if (items[i].kind == "layerwise") {
       lw.push_back(x);
+    } else if (items[i].kind == "second_order") {
+      so.push_back(x);
     }
   }
   r["passed"] = passed;
   r["layerwise"] = std::move(lw);
   r["finite_differences"] = std::move(fd);
+  r["second_order"] = std::move(so);
   r["backprop"] = std::move(bp);
   r["conditioning"] = std::move(cond);
   r["verification"] = std::move(ver);
@@ -543,6 +565,8 @@ std::map<std::string, std::string> render(const json& report) {
   files["theory.csv"] = theory_csv(report);
   const json layerwise = report.value("layerwise", json::array());
   if (!layerwise.empty()) files["layerwise.csv"] = layerwise_csv(report);
+  const json second = report.value("second_order", json::array());
+  if (!second.empty()) files["second_order.csv"] = second_order_csv(report);
 
   // Plots.
   std::vector<Plot> fd_plots, bp_plots, cond_plots;
@@ -567,6 +591,28 @@ std::map<std::string, std::string> render(const json& report) {
         theory.points.push_back({num(sc.at("theory_h")), num(sc.at("theory_error"))});
     }
     p.series.push_back(std::move(theory));
+    fd_plots.push_back(std::move(p));
+  }
+  // Second order: the same V-curve for the gradient's central difference along v, one plot per precision.
+  for (const auto& so : second) {
+    if (so.contains("unavailable")) continue;
+    Plot p;
+    p.id = "fd2 " + so.at("subject").get<std::string>() + " " + so.at("precision").get<std::string>();
+    p.caption = "Second order: relative error of the central difference of the gradient of " +
+                so.at("subject").get<std::string>() + "'s loss along one random direction v, in " +
+                so.at("precision").get<std::string>() +
+                ", against the exact H v (mp100), versus the step h. Circle: the theory's optimum (u^(1/3), u^(2/3)).";
+    p.xlabel = "step h";
+    p.ylabel = "relative error";
+    Series s{"central, gradient", {}};
+    for (std::size_t i = 0; i < so.at("h").size(); ++i) {
+      const double e = num(so.at("fd").at("error")[i]);
+      if (std::isfinite(e) && e > 0) s.points.push_back({so.at("h")[i].get<double>(), e});
+    }
+    p.series.push_back(std::move(s));
+    p.series.push_back(Series{"theory optimum",
+                              {{num(so.at("fd").at("theory_h")), num(so.at("fd").at("theory_error"))}},
+                              "points pt 6 ps 1.5 lc rgb 'black'"});
     fd_plots.push_back(std::move(p));
   }
   const auto groups = by_width(report);
@@ -760,7 +806,8 @@ std::map<std::string, std::string> render(const json& report) {
     << "same inputs. Data: <a href=\"report.json\">report.json</a>, <a href=\"fd_error.csv\">fd_error.csv</a>, "
     << "<a href=\"backprop_error.csv\">backprop_error.csv</a>, <a href=\"conditioning.csv\">conditioning.csv</a>, "
     << "<a href=\"verification.csv\">verification.csv</a>, <a href=\"theory.csv\">theory.csv</a>"
-    << (layerwise.empty() ? "" : ", <a href=\"layerwise.csv\">layerwise.csv</a>") << ".</p>\n";
+    << (layerwise.empty() ? "" : ", <a href=\"layerwise.csv\">layerwise.csv</a>")
+    << (second.empty() ? "" : ", <a href=\"second_order.csv\">second_order.csv</a>") << ".</p>\n";
 
   // A user's model: where each precision loses its digits, first.
   if (!layerwise.empty()) {
@@ -866,6 +913,16 @@ std::map<std::string, std::string> render(const json& report) {
                                                estimated, unresolved)
                                  : std::string());
   }
+  for (const auto& so : second) {
+    if (so.contains("unavailable")) continue;
+    h << fmt::format("<li>Second order in {} ({}): H v keeps {:.1f} significant digits (worst block {:.1f}); the "
+                     "gradient's central difference along v is best at h = {:.2g} with error {:.2g} (theory u^(1/3) = "
+                     "{:.2g}, u^(2/3) = {:.2g}) (<a href=\"#second-order\">details</a>).</li>\n",
+                     so.at("precision").get<std::string>(), html_escape(so.at("subject")),
+                     num(so.at("hvp").at("digits"), 0), num(so.at("hvp").at("worst_block_digits"), 0),
+                     num(so.at("fd").at("best_h")), num(so.at("fd").at("best_error")), num(so.at("fd").at("theory_h")),
+                     num(so.at("fd").at("theory_error")));
+  }
   {
     std::size_t moved = 0, stuck = 0, near = 0;
     for (const auto& fd : report.at("finite_differences")) {
@@ -968,6 +1025,41 @@ std::map<std::string, std::string> render(const json& report) {
                           cell(sc.at("best_h")), cell(sc.at("best_error")), cell(sc.at("theory_error")),
                           cell(sc.at("slope_truncation"), "{:.2f}"), cell(sc.at("slope_roundoff"), "{:.2f}")});
     h << t.html();
+  }
+  if (!second.empty()) {
+    h << "<h3 id=\"second-order\">Second order along one direction</h3>\n"
+      << "<p class=\"note\">For one random direction v over the parameters (max |v_j| = 1): the plots marked "
+         "<i>second order</i> above are the V-curve of the central difference (g(θ + h v) − g(θ − h v))/(2h) of the "
+         "loss's gradient, on the same steps, against the exact H v, computed in mp100 by the backward run on dual "
+         "numbers. The table gives the digits of H v computed the same way in float and in double, per parameter "
+         "block, as −log10 ‖Hv − Hv*‖₂/‖Hv*‖₂ (capped at 9 for float, 17 for double).</p>\n";
+    Table t{{"subject", "layer", "type", "block", "size"}, {}};
+    for (const auto& so : second) t.header.push_back(so.at("precision").get<std::string>() + " H v digits");
+    const json* shape = nullptr;
+    for (const auto& so : second)
+      if (!so.contains("unavailable")) shape = &so;
+    for (const auto& so : second)
+      if (so.contains("unavailable"))
+        h << "<p class=\"note\">" << html_escape(so.at("subject").get<std::string>() + ", " +
+                                                   so.at("precision").get<std::string>() + ": no H v, " +
+                                                   so.at("unavailable").get<std::string>())
+          << "</p>\n";
+    if (shape) {
+      const json& blocks = shape->at("hvp").at("blocks");
+      for (std::size_t k = 0; k <= blocks.size(); ++k) {
+        const bool all = k == blocks.size();
+        std::vector<std::string> row{html_escape(shape->at("subject")), all ? "" : blocks[k].at("layer").dump(),
+                                     all ? "all of θ" : html_escape(blocks[k].at("type")),
+                                     all ? "" : html_escape(blocks[k].at("block")),
+                                     all ? shape->at("parameters").dump() : blocks[k].at("size").dump()};
+        for (const auto& so : second)
+          row.push_back(so.contains("unavailable") ? std::string("–")
+                        : all ? cell(so.at("hvp").at("digits"), "{:.1f}")
+                              : cell(so.at("hvp").at("blocks")[k].at("digits"), "{:.1f}"));
+        t.rows.push_back(std::move(row));
+      }
+      h << t.html();
+    }
   }
 
   h << "<h2 id=\"backprop\">2. Backprop error against mp100</h2>\n"

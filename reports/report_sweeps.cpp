@@ -13,6 +13,7 @@
 #include "bpcheck/dual.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/finite_difference.hpp"
+#include "bpcheck/verify/hvp.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "report.hpp"
 #include "report_lanczos.hpp"
@@ -590,6 +591,121 @@ json layerwise(const json& params, const ReportOptions& o) {
   return r;
 }
 
+// ---- second order ------------------------------------------------------------------------------
+
+/// All blocks of a per-layer vector, concatenated in θ's order.
+template <class S>
+Vector<S> concatenated(const std::vector<Vector<S>>& layers) {
+  Index n = 0;
+  for (const auto& l : layers) n += l.size();
+  Vector<S> all(n);
+  n = 0;
+  for (const auto& l : layers) {
+    all.segment(n, l.size()) = l;
+    n += l.size();
+  }
+  return all;
+}
+
+/// Along one random direction v over the parameters: the central difference of T's gradient,
+/// (g(θ + h v) − g(θ − h v))/(2h), against the exact H v (mp100, by the backward run on dual numbers) for
+/// every step of the first-order grid; and T's own H v (the same dual-number backward on rung T) against
+/// that truth, per parameter block.
+template <class T>
+json second_order(const json& params, const ReportOptions& o) {
+  const Network<T> net = network_of<T>(params, o.seed);
+  const Batch<T> batch = batch_of(net, params, o.seed, backprop_samples);
+  const Network<mp100> exact = net.template rebind<mp100>();
+  const Vector<T> theta = net.parameters();
+  // A random direction with max |v_j| = 1 exactly, rounded to float so that every rung holds it.
+  Random rng(o.seed ^ 0x4876487648764876ULL);
+  Vector<double> vd(theta.size());
+  for (Index j = 0; j < vd.size(); ++j) vd(j) = rng.symmetric();
+  if (vd.size()) vd /= vd.cwiseAbs().maxCoeff();
+  const Vector<T> v = vd.unaryExpr([](double a) { return T(float(a)); });
+  const double u = scalar_cast<double>(unit_roundoff<T>());
+  constexpr int cap = scalar_traits<T>::print_digits;
+
+  json r;
+  r["subject"] = params.at("subject");
+  r["precision"] = scalar_name<T>();
+  r["unit_roundoff"] = u;
+  r["parameters"] = theta.size();
+  Gradient<mp100> truth_blocks;
+  Gradient<T> hv;
+  try {
+    truth_blocks = hessian_vector_product<mp100>(exact, matrix_cast<mp100>(batch.inputs),
+                                                 targets_to_mp100(batch.targets), vector_cast<mp100>(v));
+    hv = hessian_vector_product<T>(net, batch.inputs, batch.targets, v);
+  } catch (const input_error& e) {
+    // A layer or loss without a dual-number run: the section says why instead of stopping the report.
+    r["unavailable"] = e.what();
+    return r;
+  }
+  const Vector<mp100> truth = concatenated(truth_blocks.layers);
+
+  // H v on rung T, per block and over all of θ.
+  json blocks = json::array();
+  double worst = cap;
+  for (const auto& n : block_names(exact)) {
+    const double e = relative_error<T>(hv.layers[n.layer].segment(n.block.offset, n.block.size()).eval(),
+                                       truth_blocks.layers[n.layer].segment(n.block.offset, n.block.size()).eval());
+    json b;
+    b["layer"] = n.layer;
+    b["type"] = n.type;
+    b["block"] = n.block.name;
+    b["size"] = n.block.size();
+    b["rel_error"] = number(e);
+    b["digits"] = digits_of(e, cap);
+    worst = std::min(worst, digits_of(e, cap));
+    blocks.push_back(std::move(b));
+  }
+  const double total = relative_error<T>(concatenated(hv.layers), truth);
+  r["hvp"] = {{"rel_error", number(total)}, {"digits", digits_of(total, cap)}, {"worst_block_digits", worst},
+              {"blocks", std::move(blocks)}};
+
+  // Central differences of the gradient: two backward runs per step.
+  Network<T> moved = network_of<T>(params, o.seed);
+  const VectorFunction<T> gradient_at = [&](const Vector<T>& th) -> Vector<T> {
+    moved.set_parameters(th);
+    return concatenated(moved.gradient(batch.inputs, batch.targets, InputGradient::skip).layers);
+  };
+  const std::vector<double> grid = step_grid(o.quick);
+  std::vector<double> err;
+  for (double h : grid) {
+    double e = std::numeric_limits<double>::quiet_NaN();
+    try {
+      e = relative_error<T>(directional_derivative_fd<T>(gradient_at, theta, v, FdOptions<T>(FdScheme::central, T(h))).value,
+                            truth);
+    } catch (const error&) {
+      // h below half an ulp of θ (θ + h = θ): no difference can be formed at this step.
+    }
+    err.push_back(e);
+  }
+  std::size_t best = grid.size();
+  for (std::size_t i = 0; i < grid.size(); ++i)
+    if (std::isfinite(err[i]) && (best == grid.size() || err[i] < err[best])) best = i;
+  json fd;
+  fd["scheme"] = "central";
+  fd["order"] = 2;
+  json errors = json::array();
+  for (double e : err) errors.push_back(number(e));
+  fd["error"] = std::move(errors);
+  fd["best_h"] = best < grid.size() ? number(grid[best]) : json(nullptr);
+  fd["best_error"] = best < grid.size() ? number(err[best]) : json(nullptr);
+  // As for a first derivative: truncation C h² against round-off ≈ u/h, least near h* = u^(1/3).
+  const double h_star = std::cbrt(u);
+  fd["theory_h"] = number(h_star);
+  fd["theory_error"] = number(std::pow(u, 2.0 / 3));
+  fd["slope_truncation"] = number(loglog_slope(grid, err, 10 * h_star, 1000 * h_star));
+  fd["slope_roundoff"] = number(loglog_slope(grid, err, h_star / 1000, h_star / 10));
+  json hs = json::array();
+  for (double s : grid) hs.push_back(s);
+  r["h"] = std::move(hs);
+  r["fd"] = std::move(fd);
+  return r;
+}
+
 // ---- verification ------------------------------------------------------------------------------
 
 json verification(const json& params, const ReportOptions& o) {
@@ -707,6 +823,11 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
       lw["precision"] = p;
       add("layerwise", std::move(lw));
     }
+    for (const auto& p : precisions) {
+      json so = model;
+      so["precision"] = p;
+      add("second_order", std::move(so));
+    }
     add("verification", model);
     return items;
   }
@@ -736,6 +857,9 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
                          {"depth", d},
                          {"model", model_spec_to_json(deep_spec(a, w, d))},
                          {"product_at", json::array({2 * d})}});
+
+  for (const auto& p : precisions)
+    add("second_order", {{"subject", "example network"}, {"precision", p}, {"model", model_spec_to_json(example_spec())}});
 
   std::vector<std::string> layer_types =
       o.quick ? std::vector<std::string>{"dense", "relu", "tanh", "softmax"} : layer_type_names();
@@ -769,6 +893,9 @@ json compute(const WorkItem& item, const ReportOptions& o) {
   if (item.kind == "backprop") return backprop(item.params, o);
   if (item.kind == "layerwise")
     return item.params.at("precision") == "float" ? layerwise<float>(item.params, o) : layerwise<double>(item.params, o);
+  if (item.kind == "second_order")
+    return item.params.at("precision") == "float" ? second_order<float>(item.params, o)
+                                                  : second_order<double>(item.params, o);
   if (item.kind == "verification") return verification(item.params, o);
   throw error("report: unknown work item '" + item.kind + "'");
 }
