@@ -62,4 +62,33 @@ decltype(auto) with_precision(const std::string& precision, F&& f) {
   throw input_error("unknown precision '" + precision + "' (known: float, double, mp100)");
 }
 
+/// The names --precision accepts where the 16-bit rungs are offered too (gradient, verify, compare).
+inline const std::vector<std::string>& precision_names_16() {
+  static const std::vector<std::string> names{"float", "double", "mp100", "bf16", "fp16"};
+  return names;
+}
+
+/// with_precision, and bf16/fp16.
+template <class F>
+decltype(auto) with_precision_16(const std::string& precision, F&& f) {
+  if (precision == "bf16") return f(bf16{});
+  if (precision == "fp16") return f(fp16{});
+  if (precision == "float" || precision == "double" || precision == "mp100")
+    return with_precision(precision, std::forward<F>(f));
+  throw input_error("unknown precision '" + precision + "' (known: float, double, mp100, bf16, fp16)");
+}
+
+/// --accumulate: how the 16-bit rungs' matrix products add up ("same": in the 16-bit format, the
+/// default; "float": in float, rounded once, as mixed-precision training does).
+inline void add_accumulate_option(CLI::App* app, std::string& accumulate) {
+  app->add_option("--accumulate", accumulate,
+                  "bf16/fp16 matrix products: 'same' rounds every product and sum to the 16-bit format, "
+                  "'float' sums in float and rounds once (mixed precision)")
+      ->check(CLI::IsMember({"same", "float"}))
+      ->capture_default_str();
+}
+inline Accumulation accumulation_of(const std::string& accumulate) {
+  return accumulate == "float" ? Accumulation::float_ : Accumulation::same;
+}
+
 }  // namespace bpcheck::cli

@@ -16,7 +16,7 @@ namespace bpcheck::cli {
 namespace {
 
 struct CompareCommandOptions {
-  std::string model, params, data, gradient, hvp, vector, precision, json, junit;
+  std::string model, params, data, gradient, hvp, vector, precision, json, junit, accumulate = "same";
   std::uint64_t seed = 42;
   int jobs = 0;
   bool strict = false, allow_less_accurate = false;
@@ -40,7 +40,8 @@ Command add_compare_command(CLI::App& parent) {
   app->add_option("--vector", o->vector, "the vector V of --hvp's H V, in the gradient format")->needs(hvp);
   app->add_option("--precision", o->precision,
                   "the precision the gradient was computed in (default: the document's \"precision\")")
-      ->check(CLI::IsMember({"float", "double"}));
+      ->check(CLI::IsMember({"float", "double", "bf16", "fp16"}));
+  add_accumulate_option(app, o->accumulate);
   app->add_option("--json", o->json, "also write the comparison as JSON to FILE");
   app->add_option("--junit", o->junit, "also write the comparison as JUnit XML to FILE");
   auto* allow = app->add_flag("--allow-less-accurate", o->allow_less_accurate,
@@ -64,6 +65,7 @@ Command add_compare_command(CLI::App& parent) {
             options.seed = o->seed;
             options.allow_less_accurate = o->allow_less_accurate;
             options.jobs = o->jobs;
+            options.accumulation = accumulation_of(o->accumulate);
             options.gradient_file = o->hvp.empty() ? o->gradient : o->hvp;
             const bool second = !o->hvp.empty();  // H V (bpcheck/verify/hvp.hpp) rather than a gradient
             const GradientComparison c =

@@ -11,7 +11,7 @@ namespace bpcheck::cli {
 namespace {
 
 struct GradientOptions {
-  std::string model, params, data, precision;
+  std::string model, params, data, precision, accumulate = "same";
   std::uint64_t seed = 42;
 };
 
@@ -33,6 +33,7 @@ int gradient_in(const GradientOptions& o, std::ostream& out) {
   else
     read_parameters(net, o.params);
   const Batch<T> batch = o.data.empty() ? generate_batch(net, o.seed) : read_batch(net, o.data);
+  const AccumulationScope accumulation(accumulation_of(o.accumulate));
   const auto json = gradient_to_json(net, net.gradient(batch.inputs, batch.targets));
   out << json.dump(2) << '\n';
   return 0;
@@ -50,12 +51,15 @@ Command add_gradient_command(CLI::App& parent) {
   app->add_option("--data", o->data, "data JSON file (default: 4 samples generated from the seed)");
   app->add_option("--precision", o->precision, "the rung to compute in")
       ->required()
-      ->check(CLI::IsMember(precision_names()));
+      ->check(CLI::IsMember(precision_names_16()));
+  add_accumulate_option(app, o->accumulate);
   app->add_option("--seed", o->seed, "seed for generated parameters and data")
       ->check(seed_check())
       ->capture_default_str();
   return {app, [o](std::ostream& out) {
-            return with_precision(o->precision, [&](auto tag) { return gradient_in<decltype(tag)>(*o, out); });
+            if (o->accumulate != "same" && o->precision != "bf16" && o->precision != "fp16")
+              throw input_error("--accumulate applies to the 16-bit precisions (bf16, fp16) only");
+            return with_precision_16(o->precision, [&](auto tag) { return gradient_in<decltype(tag)>(*o, out); });
           }};
 }
 

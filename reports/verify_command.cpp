@@ -48,7 +48,7 @@ struct VerifyCommandOptions {
   int threads = 0;
   int order = 1;
   double time_limit = VerifyOptions{}.time_limit;
-  std::string shard, shard_out;
+  std::string shard, shard_out, accumulate = "same";
   std::vector<std::string> parts;
   std::string merge_json, merge_junit;
 };
@@ -155,13 +155,17 @@ std::pair<NetworkSubject, VerifyOptions> subject_and_options(const VerifyCommand
   options.threads = o.threads;
   options.time_limit = o.time_limit;
   options.order = o.order;
+  options.accumulation = accumulation_of(o.accumulate);
+  if (o.accumulate != "same" && std::find(o.precisions.begin(), o.precisions.end(), "bf16") == o.precisions.end() &&
+      std::find(o.precisions.begin(), o.precisions.end(), "fp16") == o.precisions.end())
+    throw input_error("--accumulate applies to the 16-bit precisions (bf16, fp16) only");
   return {std::move(subject), std::move(options)};
 }
 
 /// Everything a run's results depend on, for a shard file: parts of runs that differ in any of it
 /// are refused by merge. Threads are left out (the results do not depend on them).
 nlohmann::json verify_run_identity(const VerifyCommandOptions& o, const NetworkSubject& subject, const VerifyOptions& options) {
-  return {{"model", nlohmann::json(model_spec_to_json(subject.spec))},
+  nlohmann::json identity = {{"model", nlohmann::json(model_spec_to_json(subject.spec))},
           {"parameters", subject.parameters ? nlohmann::json(json_fingerprint(*subject.parameters)) : nlohmann::json()},
           {"data", subject.data ? nlohmann::json(json_fingerprint(*subject.data)) : nlohmann::json()},
           {"seed", options.seed},
@@ -176,6 +180,8 @@ nlohmann::json verify_run_identity(const VerifyCommandOptions& o, const NetworkS
           {"order", options.order},
           {"no_timings", o.no_timings},
           {"units", network_unit_count(subject, options)}};
+  if (o.accumulate != "same") identity["accumulate"] = o.accumulate;  // absent: the default, as before
+  return identity;
 }
 
 /// The table, the JSON and JUnit files and the exit code of a finished run.
@@ -266,8 +272,9 @@ Command add_verify_command(CLI::App& parent) {
   app->add_option("--data", o->data, "data JSON file (default: a batch generated from the seed)");
   app->add_option("--precision", o->precisions, "rungs to judge, comma separated (mp100 is always the reference)")
       ->delimiter(',')
-      ->check(CLI::IsMember(precision_names()))
+      ->check(CLI::IsMember(precision_names_16()))
       ->capture_default_str();
+  add_accumulate_option(app, o->accumulate);
   app->add_option("--junit", o->junit, "also write the results as JUnit XML to FILE");
   app->add_option("--json", o->json, "also write the results as JSON to FILE");
   app->add_option("--seed", o->seed, "seed for generated parameters, data and check points")

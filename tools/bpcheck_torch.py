@@ -128,7 +128,7 @@ def check_gradients(model, loss, batch, precision="double", bpcheck=None, strict
     the documents in; json_out: a file for compare's JSON. The model itself is not changed (a copy in
     the precision is exported and differentiated, on one CPU thread)."""
     if precision not in tb.DTYPES:
-        raise ValueError(f"precision {precision!r}: 'float' or 'double'")
+        raise ValueError(f"precision {precision!r}: 'float', 'double' or 'bf16'")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same sums in the same order on every run
     try:

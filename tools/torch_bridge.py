@@ -1,11 +1,12 @@
 """PyTorch ↔ bpcheck: export an nn.Module (any that torch.fx traces), its loss and a batch as bpcheck's
 documents, write PyTorch's own gradient in bpcheck's gradient format, and let `bpcheck compare` judge it.
 
-  python3 tools/torch_bridge.py check MODEL.py [--precision float|double] [--device cpu|cuda|auto]
+  python3 tools/torch_bridge.py check MODEL.py [--precision float|double|bf16] [--device cpu|cuda|auto]
                                      [--out DIR] [--strict] [--json FILE] [--bpcheck PATH]
       MODEL.py defines `model` (an nn.Module), `loss` (an nn loss module) and `batch`
       ((inputs, targets)). Exports them, computes PyTorch's gradient in the precision (float32 or
-      float64), runs `bpcheck compare`, prints the verdict of every parameter under its PyTorch name
+      float64, or bfloat16 parameters and inputs, judged as `compare --precision bf16 --accumulate float`:
+      PyTorch's bf16 matrix products add up in float), runs `bpcheck compare`, prints the verdict of every parameter under its PyTorch name
       and exits with compare's code (0 right, 1 wrong, 2 bad input; 2 also for a node that does not
       map, named with its source line and the reason). A thin layer over bpcheck_torch.check_gradients.
   python3 tools/torch_bridge.py export MODEL.py --out DIR [--precision float|double] [--device ...]
@@ -112,7 +113,7 @@ def value_text(v, precision="double"):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return f"{v:.9g}" if precision == "float" else repr(v)
+    return f"{v:.9g}" if precision in ("float", "bf16") else repr(v)  # a bf16 value is a float exactly
 
 
 def _refuse(k, m, why):
@@ -405,7 +406,7 @@ def split_batch(batch):
     return inputs, targets
 
 
-DTYPES = {"float": torch.float32, "double": torch.float64}
+DTYPES = {"float": torch.float32, "double": torch.float64, "bf16": torch.bfloat16}
 
 
 def prepare(model, loss, batch, precision, device="cpu"):
@@ -982,6 +983,8 @@ def compare(paths, precision, bpcheck=None, strict=False, json_out=None):
     """Runs `bpcheck compare` on exported files; returns the completed process (stdout, stderr, returncode)."""
     cmd = [find_bpcheck(bpcheck), "compare", "--model", paths["model"], "--params", paths["params"],
            "--data", paths["data"], "--gradient", paths["gradient"], "--precision", precision]
+    if precision == "bf16":
+        cmd += ["--accumulate", "float"]  # PyTorch's bf16 matrix products sum in float (mixed precision)
     if strict:
         cmd.append("--strict")
     if json_out:
@@ -1016,7 +1019,8 @@ def main(argv=None):
     for name in ("check", "export", "hvp"):
         p = sub.add_parser(name)
         p.add_argument("model_file")
-        p.add_argument("--precision", choices=("float", "double"), default="double")
+        p.add_argument("--precision", choices=("float", "double") if name == "hvp" else ("float", "double", "bf16"),
+                       default="double")
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
         p.add_argument("--out", help="folder for the documents (check, hvp: a temporary one by default)",
                        required=(name == "export"))

@@ -775,10 +775,11 @@ GradientComparison compare_gradient(const NetworkSubject& subject, const nlohman
   }
   const std::string p = precision.empty() ? stated : precision;
   if (p.empty())
-    throw input_error(where + ": no 'precision' in the gradient: give --precision float or double");
-  if (p != "float" && p != "double")
+    throw input_error(where + ": no 'precision' in the gradient: give --precision float, double, bf16 or fp16");
+  if (p != "float" && p != "double" && p != "bf16" && p != "fp16")
     throw input_error((precision.empty() ? where + ": " : std::string()) + "precision '" + text_excerpt(p) +
-                      "': a gradient is judged in float or double (mp100 is the truth it is compared with)");
+                      "': a gradient is judged in float, double, bf16 or fp16 (mp100 is the truth it is compared "
+                      "with)");
   if (!stated.empty() && stated != p)
     throw input_error(where + ": the gradient says it was computed in " + text_excerpt(stated) + ", not in " + p);
   check_model_memory(subject.spec, sizeof(mp100), scalar_name<mp100>(), "model");
@@ -790,6 +791,11 @@ GradientComparison compare_gradient(const NetworkSubject& subject, const nlohman
     if (!l.is_string() && !l.is_number()) throw input_error(where + ": 'loss' must be a number or a decimal string");
     given_loss = l.is_string() ? l.get<std::string>() : l.dump();
   }
+  if (options.accumulation != Accumulation::same && p != "bf16" && p != "fp16")
+    throw input_error("--accumulate applies to the 16-bit precisions (bf16, fp16) only, not to " + p);
+  const AccumulationScope accumulation(options.accumulation);  // bpcheck's own backprop in bf16/fp16
+  if (p == "bf16") return compare_on<bf16>(subject, given, given_loss, options);
+  if (p == "fp16") return compare_on<fp16>(subject, given, given_loss, options);
   return p == "float" ? compare_on<float>(subject, given, given_loss, options)
                       : compare_on<double>(subject, given, given_loss, options);
 }

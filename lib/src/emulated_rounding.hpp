@@ -16,10 +16,13 @@ class EmulatedRounding {
     rung_numbers  ///< the same, but results IEEE arithmetic leaves exact stay (float, double)
   };
   /// `tiny`: the spacing of the rung's subnormal numbers (std::numeric_limits<T>::denorm_min()), so that
-  /// underflow rounds as in T; 0 leaves it out.
-  EmulatedRounding(const mp100& u, std::uint64_t seed, const mp100& tiny = 0, Model model = Model::relative)
+  /// underflow rounds as in T; 0 leaves it out. `overflow`: the rung's overflow threshold
+  /// (overflow_threshold<T>(), rounding_bound.hpp), so that overflow happens as in T; 0 leaves it out.
+  EmulatedRounding(const mp100& u, std::uint64_t seed, const mp100& tiny = 0, Model model = Model::relative,
+                   const mp100& overflow = 0)
       : saved_(emulated_detail::state()) {
     emulated_detail::State s{u, tiny, seed};
+    s.huge = overflow;
     // u = 2^−p for a rung of p significant bits (float: 2⁻²⁴, 24 bits)
     if (model == Model::rung_numbers && u > 0) s.bits = long(round(-log2(u)).convert_to<double>());
     emulated_detail::state() = s;

@@ -42,6 +42,14 @@ constexpr double min_normal() {
     return double(std::numeric_limits<T>::min());
 }
 
+/// The smallest magnitude that rounds to ±∞ on rung T (to nearest): its largest number plus half a
+/// unit in its last place (fp16: 65520, float: (2 − 2⁻²⁴) 2¹²⁷).
+template <class T>
+mp100 overflow_threshold() {
+  using L = std::numeric_limits<T>;
+  return scalar_cast<mp100>(L::max()) + ldexp(mp100(1), L::max_exponent - 1 - L::digits);
+}
+
 /// The absolute floor under a bound, for results that leave T's normal range: K · min_normal<T>() ·
 /// terms · scale, in mp100.
 template <class T>
@@ -60,6 +68,8 @@ std::vector<int> taylor_ladder() {
     for (int k = 1; k <= 14; ++k) ks.push_back(k);
   else if constexpr (std::is_same_v<T, double>)
     for (int k = 1; k <= 34; ++k) ks.push_back(k);
+  else if constexpr (is_float16_v<T>)  // as float's ladder, for p = 8 or 11 bits: 2⁻¹ … 2⁻⁵ or 2⁻⁷
+    for (int k = 1; k <= std::numeric_limits<T>::digits * 3 / 5 + 1; ++k) ks.push_back(k);
   else
     for (int k = 10; k <= 60; k += 10) ks.push_back(k);
   return ks;

@@ -26,7 +26,7 @@ namespace {
 AnyLayerFactory registry_factory(const LayerSpec& spec, Index input_size) {
   (void)make_layer<double>(spec, input_size);
   return AnyLayerFactory([spec, input_size]<class T>(rung<T>) { return make_layer<T>(spec, input_size); },
-                         AnyLayerFactory::without_emulation);
+                         AnyLayerFactory::without_emulation, AnyLayerFactory::with_float16);
 }
 
 /// Whether every entry of M is finite (any rung).
@@ -171,11 +171,23 @@ std::vector<VerificationReport> verify_network_units(const NetworkSubject& subje
   const auto on_double = double_parse.get();
   if (mp_error) std::rethrow_exception(mp_error);
   auto network_mp = std::move(*parsed_mp);
+  // The 16-bit rungs only when asked for: an fp16 network refuses parameters or data beyond 65504.
+  const auto wanted = [&options](const char* p) {
+    return std::find(options.precisions.begin(), options.precisions.end(), p) != options.precisions.end();
+  };
+  std::optional<std::pair<Network<bf16>, Batch<bf16>>> on_bf16;
+  std::optional<std::pair<Network<fp16>, Batch<fp16>>> on_fp16;
+  if (wanted("bf16")) on_bf16.emplace(network_on(rung<bf16>{}));
+  if (wanted("fp16")) on_fp16.emplace(network_on(rung<fp16>{}));
   const auto parsed = [&]<class R>(rung<R>) -> const std::pair<Network<R>, Batch<R>>& {
     if constexpr (std::is_same_v<R, float>)
       return on_float;
     else if constexpr (std::is_same_v<R, double>)
       return on_double;
+    else if constexpr (std::is_same_v<R, bf16>)
+      return *on_bf16;
+    else if constexpr (std::is_same_v<R, fp16>)
+      return *on_fp16;
     else
       return network_mp;
   };
@@ -247,6 +259,8 @@ std::vector<VerificationReport> verify_network_units(const NetworkSubject& subje
         };
         if (precision == "float") locate(rung<float>{});
         if (precision == "double") locate(rung<double>{});
+        if (precision == "bf16") locate(rung<bf16>{});
+        if (precision == "fp16") locate(rung<fp16>{});
       }
       // Second order of the loss in θ (hvp_impl.hpp), listed with the network's own checks.
       if (options.order == 2)

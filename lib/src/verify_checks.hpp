@@ -103,12 +103,15 @@ struct RungContext {
     if (!forward_mode_T) {
       forward_mode_T.emplace();
       try {
-        auto f = dual_forward(make(rung<dual<T>>{}));
-        const Vector<T> theta = vector_cast<T>(s.p.theta);
-        const Matrix<T> D =
-            s.truth.full ? joint_jacobian<T>(f, X, theta) : joint_jvp<T>(f, X, theta, s.truth.V.template cast<T>());
+        // on the rung's own (rounded) X and θ; forward_rung_t<T>: float for the 16-bit rungs
+        using R = forward_rung_t<T>;
+        auto f = dual_forward(make(rung<dual<R>>{}));
+        const Vector<R> theta = vector_cast<R>(vector_cast<T>(s.p.theta));
+        const Matrix<R> XR = matrix_cast<R>(X);
+        const Matrix<R> D = s.truth.full ? joint_jacobian<R>(f, XR, theta)
+                                         : joint_jvp<R>(f, XR, theta, s.truth.V.template cast<R>());
         using std::isfinite;
-        if (std::all_of(D.data(), D.data() + D.size(), [](const T& d) { return isfinite(value_of(d)); }))
+        if (std::all_of(D.data(), D.data() + D.size(), [](const R& d) { return isfinite(value_of(d)); }))
           *forward_mode_T = matrix_cast<mp100>(D);
       } catch (const std::exception&) {
         // a rung whose forward mode throws offers no reference: the first verdict stands
@@ -138,13 +141,17 @@ struct RungContext {
       if (is_mp) emulated_runs->scale = u_T / unit;
       // T's gradual underflow, which a relative δ cannot show (a softmax output of 1e-44 in float keeps
       // one digit); none in mp100, whose range the verifier does not leave.
-      mp100 subnormal_spacing(0);
-      if constexpr (!is_mp) subnormal_spacing = scalar_cast<mp100>(std::numeric_limits<T>::denorm_min());
+      mp100 subnormal_spacing(0), overflow(0);
+      if constexpr (!is_mp) {
+        subnormal_spacing = scalar_cast<mp100>(std::numeric_limits<T>::denorm_min());
+        overflow = overflow_threshold<T>();  // fp16's 65520: an intermediate beyond it is ∞ there too
+      }
       const Vector<mp100> theta_T = vector_cast<mp100>(vector_cast<T>(s.p.theta));
       const Matrix<Emulated> Xe = matrix_cast<Emulated>(X), Ue = matrix_cast<Emulated>(U);
       for (int k = 0; k < tolerances.emulation_runs; ++k) {
         EmulatedRounding rounding(unit, s.seed * 0x9e3779b97f4a7c15ULL + std::uint64_t(k) + 1, subnormal_spacing,
-                                  is_mp ? EmulatedRounding::Model::relative : EmulatedRounding::Model::rung_numbers);
+                                  is_mp ? EmulatedRounding::Model::relative : EmulatedRounding::Model::rung_numbers,
+                                  overflow);
         try {
           check_deadline();
           const auto layer = build_on<Emulated>(make, theta_T);
@@ -970,8 +977,10 @@ CheckResult check_dot_product(RungContext<T, Make>& c, typename RungContext<T, M
       rhs = dot_mp(bw.g, s.p.v);
     } else {
       const Matrix<T> v = matrix_cast<T>(Matrix<mp100>(s.p.v));
-      auto forward_mode = dual_forward(c.make(rung<dual<T>>{}));
-      Jv = joint_jvp<T>(forward_mode, c.X, vector_cast<T>(s.p.theta), v);
+      using R = forward_rung_t<T>;  // float for the 16-bit rungs, on their rounded X, θ and v
+      auto forward_mode = dual_forward(c.make(rung<dual<R>>{}));
+      Jv = matrix_cast<T>(Matrix<R>(joint_jvp<R>(forward_mode, matrix_cast<R>(c.X),
+                                                 vector_cast<R>(vector_cast<T>(s.p.theta)), matrix_cast<R>(v))));
       lhs = vec(c.U).dot(Jv.col(0));
       rhs = bw.g.dot(v.col(0));
     }
@@ -1096,7 +1105,7 @@ CheckResult check_dot_product(RungContext<T, Make>& c, typename RungContext<T, M
     ev.oracle_trouble = !c.is_mp;
     const mp100 exact_scale = exact_dot_product_scale(c);
     ev.oracle_trouble_reason =
-        exact_scale > mp100(std::numeric_limits<T>::max())
+        exact_scale > scalar_cast<mp100>(std::numeric_limits<T>::max())
             ? fmt::format("forward mode overflows {}: the exact terms of uᵀ(Jv) reach {:.3g}, beyond its range ({})",
                           c.prec, to_double(exact_scale), e.what())
             : fmt::format("forward mode in {} throws ({})", c.prec, e.what());
@@ -1344,13 +1353,16 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
       std::optional<double> own_order;
       if (!c.is_mp && !(ok && std::abs(exact_order - scope.r.value) <= c.tolerances.taylor_order_match)) {
         try {
-          auto forward_mode = dual_forward(c.make(rung<dual<T>>{}));
-          const Vector<T> theta = vector_cast<T>(s.p.theta);
+          using R = forward_rung_t<T>;  // float for the 16-bit rungs, on their rounded X and θ
+          auto forward_mode = dual_forward(c.make(rung<dual<R>>{}));
+          const Vector<R> theta = vector_cast<R>(vector_cast<T>(s.p.theta));
+          const Matrix<R> XR = matrix_cast<R>(c.X);
           std::vector<double> ro;
           for (std::size_t i = hs.size() - m; i < hs.size(); ++i) {
             const auto st = std::find_if(steps.begin(), steps.end(), [&](const Step& x) { return x.k == ks[i]; });
             const Matrix<T> d = Vector<T>(st->zz - z);
-            const Vector<mp100> Jd = vector_cast<mp100>(Vector<T>(joint_jvp<T>(forward_mode, c.X, theta, d).col(0)));
+            const Vector<mp100> Jd =
+                vector_cast<mp100>(Vector<R>(joint_jvp<R>(forward_mode, XR, theta, matrix_cast<R>(d)).col(0)));
             const mp100 r = abs(mp100(st->phi - scalar_cast<mp100>(phi0) - u.dot(Jd)));
             using boost::multiprecision::isfinite;
             if (r == 0 || !isfinite(r)) throw error("no remainder");
@@ -1485,6 +1497,28 @@ template <class T, class Make>
 bool checks_on_rung(Make& make, PointState& s, const VerifyOptions& opt, Collector& out, bool reference_wrong,
                     bool judge_only = false, bool* own_range_exceeded = nullptr) {
   RungContext<T, Make> c{make, s, opt, reference_wrong};
+  const AccumulationScope accumulation(opt.accumulation);  // the 16-bit rungs' products (float16.hpp)
+  if constexpr (!std::is_same_v<T, mp100>) {
+    // A point beyond the rung's range (wide_range's 1e8 in fp16, whose largest number is 65504) is no
+    // point of the rung: its checks there are not evaluated, and say why.
+    using std::isfinite;
+    const auto finite = [](const auto& M) {
+      return std::all_of(M.data(), M.data() + M.size(), [](const T& x) { return isfinite(x); });
+    };
+    if (!finite(c.X) || !finite(c.U) || !finite(Vector<T>(vector_cast<T>(s.p.theta)))) {
+      CheckScope scope("range", s.subject, c.prec, s.seed);
+      Evidence e;
+      e.what = "the point";
+      e.oracle_trouble = true;
+      e.oracle_trouble_reason =
+          fmt::format("the point's inputs or parameters lie beyond {}'s range (its largest number is {:.6g}), so "
+                      "there is no {} computation at it",
+                      c.prec, double(std::numeric_limits<T>::max()), c.prec);
+      apply(scope.r, judge(e, c.tolerances));
+      if (!judge_only) out.add(scope.done());
+      return false;
+    }
+  }
   if constexpr (!std::is_same_v<T, mp100>) {
     if (s.truth.full) {  // small layers: measured up front (see RungContext::conditioning_measured)
       const Clock::time_point start = Clock::now();

@@ -35,8 +35,8 @@ inline void validate_options(const VerifyOptions& opt) {
     throw input_error("verify: the time limit must be a number of seconds ≥ 0 (0: none)");
   if (opt.batch <= 0 && !opt.inputs) throw input_error("verify: batch must be positive");
   for (const auto& p : opt.precisions)
-    if (p != "float" && p != "double" && p != "mp100")
-      throw input_error("verify: unknown precision '" + p + "' (known: float, double, mp100)");
+    if (p != "float" && p != "double" && p != "mp100" && p != "bf16" && p != "fp16")
+      throw input_error("verify: unknown precision '" + p + "' (known: float, double, mp100, bf16, fp16)");
   for (const auto& d : opt.distributions)
     if (std::find(point_distributions().begin(), point_distributions().end(), d) == point_distributions().end())
       throw input_error("verify: unknown input distribution '" + d +
@@ -432,6 +432,8 @@ class Subject {
     if (s.truth.full) outcome.out.add(check_oracles(make, s, mp100_wrong));
     if (wants("float")) checks_on_rung<float>(make, s, opt, outcome.out, mp100_wrong);
     if (wants("double")) checks_on_rung<double>(make, s, opt, outcome.out, mp100_wrong);
+    if (wants("bf16")) checks_on_rung<bf16>(make, s, opt, outcome.out, mp100_wrong);
+    if (wants("fp16")) checks_on_rung<fp16>(make, s, opt, outcome.out, mp100_wrong);
     // Second order for a layer (a network's loss, LossLayer, is not a layer factory).
     if constexpr (std::is_same_v<std::remove_const_t<Make>, AnyLayerFactory>)
       if (opt.order == 2) second_order_checks(make, s, opt, outcome.out, index_input, wants);

@@ -18,7 +18,8 @@
 // Run a few times with different seeds, the same code shows how far its own rounding can move its
 // result: the cancellation inside a user's formula (1 + erf(x) at negative x, log Σ eˣ next to x,
 // x − mean) that no perturbation of its inputs shows. The range is mp100's: overflow is not emulated
-// (it stays the rung's own).
+// (it stays the rung's own), unless the scope gives the rung's overflow threshold: then a result
+// beyond it becomes ±∞, as fp16's exp(12) does.
 //
 // Why our own type and not a Boost.Multiprecision backend: a backend's transcendental functions
 // default to series built from its own (then perturbed) arithmetic, far slower and rounding like no
@@ -44,6 +45,7 @@ struct State {
   mp100 tiny = 0;
   std::uint64_t stream = 0;
   long bits = 0;  ///< the rung's significand, −log₂ u (24 for float's 2⁻²⁴); 0 for the relative δ model
+  mp100 huge = 0;  ///< results this large round to ±∞ (the rung's overflow threshold; 0: none)
 };
 inline State& state() {
   thread_local State s;
@@ -77,6 +79,7 @@ inline mp100 rounded(mp100 x, bool inexact) {
   if (s.bits > 0 && (x == 0 || (!inexact && representable(x, s)))) return x;
   x += x * (s.u * next_symmetric(s));
   if (s.tiny != 0) x += s.tiny * (next_symmetric(s) / 2);
+  if (s.huge != 0 && abs(x) >= s.huge) return x > 0 ? std::numeric_limits<mp100>::infinity() : -std::numeric_limits<mp100>::infinity();
   return x;
 }
 /// f() in mp100, rounded as emulated; MPFR's inexact flag, cleared before f, says whether mp100 rounded.

@@ -6,7 +6,8 @@
 //   std::string s = bpcheck::to_string(T(1) / 3);            // all 100+ digits
 //   double d = bpcheck::scalar_cast<double>(T(1) / 3);       // moves between rungs
 //
-// Rungs: float, double, mp100 (100 decimal digits), and dual<T> = Dual<T, dual_width> over each.
+// Rungs: float, double, mp100 (100 decimal digits), and dual<T> = Dual<T, dual_width> over each; the
+// 16-bit rungs bf16 and fp16 (float16.hpp) on their own, without duals.
 //
 // mp100 is MPFR with 100 decimal digits, limbs on the stack, expression templates off (Eigen needs
 // plain value types). Layer code is dominated by transcendental functions (tanh, erf, exp), where
@@ -25,6 +26,7 @@
 
 #include "bpcheck/dual.hpp"
 #include "bpcheck/error.hpp"
+#include "bpcheck/float16.hpp"
 
 namespace bpcheck {
 
@@ -85,6 +87,20 @@ struct scalar_traits<mp100> {
   static constexpr int print_digits = std::numeric_limits<mp100>::max_digits10;
   static mp100 epsilon() { return std::numeric_limits<mp100>::epsilon(); }
 };
+/// bf16 (u = 2⁻⁸, float's range) and fp16 (u = 2⁻¹¹, largest 65504, subnormal spacing 2⁻²⁴): the
+/// verifier reads their u, significand and range from here (numeric_limits) like any rung's.
+template <class F>
+struct scalar_traits<Float16<F>> {
+  using real = Float16<F>;
+  static constexpr bool is_dual = false;
+  static constexpr const char* name = std::is_same_v<F, Eigen::bfloat16> ? "bf16" : "fp16";
+  static constexpr int print_digits = std::is_same_v<F, Eigen::bfloat16> ? 4 : 5;  // max_digits10
+  static Float16<F> epsilon() { return std::numeric_limits<Float16<F>>::epsilon(); }
+  /// Forward mode (the verifier's dual-number references on the rung) runs in float, on the rung's
+  /// rounded values: a dual<bf16> would double the build for a reference that only needs the format's
+  /// inputs, not its arithmetic.
+  using forward_mode = float;
+};
 template <class T, int N>
 struct scalar_traits<Dual<T, N>> {
   using real = T;  // the rung a dual number rides on
@@ -96,6 +112,20 @@ struct scalar_traits<Dual<T, N>> {
 /// The real rung under a scalar: T for float/double/mp100, T for Dual<T, N>.
 template <class T>
 using real_t = typename scalar_traits<T>::real;
+
+/// The rung the verifier's forward-mode references (dual numbers) run on for T: T itself, or what
+/// scalar_traits<T>::forward_mode names (float for the 16-bit rungs).
+template <class T>
+struct forward_rung_of {
+  using type = T;
+};
+template <class T>
+  requires requires { typename scalar_traits<T>::forward_mode; }
+struct forward_rung_of<T> {
+  using type = typename scalar_traits<T>::forward_mode;
+};
+template <class T>
+using forward_rung_t = typename forward_rung_of<T>::type;
 
 /// Names the rungs in messages and JSON: "float", "double", "mp100", "dual<double>".
 template <class T>
@@ -121,13 +151,41 @@ const real_t<T>& value_of(const T& x) {
     return x;
 }
 
-/// Converts between real rungs (float ↔ double ↔ mp100); lifts a real into a dual with zero tangent.
+/// x rounded once to the 16-bit format F (to nearest, ties to even; fp16's subnormals and overflow to ∞).
+template <class F>
+Float16<F> round_to_float16(const mp100& x) {
+  if (!boost::multiprecision::isfinite(x)) return Float16<F>(x.convert_to<float>());
+  mp100 r = x;
+  if (abs(x) < mp100(float(std::numeric_limits<F>::min()))) {
+    // below the normal range the format's numbers are the multiples of its smallest subnormal
+    const mp100 tiny(float(std::numeric_limits<F>::denorm_min()));
+    r /= tiny;
+    mpfr_rint(r.backend().data(), r.backend().data(), MPFR_RNDN);
+    r *= tiny;
+    return Float16<F>(F(r.convert_to<float>()));
+  }
+  mpfr_t t;
+  mpfr_init2(t, std::numeric_limits<F>::digits);
+  mpfr_set(t, r.backend().data(), MPFR_RNDN);
+  const float f = mpfr_get_flt(t, MPFR_RNDN);  // exact, or ∞ beyond float
+  mpfr_clear(t);
+  return Float16<F>(F(f));  // exact, or ∞ beyond the format's largest number
+}
+
+/// Converts between real rungs (float ↔ double ↔ mp100, and to and from bf16/fp16, rounding once);
+/// lifts a real into a dual with zero tangent.
 template <class To, class From>
 To scalar_cast(const From& x) {
   if constexpr (std::is_same_v<To, From>)
     return x;
   else if constexpr (scalar_traits<From>::is_dual)
     return scalar_cast<To>(x.v);
+  else if constexpr (is_float16_v<From>)
+    return scalar_cast<To>(x.value());
+  else if constexpr (is_float16_v<To> && (std::is_same_v<From, double> || std::is_same_v<From, mp100>))
+    return round_to_float16<typename To::storage>(mp100(x));
+  else if constexpr (is_float16_v<To>)
+    return To(scalar_cast<float>(x));
   else if constexpr (is_emulated_v<From>)
     return scalar_cast<To>(x.value());
   else if constexpr (is_emulated_v<To>)
@@ -157,6 +215,12 @@ std::string to_string(const T& x) {
   using R = real_t<T>;
   if constexpr (std::is_same_v<R, mp100>) {
     return r.str(scalar_traits<R>::print_digits, std::ios_base::scientific);
+  } else if constexpr (is_float16_v<R>) {
+    std::ostringstream os;
+    os.imbue(std::locale::classic());
+    os.precision(scalar_traits<R>::print_digits);
+    os << r.value();
+    return os.str();
   } else {
     std::ostringstream os;
     os.imbue(std::locale::classic());
@@ -176,6 +240,9 @@ T from_string(const std::string& s) {
     } catch (const std::exception&) {
       throw input_error("'" + s + "' is not a number");
     }
+  } else if constexpr (is_float16_v<R>) {
+    // the decimal rounded once to the format (through float it would round twice)
+    return T(scalar_cast<R>(from_string<mp100>(s)));
   } else {
     char* end = nullptr;
     const R v = std::is_same_v<R, float> ? R(std::strtof(s.c_str(), &end)) : R(std::strtod(s.c_str(), &end));
@@ -201,7 +268,11 @@ T pi() {
 #define BPCHECK_MP_RUNGS(X) \
   X(::bpcheck::mp100)       \
   X(::bpcheck::dual<::bpcheck::mp100>)
-#define BPCHECK_ALL_RUNGS(X) BPCHECK_FAST_RUNGS(X) BPCHECK_MP_RUNGS(X)
+#define BPCHECK_ALL_RUNGS(X) BPCHECK_FAST_RUNGS(X) BPCHECK_MP_RUNGS(X) BPCHECK_HALF_RUNGS(X)
+/// The 16-bit rungs: instantiated in their own unit (instantiate_half.cpp), without dual numbers.
+#define BPCHECK_HALF_RUNGS(X) \
+  X(::bpcheck::bf16)          \
+  X(::bpcheck::fp16)
 /// One entry of a family's class list (BPCHECK_<FAMILY>_CLASSES(X, T) in its header), declared extern
 /// or instantiated; variadic, since template arguments hold commas.
 #define BPCHECK_EXTERN_TEMPLATE_CLASS(...) extern template class __VA_ARGS__;

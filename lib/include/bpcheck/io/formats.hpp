@@ -96,6 +96,7 @@ nlohmann::ordered_json gradient_to_json(const Network<T>& net, const Gradient<T>
 BPCHECK_EXTERN_FORMATS(float)
 BPCHECK_EXTERN_FORMATS(double)
 BPCHECK_EXTERN_FORMATS(::bpcheck::mp100)
+BPCHECK_HALF_RUNGS(BPCHECK_EXTERN_FORMATS)
 #undef BPCHECK_EXTERN_FORMATS
 
 }  // namespace bpcheck

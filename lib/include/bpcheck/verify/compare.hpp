@@ -69,6 +69,9 @@ struct CompareOptions {
   /// mp100 for the forward sweep in absolute values, about 80 bytes each, what each activation's
   /// rounding is relative to in cond's moves). Beyond it, each activation rounds relative to its own size.
   Index sweep_limit = 1000000;
+  /// bf16/fp16: how bpcheck's own backprop in the precision adds up its matrix products (float16.hpp):
+  /// in the format (same) or in float (mixed precision, as the program judged may have run).
+  Accumulation accumulation = Accumulation::same;
 };
 
 /// One entry of a block, as the gradient document indexes it.

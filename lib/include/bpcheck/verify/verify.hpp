@@ -76,7 +76,11 @@ struct VerifyOptions {
   /// "saturation", "wide_range", "near_ties". Ignored when `inputs` are given.
   std::vector<std::string> distributions{"uniform", "saturation", "wide_range", "near_ties"};
   bool random_parameters = true;  ///< false keeps the factory's parameters
+  /// Rungs to judge: "float", "double", "mp100", and the 16-bit "bf16" and "fp16" (float16.hpp; a
+  /// factory must be wrapped AnyLayerFactory::with_float16 for them). mp100 judges in any case.
   std::vector<std::string> precisions{"float", "double", "mp100"};
+  /// How bf16/fp16 matrix products add up: in the 16-bit format (same) or in float (mixed precision).
+  Accumulation accumulation = Accumulation::same;
   bool resample_kinks = true;     ///< move a point that sits on a non-differentiable point
   int max_resamples = 8;
   /// Compare every Jacobian entry by entry, whatever its size, up to `full_jacobian_limit` entries
@@ -146,6 +150,21 @@ class AnyLayerFactory {
                [shared] { return AnyLayer<dual<mp100>>((*shared)(rung<dual<mp100>>{})); }};
   }
 
+  /// Also builds the layer on the 16-bit rungs bf16 and fp16 (float16.hpp), so that
+  /// VerifyOptions::precisions may name them; a factory without it refuses them (input_error).
+  struct with_float16_t {};
+  static constexpr with_float16_t with_float16{};
+  template <class Make>
+    requires(!std::same_as<std::remove_cvref_t<Make>, AnyLayerFactory>)
+  AnyLayerFactory(Make make, with_float16_t) : AnyLayerFactory(std::move(make)) {
+    add_float16<Make>();
+  }
+  template <class Make>
+    requires(!std::same_as<std::remove_cvref_t<Make>, AnyLayerFactory>)
+  AnyLayerFactory(Make make, without_emulation_t, with_float16_t) : AnyLayerFactory(std::move(make), without_emulation) {
+    add_float16<Make>();
+  }
+
   /// The layer on rung T.
   template <class T>
   AnyLayer<T> operator()(rung<T>) const {
@@ -158,6 +177,11 @@ class AnyLayerFactory {
   }
   /// Whether the layer builds on Emulated.
   bool emulates() const { return static_cast<bool>(emulated_); }
+  /// The layer on bf16 or fp16; throws input_error when the factory was wrapped without them.
+  AnyLayer<bf16> operator()(rung<bf16>) const { return half_maker(bf16_)(); }
+  AnyLayer<fp16> operator()(rung<fp16>) const { return half_maker(fp16_)(); }
+  /// Whether the layer builds on bf16 and fp16.
+  bool builds_float16() const { return static_cast<bool>(bf16_); }
 
  private:
   /// Whether Make builds a checkable layer on rung T; each failure explains itself in a sentence.
@@ -178,6 +202,19 @@ class AnyLayerFactory {
   std::shared_ptr<Make> shared_of() const {
     return std::static_pointer_cast<Make>(shared_);
   }
+  template <class Make>
+  void add_float16() {
+    static_assert(builds_on<Make, bf16>() && builds_on<Make, fp16>());
+    bf16_ = [shared = shared_of<Make>()] { return AnyLayer<bf16>((*shared)(rung<bf16>{})); };
+    fp16_ = [shared = shared_of<Make>()] { return AnyLayer<fp16>((*shared)(rung<fp16>{})); };
+  }
+  template <class T>
+  static const std::function<AnyLayer<T>()>& half_maker(const std::function<AnyLayer<T>()>& maker) {
+    if (!maker)
+      throw input_error("this layer factory does not build on " + scalar_name<T>() +
+                        ": wrap it as AnyLayerFactory(factory, AnyLayerFactory::with_float16) to verify it there");
+    return maker;
+  }
 
   std::shared_ptr<void> shared_;  ///< the user's factory, shared by the makers
   std::tuple<std::function<AnyLayer<float>()>, std::function<AnyLayer<double>()>, std::function<AnyLayer<mp100>()>,
@@ -185,6 +222,8 @@ class AnyLayerFactory {
              std::function<AnyLayer<dual<mp100>>()>>
       makers_;
   std::function<AnyLayer<Emulated>()> emulated_;
+  std::function<AnyLayer<bf16>()> bf16_;
+  std::function<AnyLayer<fp16>()> fp16_;
 };
 
 /// The checks of one layer factory (see the file comment), compiled once in the library.
