@@ -258,14 +258,16 @@ inline constexpr bool is_float16_v<Float16<F>> = true;
 
 }  // namespace bpcheck
 
-/// The format's limits (fp16: max 65504, min 2⁻¹⁴, denorm_min 2⁻²⁴; bf16: float's range, ε = 2⁻⁷).
+/// The format's limits (fp16: max 65504, min 2⁻¹⁴, denorm_min 2⁻²⁴, ε = 2⁻¹⁰; bf16: float's range, ε = 2⁻⁷).
+/// ε from the significand: Eigen 3.4's numeric_limits<Eigen::half>::epsilon() is 2⁻¹³, not 2⁻¹⁰.
 template <class F>
 class std::numeric_limits<bpcheck::Float16<F>> : public std::numeric_limits<F> {
   using T = bpcheck::Float16<F>;
   using L = std::numeric_limits<F>;
 
  public:
-  static T epsilon() { return T(L::epsilon()); }
+  static T epsilon() { return T(std::ldexp(1.0f, 1 - L::digits)); }
+  static T round_error() { return T(0.5f); }
   static T min() { return T(L::min()); }
   static T max() { return T(L::max()); }
   static T lowest() { return T(L::lowest()); }
@@ -273,7 +275,6 @@ class std::numeric_limits<bpcheck::Float16<F>> : public std::numeric_limits<F> {
   static T quiet_NaN() { return T(L::quiet_NaN()); }
   static T signaling_NaN() { return T(L::signaling_NaN()); }
   static T denorm_min() { return T(L::denorm_min()); }
-  static T round_error() { return T(L::round_error()); }
 };
 
 namespace Eigen {
