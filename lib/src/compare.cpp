@@ -778,8 +778,8 @@ GradientComparison compare_gradient(const NetworkSubject& subject, const nlohman
     throw input_error(where + ": no 'precision' in the gradient: give --precision float, double, bf16 or fp16");
   if (p != "float" && p != "double" && p != "bf16" && p != "fp16")
     throw input_error((precision.empty() ? where + ": " : std::string()) + "precision '" + text_excerpt(p) +
-                      "': a gradient is judged in float, double, bf16 or fp16 (mp100 is the truth it is compared "
-                      "with)");
+                      "': a gradient is judged in float or double, or in bf16 or fp16 (mp100 is the truth it "
+                      "is compared with)");
   if (!stated.empty() && stated != p)
     throw input_error(where + ": the gradient says it was computed in " + text_excerpt(stated) + ", not in " + p);
   check_model_memory(subject.spec, sizeof(mp100), scalar_name<mp100>(), "model");
