@@ -111,7 +111,7 @@ TEST_CASE("scale: the progress callback names each check as it starts", "[verify
   CHECK(taylor);
 }
 
-TEST_CASE("points: drawn from the distributions in turn, named in the report; an unknown one is refused",
+TEST_CASE("points: drawn from the distributions in turn, named in the report, an unknown one is refused",
           "[verify][scale]") {
   VerifyOptions o;
   o.input_scale = 2;
