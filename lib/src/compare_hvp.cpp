@@ -31,6 +31,7 @@
 #include "hvp_impl.hpp"
 #include "rounding_bound.hpp"
 #include "verdict.hpp"
+#include "verify_engine.hpp"
 
 namespace bpcheck {
 
@@ -45,70 +46,104 @@ Vector<mp100> lane(const Vector<dual<mp100>>& g, std::size_t l) {
   return out;
 }
 
+template <class R>
+Matrix<mp100> lanes_of(const Vector<dual<R>>& g, Index lanes) {
+  Matrix<mp100> out(g.size(), lanes);
+  for (Index l = 0; l < lanes; ++l)
+    for (Index i = 0; i < g.size(); ++i) out(i, l) = scalar_cast<mp100>(g(i).d[std::size_t(l)]);
+  return out;
+}
+
 }  // namespace
 
 namespace hvp_detail {
 
-HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
-                           const mp100& u_T, std::uint64_t seed, int jobs, bool form_terms) {
+template <class R>
+HvpMoves hvp_moves(const Network<mp100>& net, const Batch<mp100>& batch, const Matrix<mp100>& D, const mp100& u,
+                   std::uint64_t seed, int jobs) {
   using std::abs;
-  HvpReference ref;
-  const Index P = net.parameter_count();
-  const Matrix<mp100> V = v;
-  // The truth, and the moves of cond, on `jobs` threads.
-  std::vector<Vector<mp100>> moved(4);
+  HvpMoves out;
+  const Index P = net.parameter_count(), lanes = D.cols();
+  const Network<R> net_R = net.template rebind<R>();
+  const Matrix<R> X_R = matrix_cast<R>(batch.inputs), D_R = matrix_cast<R>(D);
+  const Targets<R> targets{matrix_cast<R>(batch.targets.values), batch.targets.classes};
+  const R u_R = scalar_cast<R>(u);
+  // The truth, and the moves of cond, on `jobs` threads, each under the caller's deadline (verify's).
+  std::vector<Matrix<mp100>> moved(4);
   const bool index_input = net.layer(0).input_is_index();
+  const auto deadline = verify_detail::thread_deadline();
   parallel_for(5, jobs, [&](std::size_t job) {
+    const verify_detail::DeadlineScope within(deadline);
+    verify_detail::check_deadline();
+    R loss{};
     if (job == 0) {
-      ref.h = lane(hvp_detail::dual_backprop(net, batch.inputs, batch.targets, V, {}, &ref.loss), 0);
+      out.h = lanes_of(hvp_detail::dual_backprop(net_R, X_R, targets, D_R, {}, &loss), lanes);
+      out.loss = scalar_cast<mp100>(loss);
       return;
     }
     Random rng((seed ^ 0x94d049bb133111ebULL) + job);
     const auto sign = [&rng] { return rng.symmetric() < 0 ? mp100(-1) : mp100(1); };
-    if (job <= 2) {  // θ, X and v as T reads them: each moved by a relative ±u_T
-      Network<mp100> m = net;
+    if (job <= 2) {  // θ, X and D as T reads them: each moved by a relative ±u (D lane by lane)
+      Network<R> m = net_R;
       Vector<mp100> theta = net.parameters();
-      for (Index i = 0; i < P; ++i) theta(i) *= 1 + sign() * u_T;
-      m.set_parameters(theta);
-      Matrix<mp100> X = batch.inputs, W = V;
+      for (Index i = 0; i < P; ++i) theta(i) *= 1 + sign() * u;
+      m.set_parameters(vector_cast<R>(theta));
+      Matrix<mp100> X = batch.inputs, W = D;
       if (!index_input)
-        for (Index i = 0; i < X.size(); ++i) X(i) *= 1 + sign() * u_T;
-      for (Index i = 0; i < P; ++i) W(i) *= 1 + sign() * u_T;
-      moved[job - 1] = lane(hvp_detail::dual_backprop(m, X, batch.targets, W), 0);
-    } else {  // every activation rounded: ±u_T of itself (its value; its tangent is moved by the layers above)
-      const hvp_detail::ActivationMove<mp100> move = [&](std::size_t k, Matrix<dual<mp100>>& x) {
+        for (Index i = 0; i < X.size(); ++i) X(i) *= 1 + sign() * u;
+      for (Index i = 0; i < W.size(); ++i) W(i) *= 1 + sign() * u;
+      moved[job - 1] = lanes_of(hvp_detail::dual_backprop(m, matrix_cast<R>(X), targets, matrix_cast<R>(W)), lanes);
+    } else {  // every activation rounded: ±u of itself (its value; its tangent is moved by the layers above)
+      const hvp_detail::ActivationMove<R> move = [&](std::size_t k, Matrix<dual<R>>& x) {
         if (k == 0) return;
-        for (Index i = 0; i < x.size(); ++i) x(i).v += sign() * u_T * abs(x(i).v);
+        for (Index i = 0; i < x.size(); ++i) x(i).v += scalar_cast<R>(sign()) * u_R * abs(x(i).v);
       };
-      moved[job - 1] = lane(hvp_detail::dual_backprop(net, batch.inputs, batch.targets, V, move), 0);
+      moved[job - 1] = lanes_of(hvp_detail::dual_backprop(net_R, X_R, targets, D_R, move), lanes);
     }
   });
-  Vector<mp100> cond = Vector<mp100>::Zero(P);
-  for (const auto& m : moved) cond = cond.cwiseMax(Vector<mp100>((m - ref.h).cwiseAbs()));
+  out.cond = Matrix<mp100>::Zero(P, lanes);
+  for (const auto& m : moved) out.cond = out.cond.cwiseMax(Matrix<mp100>((m - out.h).cwiseAbs()));
+  out.evaluations = 5;
+  return out;
+}
+template HvpMoves hvp_moves<double>(const Network<mp100>&, const Batch<mp100>&, const Matrix<mp100>&, const mp100&,
+                                    std::uint64_t, int);
+template HvpMoves hvp_moves<mp100>(const Network<mp100>&, const Batch<mp100>&, const Matrix<mp100>&, const mp100&,
+                                   std::uint64_t, int);
 
-  // S_i = Σ_j |H_ij v_j|, eight columns H e_j v_j per pass.
-  const bool terms = form_terms && P <= hvp_terms_limit;
-  Vector<mp100> S = ref.h.cwiseAbs();
-  if (terms) {
-    const Index passes = (P + dual_width - 1) / dual_width;
-    std::vector<Vector<mp100>> parts(static_cast<std::size_t>(passes));
-    parallel_for(std::size_t(passes), jobs, [&](std::size_t p) {
-      const Index first = Index(p) * dual_width, lanes = std::min<Index>(dual_width, P - first);
-      Matrix<mp100> D = Matrix<mp100>::Zero(P, lanes);
-      for (Index l = 0; l < lanes; ++l) D(first + l, l) = v(first + l);
-      const auto g = hvp_detail::dual_backprop(net, batch.inputs, batch.targets, D);
-      Vector<mp100> s = Vector<mp100>::Zero(P);
-      for (Index l = 0; l < lanes; ++l) s += lane(g, std::size_t(l)).cwiseAbs();
-      parts[p] = std::move(s);
-    });
-    S.setZero();
-    for (const auto& s : parts) S += s;
-  }
+Vector<mp100> hvp_terms(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v, int jobs,
+                        Index& evaluations) {
+  const Index P = net.parameter_count();
+  const Index passes = (P + dual_width - 1) / dual_width;
+  std::vector<Vector<mp100>> parts(static_cast<std::size_t>(passes));
+  const auto deadline = verify_detail::thread_deadline();
+  parallel_for(std::size_t(passes), jobs, [&](std::size_t p) {
+    const verify_detail::DeadlineScope within(deadline);
+    verify_detail::check_deadline();
+    const Index first = Index(p) * dual_width, lanes = std::min<Index>(dual_width, P - first);
+    Matrix<mp100> D = Matrix<mp100>::Zero(P, lanes);
+    for (Index l = 0; l < lanes; ++l) D(first + l, l) = v(first + l);
+    const auto g = hvp_detail::dual_backprop(net, batch.inputs, batch.targets, D);
+    Vector<mp100> s = Vector<mp100>::Zero(P);
+    for (Index l = 0; l < lanes; ++l) s += lane(g, std::size_t(l)).cwiseAbs();
+    parts[p] = std::move(s);
+  });
+  Vector<mp100> S = Vector<mp100>::Zero(P);
+  for (const auto& s : parts) S += s;
+  evaluations += passes;
+  return S;
+}
 
-  ref.cond = std::move(cond);
-  ref.terms = std::move(S);
-  ref.terms_formed = terms;
-  ref.evaluations = 5 + (terms ? (P + dual_width - 1) / dual_width : 0);
+HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
+                           const mp100& u_T, std::uint64_t seed, int jobs, bool form_terms) {
+  HvpReference ref;
+  HvpMoves m = hvp_moves<mp100>(net, batch, Matrix<mp100>(v), u_T, seed, jobs);
+  ref.loss = m.loss;
+  ref.h = m.h.col(0);
+  ref.cond = m.cond.col(0);
+  ref.evaluations = m.evaluations;
+  ref.terms_formed = form_terms && net.parameter_count() <= hvp_terms_limit;
+  ref.terms = ref.terms_formed ? hvp_terms(net, batch, v, jobs, ref.evaluations) : Vector<mp100>(ref.h.cwiseAbs());
   return ref;
 }
 

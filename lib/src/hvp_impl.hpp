@@ -41,7 +41,23 @@ template <class T>
 std::vector<ReadValue> read_blocks(const Network<T>& net, const nlohmann::json& doc, const std::string& where,
                                    const std::string& key);
 
-/// What an HVP in T is judged against (compare --hvp, verify --order 2 on a network), from mp100:
+/// H D for up to dual_width directions at once (the columns of D), computed in R (mp100 for the truth,
+/// double for moves of float's u), and how much T's rounding moves it: one backward pass on dual<R> for
+/// H D, four for the moves, each on every lane.
+struct HvpMoves {
+  mp100 loss;
+  Matrix<mp100> h;     ///< H D, the network's backward on dual<R>
+  Matrix<mp100> cond;  ///< per lane, the largest change of H D over four moves of relative u (θ, X, D; activations)
+  Index evaluations = 0;
+};
+template <class R>
+HvpMoves hvp_moves(const Network<mp100>& net, const Batch<mp100>& batch, const Matrix<mp100>& D, const mp100& u,
+                   std::uint64_t seed, int jobs);
+/// S_i = Σ_j |H_ij v_j| (⌈P/8⌉ passes of eight lanes H e_j v_j); `evaluations` counts them.
+Vector<mp100> hvp_terms(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v, int jobs,
+                        Index& evaluations);
+
+/// What an HVP in T is judged against (compare --hvp), from mp100:
 struct HvpReference {
   mp100 loss;
   Vector<mp100> h;      ///< H v, the network's backward on dual<mp100>
