@@ -28,6 +28,7 @@
 #include "bpcheck/parallel.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/hvp.hpp"
+#include "compare_shared.hpp"
 #include "hvp_impl.hpp"
 #include "rounding_bound.hpp"
 #include "verdict.hpp"
@@ -153,7 +154,7 @@ namespace {
 
 template <class T>
 GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100>& net, const Batch<mp100>& batch,
-                              const Vector<mp100>& v, const std::vector<hvp_detail::ReadValue>& given,
+                              const Vector<mp100>& v, const std::vector<compare_detail::GivenValue>& given,
                               const std::optional<std::string>& given_loss, const CompareOptions& o) {
   using std::abs;
   using boost::multiprecision::sqrt;
@@ -282,41 +283,15 @@ GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100
       bc.ratio = ev.ratio;
       bc.float_ratio = prec == "double" ? (ev.value_finite ? float_ratio : infinity) : bc.ratio;
       const verify_detail::Judgement j = verify_detail::judge(ev, tol);
-      const std::string digits = fmt::format("{:.1f} digits", bc.digits);
-      if (j.verdict == Verdict::pass) {
-        bc.verdict = CompareVerdict::pass;
-      } else if (j.verdict == Verdict::fail) {
-        bc.verdict = CompareVerdict::wrong;
-        bc.explanation = j.grounds == verify_detail::Grounds::not_finite
-                             ? "a value that is not finite"
-                             : digits + ": an error far beyond any rounding (a wrong second derivative: a "
-                                        "backward that is not itself differentiable, or a tensor detached "
-                                        "from the graph?)";
-      } else {
-        bc.verdict = CompareVerdict::less_accurate;
-        if (prec == "double" && bc.float_ratio <= 1) {
-          bc.consistent_with = "float";
-          bc.explanation = "as accurate as float: a float32 path inside a double model?";
-        } else {
-          bc.explanation = digits + ": no rounding in float or double explains it";
-        }
-      }
+      compare_detail::set_block_verdict(bc, j, prec,
+                                        "a wrong second derivative: a backward that is not itself differentiable, "
+                                        "or a tensor detached from the graph?",
+                                        false);
       c.blocks.push_back(std::move(bc));
     }
     offset += net.layer(k).parameter_count();
   }
   return c;
-}
-
-std::string block_label(const BlockComparison& b) { return fmt::format("layer {} {} {}", b.layer, b.layer_type, b.name); }
-
-std::string verdict_words(CompareVerdict v, const std::string& precision) {
-  switch (v) {
-    case CompareVerdict::pass: return "pass";
-    case CompareVerdict::wrong: return "WRONG";
-    case CompareVerdict::less_accurate: return "less accurate than " + precision + " allows";
-  }
-  return "?";
 }
 
 }  // namespace
@@ -346,7 +321,7 @@ GradientComparison compare_hvp(const NetworkSubject& subject, const nlohmann::js
   Network<mp100> net(subject.spec);
   parameters_from_json(net, *subject.parameters, subject.parameters_file);
   const Batch<mp100> batch = batch_from_json(net, *subject.data, subject.data_file);
-  const auto given = hvp_detail::read_blocks(net, hvp, where, "hvp");
+  const auto given = compare_detail::read_parameter_blocks(net, hvp, where, {"hvp", "no 'hvp' list", "no"});
   const Vector<mp100> v = parameter_vector_from_json(net, vector, vector_file);
   std::optional<std::string> given_loss;
   if (hvp.contains("loss")) {
@@ -368,40 +343,15 @@ nlohmann::ordered_json hvp_comparison_to_json(const GradientComparison& c) {
 }
 
 std::string format_hvp_table(const GradientComparison& c) {
-  std::string out = fmt::format("bpcheck compare --hvp: a {} {} on {} samples, against the mp100 one\n", c.precision,
-                                c.subject, c.samples);
-  std::size_t width = 5;
-  for (const auto& b : c.blocks) width = std::max(width, block_label(b).size());
-  out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6} {:>11}  {}\n", "block", width, "shape", "verdict", "digits",
-                     "error/bound", "worst entry");
-  for (const auto& b : c.blocks) {
-    std::string shape = "[";
-    for (std::size_t i = 0; i < b.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(b.shape[i]);
-    shape += "]";
-    const std::string v = b.verdict == CompareVerdict::pass    ? "pass"
-                          : b.verdict == CompareVerdict::wrong ? "WRONG"
-                                                               : "less accurate";
-    out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6.1f} {:>11.3g}  {}\n", block_label(b), width, shape, v, b.digits,
-                       b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
-  }
-  out += fmt::format("bound per entry: {}; λ = {:g}, n = {} (two passes through every layer's widths, plus the "
-                     "samples), K = {:g}, M = {:g}, u = {:.3g}\n",
-                     c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor,
-                     c.thresholds.measured_factor, c.unit_roundoff);
-  out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
-  for (const auto& b : c.blocks) {
-    if (b.verdict == CompareVerdict::pass) continue;
-    out += fmt::format("{} is {}: {}\n", block_label(b), verdict_words(b.verdict, c.precision), b.explanation);
-    for (const auto& e : b.worst)
-      if (e.ratio > 1)
-        out += fmt::format("    {:<12} given {}  exact {}  |error| {:.3g}  bound {:.3g}\n", e.where, e.given, e.exact,
-                           e.abs_error, e.bound);
-  }
-  const CompareVerdict v = c.verdict();
-  out += "verdict: " + verdict_words(v, c.precision);
-  if (v == CompareVerdict::less_accurate)
-    out += c.allow_less_accurate ? " (advice: --allow-less-accurate)" : " (a failure; --allow-less-accurate makes it advice)";
-  return out + "\n";
+  return compare_detail::comparison_table(
+      c,
+      fmt::format("bpcheck compare --hvp: a {} {} on {} samples, against the mp100 one", c.precision, c.subject,
+                  c.samples),
+      fmt::format("bound per entry: {}; λ = {:g}, n = {} (two passes through every layer's widths, plus the samples), "
+                  "K = {:g}, M = {:g}, u = {:.3g}",
+                  c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor,
+                  c.thresholds.measured_factor, c.unit_roundoff),
+      false);
 }
 
 }  // namespace bpcheck
