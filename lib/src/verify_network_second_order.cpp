@@ -10,8 +10,11 @@
 //               1e-100/h = 1e-70 of the terms). Bound per entry, normwise per block as compare --hvp:
 //               (tol in mp100) + K (n + 2) u_T A_b + K cond_i + 4 · the oracle's error + floor, with A_b
 //               the block's largest Σ_j |H_ij v_j| or |H v|, n two passes of the widths plus the samples,
-//               cond the change of the mp100 H v under four moves of T's rounding.
+//               cond the change of H v under four moves of T's rounding (measured once, at the coarsest
+//               rung's u, and scaled by u_T/u).
 //   identity    wᵀ(H v) = vᵀ(H w) from the rung's own H v and H w: no differences.
+// Each check runs in its own CheckScope (its own seconds; the shared oracle's under smoothness) and
+// under the caller's deadline.
 #include <cmath>
 #include <limits>
 
@@ -126,7 +129,7 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
   vw << v, w;
   // Moves of float's u run on dual<double>: the changes they make (~1e-8 relative) keep eight digits
   // there, and double's own rounding (1e-16 of the terms) is far below float's bound. Anything not
-  // finite there, and every finer u, runs on dual<mp100>.
+  // finite or thrown there, and every finer u, runs on dual<mp100>.
   using boost::multiprecision::isfinite;
   const auto finite = [](const Matrix<mp100>& x) {
     return std::all_of(x.data(), x.data() + x.size(), [](const mp100& y) { return isfinite(y); });
@@ -135,9 +138,13 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
   Matrix<mp100> own_mp;  // the mp100 H [v w]
   Index oracle_evaluations = 3;
   if (wants("float")) {
-    moves = hvp_moves<double>(net, batch, vw, u_moves, seed, jobs);
-    oracle_evaluations += moves.evaluations;
-    if (!finite(moves.h) || !finite(moves.cond)) moves = {};
+    try {
+      moves = hvp_moves<double>(net, batch, vw, u_moves, seed, jobs);
+      oracle_evaluations += moves.evaluations;
+      if (!finite(moves.h) || !finite(moves.cond)) moves = {};
+    } catch (const std::exception&) {
+      moves = {};  // a layer that does not run on dual<double>: the moves run on dual<mp100>
+    }
   }
   if (moves.h.size() == 0) {
     moves = hvp_moves<mp100>(net, batch, vw, u_moves, seed, jobs);

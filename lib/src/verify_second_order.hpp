@@ -183,8 +183,8 @@ SecondOrderMoves second_order_moves(Make& make, const PointState& s, const Matri
 
 /// The moves at the coarsest rung asked for, and the code's own mp100 H [v w]. Moves of float's u run
 /// on dual<double>: the changes they make (~1e-8 relative) keep eight digits there, and double's own
-/// rounding (1e-16 of the terms) is far below float's bound; anything not finite there, and every finer
-/// u, runs on dual<mp100>.
+/// rounding (1e-16 of the terms) is far below float's bound; anything not finite or thrown there, and
+/// every finer u, runs on dual<mp100>.
 template <class Make>
 SecondOrderMoves second_order_moves(Make& make, const PointState& s, const Matrix<mp100>& vw, bool index_input,
                                     const std::function<bool(const char*)>& wants) {
@@ -195,12 +195,16 @@ SecondOrderMoves second_order_moves(Make& make, const PointState& s, const Matri
     });
   };
   if (wants("float")) {
-    SecondOrderMoves m = second_order_moves<double>(make, s, vw, scalar_cast<mp100>(unit_roundoff<float>()),
-                                                    index_input, true);
-    if (finite(m.y_changes) && finite(m.point_changes)) {
-      m.center = backward_tangents<mp100>(make, s.p.X, s.p.theta, s.p.U, vw);
-      ++m.evaluations;
-      return m;
+    try {
+      SecondOrderMoves m = second_order_moves<double>(make, s, vw, scalar_cast<mp100>(unit_roundoff<float>()),
+                                                      index_input, true);
+      if (finite(m.y_changes) && finite(m.point_changes)) {
+        m.center = backward_tangents<mp100>(make, s.p.X, s.p.theta, s.p.U, vw);
+        ++m.evaluations;
+        return m;
+      }
+    } catch (const std::exception&) {
+      // the layer on dual<double> is no rung of the checks: its moves run on dual<mp100>
     }
   }
   const mp100 u = wants("float")    ? scalar_cast<mp100>(unit_roundoff<float>())
