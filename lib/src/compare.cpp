@@ -17,6 +17,7 @@
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/network_layer.hpp"
 #include "rounding_bound.hpp"
+#include "compare_shared.hpp"
 #include "verdict.hpp"
 
 namespace bpcheck {
@@ -27,12 +28,7 @@ constexpr double infinity = std::numeric_limits<double>::infinity();
 
 double to_double(const mp100& x) { return x.convert_to<double>(); }
 
-/// A value of the given gradient: finite (value), or NaN/±Inf as the document wrote it.
-struct Given {
-  mp100 value{0};
-  bool finite = true;
-  std::string text;
-};
+using Given = compare_detail::GivenValue;
 
 std::string lower(std::string s) {
   for (auto& c : s) c = char(std::tolower((unsigned char)c));
@@ -112,20 +108,32 @@ std::vector<Given> read_gradient(const Network<mp100>& net, const nlohmann::json
   if (!doc.is_object())
     throw input_error(where + ": a gradient is a JSON object {\"precision\", \"loss\", \"gradients\": [...]}, got " +
                       std::string(doc.type_name()));
+  return compare_detail::read_parameter_blocks(
+      net, doc, where, {"gradients", "a gradient needs a 'gradients' list", "no gradient for"});
+}
+
+}  // namespace
+
+template <class T>
+std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks(const Network<T>& net,
+                                                                              const nlohmann::json& doc,
+                                                                              const std::string& where,
+                                                                              const BlockListWords& words) {
+  const std::string& list_key = words.key;
   for (const auto& [key, value] : doc.items())
-    if (key != "precision" && key != "loss" && key != "gradients")
-      throw input_error(where + ": unknown key '" + text_excerpt(key) + "' (known: precision, loss, gradients)");
-  if (!doc.contains("gradients") || !doc.at("gradients").is_array())
-    throw input_error(where + ": a gradient needs a 'gradients' list, one entry per parameter block");
+    if (key != "precision" && key != "loss" && key != list_key)
+      throw input_error(where + ": unknown key '" + text_excerpt(key) + "' (known: precision, loss, " + list_key + ")");
+  if (!doc.contains(list_key) || !doc.at(list_key).is_array())
+    throw input_error(where + ": " + words.needs_list + ", one entry per parameter block");
   std::vector<std::size_t> layer_offset(net.depth(), 0);
   for (std::size_t k = 1; k < net.depth(); ++k)
     layer_offset[k] = layer_offset[k - 1] + std::size_t(net.layer(k - 1).parameter_count());
   std::vector<Given> out(std::size_t(net.parameter_count()));
   std::set<std::pair<std::size_t, std::string>> seen;
-  const auto& entries = doc.at("gradients");
+  const auto& entries = doc.at(list_key);
   for (std::size_t e = 0; e < entries.size(); ++e) {
     const auto& entry = entries[e];
-    std::string at = fmt::format("{}: gradients[{}]", where, e);
+    std::string at = fmt::format("{}: {}[{}]", where, list_key, e);
     if (!entry.is_object())
       throw input_error(at + ": expected an object {\"layer\", \"name\", \"shape\", \"values\"}, got " +
                         std::string(entry.type_name()));
@@ -160,10 +168,19 @@ std::vector<Given> read_gradient(const Network<mp100>& net, const nlohmann::json
   for (std::size_t k = 0; k < net.depth(); ++k)
     for (const auto& b : net.layer(k).parameter_blocks())
       if (!seen.count({k, b.name}))
-        throw input_error(fmt::format("{}: no gradient for block '{}' of layer {} ({}, shape {})", where, b.name, k,
+        throw input_error(fmt::format("{}: {} block '{}' of layer {} ({}, shape {})", where, words.missing, b.name, k,
                                       net.layer(k).type_name(), shape_text(b)));
   return out;
 }
+
+template std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks<float>(
+    const Network<float>&, const nlohmann::json&, const std::string&, const BlockListWords&);
+template std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks<double>(
+    const Network<double>&, const nlohmann::json&, const std::string&, const BlockListWords&);
+template std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks<mp100>(
+    const Network<mp100>&, const nlohmann::json&, const std::string&, const BlockListWords&);
+
+namespace {
 
 template <class R>
 std::pair<Network<R>, Batch<R>> network_on(const NetworkSubject& s) {
@@ -354,26 +371,7 @@ void decide_block(BlockComparison& bc, const std::vector<EntryEvidence>& entries
   bc.ratio = ev.ratio;
   bc.float_ratio = precision == "double" ? (ev.value_finite ? float_ratio : infinity) : bc.ratio;
   bc.exact_zero = exact_zero;
-  const std::string digits = fmt::format("{:.1f} digits", bc.digits);
-  switch (j.verdict) {
-    case Verdict::pass: bc.verdict = CompareVerdict::pass; break;
-    case Verdict::fail:
-      bc.verdict = CompareVerdict::wrong;
-      bc.explanation = j.grounds == verify_detail::Grounds::not_finite
-                           ? "a value that is not finite"
-                           : (bc.exact_zero ? "the exact block is 0; " : "") + digits +
-                                 ": an error far beyond any rounding (a wrong formula)";
-      break;
-    default:  // unstable: beyond the bound, not gross
-      bc.verdict = CompareVerdict::less_accurate;
-      if (precision == "double" && bc.float_ratio <= 1) {
-        bc.consistent_with = "float";
-        bc.explanation = "as accurate as float: a float32 path inside a double model?";
-      } else {
-        bc.explanation = (bc.exact_zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") +
-                         digits + ": no rounding in float or double explains it";
-      }
-  }
+  compare_detail::set_block_verdict(bc, j, precision, "a wrong formula", true);
 }
 
 /// cond: the largest change of the gradient over the moves T's rounding makes, computed on rung R (mp100
@@ -795,8 +793,50 @@ GradientComparison compare_gradient(const NetworkSubject& subject, const nlohman
 }
 
 std::string format_table(const GradientComparison& c) {
-  std::string out = fmt::format("bpcheck compare: a {} gradient of the {} on {} samples, against the mp100 truth\n",
-                                c.precision, c.subject, c.samples);
+  return compare_detail::comparison_table(
+      c,
+      fmt::format("bpcheck compare: a {} gradient of the {} on {} samples, against the mp100 truth", c.precision,
+                  c.subject, c.samples),
+      fmt::format("bound per entry: {}; λ = {:g}, n ≤ {} (the lengths of backprop's sums from the loss down to the "
+                  "block), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; activations round "
+                  "relative to {}",
+                  c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor,
+                  c.thresholds.measured_factor, c.unit_roundoff,
+                  c.absolute_sweep ? "their layer's terms (absolute Jacobians)"
+                                   : "their own size (normwise: a large model)"),
+      true);
+}
+
+namespace compare_detail {
+
+void set_block_verdict(BlockComparison& bc, const verify_detail::Judgement& j, const std::string& precision,
+                       const std::string& wrong_cause, bool note_exact_zero) {
+  const std::string digits = fmt::format("{:.1f} digits", bc.digits);
+  const bool zero = note_exact_zero && bc.exact_zero;
+  switch (j.verdict) {
+    case Verdict::pass: bc.verdict = CompareVerdict::pass; break;
+    case Verdict::fail:
+      bc.verdict = CompareVerdict::wrong;
+      bc.explanation = j.grounds == verify_detail::Grounds::not_finite
+                           ? "a value that is not finite"
+                           : (zero ? "the exact block is 0; " : "") + digits + ": an error far beyond any rounding (" +
+                                 wrong_cause + ")";
+      break;
+    default:  // unstable: beyond the bound, not gross
+      bc.verdict = CompareVerdict::less_accurate;
+      if (precision == "double" && bc.float_ratio <= 1) {
+        bc.consistent_with = "float";
+        bc.explanation = "as accurate as float: a float32 path inside a double model?";
+      } else {
+        bc.explanation = (zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") + digits +
+                         ": no rounding in float or double explains it";
+      }
+  }
+}
+
+std::string comparison_table(const GradientComparison& c, const std::string& title, const std::string& bound_line,
+                             bool worst_line) {
+  std::string out = title + "\n";
   std::size_t width = 5;
   for (const auto& b : c.blocks) width = std::max(width, block_label(b).size());
   out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6} {:>11}  {}\n", "block", width, "shape", "verdict", "digits",
@@ -808,13 +848,10 @@ std::string format_table(const GradientComparison& c) {
     out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6.1f} {:>11.3g}  {}\n", block_label(b), width, shape_string(b.shape),
                        v, b.digits, b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
   }
-  out += fmt::format(
-      "bound per entry: {}; λ = {:g}, n ≤ {} (the lengths of backprop's sums from the loss down to the block), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
-      "activations round relative to {}\n",
-      c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor, c.thresholds.measured_factor,
-      c.unit_roundoff, c.absolute_sweep ? "their layer's terms (absolute Jacobians)" : "their own size (normwise: a large model)");
+  out += bound_line + "\n";
   out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
-  if (const BlockComparison* w = c.worst_block()) out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
+  if (const BlockComparison* w = c.worst_block(); worst_line && w)
+    out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
   for (const auto& b : c.blocks) {
     if (b.verdict == CompareVerdict::pass) continue;
     out += fmt::format("{} is {}: {}\n", block_label(b), verdict_words(b.verdict, c.precision), b.explanation);
@@ -828,6 +865,8 @@ std::string format_table(const GradientComparison& c) {
     out += c.allow_less_accurate ? " (advice: --allow-less-accurate)" : " (a failure; --allow-less-accurate makes it advice)";
   return out + "\n";
 }
+
+}  // namespace compare_detail
 
 nlohmann::ordered_json to_json(const GradientComparison& c) {
   nlohmann::ordered_json j;
