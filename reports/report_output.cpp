@@ -438,6 +438,8 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
   json fd = json::array(), bp = json::array(), cond = json::array(), ver = json::array(), lw = json::array(),
        so = json::array();
   bool passed = true;
+  std::map<std::string, std::pair<std::size_t, std::vector<json>>> unit_parts;  // by subject: first item, results
+  std::map<std::string, std::size_t> unit_slot;                                 // by subject: place in ver
   for (std::size_t i = 0; i < items.size(); ++i) {
     const json& x = results[i];
     if (items[i].kind == "finite_differences") {
@@ -453,6 +455,15 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
       c["products"] = x.at("products");
       bp.push_back(std::move(b));
       cond.push_back(std::move(c));
+    } else if (items[i].kind == "verification" && items[i].params.contains("units")) {
+      // A network's verification in parts: joined where its first part stands.
+      const json& subject = items[i].params.at("subject");
+      if (!unit_parts.count(subject.dump())) {
+        unit_parts[subject.dump()] = {i, {}};
+        ver.push_back(nullptr);
+        unit_slot[subject.dump()] = ver.size() - 1;
+      }
+      unit_parts[subject.dump()].second.push_back(x);
     } else if (items[i].kind == "verification") {
       passed = passed && x.at("passed").get<bool>();
       ver.push_back(x);
@@ -461,6 +472,11 @@ json assemble(const json& run, const std::vector<WorkItem>& items, const std::ve
     } else if (items[i].kind == "second_order") {
       so.push_back(x);
     }
+  }
+  for (const auto& [subject, parts] : unit_parts) {
+    json joined = join_verification_units(items[parts.first].params, parts.second, run);
+    passed = passed && joined.at("passed").get<bool>();
+    ver[unit_slot[subject]] = std::move(joined);
   }
   r["passed"] = passed;
   r["layerwise"] = std::move(lw);
