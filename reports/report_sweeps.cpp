@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -32,6 +33,24 @@ constexpr Index fd_samples = 8;        // columns of the finite-difference point
 constexpr Index backprop_samples = 4;  // batch of the backprop sweep
 constexpr Index classes = 4;           // outputs of the default networks (cross-entropy)
 constexpr Index max_conditioning_width = 256;
+constexpr double few_digits = 2;  // a backward signal with fewer digits is named in the summary
+
+/// The precisions the report measures against mp100, as rungs of the library. Their finite-difference,
+/// layer-by-layer and second-order items, their rows and the summary's lines follow from this list alone.
+using Precisions = std::tuple<float, double>;
+
+std::vector<std::string> precision_names() {
+  return std::apply([](auto... p) { return std::vector<std::string>{scalar_name<decltype(p)>()...}; }, Precisions{});
+}
+
+/// f(T{}) for the precision named `name`.
+template <class F>
+json on_precision(const json& name, F&& f) {
+  std::optional<json> r;
+  std::apply([&](auto... p) { ((r || name != scalar_name<decltype(p)>() ? void() : void(r = f(p))), ...); }, Precisions{});
+  if (!r) throw error("report: no precision '" + name.dump() + "' in the report's list");
+  return std::move(*r);
+}
 
 /// A finite double as a JSON number; NaN and ±Inf as null (JSON has neither).
 json number(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
@@ -645,12 +664,19 @@ json layerwise(const json& params, const ReportOptions& o) {
       measure(layers[k], "backward", relative_error<T>(flat(delta), flat(delta_m)));
     }
   }
+  // Where the backward signal keeps fewer than 2 digits: from there on (to the input) the gradient of
+  // every earlier block is built on a cotangent that is mostly rounding.
+  json few = json::array();
+  for (const auto& l : layers)
+    if (l.at("backward_digits").is_number() && l.at("backward_digits").get<double>() < few_digits)
+      few.push_back({{"layer", l.at("layer")}, {"type", l.at("type")}, {"digits", l.at("backward_digits")}});
   json r;
   r["subject"] = params.at("subject");
   r["precision"] = scalar_name<T>();
   r["unit_roundoff"] = scalar_cast<double>(unit_roundoff<T>());
   r["loss_gradient"] = std::move(seed);
   r["layers"] = std::move(layers);
+  r["backward_under_2_digits"] = std::move(few);
   return r;
 }
 
@@ -889,7 +915,7 @@ std::pair<json, Index> example_layer(const std::string& type) {
 std::vector<WorkItem> plan(const ReportOptions& o) {
   std::vector<WorkItem> items;
   auto add = [&items](std::string kind, json params) { items.push_back({std::move(kind), std::move(params)}); };
-  const std::vector<std::string> precisions{"float", "double"};
+  const std::vector<std::string> precisions = precision_names();
   if (o.model) {
     json model{{"subject", "model"}, {"model", model_spec_to_json(*o.model)}};
     if (o.parameters) model["parameters"] = json(*o.parameters);
@@ -1000,14 +1026,13 @@ json run_identity(const ReportOptions& o, const std::vector<WorkItem>& items) {
 
 json compute(const WorkItem& item, const ReportOptions& o) {
   if (item.kind == "finite_differences")
-    return item.params.at("precision") == "float" ? finite_differences<float>(item.params, o)
-                                                  : finite_differences<double>(item.params, o);
+    return on_precision(item.params.at("precision"),
+                        [&]<class T>(T) { return finite_differences<T>(item.params, o); });
   if (item.kind == "backprop") return backprop(item.params, o);
   if (item.kind == "layerwise")
-    return item.params.at("precision") == "float" ? layerwise<float>(item.params, o) : layerwise<double>(item.params, o);
+    return on_precision(item.params.at("precision"), [&]<class T>(T) { return layerwise<T>(item.params, o); });
   if (item.kind == "second_order")
-    return item.params.at("precision") == "float" ? second_order<float>(item.params, o)
-                                                  : second_order<double>(item.params, o);
+    return on_precision(item.params.at("precision"), [&]<class T>(T) { return second_order<T>(item.params, o); });
   if (item.kind == "verification") return verification(item.params, o);
   throw error("report: unknown work item '" + item.kind + "'");
 }
