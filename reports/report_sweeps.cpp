@@ -400,6 +400,7 @@ json finite_differences(const json& params, const ReportOptions& o) {
   r["subject"] = params.at("subject");
   r["precision"] = scalar_name<T>();
   r["unit_roundoff"] = u;
+  r["outputs"] = truth.size();  // the values the error norm is taken over
   json h = json::array();
   for (double s : grid) h.push_back(s);
   r["h"] = std::move(h);
