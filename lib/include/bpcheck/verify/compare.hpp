@@ -69,6 +69,9 @@ struct CompareOptions {
   /// mp100 for the forward sweep in absolute values, about 80 bytes each, what each activation's
   /// rounding is relative to in cond's moves). Beyond it, each activation rounds relative to its own size.
   Index sweep_limit = 1000000;
+  /// The truth and cond's moves in mp100 even where quad resolves the gradient's rounding (float,
+  /// double; lib/src/quad.hpp): slower, the same verdicts; for tests of that.
+  bool mp100_truth = false;
 };
 
 /// One entry of a block, as the gradient document indexes it.
@@ -110,6 +113,7 @@ struct GradientComparison {
   std::string bound_formula;   ///< the bound as a formula, written where it is built
   bool absolute_sweep = true;  ///< activations round relative to their forward sweep (false: their size)
   bool allow_less_accurate = false;
+  std::string truth = "mp100";  ///< the rung the truth and cond's moves ran on: "quad" or "mp100"
   std::vector<BlockComparison> blocks;
 
   /// No block wrong nor less accurate (less accurate is allowed with allow_less_accurate).
