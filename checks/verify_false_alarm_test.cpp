@@ -44,11 +44,7 @@ std::string alarms(const VerificationReport& r) {
   return bad;
 }
 
-const CheckResult* find(const VerificationReport& r, const std::string& check, const std::string& precision) {
-  for (const auto& c : r.checks)
-    if (c.check == check && c.precision == precision) return &c;
-  return nullptr;
-}
+using bpcheck::testing::find_check;
 
 /// verify_documents at one point; no check may raise an alarm.
 VerificationReport expect_no_alarm(const std::string& model, const std::string& parameters, const std::string& data,
@@ -92,7 +88,7 @@ TEST_CASE("false alarms: the tie floor does not hide a wrong softmax gradient at
   o.points = 1;
   const VerificationReport r = bpcheck::verify_layer(MutantFactory{Mutant::softmax_diagonal_only, 4}, o);
   INFO(bpcheck::format_table(r));
-  const CheckResult* c = find(r, "backward vs oracle", "mp100");
+  const CheckResult* c = find_check(r, "backward vs oracle", "mp100");
   REQUIRE(c != nullptr);
   CHECK(c->verdict == Verdict::fail);
   CHECK(!r.passed());
@@ -146,9 +142,9 @@ TEST_CASE("false alarms: the correct x/√(mean x² + ε) passes the dot-product
   // The wrong twin (ε left out of backward) still fails at the same points, in mp100 and double.
   const VerificationReport wrong = bpcheck::verify_layer(MutantFactory{Mutant::norm_missing_epsilon, 2}, o);
   INFO(bpcheck::format_table(wrong));
-  REQUIRE(find(wrong, "backward vs oracle", "mp100") != nullptr);
-  CHECK(find(wrong, "backward vs oracle", "mp100")->verdict == Verdict::fail);
-  CHECK(find(wrong, "backward vs mp100", "double")->verdict == Verdict::fail);
+  REQUIRE(find_check(wrong, "backward vs oracle", "mp100") != nullptr);
+  CHECK(find_check(wrong, "backward vs oracle", "mp100")->verdict == Verdict::fail);
+  CHECK(find_check(wrong, "backward vs mp100", "double")->verdict == Verdict::fail);
 }
 
 TEST_CASE("false alarms: with one rung requested, a wrong gradient is still a failure, never merely unstable",
@@ -158,7 +154,7 @@ TEST_CASE("false alarms: with one rung requested, a wrong gradient is still a fa
   o.precisions = {"double"};
   const VerificationReport r = bpcheck::verify_layer(MutantFactory{Mutant::relative_offset}, o);
   INFO(bpcheck::format_table(r));
-  const CheckResult* c = find(r, "backward vs mp100", "double");
+  const CheckResult* c = find_check(r, "backward vs mp100", "double");
   REQUIRE(c != nullptr);
   CHECK(c->verdict == Verdict::fail);
   CHECK(!r.passed());
@@ -231,7 +227,7 @@ TEST_CASE("false alarms: the near-tie bound of layer_norm does not hide a gradie
       o);
   INFO(bpcheck::format_table(r));
   for (const std::string rung : {"mp100", "double", "float"}) {
-    const CheckResult* c = find(r, rung == "mp100" ? "backward vs oracle" : "backward vs mp100", rung);
+    const CheckResult* c = find_check(r, rung == "mp100" ? "backward vs oracle" : "backward vs mp100", rung);
     REQUIRE(c != nullptr);
     CHECK(c->verdict == Verdict::fail);
   }
@@ -271,13 +267,13 @@ TEST_CASE("false alarms: forward mode overflowing float where the exact terms pa
                       "in_proj_bias": [10, 1, 1], "out_proj.weight": [[12558594]], "out_proj.bias": [1]}]})",
       R"({"inputs": [[1, 1, 1, 1], [1, 1, 1, 1000000]], "targets": [[0, 0, 0, 0], [0, 0, 0, 0]]})", o);
   INFO(bpcheck::format_table(r));
-  const CheckResult* c = find(r, "dot-product identity", "float");
+  const CheckResult* c = find_check(r, "dot-product identity", "float");
   REQUIRE(c != nullptr);
   CHECK(c->verdict == Verdict::skipped);
   CHECK(c->message.find("beyond its range") != std::string::npos);
   // double holds those terms: the identity is judged there.
-  REQUIRE(find(r, "dot-product identity", "double") != nullptr);
-  CHECK(find(r, "dot-product identity", "double")->verdict == Verdict::pass);
+  REQUIRE(find_check(r, "dot-product identity", "double") != nullptr);
+  CHECK(find_check(r, "dot-product identity", "double")->verdict == Verdict::pass);
 }
 
 TEST_CASE("false alarms: the Taylor remainder is taken for the step z + hv as rounded, at a layer_norm tie",
@@ -293,7 +289,7 @@ TEST_CASE("false alarms: the Taylor remainder is taken for the step z + hv as ro
       R"({"inputs": [[0.5078125, 0.5078125]], "targets": [[0, 0]]})", o);
   INFO(bpcheck::format_table(r));
   CHECK(alarms(r) == "");
-  const CheckResult* t = find(r, "taylor order", "double");
+  const CheckResult* t = find_check(r, "taylor order", "double");
   REQUIRE(t != nullptr);
   CHECK(t->value >= 1.5);
 }
@@ -347,7 +343,7 @@ TEST_CASE("false alarms: a max pool tie that float's softmax rounding makes, 1e-
       o);
   INFO(bpcheck::format_table(inner));
   CHECK(alarms(inner) == "");
-  const CheckResult* c = find(inner, "backward vs mp100", "float");
+  const CheckResult* c = find_check(inner, "backward vs mp100", "float");
   REQUIRE(c != nullptr);
   CHECK(c->message.find("forward mode in float") != std::string::npos);
 
@@ -369,7 +365,7 @@ TEST_CASE("false alarms: a max pool tie that float's softmax rounding makes, 1e-
       }, bpcheck::AnyLayerFactory::without_emulation),
       wrong);
   INFO(bpcheck::format_table(off));
-  const CheckResult* b = find(off, "backward vs mp100", "float");
+  const CheckResult* b = find_check(off, "backward vs mp100", "float");
   REQUIRE(b != nullptr);
   CHECK(b->verdict == Verdict::fail);
 }
@@ -395,7 +391,7 @@ TEST_CASE("false alarms: float's sigmoid ties inputs 1e-9 apart before a max poo
           {"type": "silu"}, {"type": "max_pool1d", "channels": 1, "kernel": 2, "length": 2}],
           [{"type": "dense", "units": 1}]]}], "loss": "kl_div"})",
       R"({"layers": [{"1.0.W": [[0, 0]], "1.0.b": [0]}]})", data + R"("targets": [[0.1875, 0.25], [0.625, 0.25]]})", o);
-  const CheckResult* t = find(inner, "taylor order", "float");
+  const CheckResult* t = find_check(inner, "taylor order", "float");
   REQUIRE(t != nullptr);
   INFO(t->message);
   CHECK(t->message.find("forward-mode slope") != std::string::npos);

@@ -103,7 +103,7 @@ class GradientCheck:
         width = max([len("parameter")] + [len(b.parameter) for b in self.blocks])
         unit = "float32" if self.precision == "float" else "float64"
         lines = [f"bpcheck: PyTorch's {unit} {self.what} of {self.model_name} ({len(self.blocks)} parameter blocks), "
-                 f"against the mp100 truth",
+                 f"against bpcheck's high-precision truth",
                  f"  {'parameter':<{width}}  {'shape':<14} {'verdict':<13} {'digits':>6} {'error/bound':>11}  "
                  "worst entry  (bpcheck block)"]
         for b in self.blocks:
