@@ -440,3 +440,61 @@ TEST_CASE("compare: n counts the lengths of the sums backprop forms from the los
   CHECK(b.rounding_terms == 16);
   CHECK(b.verdict() == bpcheck::CompareVerdict::pass);
 }
+
+TEST_CASE("compare: the truth on quad judges as the truth in mp100 does, block by block", "[compare]") {
+  // quad's rounding is 2^-51 of double's bound at most: every verdict, digit count, exact 0 and explanation
+  // the same, the exact values to their printed digits, on correct gradients, one entry wrong in its 4th digit, a float gradient judged as double,
+  // and blocks whose exact value is 0 (the bias before batch norm).
+  const std::vector<std::string> models{
+      cmp_mlp,
+      R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "layer_norm"}, {"type": "gelu"},
+          {"type": "dense", "units": 3}, {"type": "softmax"}], "loss": "mse"})",
+      R"({"input_size": 12, "layers": [{"type": "conv1d", "channels": 2, "length": 6, "out_channels": 2, "kernel": 3},
+          {"type": "flatten"}, {"type": "batch_norm"}, {"type": "dense", "units": 2}], "loss": "mse"})",
+      R"({"input_size": 8, "layers": [{"type": "multi_head_attention", "sequence": 2, "heads": 2, "causal": true},
+          {"type": "dense", "units": 4}, {"type": "batch_norm"}, {"type": "log_softmax"}], "loss": "nll"})"};
+  bpcheck::CompareOptions mp;
+  mp.mp100_truth = true;
+  int exact_zeros = 0, not_passed = 0;
+  for (const auto& m : models) {
+    const CmpCase c = cmp_case(m, 3, 6);
+    for (const std::string precision : {"float", "double"}) {
+      json wrong = precision == "float" ? c.gradient_float : c.gradient_double;
+      auto& w0 = wrong["gradients"][0]["values"][0][0];
+      w0 = fmt::format("{:.17g}", std::stod(w0.get<std::string>()) * (1 + 1e-4));
+      json as_double = c.gradient_float;
+      as_double["precision"] = precision;
+      const json* own = precision == "float" ? &c.gradient_float : &c.gradient_double;
+      for (const json* g : {own, static_cast<const json*>(&wrong), static_cast<const json*>(&as_double)}) {
+        const auto q = bpcheck::compare_gradient(c.subject, *g, precision);
+        const auto r = bpcheck::compare_gradient(c.subject, *g, precision, mp);
+        INFO(m << "\n" << precision << "\nquad:\n" << bpcheck::format_table(q) << "mp100:\n" << bpcheck::format_table(r));
+        CHECK(q.truth == "quad");
+        CHECK(r.truth == "mp100");
+        CHECK(q.exact_loss == r.exact_loss);
+        REQUIRE(q.blocks.size() == r.blocks.size());
+        for (std::size_t b = 0; b < q.blocks.size(); ++b) {
+          const auto &x = q.blocks[b], &y = r.blocks[b];
+          CHECK(x.verdict == y.verdict);
+          CHECK(x.exact_zero == y.exact_zero);
+          CHECK(x.consistent_with == y.consistent_with);
+          CHECK(x.explanation == y.explanation);
+          CHECK(std::abs(x.digits - y.digits) < 1e-6);
+          // cond's moves are measured, not derived: at a moved point mp100's tanh backward takes its
+          // derivative from the moved y, quad's from x beyond |x| = 1/2, so the bound moves by a few %.
+          CHECK(std::abs(x.ratio - y.ratio) <= 0.25 * y.ratio);
+          exact_zeros += y.exact_zero;
+          not_passed += y.verdict != bpcheck::CompareVerdict::pass;
+          if (!y.exact_zero) {
+            REQUIRE(x.worst.size() == y.worst.size());
+            for (std::size_t e = 0; e < x.worst.size(); ++e)  // an entry's exact 0 differs: ~1e-33 of its terms in quad
+              if (std::abs(std::stod(y.worst[e].exact)) > 1e-25 * y.max_exact) CHECK(x.worst[e].exact == y.worst[e].exact);
+          }
+        }
+      }
+    }
+  }
+  // the cases hold what they are meant to: exact zeros, and wrong and less accurate blocks
+  CHECK(exact_zeros >= 4);
+  CHECK(not_passed >= 8);
+}

@@ -62,7 +62,7 @@ TEST_CASE("emulated: each result lies within u of the exact one, and the δs are
   }
 }
 
-TEST_CASE("emulated: the same seed gives the same δs, another seed others; scopes nest", "[emulated]") {
+TEST_CASE("emulated: the same seed gives the same δs, another seed others, scopes nest", "[emulated]") {
   CHECK(results_with_seed(1) == results_with_seed(1));
   CHECK(results_with_seed(1) != results_with_seed(2));
   {

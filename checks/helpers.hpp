@@ -8,11 +8,20 @@
 
 #include "bpcheck/error.hpp"
 #include "bpcheck/scalar.hpp"
+#include "bpcheck/verify/result.hpp"
 
 namespace bpcheck::testing {
 
 /// The real rungs every example-based test runs on.
 using real_rungs = std::tuple<float, double, mp100>;
+
+/// The result of `check` on `precision` in a report, or null.
+inline const CheckResult* find_check(const VerificationReport& r, const std::string& check,
+                                     const std::string& precision) {
+  for (const auto& c : r.checks)
+    if (c.check == check && c.precision == precision) return &c;
+  return nullptr;
+}
 
 /// max |a − b| / max(|b|, floor) over all entries, in T.
 template <class T>

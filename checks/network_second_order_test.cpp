@@ -1,6 +1,8 @@
 // verify --order 2 on a network: the second-order checks of its loss in θ (lib/src/hvp_impl.hpp,
 // network_second_order_checks), with the network's own H v and with wrong ones given in its place.
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -10,6 +12,7 @@
 #include "bpcheck/verify/verify.hpp"
 #include "cli_run.hpp"
 #include "hvp_impl.hpp"
+#include "verify_engine.hpp"
 
 using bpcheck::CheckResult;
 using bpcheck::Index;
@@ -173,4 +176,71 @@ TEST_CASE("bpcheck verify --order 2 on a model adds the network's second-order c
   };
   CHECK(count(1) == 0);
   CHECK(count(2) == 7);
+}
+
+namespace {
+
+/// The network's own H d, after `delay` (a slow backward on dual numbers).
+bpcheck::hvp_detail::NetworkHvp slow(const Net& n, std::chrono::milliseconds delay) {
+  return [&n, delay](const std::string& p, const Vector<mp100>& d) {
+    std::this_thread::sleep_for(delay);
+    return own(n, p, d);
+  };
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+TEST_CASE("network second order: each check has its own seconds, summing to no more than the run", "[verify][second-order][hvp]") {
+  const Net n = network(smooth_text, 5);
+  // Every rung's H v and H w take 60 ms: the backward check's (H v) and the identity's (H w) each.
+  const auto start = std::chrono::steady_clock::now();
+  const auto checks =
+      bpcheck::hvp_detail::network_second_order_checks(n.net, n.batch, {}, "network", slow(n, std::chrono::milliseconds(60)));
+  const double took = seconds_since(start);
+  REQUIRE(checks.size() == 7);
+  double sum = 0;
+  for (const auto& c : checks) {
+    INFO(c.check << " [" << c.precision << "]: " << c.seconds << " s");
+    sum += c.seconds;
+    if (c.check != "second-order smoothness") CHECK(c.seconds >= 0.06);
+  }
+  // A measurement counted under both checks of a rung would add 3 × 120 ms beyond the run's own time.
+  CHECK(sum <= took);
+}
+
+TEST_CASE("network second order: the checks keep the verification's deadline", "[verify][second-order][hvp][liveness]") {
+  namespace vd = bpcheck::verify_detail;
+  const Net n = network(smooth_text, 5);
+  SECTION("a deadline already passed: nothing runs") {
+    const vd::DeadlineScope within(vd::Clock::now() - std::chrono::seconds(1));
+    CHECK_THROWS_AS(bpcheck::hvp_detail::network_second_order_checks(n.net, n.batch, {}, "network"), vd::time_exceeded);
+  }
+  SECTION("a deadline passing while the rungs run: the next check stops the run") {
+    // Six slow H d of 200 ms each would take 1.2 s; the deadline at 0.3 s stops it at the next check.
+    const vd::DeadlineScope within(vd::Clock::now() + std::chrono::milliseconds(300));
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS(bpcheck::hvp_detail::network_second_order_checks(n.net, n.batch, {}, "network",
+                                                                      slow(n, std::chrono::milliseconds(200))),
+                    vd::time_exceeded);
+    CHECK(seconds_since(start) < 1.0);
+  }
+  SECTION("no deadline: every check runs") {
+    CHECK(bpcheck::hvp_detail::network_second_order_checks(n.net, n.batch, {}, "network").size() == 7);
+  }
+}
+
+TEST_CASE("bpcheck verify --order 2 keeps --time-limit", "[cli][verify][second-order][hvp][liveness]") {
+  using bpcheck::testing::bpcheck_run;
+  const std::string model = bpcheck::testing::write_file("network_order2_limit_model.json", smooth_text);
+  const std::string json = bpcheck::testing::temp_path("network_order2_limit.json");
+  const auto r = bpcheck_run("verify --model " + model + " --order 2 --time-limit 0.001 --json " + json);
+  INFO(r.out << r.err);
+  CHECK(r.code == 3);  // no point evaluated: no verdict
+  CHECK_THAT(r.out, Catch::Matchers::Contains("NO VERDICT"));
+  const auto j = nlohmann::json::parse(bpcheck::testing::slurp(json));
+  for (const auto& c : j.at("checks")) CHECK(c.at("check").get<std::string>().rfind("second-order", 0) != 0);
 }

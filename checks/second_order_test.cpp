@@ -23,12 +23,7 @@ using bpcheck::VerificationReport;
 using bpcheck::Verdict;
 using bpcheck::VerifyOptions;
 
-/// The result of `check` on `precision`, or null.
-const bpcheck::CheckResult* find(const VerificationReport& r, const std::string& check, const std::string& precision) {
-  for (const auto& c : r.checks)
-    if (c.check == check && c.precision == precision) return &c;
-  return nullptr;
-}
+using bpcheck::testing::find_check;
 
 /// The copy of x that carries no dual tangent (its value only): what a backward reads from a cache
 /// of plain numbers, or from a tensor detached from the graph.
@@ -141,12 +136,12 @@ TEST_CASE("second order: every registered layer passes on every rung, or is non-
 TEST_CASE("second order: order 1 runs no second-order check, and a bad order is refused", "[verify][second-order]") {
   const bpcheck::LayerSpec tanh{"tanh", {}};
   const VerificationReport first = bpcheck::verify_layer(tanh, 3, VerifyOptions{});
-  CHECK(find(first, "second-order backward", "mp100") == nullptr);
+  CHECK(find_check(first, "second-order backward", "mp100") == nullptr);
   const VerificationReport second = bpcheck::verify_layer(tanh, 3, second_order(1));
   for (const char* check : {"second-order backward", "second-order identity"})
     for (const char* p : {"float", "double", "mp100"}) {
       INFO(check << " " << p);
-      const auto* c = find(second, check, p);
+      const auto* c = find_check(second, check, p);
       REQUIRE(c != nullptr);
       CHECK(c->verdict == Verdict::pass);
     }
@@ -164,14 +159,14 @@ TEST_CASE("second order: a backward from a detached copy of its output passes or
   const VerificationReport second = bpcheck::verify_layer(make, second_order());
   INFO(bpcheck::format_table(second));
   CHECK(!second.passed());
-  const auto* backward = find(second, "second-order backward", "mp100");
+  const auto* backward = find_check(second, "second-order backward", "mp100");
   REQUIRE(backward != nullptr);
   CHECK(backward->verdict == Verdict::fail);
   CHECK_THAT(backward->message, Catch::Contains("does not differentiate correctly"));
   // The same bug in float and double, called wrong as in mp100.
-  for (const char* p : {"float", "double"}) CHECK(find(second, "second-order backward", p)->verdict == Verdict::fail);
+  for (const char* p : {"float", "double"}) CHECK(find_check(second, "second-order backward", p)->verdict == Verdict::fail);
   // Its Hessian, diagonal and 0, is symmetric: the identity alone cannot see this bug.
-  CHECK(find(second, "second-order identity", "mp100")->verdict == Verdict::pass);
+  CHECK(find_check(second, "second-order identity", "mp100")->verdict == Verdict::pass);
 }
 
 TEST_CASE("second order: a dense backward from a detached weight fails both second-order checks in mp100",
@@ -186,9 +181,9 @@ TEST_CASE("second order: a dense backward from a detached weight fails both seco
     const VerificationReport second = bpcheck::verify_layer(make, o);
     INFO("projections " << projections << "\n" << bpcheck::format_table(second));
     CHECK(!second.passed());
-    CHECK(find(second, "second-order backward", "mp100")->verdict == Verdict::fail);
-    CHECK(find(second, "second-order identity", "mp100")->verdict == Verdict::fail);
-    CHECK(find(second, "second-order identity", "double")->verdict == Verdict::fail);
+    CHECK(find_check(second, "second-order backward", "mp100")->verdict == Verdict::fail);
+    CHECK(find_check(second, "second-order identity", "mp100")->verdict == Verdict::fail);
+    CHECK(find_check(second, "second-order identity", "double")->verdict == Verdict::fail);
   }
 }
 
@@ -203,19 +198,19 @@ TEST_CASE("second order: a kink of the first derivative is reported non-differen
   o.full_jacobian_limit = 0;  // projections: the first-order kink search needs J in full; this one does not
   const VerificationReport r = bpcheck::verify_layer(bpcheck::LayerSpec{"relu", {}}, 3, o);
   INFO(bpcheck::format_table(r));
-  const auto* smooth = find(r, "second-order smoothness", "mp100");
+  const auto* smooth = find_check(r, "second-order smoothness", "mp100");
   REQUIRE(smooth != nullptr);
   CHECK(smooth->verdict == Verdict::non_differentiable);
   CHECK_THAT(smooth->message, Catch::Contains("kink"));
-  CHECK(find(r, "second-order backward", "mp100") == nullptr);
+  CHECK(find_check(r, "second-order backward", "mp100") == nullptr);
   for (const auto& c : r.checks) CHECK(c.verdict != Verdict::fail);
   // Off the kink the same layer passes.
   X(0) = bpcheck::mp100(0.125);
   o.inputs = X;
   const VerificationReport off = bpcheck::verify_layer(bpcheck::LayerSpec{"relu", {}}, 3, o);
   INFO(bpcheck::format_table(off));
-  CHECK(find(off, "second-order smoothness", "mp100")->verdict == Verdict::pass);
-  CHECK(find(off, "second-order backward", "mp100")->verdict == Verdict::pass);
+  CHECK(find_check(off, "second-order smoothness", "mp100")->verdict == Verdict::pass);
+  CHECK(find_check(off, "second-order backward", "mp100")->verdict == Verdict::pass);
 }
 
 TEST_CASE("bpcheck verify --order 2 adds the second-order checks, and another order exits 2", "[cli][verify][second-order]") {

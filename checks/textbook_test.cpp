@@ -200,7 +200,7 @@ TEST_CASE("a formula that cancels inside passes by its emulated rounding, naming
   }
 }
 
-TEST_CASE("a float-only approximation that keeps half of float's digits passes; three digits FAIL in float",
+TEST_CASE("a float-only approximation that keeps half of float's digits passes, three digits FAIL in float",
           "[verify][textbook]") {
   // uniform in ±1 only: in saturation y(1 + 1e-5) passes 1, and 1 − y² changes sign: a gross error.
   // Right in mp100, 1e-5 off keeps five of float's seven digits: beyond the bound, but no alarm even

@@ -8,7 +8,6 @@ wrong backward is reported wrong with block and entry named; a gradient with one
 Needs Debian's python3-torch (scripts/setup.sh installs it) and the bpcheck program in $BPCHECK_CLI
 (CTest sets it). Without torch this fails at the import: the tests are never skipped.
 """
-import json
 import os
 import subprocess
 import sys
@@ -16,37 +15,16 @@ import tempfile
 import textwrap
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "tools")
-sys.path.insert(0, TOOLS)
-
-import torch  # noqa: E402  (a missing python3-torch fails here, loudly)
-
-import torch_bridge as tb  # noqa: E402
-from torch_bridge_models import MODELS  # noqa: E402
+from torch_runner import BPCHECK, HERE, MODELS, TOOLS, run_judged, tb, torch
 
 nn = torch.nn
-torch.set_num_threads(1)
-BPCHECK = os.environ.get("BPCHECK_CLI")
 
 
 def run_compare(model, loss, batch, precision, tamper=None, strict=False):
     """Exports, optionally alters the gradient document, runs bpcheck compare: (exit code, JSON or None, stdout+stderr)."""
-    with tempfile.TemporaryDirectory() as d:
-        paths = tb.export(model, loss, batch, d, precision)
-        if tamper:
-            with open(paths["gradient"]) as f:
-                doc = json.load(f)
-            tamper(doc)
-            with open(paths["gradient"], "w") as f:
-                json.dump(doc, f)
-        out = os.path.join(d, "compare.json")
-        r = tb.compare(paths, precision, BPCHECK, strict=strict, json_out=out)
-        result = None
-        if os.path.exists(out):
-            with open(out) as f:
-                result = json.load(f)
-        return r.returncode, result, r.stdout + r.stderr
+    return run_judged(lambda d: tb.export(model, loss, batch, d, precision),
+                      lambda paths, out: tb.compare(paths, precision, BPCHECK, strict=strict, json_out=out),
+                      "gradient", tamper)
 
 
 class Models(unittest.TestCase):

@@ -15,38 +15,17 @@ import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "tools")
-sys.path.insert(0, TOOLS)
+from torch_runner import BPCHECK, HERE, MODELS, TOOLS, run_judged, tb, torch
 
-import torch  # noqa: E402  (a missing python3-torch fails here, loudly)
-
-import torch_bridge as tb  # noqa: E402
-from torch_bridge_models import MODELS  # noqa: E402
+import bpcheck_torch  # noqa: E402  (tools/, on sys.path from torch_runner)
 
 nn = torch.nn
-torch.set_num_threads(1)
-BPCHECK = os.environ.get("BPCHECK_CLI")
 
 
 def judge_hvp(model, loss, batch, precision, seed=0, tamper=None):
     """Exports PyTorch's H V, runs compare --hvp: (exit code, compare's JSON or None, its output)."""
-    assert BPCHECK and os.path.exists(BPCHECK), "BPCHECK_CLI must name the bpcheck program"
-    with tempfile.TemporaryDirectory() as d:
-        paths = tb.export_hvp(model, loss, batch, d, precision, seed=seed)
-        if tamper:
-            with open(paths["hvp"]) as f:
-                doc = json.load(f)
-            tamper(doc)
-            with open(paths["hvp"], "w") as f:
-                json.dump(doc, f)
-        out = os.path.join(d, "compare.json")
-        r = tb.compare_hvp(paths, precision, BPCHECK, json_out=out)
-        result = None
-        if os.path.exists(out):
-            with open(out) as f:
-                result = json.load(f)
-        return r.returncode, result, r.stdout + r.stderr
+    return run_judged(lambda d: tb.export_hvp(model, loss, batch, d, precision, seed=seed),
+                      lambda paths, out: tb.compare_hvp(paths, precision, BPCHECK, json_out=out), "hvp", tamper)
 
 
 @pytest.mark.parametrize("precision", ["double", "float"])
@@ -138,3 +117,48 @@ def test_hvp_command_round_trip_and_refusal():
         refused = subprocess.run(cmd, capture_output=True, text=True)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "torch_bridge: error: module '1' (GLU): no bpcheck layer" in refused.stderr
+
+
+# ---- bpcheck_torch.check_hvp: the pytest API ---------------------------------------------------------
+
+@pytest.mark.parametrize("precision", ["double", "float"])
+def test_check_hvp_passes_a_correct_model(precision):
+    model, loss, batch = MODELS["mlp_tanh"](0)
+    r = bpcheck_torch.check_hvp(model, loss, batch, precision=precision)
+    assert r.passed, r.report()
+    assert isinstance(r, bpcheck_torch.HvpCheck) and r.verdict == "pass"
+    assert [b.parameter for b in r.blocks] == [n for n, _ in model.named_parameters()]
+    text = r.report()
+    assert "Hessian-vector product of Sequential" in text and text.endswith("verdict: pass"), text
+
+
+def test_check_hvp_names_the_parameter_a_saved_intermediate_gets_wrong():
+    model, loss, batch = saved_tanh_model(0)
+    r = bpcheck_torch.check_hvp(model, loss, batch, precision="double")
+    assert not r.passed and r.verdict == "wrong", r.report()
+    wrong = [b.parameter for b in r.failed()]
+    assert "0.weight" in wrong and all(p.startswith("0.") for p in wrong), r.report()
+    text = r.report()
+    assert "0.weight is wrong: worst entry 0.weight[" in text and "verdict: WRONG" in text, text
+
+
+def test_check_hvp_takes_a_vector_by_parameter_name():
+    model, loss, batch = MODELS["mlp_tanh"](1)
+    g = torch.Generator().manual_seed(3)
+    vector = {n: torch.rand(p.shape, generator=g, dtype=torch.float64) - 0.5 for n, p in model.named_parameters()}
+    with tempfile.TemporaryDirectory() as d:
+        r = bpcheck_torch.check_hvp(model, loss, batch, vector=vector, precision="double", out=d)
+        assert r.passed, r.report()
+        with open(os.path.join(d, "vector.json")) as f:
+            first = json.load(f)["gradients"][0]
+    name = next(iter(vector))
+    assert float(first["values"][0][0]) == vector[name][0, 0].item()  # the V given is the V judged
+    # the saved-intermediate model is wrong along the given V too
+    model, loss, batch = saved_tanh_model(1)
+    assert not bpcheck_torch.check_hvp(model, loss, batch, vector=vector, precision="double").passed
+    with pytest.raises(ValueError, match="no tensor for parameter"):
+        bpcheck_torch.check_hvp(model, loss, batch, vector={name: vector[name]})
+    with pytest.raises(ValueError, match="has shape"):
+        bpcheck_torch.check_hvp(model, loss, batch, vector={**vector, name: vector[name].t()})
+    with pytest.raises(ValueError, match="precision"):
+        bpcheck_torch.check_hvp(model, loss, batch, precision="half")

@@ -44,11 +44,7 @@ std::string alarms(const VerificationReport& r) {
   return bad;
 }
 
-const CheckResult* find_check(const VerificationReport& r, const std::string& check, const std::string& precision) {
-  for (const auto& c : r.checks)
-    if (c.check == check && c.precision == precision) return &c;
-  return nullptr;
-}
+using bpcheck::testing::find_check;
 
 /// verify_documents at one point; no check may raise an alarm.
 VerificationReport expect_no_alarm(const std::string& model, const std::string& parameters, const std::string& data,

@@ -23,11 +23,7 @@ using bpcheck::testing::Run;
 using bpcheck::testing::write_file;
 using Catch::Contains;
 
-const CheckResult* scale_check(const VerificationReport& r, const std::string& check, const std::string& precision) {
-  for (const auto& c : r.checks)
-    if (c.check == check && c.precision == precision) return &c;
-  return nullptr;
-}
+using bpcheck::testing::find_check;
 
 /// dense 16 → 8 at a batch of 2: n = 32 + 136 columns, beyond the default of 64 for full Jacobians.
 const LayerSpec wide_dense{"dense", {{"units", 8}}};
@@ -41,13 +37,13 @@ TEST_CASE("scale: a layer with more than 64 inputs and parameters is judged by p
   const VerificationReport r = bpcheck::verify_layer(wide_dense, 16, o);
   INFO(bpcheck::format_table(r));
   CHECK(r.passed());
-  const CheckResult* jacobians = scale_check(r, "jacobians vs oracle", "mp100");
+  const CheckResult* jacobians = find_check(r, "jacobians vs oracle", "mp100");
   REQUIRE(jacobians != nullptr);
   CHECK(jacobians->verdict == Verdict::skipped);
-  CHECK(scale_check(r, "oracles agree (JVP = FD)", "mp100") == nullptr);  // needs the full matrix
+  CHECK(find_check(r, "oracles agree (JVP = FD)", "mp100") == nullptr);  // needs the full matrix
   // A small layer keeps its full comparison.
   const VerificationReport small = bpcheck::verify_layer(LayerSpec{"dense", {{"units", 3}}}, 4, o);
-  CHECK(scale_check(small, "jacobians vs oracle", "mp100")->verdict == Verdict::pass);
+  CHECK(find_check(small, "jacobians vs oracle", "mp100")->verdict == Verdict::pass);
 }
 
 TEST_CASE("scale: full Jacobians on request, and a clear refusal beyond the limit", "[verify][scale]") {
@@ -57,8 +53,8 @@ TEST_CASE("scale: full Jacobians on request, and a clear refusal beyond the limi
   const VerificationReport r = bpcheck::verify_layer(wide_dense, 16, o);
   INFO(bpcheck::format_table(r));
   CHECK(r.passed());
-  CHECK(scale_check(r, "jacobians vs oracle", "mp100")->verdict == Verdict::pass);
-  CHECK(scale_check(r, "oracles agree (JVP = FD)", "mp100")->verdict == Verdict::pass);
+  CHECK(find_check(r, "jacobians vs oracle", "mp100")->verdict == Verdict::pass);
+  CHECK(find_check(r, "oracles agree (JVP = FD)", "mp100")->verdict == Verdict::pass);
   o.full_jacobian_limit = 100;  // 16 rows × 168 columns
   CHECK_THROWS_WITH(bpcheck::verify_layer(wide_dense, 16, o),
                     Contains("2688 entries") && Contains("above the limit of 100") && Contains("--full-limit"));
@@ -70,8 +66,8 @@ TEST_CASE("scale: projections still catch a wrong gradient in mp100 and double",
   o.full_jacobian_columns = 0;  // projections even for the small mutant
   const VerificationReport r = bpcheck::verify_layer(bpcheck::mutants::MutantFactory{bpcheck::mutants::Mutant::transposed_weight}, o);
   INFO(bpcheck::format_table(r));
-  CHECK(scale_check(r, "backward vs oracle", "mp100")->verdict == Verdict::fail);
-  CHECK(scale_check(r, "backward vs mp100", "double")->verdict == Verdict::fail);
+  CHECK(find_check(r, "backward vs oracle", "mp100")->verdict == Verdict::fail);
+  CHECK(find_check(r, "backward vs mp100", "double")->verdict == Verdict::fail);
 }
 
 TEST_CASE("scale: in projection mode the conditioning is measured only for an error beyond the bound without it",
@@ -82,7 +78,7 @@ TEST_CASE("scale: in projection mode the conditioning is measured only for an er
   const VerificationReport r = bpcheck::verify_layer(wide_dense, 16, o);
   REQUIRE(r.passed());
   for (const char* precision : {"float", "double"}) {
-    const CheckResult* backward = scale_check(r, "backward vs mp100", precision);
+    const CheckResult* backward = find_check(r, "backward vs mp100", precision);
     REQUIRE(backward != nullptr);
     CHECK(backward->evaluations == 2);  // the layer's own forward and backward only
     CHECK_THAT(backward->formula, Contains("not needed here"));
@@ -91,7 +87,7 @@ TEST_CASE("scale: in projection mode the conditioning is measured only for an er
   o.full_jacobian_columns = 0;
   const VerificationReport wrong =
       bpcheck::verify_layer(bpcheck::mutants::MutantFactory{bpcheck::mutants::Mutant::transposed_weight}, o);
-  const CheckResult* backward = scale_check(wrong, "backward vs mp100", "double");
+  const CheckResult* backward = find_check(wrong, "backward vs mp100", "double");
   REQUIRE(backward != nullptr);
   CHECK(backward->verdict == Verdict::fail);
   CHECK(backward->evaluations > 2);
@@ -111,7 +107,7 @@ TEST_CASE("scale: the progress callback names each check as it starts", "[verify
   CHECK(taylor);
 }
 
-TEST_CASE("points: drawn from the distributions in turn, named in the report; an unknown one is refused",
+TEST_CASE("points: drawn from the distributions in turn, named in the report, an unknown one is refused",
           "[verify][scale]") {
   VerifyOptions o;
   o.input_scale = 2;

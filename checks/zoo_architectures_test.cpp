@@ -257,7 +257,7 @@ TEMPLATE_LIST_TEST_CASE("dense and layer_norm on tokens map each token alone wit
   CHECK(ln.forward(Z)(4, 0) == T(1));
 }
 
-TEMPLATE_LIST_TEST_CASE("position_embedding adds the tokens × features table; token_mean averages the tokens",
+TEMPLATE_LIST_TEST_CASE("position_embedding adds the tokens × features table, token_mean averages the tokens",
                         "[zoo][layers]", real_rungs) {
   using T = TestType;
   auto p = build<T>("position_embedding", 6, {{"tokens", 3}, {"features", 2}});

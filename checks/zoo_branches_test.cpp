@@ -29,7 +29,7 @@ TEST_CASE("zoo verify: add and concat branches have right gradients on every run
                          1, 3);
 }
 
-TEMPLATE_LIST_TEST_CASE("concat stacks [W x + b; tanh-free x] per sample, add sums, blocks named branch.layer.block",
+TEMPLATE_LIST_TEST_CASE("concat stacks (W x + b, tanh-free x) per sample, add sums, blocks named branch.layer.block",
                         "[zoo][layers]", real_rungs) {
   using T = TestType;
   auto c = build<T>("concat", 2, branches(R"([[{"type": "dense", "units": 1}], []])"));

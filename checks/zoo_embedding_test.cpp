@@ -33,7 +33,7 @@ TEST_CASE("the verifier gives a layer with index input valid indices and leaves 
   CHECK(!build<mp100>("tanh", 3).input_is_index());
 }
 
-TEMPLATE_LIST_TEST_CASE("embedding: rows of the V × D table by index; dweight gathers dY by index; dX = 0",
+TEMPLATE_LIST_TEST_CASE("embedding: rows of the V × D table by index, dweight gathers dY by index, dX = 0",
                         "[zoo][layers]", real_rungs) {
   using T = TestType;
   auto e = build<T>("embedding", 3, {{"num_embeddings", 3}, {"embedding_dim", 2}});

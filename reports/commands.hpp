@@ -23,7 +23,7 @@ Command add_gradient_command(CLI::App& parent);
 Command add_example_command(CLI::App& parent);
 /// `bpcheck verify`: every check of a model's gradients; exit 0 right, 1 wrong, 2 bad input.
 Command add_verify_command(CLI::App& parent);
-/// `bpcheck compare`: another program's gradient against the mp100 truth; exit 0 right, 1 wrong, 2 bad input.
+/// `bpcheck compare`: another program's gradient against a high-precision truth (quad or mp100); exit 0 right, 1 wrong, 2 bad input.
 Command add_compare_command(CLI::App& parent);
 /// `bpcheck hvp`: the Hessian-vector product of a model's loss with respect to its parameters, as JSON.
 Command add_hvp_command(CLI::App& parent);

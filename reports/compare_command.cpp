@@ -1,6 +1,6 @@
 // bpcheck compare --model M.json --params P.json --data D.json --gradient G.json [--precision float|double]
 //                 [--json FILE] [--junit FILE] [--allow-less-accurate] [--seed N] [--jobs N]
-// Judges a gradient computed by another program against the mp100 truth (bpcheck/verify/compare.hpp).
+// Judges a gradient computed by another program against a high-precision truth (quad or mp100) (bpcheck/verify/compare.hpp).
 // Exit 0 when every block is within its rounding bound, 1 when one is wrong or less accurate (less
 // accurate only is advice with --allow-less-accurate), 2 on bad input.
 #include <cstdint>
@@ -27,7 +27,7 @@ struct CompareCommandOptions {
 Command add_compare_command(CLI::App& parent) {
   auto o = std::make_shared<CompareCommandOptions>();
   CLI::App* app = parent.add_subcommand(
-      "compare", "Judge a gradient computed by another program (bpcheck's gradient format) against the mp100 truth, "
+      "compare", "Judge a gradient computed by another program (bpcheck's gradient format) against a high-precision truth (quad or mp100), "
                  "block by block, within the rounding bound of its precision (with --hvp and --vector: a Hessian-vector "
                  "product against the mp100 one). Exit 0: right, 1: wrong or less accurate "
                  "than its precision allows, 2: bad input");

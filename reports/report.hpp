@@ -65,6 +65,11 @@ json run_identity(const ReportOptions& options, const std::vector<WorkItem>& ite
 /// Computes one item. Throws input_error for a model that cannot be evaluated.
 json compute(const WorkItem& item, const ReportOptions& options);
 
+/// A network's verification from the results of the items that hold its units (verify's units, in any
+/// order; `params` those of any of the items; `run` the run's identity): the result one verification item of
+/// the whole network gives.
+json join_verification_units(const json& params, const std::vector<json>& parts, const json& run);
+
 /// The whole report from every item's result (results[i] belongs to items[i]): report.json.
 json assemble(const json& run, const std::vector<WorkItem>& items, const std::vector<json>& results);
 

@@ -147,6 +147,14 @@ int write_report(const std::string& dir, const json& full, std::ostream& out) {
   out << fmt::format("bpcheck report: {} of {} statements of theory hold{}; verification: {}\n", holding, applicable,
                      skipped ? fmt::format(" ({} not applicable)", skipped) : std::string(),
                      full.at("passed").get<bool>() ? "every gradient right" : "A GRADIENT IS WRONG");
+  for (const auto& lw : full.value("layerwise", json::array())) {
+    std::string names;
+    for (const auto& f : lw.value("backward_under_2_digits", json::array()))
+      names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", f.at("layer").get<int>(), f.at("type").get<std::string>());
+    if (!names.empty())
+      out << fmt::format("bpcheck report: {}'s gradient keeps fewer than 2 digits after the backward of layer {}\n",
+                         lw.at("precision").get<std::string>(), names);
+  }
   out << "open file://" << absolute((std::filesystem::path(dir) / "index.html").string()) << "\n";
   return full.at("passed").get<bool>() ? 0 : 1;
 }
@@ -296,7 +304,16 @@ Command add_report_command(CLI::App& parent) {
   app->add_option("--params", o->params, "parameters JSON file for --model (default: from the seed)");
   app->add_option("--data", o->data, "data JSON file for --model (default: a batch generated from the seed)");
   app->add_flag("--quick", o->quick, "the small sweep (for CI)");
-  app->add_option("--seed", o->seed, "seed for parameters, data, directions and check points")->capture_default_str();
+  // A negative seed would wrap around to a huge one without a word: refused instead.
+  app->add_option("--seed", o->seed, "seed for parameters, data, directions and check points")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos
+                       ? std::string()
+                       : "expected a non-negative integer, got '" + s + "'";
+          },
+          "UINT"))
+      ->capture_default_str();
   // The last --out wins, so scripts/run.sh's default can be overridden from its command line.
   app->add_option("--out", o->out, "output folder")->capture_default_str()->multi_option_policy(
       CLI::MultiOptionPolicy::TakeLast);

@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -15,7 +17,9 @@
 #include "bpcheck/verify/finite_difference.hpp"
 #include "bpcheck/verify/hvp.hpp"
 #include "bpcheck/verify/verify.hpp"
+#include "bpcheck/verify/network_units.hpp"
 #include "report.hpp"
+#include "verify_shard.hpp"
 #include "report_lanczos.hpp"
 #include "report_svd.hpp"
 
@@ -29,6 +33,24 @@ constexpr Index fd_samples = 8;        // columns of the finite-difference point
 constexpr Index backprop_samples = 4;  // batch of the backprop sweep
 constexpr Index classes = 4;           // outputs of the default networks (cross-entropy)
 constexpr Index max_conditioning_width = 256;
+constexpr double few_digits = 2;  // a backward signal with fewer digits is named in the summary
+
+/// The precisions the report measures against mp100, as rungs of the library. Their finite-difference,
+/// layer-by-layer and second-order items, their rows and the summary's lines follow from this list alone.
+using Precisions = std::tuple<float, double>;
+
+std::vector<std::string> precision_names() {
+  return std::apply([](auto... p) { return std::vector<std::string>{scalar_name<decltype(p)>()...}; }, Precisions{});
+}
+
+/// f(T{}) for the precision named `name`.
+template <class F>
+json on_precision(const json& name, F&& f) {
+  std::optional<json> r;
+  std::apply([&](auto... p) { ((r || name != scalar_name<decltype(p)>() ? void() : void(r = f(p))), ...); }, Precisions{});
+  if (!r) throw error("report: no precision '" + name.dump() + "' in the report's list");
+  return std::move(*r);
+}
 
 /// A finite double as a JSON number; NaN and ±Inf as null (JSON has neither).
 json number(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
@@ -120,28 +142,29 @@ constexpr int max_moves = 4;  // jitters of the point before the subject is repo
 /// inherit the jump), by layer index (0 = the first layer), its type, unit and sample.
 /// `at_point` keeps the value at t = 0 between the probes of one point: each probe's backward and forward
 /// differences both start from it, so it is computed once per point instead of twice per probe.
-std::optional<json> first_kink(const Network<mp100>& net, const Vector<mp100>& x, const Vector<mp100>& v,
-                               Index rows, Index cols, const std::optional<mp100>& step,
-                               std::optional<Vector<mp100>>& at_point) {
+template <class S>
+std::optional<json> first_kink(const Network<S>& net, const Vector<S>& x, const Vector<S>& v,
+                               Index rows, Index cols, const std::optional<S>& step,
+                               std::optional<Vector<S>>& at_point) {
   // Every layer's output at x + t v, concatenated: t ↦ (x_1, …, x_L).
-  const VectorFunction<mp100> along = [&](const Vector<mp100>& t) -> Vector<mp100> {
+  const VectorFunction<S> along = [&](const Vector<S>& t) -> Vector<S> {
     if (t(0) == 0 && at_point) return *at_point;
-    const Vector<mp100> z = x + t(0) * v;
-    const auto acts = net.activations(Eigen::Map<const Matrix<mp100>>(z.data(), rows, cols));
+    const Vector<S> z = x + t(0) * v;
+    const auto acts = net.activations(Eigen::Map<const Matrix<S>>(z.data(), rows, cols));
     Index n = 0;
     for (std::size_t k = 1; k < acts.size(); ++k) n += acts[k].size();
-    Vector<mp100> all(n);
+    Vector<S> all(n);
     n = 0;
     for (std::size_t k = 1; k < acts.size(); ++k) {
-      all.segment(n, acts[k].size()) = Eigen::Map<const Vector<mp100>>(acts[k].data(), acts[k].size());
+      all.segment(n, acts[k].size()) = Eigen::Map<const Vector<S>>(acts[k].data(), acts[k].size());
       n += acts[k].size();
     }
     if (t(0) == 0) at_point = all;
     return all;
   };
-  OneSidedJacobians<mp100> sides;
+  OneSidedJacobians<S> sides;
   try {
-    sides = one_sided_disagreement<mp100>(along, Vector<mp100>::Zero(1), step);
+    sides = one_sided_disagreement<S>(along, Vector<S>::Zero(1), step);
   } catch (const error& e) {
     return json{{"layer", nullptr}, {"what", std::string("a stencil point cannot be evaluated: ") + e.what()}};
   }
@@ -195,9 +218,65 @@ json finite_differences(const json& params, const ReportOptions& o) {
   std::optional<json> at_point;
   Random jitter(o.seed ^ 0x6b696e6bULL);
   std::optional<Vector<mp100>> value_at_point;  // of the point as it is now; reset when it moves
+
+  // The largest clean step among the decades 1e-16 … 1e-1 and the kink just beyond it: steps
+  // 10^(k − 16), k = −1 standing for mp100's default step. A probe in mp100 evaluates the network four
+  // times; the same search in double (a thousandth of the cost) guesses the answer, and mp100 confirms it
+  // with the two probes that bracket it (clean at the guess, a kink one decade up). Where the guess is
+  // wrong, mp100 bisects what is left, so the bracket is mp100's own: the one that bisection from scratch
+  // finds wherever a wider step is never cleaner than a narrower one.
+  struct Bracket {
+    int lo = -1, hi = 16;
+    std::optional<json> beyond;
+  };
+  auto search = [&]() {
+    const int guess = [&] {
+      const Network<double> fast = net.template rebind<double>();
+      const Vector<double> xd = vector_cast<double>(x), vdd = vector_cast<double>(v);
+      std::optional<Vector<double>> fast_at_point;
+      auto clean = [&](int k) {
+        const auto kink =
+            first_kink<double>(fast, xd, vdd, rows, cols, std::optional<double>(std::pow(10.0, k - 16)), fast_at_point);
+        return !kink || kink->at("layer").is_null();  // a step double cannot form says nothing
+      };
+      if (clean(15)) return 15;
+      int l = -1, h = 15;
+      while (h - l > 1) (clean((l + h) / 2) ? l : h) = (l + h) / 2;
+      return l;
+    }();
+    Bracket b;
+    auto kink_at = [&](int k) {
+      if (auto found = first_kink<mp100>(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, k - 16)),
+                                         value_at_point)) {
+        b.hi = k, b.beyond = std::move(found);
+        return true;
+      }
+      b.lo = k;
+      return false;
+    };
+    if (guess < 15 && kink_at(guess + 1)) {
+      if (guess >= 0) (void)kink_at(guess);
+    } else if (b.lo < 15) {
+      (void)kink_at(15);
+    }
+    if (b.hi <= 15)
+      while (b.hi - b.lo > 1) (void)kink_at((b.lo + b.hi) / 2);
+    return b;
+  };
+
+  // A probe of step s clean at k ≥ 0 shows that the point itself is no kink (a kink at the point is a
+  // kink within every step): after a move the search runs first, and the point is probed at mp100's
+  // default step only where every decade saw a kink.
+  std::optional<Bracket> bracket;
   for (;;) {
     value_at_point.reset();
-    at_point = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, std::nullopt, value_at_point);
+    bracket.reset();
+    at_point.reset();
+    if (moves > 0) {
+      bracket = search();
+      if (bracket->lo >= 0) break;
+    }
+    at_point = first_kink<mp100>(exact, vector_cast<mp100>(x), vm, rows, cols, std::nullopt, value_at_point);
     if (!at_point) break;
     if (moves == 0) kinks["moved_from"] = *at_point;
     if (index_input || !o.move_off_kinks || moves == max_moves) break;
@@ -212,21 +291,8 @@ json finite_differences(const json& params, const ReportOptions& o) {
     kinks["non_differentiable"] = *at_point;
   } else {
     kinks["non_differentiable"] = nullptr;
-    // Binary search over the decades 1e-16 … 1e-1: the largest clean step and the kink just beyond it.
-    int lo = -1, hi = 16;  // steps 10^(k − 16); lo = −1: mp100's default step (clean, checked above)
-    std::optional<json> beyond;
-    if (!(beyond = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, -1)), value_at_point))) {
-      lo = 15;
-    } else {
-      hi = 15;
-      while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (auto k = first_kink(exact, vector_cast<mp100>(x), vm, rows, cols, mp100(std::pow(10.0, mid - 16)), value_at_point))
-          hi = mid, beyond = std::move(k);
-        else
-          lo = mid;
-      }
-    }
+    if (!bracket) bracket = search();
+    const auto& [lo, hi, beyond] = *bracket;
     // A one-sided difference of step s notices a kink up to about s/3 away (its D(2s) reaches 2s).
     kinks["kink_free_step"] = lo < 0 ? 0.0 : std::pow(10.0, lo - 16);
     if (lo < 15) {
@@ -270,23 +336,39 @@ json finite_differences(const json& params, const ReportOptions& o) {
                                              vector_cast<mp100>(v), ridders)
                 .value;
   }
-  const VectorFunction<T> f = map_of(net);
+  // The schemes share stencil points at each step (central's ±h is central4's, central6's and Ridders' first
+  // row; each scheme's D(2h) for its error estimate lands on others' points), so f at a point is kept for
+  // the step's five schemes: the same values, computed once. The point itself is kept for every step.
+  std::vector<std::pair<Vector<T>, Vector<T>>> seen;
+  const VectorFunction<T> f_once = map_of(net);
+  const VectorFunction<T> f = [&](const Vector<T>& z) -> Vector<T> {
+    for (const auto& [at, value] : seen)
+      if (at.size() == z.size() && std::memcmp(at.data(), z.data(), sizeof(T) * std::size_t(z.size())) == 0) return value;
+    seen.emplace_back(z, f_once(z));
+    return seen.back().second;
+  };
 
   const std::vector<double> grid = step_grid(o.quick);
   const double u = scalar_cast<double>(unit_roundoff<T>());
-  json schemes = json::array();
-  for (FdScheme scheme : {FdScheme::forward, FdScheme::central, FdScheme::central4, FdScheme::central6,
-                          FdScheme::richardson}) {
-    std::vector<double> err;
-    for (double h : grid) {
+  const std::vector<FdScheme> scheme_list{FdScheme::forward, FdScheme::central, FdScheme::central4,
+                                          FdScheme::central6, FdScheme::richardson};
+  std::vector<std::vector<double>> errors_of(scheme_list.size());
+  for (double h : grid) {
+    if (seen.size() > 1) seen.erase(seen.begin() + 1, seen.end());  // the point (seen first) stays
+    for (std::size_t s = 0; s < scheme_list.size(); ++s) {
       double e = std::numeric_limits<double>::quiet_NaN();
       try {
-        e = relative_error<T>(directional_derivative_fd<T>(f, x, v, FdOptions<T>(scheme, T(h))).value, truth);
+        e = relative_error<T>(directional_derivative_fd<T>(f, x, v, FdOptions<T>(scheme_list[s], T(h))).value, truth);
       } catch (const error&) {
         // h below half an ulp of x (x + h = x): no difference can be formed at this step.
       }
-      err.push_back(e);
+      errors_of[s].push_back(e);
     }
+  }
+  json schemes = json::array();
+  for (std::size_t s = 0; s < scheme_list.size(); ++s) {
+    const FdScheme scheme = scheme_list[s];
+    const std::vector<double>& err = errors_of[s];
     std::size_t best = grid.size();
     for (std::size_t i = 0; i < grid.size(); ++i)
       if (std::isfinite(err[i]) && (best == grid.size() || err[i] < err[best])) best = i;
@@ -318,6 +400,7 @@ json finite_differences(const json& params, const ReportOptions& o) {
   r["subject"] = params.at("subject");
   r["precision"] = scalar_name<T>();
   r["unit_roundoff"] = u;
+  r["outputs"] = truth.size();  // the values the error norm is taken over
   json h = json::array();
   for (double s : grid) h.push_back(s);
   r["h"] = std::move(h);
@@ -582,12 +665,19 @@ json layerwise(const json& params, const ReportOptions& o) {
       measure(layers[k], "backward", relative_error<T>(flat(delta), flat(delta_m)));
     }
   }
+  // Where the backward signal keeps fewer than 2 digits: from there on (to the input) the gradient of
+  // every earlier block is built on a cotangent that is mostly rounding.
+  json few = json::array();
+  for (const auto& l : layers)
+    if (l.at("backward_digits").is_number() && l.at("backward_digits").get<double>() < few_digits)
+      few.push_back({{"layer", l.at("layer")}, {"type", l.at("type")}, {"digits", l.at("backward_digits")}});
   json r;
   r["subject"] = params.at("subject");
   r["precision"] = scalar_name<T>();
   r["unit_roundoff"] = scalar_cast<double>(unit_roundoff<T>());
   r["loss_gradient"] = std::move(seed);
   r["layers"] = std::move(layers);
+  r["backward_under_2_digits"] = std::move(few);
   return r;
 }
 
@@ -708,10 +798,55 @@ json second_order(const json& params, const ReportOptions& o) {
 
 // ---- verification ------------------------------------------------------------------------------
 
-json verification(const json& params, const ReportOptions& o) {
+VerifyOptions verify_options(const ReportOptions& o) {
   VerifyOptions options;
   options.seed = o.seed;
   options.points = o.quick ? 1 : 2;
+  return options;
+}
+
+NetworkSubject network_subject(const json& params) {
+  NetworkSubject subject{spec_of(params), {}, {}};
+  if (params.contains("parameters")) subject.parameters = nlohmann::json(params.at("parameters"));
+  if (params.contains("data")) subject.data = nlohmann::json(params.at("data"));
+  return subject;
+}
+
+json verification_json(const json& subject, const VerificationReport& report) {
+  json checks = json::array();
+  for (const auto& c : report.checks) {
+    json j;
+    j["subject"] = c.subject;
+    j["check"] = c.check;
+    j["precision"] = c.precision;
+    j["verdict"] = verdict_name(c.verdict);
+    j["value"] = number(c.value);
+    j["threshold"] = number(c.threshold);
+    j["digits"] = c.digits < 0 ? json(nullptr) : number(c.digits);
+    j["worst_abs_error"] = c.worst.empty() ? json(nullptr) : number(c.worst.front().abs_error);
+    j["worst_rel_error"] = c.worst.empty() ? json(nullptr) : number(c.worst.front().rel_error);
+    j["message"] = c.message;
+    checks.push_back(std::move(j));
+  }
+  json r;
+  r["subject"] = subject;
+  r["passed"] = report.passed();
+  r["checks"] = std::move(checks);
+  return r;
+}
+
+json verification(const json& params, const ReportOptions& o) {
+  const VerifyOptions options = verify_options(o);
+  if (params.contains("units")) {
+    // Part of a network's verification (verify's units: the loss at the batch, then each point of each
+    // layer); assemble joins the parts into exactly verify_network's report.
+    const auto chosen = params.at("units").get<std::vector<std::size_t>>();
+    const auto reports = verify_network_units(network_subject(params), options, chosen);
+    json units = json::array();
+    for (std::size_t i = 0; i < chosen.size(); ++i)
+      units.push_back({{"index", chosen[i]}, {"report", json(to_json(reports[i]))}});
+    return {{"subject", params.at("subject")}, {"units", std::move(units)}};
+  }
   VerificationReport report;
   if (params.contains("layer")) {
     LayerSpec spec{params.at("layer").at("type").get<std::string>(), nlohmann::json::object()};
@@ -732,31 +867,9 @@ json verification(const json& params, const ReportOptions& o) {
       report.checks.push_back(std::move(c));
     }
   } else {
-    NetworkSubject subject{spec_of(params), {}, {}};
-    if (params.contains("parameters")) subject.parameters = nlohmann::json(params.at("parameters"));
-    if (params.contains("data")) subject.data = nlohmann::json(params.at("data"));
-    report = verify_network(subject, options);
+    report = verify_network(network_subject(params), options);
   }
-  json checks = json::array();
-  for (const auto& c : report.checks) {
-    json j;
-    j["subject"] = c.subject;
-    j["check"] = c.check;
-    j["precision"] = c.precision;
-    j["verdict"] = verdict_name(c.verdict);
-    j["value"] = number(c.value);
-    j["threshold"] = number(c.threshold);
-    j["digits"] = c.digits < 0 ? json(nullptr) : number(c.digits);
-    j["worst_abs_error"] = c.worst.empty() ? json(nullptr) : number(c.worst.front().abs_error);
-    j["worst_rel_error"] = c.worst.empty() ? json(nullptr) : number(c.worst.front().rel_error);
-    j["message"] = c.message;
-    checks.push_back(std::move(j));
-  }
-  json r;
-  r["subject"] = params.at("subject");
-  r["passed"] = report.passed();
-  r["checks"] = std::move(checks);
-  return r;
+  return verification_json(params.at("subject"), report);
 }
 
 /// FNV-1a of a text: a stable fingerprint of the plan (std::hash is not stable across builds).
@@ -803,7 +916,7 @@ std::pair<json, Index> example_layer(const std::string& type) {
 std::vector<WorkItem> plan(const ReportOptions& o) {
   std::vector<WorkItem> items;
   auto add = [&items](std::string kind, json params) { items.push_back({std::move(kind), std::move(params)}); };
-  const std::vector<std::string> precisions{"float", "double"};
+  const std::vector<std::string> precisions = precision_names();
   if (o.model) {
     json model{{"subject", "model"}, {"model", model_spec_to_json(*o.model)}};
     if (o.parameters) model["parameters"] = json(*o.parameters);
@@ -828,7 +941,15 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
       so["precision"] = p;
       add("second_order", std::move(so));
     }
-    add("verification", model);
+    // The network's verification in two items that run side by side: unit 0 (the loss at the batch, with
+    // the overflow search: about as long as all the layers' points together) and the layers' points.
+    const std::size_t units = network_unit_count(network_subject(model), verify_options(o));
+    json first = model, rest = model;
+    first["units"] = json::array({0});
+    rest["units"] = json::array();
+    for (std::size_t i = 1; i < units; ++i) rest["units"].push_back(i);
+    add("verification", std::move(first));
+    if (units > 1) add("verification", std::move(rest));
     return items;
   }
   // The built-in default set.
@@ -871,6 +992,24 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
   return items;
 }
 
+json join_verification_units(const json& params, const std::vector<json>& parts, const json& run) {
+  ReportOptions o;
+  o.seed = run.at("seed").get<std::uint64_t>();
+  o.quick = run.at("quick").get<bool>();
+  std::vector<std::pair<std::size_t, VerificationReport>> units;
+  for (const auto& part : parts)
+    for (const auto& u : part.at("units"))
+      units.emplace_back(u.at("index").get<std::size_t>(), cli::report_from_json(nlohmann::json(u.at("report"))));
+  std::sort(units.begin(), units.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<VerificationReport> reports;
+  for (auto& [i, r] : units) {
+    if (i != reports.size()) throw error(fmt::format("report: verification unit {} is missing or repeated", reports.size()));
+    reports.push_back(std::move(r));
+  }
+  const NetworkSubject subject = network_subject(params);
+  return verification_json(params.at("subject"), join_network_units(subject, verify_options(o), reports));
+}
+
 json run_identity(const ReportOptions& o, const std::vector<WorkItem>& items) {
   std::string all;
   for (const auto& item : items) all += item.kind + item.params.dump() + "\n";
@@ -888,14 +1027,13 @@ json run_identity(const ReportOptions& o, const std::vector<WorkItem>& items) {
 
 json compute(const WorkItem& item, const ReportOptions& o) {
   if (item.kind == "finite_differences")
-    return item.params.at("precision") == "float" ? finite_differences<float>(item.params, o)
-                                                  : finite_differences<double>(item.params, o);
+    return on_precision(item.params.at("precision"),
+                        [&]<class T>(T) { return finite_differences<T>(item.params, o); });
   if (item.kind == "backprop") return backprop(item.params, o);
   if (item.kind == "layerwise")
-    return item.params.at("precision") == "float" ? layerwise<float>(item.params, o) : layerwise<double>(item.params, o);
+    return on_precision(item.params.at("precision"), [&]<class T>(T) { return layerwise<T>(item.params, o); });
   if (item.kind == "second_order")
-    return item.params.at("precision") == "float" ? second_order<float>(item.params, o)
-                                                  : second_order<double>(item.params, o);
+    return on_precision(item.params.at("precision"), [&]<class T>(T) { return second_order<T>(item.params, o); });
   if (item.kind == "verification") return verification(item.params, o);
   throw error("report: unknown work item '" + item.kind + "'");
 }

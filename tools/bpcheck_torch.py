@@ -6,6 +6,12 @@
         r = bpcheck_torch.check_gradients(model, nn.CrossEntropyLoss(), (x, y), precision="float")
         assert r.passed, r.report()
 
+check_hvp does the same for PyTorch's Hessian-vector product (double backward, create_graph=True) along
+a vector V, judged by `bpcheck compare --hvp`:
+
+        r = bpcheck_torch.check_hvp(model, nn.MSELoss(), (x, y), precision="double")
+        assert r.passed, r.report()
+
 check_gradients exports the model (any nn.Module torch.fx can trace; docs/compare.md lists what maps),
 its loss and the batch through tools/torch_bridge.py, computes PyTorch's own gradient in the precision
 (float32 or float64) and lets `bpcheck compare` judge every parameter block. The result names each
@@ -23,7 +29,7 @@ import torch_bridge as tb
 
 Unmappable = tb.Unmappable
 
-__all__ = ["check_gradients", "GradientCheck", "BlockVerdict", "Unmappable"]
+__all__ = ["check_gradients", "check_hvp", "GradientCheck", "HvpCheck", "BlockVerdict", "Unmappable"]
 
 
 class BlockVerdict:
@@ -69,6 +75,9 @@ class GradientCheck:
     `verdict`, `precision`, `blocks` (a BlockVerdict per parameter, in the model's order), `loss_exact`,
     `loss_given`, `json` (compare's document), `output` (compare's own table) and `report()`."""
 
+    what = "gradient"
+    less_accurate_note = " (a failure with strict)"
+
     def __init__(self, model_name, precision, strict, returncode, doc, names, shapes, output):
         self.model_name, self.precision, self.strict = model_name, precision, strict
         self.returncode, self.json, self.output = returncode, doc, output
@@ -93,8 +102,8 @@ class GradientCheck:
         """A table of every parameter's verdict, then the worst entries of the blocks that failed."""
         width = max([len("parameter")] + [len(b.parameter) for b in self.blocks])
         unit = "float32" if self.precision == "float" else "float64"
-        lines = [f"bpcheck: PyTorch's {unit} gradient of {self.model_name} ({len(self.blocks)} parameter blocks), "
-                 f"against the mp100 truth",
+        lines = [f"bpcheck: PyTorch's {unit} {self.what} of {self.model_name} ({len(self.blocks)} parameter blocks), "
+                 f"against bpcheck's high-precision truth",
                  f"  {'parameter':<{width}}  {'shape':<14} {'verdict':<13} {'digits':>6} {'error/bound':>11}  "
                  "worst entry  (bpcheck block)"]
         for b in self.blocks:
@@ -113,11 +122,38 @@ class GradientCheck:
                          f"{b.worst_given}, exact {b.worst_exact}, |error| {error}, bound {bound}")
         verdict = {"pass": "pass", "wrong": "WRONG", "less_accurate": "less accurate"}[self.verdict]
         lines.append(f"verdict: {verdict}" + ("" if self.passed or self.verdict != "less_accurate" else
-                                              " (a failure with strict)"))
+                                              self.less_accurate_note))
         return "\n".join(lines)
 
     def __repr__(self):
-        return f"GradientCheck({self.model_name}, {self.precision}, {self.verdict})"
+        return f"{type(self).__name__}({self.model_name}, {self.precision}, {self.verdict})"
+
+
+class HvpCheck(GradientCheck):
+    """What check_hvp found, as GradientCheck: each block's verdict on H V. A less accurate block fails
+    (compare --hvp without --allow-less-accurate)."""
+
+    what = "Hessian-vector product"
+    less_accurate_note = ""
+
+
+def _names_and_shapes(described):
+    """(layer, block) → PyTorch's parameter name, and → PyTorch's shape."""
+    names, shapes = {}, {}
+    for k, (blocks, torch_names) in enumerate(zip(described["blocks"], described["torch_names"])):
+        for name, (p, _) in blocks.items():
+            names[(k, name)] = torch_names[name]
+            shapes[(k, name)] = tuple(p.shape)
+    return names, shapes
+
+
+def _judged(run, doc_path):
+    """Runs compare (run()), returns (process, its JSON); RuntimeError when it judged nothing."""
+    r = run()
+    if r.returncode not in (0, 1) or not os.path.exists(doc_path):
+        raise RuntimeError(f"bpcheck compare failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()}")
+    with open(doc_path) as f:
+        return r, json.load(f)
 
 
 def check_gradients(model, loss, batch, precision="double", bpcheck=None, strict=False, device="cpu", out=None,
@@ -136,17 +172,55 @@ def check_gradients(model, loss, batch, precision="double", bpcheck=None, strict
             folder = out or tmp
             paths, described = tb.export_described(model, loss, batch, folder, precision, device)
             doc_path = json_out or os.path.join(tmp, "compare.json")
-            r = tb.compare(paths, precision, bpcheck, strict, doc_path)
-            if r.returncode not in (0, 1) or not os.path.exists(doc_path):
-                raise RuntimeError(f"bpcheck compare failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()}")
-            with open(doc_path) as f:
-                doc = json.load(f)
+            r, doc = _judged(lambda: tb.compare(paths, precision, bpcheck, strict, doc_path), doc_path)
     finally:
         torch.set_num_threads(threads)
-    names, shapes = {}, {}
-    for k, (blocks, torch_names) in enumerate(zip(described["blocks"], described["torch_names"])):
-        for name, (p, _) in blocks.items():
-            names[(k, name)] = torch_names[name]
-            shapes[(k, name)] = tuple(p.shape)
+    names, shapes = _names_and_shapes(described)
     return GradientCheck(type(model).__name__, precision, strict, r.returncode, doc, names, shapes,
                          r.stdout + r.stderr)
+
+
+def check_hvp(model, loss, batch, vector=None, precision="double", bpcheck=None, seed=0, device="cpu", out=None,
+              json_out=None):
+    """PyTorch's Hessian-vector product H V of loss(model(inputs), targets) with respect to the parameters
+    (double backward) in `precision` ("float" or "double"), judged by `bpcheck compare --hvp` against the
+    mp100 H V. vector: V as {parameter name: tensor} for every parameter (model.named_parameters()), or
+    None for V uniform in [−1, 1] from `seed`; V is rounded to the precision, and the documents hold
+    exactly the V PyTorch used. Otherwise as check_gradients (a less accurate block fails)."""
+    if precision not in tb.DTYPES:
+        raise ValueError(f"precision {precision!r}: 'float' or 'double'")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = out or tmp
+            described = tb.describe(model, loss, batch, precision, device)
+            names, shapes = _names_and_shapes(described)
+            vectors = None
+            if vector is not None:
+                vectors = {}
+                for (k, block), torch_name in names.items():
+                    p = described["blocks"][k][block][0]
+                    if torch_name not in vector:
+                        raise ValueError(f"vector: no tensor for parameter {torch_name!r}")
+                    v = torch.as_tensor(vector[torch_name])
+                    if tuple(v.shape) != tuple(p.shape):
+                        raise ValueError(f"vector: {torch_name!r} has shape {tuple(v.shape)}, the parameter "
+                                         f"{tuple(p.shape)}")
+                    vectors[id(p)] = v.to(device=p.device, dtype=p.dtype)
+                unknown = sorted(set(vector) - set(names.values()))
+                if unknown:
+                    raise ValueError(f"vector: {', '.join(unknown)}: no such parameter")
+            vector_doc, hvp_doc = tb.torch_hvp(loss, described, precision, seed, vectors)
+            os.makedirs(folder, exist_ok=True)
+            paths = {}
+            for name, doc in (("model", described["model"]), ("params", described["params"]),
+                              ("data", described["data"]), ("vector", vector_doc), ("hvp", hvp_doc)):
+                paths[name] = os.path.join(folder, name + ".json")
+                with open(paths[name], "w") as f:
+                    json.dump(doc, f)
+            doc_path = json_out or os.path.join(tmp, "compare.json")
+            r, doc = _judged(lambda: tb.compare_hvp(paths, precision, bpcheck, doc_path), doc_path)
+    finally:
+        torch.set_num_threads(threads)
+    return HvpCheck(type(model).__name__, precision, True, r.returncode, doc, names, shapes, r.stdout + r.stderr)

@@ -916,15 +916,16 @@ def block_entries(described, tensors, precision):
     return entries
 
 
-def torch_hvp(loss, described, precision, seed=0):
+def torch_hvp(loss, described, precision, seed=0, vectors=None):
     """PyTorch's Hessian-vector product of the loss with respect to the parameters: autograd.grad with
     create_graph=True, then the gradient of gᵀV (double backward). V is uniform in [−1, 1] from the seed, in
-    the model's dtype, so the documents hold exactly the V PyTorch used. Returns (vector doc, HVP doc)."""
+    the model's dtype (or vectors[id(p)] per parameter of the described copy), so the documents hold
+    exactly the V PyTorch used. Returns (vector doc, HVP doc)."""
     model, inputs, targets = described["torch_model"], described["inputs"], described["targets"]
     params = [p for b in described["blocks"] for (p, _) in b.values()]
     g = torch.Generator().manual_seed(seed)
     vs = [(2 * torch.rand(p.shape, dtype=torch.float64, generator=g) - 1).to(device=p.device, dtype=p.dtype)
-          for p in params]
+          for p in params] if vectors is None else [vectors[id(p)] for p in params]
     value = loss(model(inputs), targets)
     grads = torch.autograd.grad(value, params, create_graph=True)
     dot = sum((gi * vi).sum() for gi, vi in zip(grads, vs))

@@ -1,4 +1,4 @@
-// compare_gradient: another program's gradient against the mp100 truth (bpcheck/verify/compare.hpp).
+// compare_gradient: another program's gradient against the truth in quad or mp100 (bpcheck/verify/compare.hpp).
 #include "bpcheck/verify/compare.hpp"
 
 #include <algorithm>
@@ -16,7 +16,9 @@
 #include "bpcheck/parallel.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/network_layer.hpp"
+#include "quad.hpp"
 #include "rounding_bound.hpp"
+#include "compare_shared.hpp"
 #include "verdict.hpp"
 
 namespace bpcheck {
@@ -27,12 +29,27 @@ constexpr double infinity = std::numeric_limits<double>::infinity();
 
 double to_double(const mp100& x) { return x.convert_to<double>(); }
 
-/// A value of the given gradient: finite (value), or NaN/±Inf as the document wrote it.
-struct Given {
-  mp100 value{0};
-  bool finite = true;
-  std::string text;
-};
+using Given = compare_detail::GivenValue;
+
+/// Between mp100 and the rung R the truth is computed on (mp100 or quad): exact from R, rounded to R.
+template <class R>
+R to_rung(const mp100& x) {
+  if constexpr (std::is_same_v<R, quad>)
+    return to_quad(x);
+  else
+    return scalar_cast<R>(x);
+}
+template <class R>
+mp100 to_mp(const R& x) {
+  if constexpr (std::is_same_v<R, quad>)
+    return from_quad(x);
+  else
+    return scalar_cast<mp100>(x);
+}
+template <class R>
+Vector<mp100> to_mp(const Vector<R>& v) {
+  return v.unaryExpr([](const R& x) { return to_mp(x); });
+}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = char(std::tolower((unsigned char)c));
@@ -112,20 +129,32 @@ std::vector<Given> read_gradient(const Network<mp100>& net, const nlohmann::json
   if (!doc.is_object())
     throw input_error(where + ": a gradient is a JSON object {\"precision\", \"loss\", \"gradients\": [...]}, got " +
                       std::string(doc.type_name()));
+  return compare_detail::read_parameter_blocks(
+      net, doc, where, {"gradients", "a gradient needs a 'gradients' list", "no gradient for"});
+}
+
+}  // namespace
+
+template <class T>
+std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks(const Network<T>& net,
+                                                                              const nlohmann::json& doc,
+                                                                              const std::string& where,
+                                                                              const BlockListWords& words) {
+  const std::string& list_key = words.key;
   for (const auto& [key, value] : doc.items())
-    if (key != "precision" && key != "loss" && key != "gradients")
-      throw input_error(where + ": unknown key '" + text_excerpt(key) + "' (known: precision, loss, gradients)");
-  if (!doc.contains("gradients") || !doc.at("gradients").is_array())
-    throw input_error(where + ": a gradient needs a 'gradients' list, one entry per parameter block");
+    if (key != "precision" && key != "loss" && key != list_key)
+      throw input_error(where + ": unknown key '" + text_excerpt(key) + "' (known: precision, loss, " + list_key + ")");
+  if (!doc.contains(list_key) || !doc.at(list_key).is_array())
+    throw input_error(where + ": " + words.needs_list + ", one entry per parameter block");
   std::vector<std::size_t> layer_offset(net.depth(), 0);
   for (std::size_t k = 1; k < net.depth(); ++k)
     layer_offset[k] = layer_offset[k - 1] + std::size_t(net.layer(k - 1).parameter_count());
   std::vector<Given> out(std::size_t(net.parameter_count()));
   std::set<std::pair<std::size_t, std::string>> seen;
-  const auto& entries = doc.at("gradients");
+  const auto& entries = doc.at(list_key);
   for (std::size_t e = 0; e < entries.size(); ++e) {
     const auto& entry = entries[e];
-    std::string at = fmt::format("{}: gradients[{}]", where, e);
+    std::string at = fmt::format("{}: {}[{}]", where, list_key, e);
     if (!entry.is_object())
       throw input_error(at + ": expected an object {\"layer\", \"name\", \"shape\", \"values\"}, got " +
                         std::string(entry.type_name()));
@@ -160,10 +189,19 @@ std::vector<Given> read_gradient(const Network<mp100>& net, const nlohmann::json
   for (std::size_t k = 0; k < net.depth(); ++k)
     for (const auto& b : net.layer(k).parameter_blocks())
       if (!seen.count({k, b.name}))
-        throw input_error(fmt::format("{}: no gradient for block '{}' of layer {} ({}, shape {})", where, b.name, k,
+        throw input_error(fmt::format("{}: {} block '{}' of layer {} ({}, shape {})", where, words.missing, b.name, k,
                                       net.layer(k).type_name(), shape_text(b)));
   return out;
 }
+
+template std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks<float>(
+    const Network<float>&, const nlohmann::json&, const std::string&, const BlockListWords&);
+template std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks<double>(
+    const Network<double>&, const nlohmann::json&, const std::string&, const BlockListWords&);
+template std::vector<compare_detail::GivenValue> compare_detail::read_parameter_blocks<mp100>(
+    const Network<mp100>&, const nlohmann::json&, const std::string&, const BlockListWords&);
+
+namespace {
 
 template <class R>
 std::pair<Network<R>, Batch<R>> network_on(const NetworkSubject& s) {
@@ -223,9 +261,9 @@ Vector<R> backprop_at(const Network<R>& net, const Targets<R>& targets, const st
 ///   form may not cancel where another program's does (its batch norm on 2 samples does not): hence the
 ///   first.
 /// A magnitude needs no digits: in double, from the exact activations and δs.
-template <class T>
-Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<mp100>>& xs_exact,
-                                   const std::vector<Matrix<mp100>>& deltas, const std::vector<Matrix<T>>* deltas_T,
+template <class T, class R>
+Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector<Matrix<R>>& xs_exact,
+                                   const std::vector<Matrix<R>>& deltas, const std::vector<Matrix<T>>* deltas_T,
                                    const mp100& u_T, Index rounds, bool full, Vector<mp100>& backward_rounding) {
   const std::size_t L = net.depth();
   const double root_n = std::sqrt(double(rounds));
@@ -287,7 +325,7 @@ Vector<mp100> cancelled_magnitudes(const Network<double>& net, const std::vector
     Matrix<double> delta = matrix_cast<double>(deltas[k]).cwiseAbs();
     if (deltas_T) {
       const Matrix<double> lost =
-          matrix_cast<double>(Matrix<mp100>((matrix_cast<mp100>((*deltas_T)[k]) - deltas[k]).cwiseAbs()));
+          matrix_cast<double>(Matrix<R>((matrix_cast<R>((*deltas_T)[k]) - deltas[k]).cwiseAbs()));
       const double u = to_double(u_T);
       const double cancels = root_n * u;
       for (Index i = 0; i < delta.size(); ++i)
@@ -354,26 +392,7 @@ void decide_block(BlockComparison& bc, const std::vector<EntryEvidence>& entries
   bc.ratio = ev.ratio;
   bc.float_ratio = precision == "double" ? (ev.value_finite ? float_ratio : infinity) : bc.ratio;
   bc.exact_zero = exact_zero;
-  const std::string digits = fmt::format("{:.1f} digits", bc.digits);
-  switch (j.verdict) {
-    case Verdict::pass: bc.verdict = CompareVerdict::pass; break;
-    case Verdict::fail:
-      bc.verdict = CompareVerdict::wrong;
-      bc.explanation = j.grounds == verify_detail::Grounds::not_finite
-                           ? "a value that is not finite"
-                           : (bc.exact_zero ? "the exact block is 0; " : "") + digits +
-                                 ": an error far beyond any rounding (a wrong formula)";
-      break;
-    default:  // unstable: beyond the bound, not gross
-      bc.verdict = CompareVerdict::less_accurate;
-      if (precision == "double" && bc.float_ratio <= 1) {
-        bc.consistent_with = "float";
-        bc.explanation = "as accurate as float: a float32 path inside a double model?";
-      } else {
-        bc.explanation = (bc.exact_zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") +
-                         digits + ": no rounding in float or double explains it";
-      }
-  }
+  compare_detail::set_block_verdict(bc, j, precision, "a wrong formula", true);
 }
 
 /// cond: the largest change of the gradient over the moves T's rounding makes, computed on rung R (mp100
@@ -389,7 +408,7 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
                                const std::vector<Matrix<R>>* xs_T, const mp100& u, std::uint64_t seed, int jobs,
                                const Vector<R>* base, const std::function<void()>& beside) {
   using std::abs;
-  const R r = scalar_cast<R>(u);
+  const R r = to_rung<R>(u);
   const Index P = net.parameter_count();
   const auto abs_vec = [](const Matrix<R>& M) {
     return Vector<R>(Eigen::Map<const Vector<R>>(M.data(), M.size()).unaryExpr([](const R& v) { return R(abs(v)); }));
@@ -449,7 +468,7 @@ Vector<mp100> rounding_changes(const Network<R>& net, const Batch<R>& batch, boo
   const Vector<R>& at = base ? *base : grads[0];
   Vector<mp100> cond = Vector<mp100>::Zero(P);
   for (std::size_t j = 1; j < grads.size(); ++j)
-    if (grads[j].size() == P) cond = cond.cwiseMax(matrix_cast<mp100>(Matrix<R>((grads[j] - at).cwiseAbs())));
+    if (grads[j].size() == P) cond = cond.cwiseMax(to_mp(Vector<R>((grads[j] - at).cwiseAbs())));
   return cond;
 }
 
@@ -498,6 +517,98 @@ std::vector<Index> rounding_lengths(const Network<R>& net, const ModelSpec& spec
     above += backward_sum(k);
   }
   return n_from;
+}
+
+/// Whether quad resolves T's rounding: the truth on quad errs by the bound's own terms with quad's
+/// unit roundoff for u_T (the same sums, rounded by quad), and that is 2^-104 at worst (its matrix products
+/// run in double-double, quad.hpp): 2^-40 of T's bound or less, which a verdict cannot tell from mp100's
+/// truth, for a rung of at most 64 bits (float: 2^-80, double: 2^-51), not for mp100.
+template <class T>
+constexpr bool quad_resolves() {
+  constexpr int truth_bits = 104;
+  return std::numeric_limits<T>::digits + 40 <= truth_bits;
+}
+
+/// What truth_parts needs of bpcheck's own pass in T.
+template <class T>
+struct TruthInputs {
+  const Network<T>* net_T;
+  const std::vector<Matrix<T>>* deltas_T;
+  mp100 u_T;
+  Index n;
+  bool full_sweep, have_g_T;
+};
+
+/// The truth (the gradient and loss at the given numbers) and the bound's terms measured against it:
+/// cond (rounding_changes), the magnitudes of terms that cancel and the rounding such a backward carries.
+struct TruthParts {
+  std::string rung;
+  Vector<mp100> g, cond, cancelled;
+  mp100 loss;
+  mp100 zero_tolerance;  ///< below it (relative to the terms) an exact block counts as 0
+  bool finite = true;
+};
+
+/// truth_parts on rung R: mp100, or quad (a double gradient's truth and its three rounding moves in a
+/// third to half of mp100's time). The parameters and inputs are rounded to R once: a move of u_R.
+template <class T, class R>
+TruthParts truth_parts(const NetworkSubject& subject, const Network<mp100>& net_mp, const Batch<mp100>& batch_mp,
+                       const std::optional<std::vector<Matrix<T>>>& xs_T, const TruthInputs<T>& in,
+                       const CompareOptions& o) {
+  using boost::multiprecision::isfinite;
+  std::optional<Network<R>> own_net;
+  std::optional<Batch<R>> own_batch;
+  if constexpr (!std::is_same_v<R, mp100>) {
+    own_net.emplace(net_mp.spec());
+    own_net->set_parameters(net_mp.parameters().unaryExpr([](const mp100& x) { return to_rung<R>(x); }));
+    own_batch.emplace();
+    own_batch->inputs = batch_mp.inputs.unaryExpr([](const mp100& x) { return to_rung<R>(x); });
+    own_batch->targets.values = batch_mp.targets.values.unaryExpr([](const mp100& x) { return to_rung<R>(x); });
+    own_batch->targets.classes = batch_mp.targets.classes;
+  }
+  const Network<R>& net = [&]() -> const Network<R>& {
+    if constexpr (std::is_same_v<R, mp100>) return net_mp; else return *own_net;
+  }();
+  const Batch<R>& batch = [&]() -> const Batch<R>& {
+    if constexpr (std::is_same_v<R, mp100>) return batch_mp; else return *own_batch;
+  }();
+  // The truth, with every layer's δ (one forward and one backward on R), beside cond's moves.
+  std::vector<Matrix<R>> xs, deltas;
+  Vector<R> g;
+  const auto exact = [&] {
+    xs = net.activations(batch.inputs);
+    g = backprop_at(net, batch.targets, xs, &deltas);
+  };
+  TruthParts t;
+  t.rung = scalar_name<R>();
+  Vector<mp100> backward_rounding;
+  const std::vector<Matrix<T>>* deltas_T = in.have_g_T ? in.deltas_T : nullptr;
+  if constexpr (std::is_same_v<T, double>) {
+    std::vector<Matrix<R>> xs_R;
+    if (xs_T)
+      for (const auto& x : *xs_T) xs_R.push_back(matrix_cast<R>(x));
+    t.cond = rounding_changes<R>(net, batch, in.full_sweep, xs_T ? &xs_R : nullptr, in.u_T, o.seed, o.jobs, &g, exact);
+    t.cancelled = cancelled_magnitudes<T, R>(*in.net_T, xs, deltas, deltas_T, in.u_T, in.n, in.full_sweep,
+                                             backward_rounding);
+  } else {
+    exact();
+    auto [net_d, batch_d] = network_on<double>(subject);
+    std::vector<Matrix<double>> xs_d;
+    if (xs_T)
+      for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
+    t.cond = rounding_changes<double>(net_d, batch_d, in.full_sweep, xs_T ? &xs_d : nullptr, in.u_T, o.seed, o.jobs,
+                                      nullptr, [] {});
+    t.cancelled = cancelled_magnitudes<T, R>(net_d, xs, deltas, deltas_T, in.u_T, in.n, in.full_sweep, backward_rounding);
+  }
+  // the rounding of a backward that cancels, carried below: one more move of the gradient (K on cond)
+  if (backward_rounding.size() == t.cond.size()) t.cond = t.cond.cwiseMax(backward_rounding);
+  t.g = to_mp(g);
+  t.loss = to_mp(net.loss().value(xs.back(), batch.targets));
+  t.finite = isfinite(t.loss) && std::all_of(t.g.begin(), t.g.end(), [](const mp100& x) { return isfinite(x); });
+  // mp100's tolerance (1e-40), or for quad 2^-80 ≈ 8e-25: 2^-33 of u_double, 2^33 of u_quad (room
+  // for the sums' growth).
+  t.zero_tolerance = std::is_same_v<R, mp100> ? mp100_tolerance() : mp100(boost::multiprecision::ldexp(mp100(1), -80));
+  return t;
 }
 
 template <class T>
@@ -551,34 +662,21 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   const std::vector<Index> n_from = rounding_lengths(net, subject.spec, X.cols());
   const Index n = *std::max_element(n_from.begin(), n_from.end());  // the first layer's, as a rule
 
-  // The truth, with every layer's δ (one forward and one backward in mp100), beside cond's moves.
-  std::vector<Matrix<mp100>> xs, deltas;
-  Vector<mp100> g;
-  // Captured by name, not as structured bindings: clang 14 (the sanitizer build's) refuses those in lambdas.
-  const auto exact = [&, &net = net, &batch = batch] {
-    xs = net.activations(X);
-    g = backprop_at(net, batch.targets, xs, &deltas);
-  };
-  Vector<mp100> cond, cancelled, backward_rounding;
-  if constexpr (std::is_same_v<T, double>) {
-    std::vector<Matrix<mp100>> xs_mp;
-    if (xs_T)
-      for (const auto& x : *xs_T) xs_mp.push_back(matrix_cast<mp100>(x));
-    cond = rounding_changes<mp100>(net, batch, full_sweep, xs_T ? &xs_mp : nullptr, u_T, o.seed, o.jobs, &g, exact);
-    cancelled = cancelled_magnitudes<T>(net_T, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep, backward_rounding);
-  } else {
-    exact();
-    auto [net_d, batch_d] = network_on<double>(subject);
-    std::vector<Matrix<double>> xs_d;
-    if (xs_T)
-      for (const auto& x : *xs_T) xs_d.push_back(matrix_cast<double>(x));
-    cond = rounding_changes<double>(net_d, batch_d, full_sweep, xs_T ? &xs_d : nullptr, u_T, o.seed, o.jobs, nullptr,
-                                    [] {});
-    cancelled = cancelled_magnitudes<T>(net_d, xs, deltas, g_T ? &deltas_T : nullptr, u_T, n, full_sweep, backward_rounding);
+  // The truth and cond's moves on quad where its rounding is far below T's (truth_parts), else in mp100.
+  const TruthInputs<T> in{&net_T, &deltas_T, u_T, n, full_sweep, bool(g_T)};
+  std::optional<TruthParts> truth;
+  if constexpr (quad_resolves<T>()) {
+    if (!o.mp100_truth) {
+      truth = truth_parts<T, quad>(subject, net, batch, xs_T, in, o);
+      if (!truth->finite) truth.reset();  // beyond quad's range: mp100's is wider still
+    }
   }
-  // the rounding of a backward that cancels, carried below: one more move of the gradient (K on cond)
-  if (backward_rounding.size() == P) cond = cond.cwiseMax(backward_rounding);
-  const mp100 exact_loss = net.loss().value(xs.back(), batch.targets);
+  if (!truth) truth = truth_parts<T, mp100>(subject, net, batch, xs_T, in, o);
+  const Vector<mp100>& g = truth->g;
+  const Vector<mp100>& cond = truth->cond;
+  const Vector<mp100>& cancelled = truth->cancelled;
+  const mp100& exact_loss = truth->loss;
+  const mp100 zero_tolerance = truth->zero_tolerance;
   Vector<mp100> own_error = Vector<mp100>::Zero(P);
   if (g_T) {
     bool finite = true;
@@ -607,6 +705,7 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
   c.bound_formula = EntryBound::formula();
   c.absolute_sweep = full_sweep;
   c.allow_less_accurate = o.allow_less_accurate;
+  c.truth = truth->rung;
   const double max_digits = scalar_traits<T>::print_digits;
   Index offset = 0;
   for (std::size_t k = 0; k < net.depth(); ++k) {
@@ -667,12 +766,12 @@ GradientComparison compare_on(const NetworkSubject& subject, const std::vector<G
         bc.digits = 0;
       else if (max_err == 0)
         bc.digits = max_digits;
-      else if (max_exact <= mp100_tolerance() * block_magnitude)
+      else if (max_exact <= zero_tolerance * block_magnitude)
         bc.digits = 0;  // an exact 0: no digits to keep
       else
         bc.digits = std::clamp(-std::log10(to_double(max_err / max_exact)), 0.0, max_digits);
-      // An exact 0 from terms that cancel comes out of mp100 as ~1e-101 of their size.
-      const bool exact_zero = max_exact <= mp100_tolerance() * block_magnitude;
+      // An exact 0 from terms that cancel comes out of mp100 as ~1e-101 of their size, of quad as ~1e-33.
+      const bool exact_zero = max_exact <= zero_tolerance * block_magnitude;
       decide_block(bc, evidence, max_exact, exact_zero, prec, u_T, floor_T, floor_float, tol);
       entries.resize(std::min<std::size_t>(entries.size(), 5));
       bc.worst = std::move(entries);
@@ -801,8 +900,50 @@ GradientComparison compare_gradient(const NetworkSubject& subject, const nlohman
 }
 
 std::string format_table(const GradientComparison& c) {
-  std::string out = fmt::format("bpcheck compare: a {} gradient of the {} on {} samples, against the mp100 truth\n",
-                                c.precision, c.subject, c.samples);
+  return compare_detail::comparison_table(
+      c,
+      fmt::format("bpcheck compare: a {} gradient of the {} on {} samples, against the {} truth", c.precision,
+                  c.subject, c.samples, c.truth),
+      fmt::format("bound per entry: {}; λ = {:g}, n ≤ {} (the lengths of backprop's sums from the loss down to the "
+                  "block), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; activations round "
+                  "relative to {}",
+                  c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor,
+                  c.thresholds.measured_factor, c.unit_roundoff,
+                  c.absolute_sweep ? "their layer's terms (absolute Jacobians)"
+                                   : "their own size (normwise: a large model)"),
+      true);
+}
+
+namespace compare_detail {
+
+void set_block_verdict(BlockComparison& bc, const verify_detail::Judgement& j, const std::string& precision,
+                       const std::string& wrong_cause, bool note_exact_zero) {
+  const std::string digits = fmt::format("{:.1f} digits", bc.digits);
+  const bool zero = note_exact_zero && bc.exact_zero;
+  switch (j.verdict) {
+    case Verdict::pass: bc.verdict = CompareVerdict::pass; break;
+    case Verdict::fail:
+      bc.verdict = CompareVerdict::wrong;
+      bc.explanation = j.grounds == verify_detail::Grounds::not_finite
+                           ? "a value that is not finite"
+                           : (zero ? "the exact block is 0; " : "") + digits + ": an error far beyond any rounding (" +
+                                 wrong_cause + ")";
+      break;
+    default:  // unstable: beyond the bound, not gross
+      bc.verdict = CompareVerdict::less_accurate;
+      if (precision == "double" && bc.float_ratio <= 1) {
+        bc.consistent_with = "float";
+        bc.explanation = "as accurate as float: a float32 path inside a double model?";
+      } else {
+        bc.explanation = (zero ? "the exact block is 0 and its terms' rounding leaves less; " : "") + digits +
+                         ": no rounding in float or double explains it";
+      }
+  }
+}
+
+std::string comparison_table(const GradientComparison& c, const std::string& title, const std::string& bound_line,
+                             bool worst_line) {
+  std::string out = title + "\n";
   std::size_t width = 5;
   for (const auto& b : c.blocks) width = std::max(width, block_label(b).size());
   out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6} {:>11}  {}\n", "block", width, "shape", "verdict", "digits",
@@ -814,13 +955,10 @@ std::string format_table(const GradientComparison& c) {
     out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6.1f} {:>11.3g}  {}\n", block_label(b), width, shape_string(b.shape),
                        v, b.digits, b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
   }
-  out += fmt::format(
-      "bound per entry: {}; λ = {:g}, n ≤ {} (the lengths of backprop's sums from the loss down to the block), K = {:g}, M = {:g}, u = {:.3g}; A the block's largest |g| or |terms|; "
-      "activations round relative to {}\n",
-      c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor, c.thresholds.measured_factor,
-      c.unit_roundoff, c.absolute_sweep ? "their layer's terms (absolute Jacobians)" : "their own size (normwise: a large model)");
+  out += bound_line + "\n";
   out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
-  if (const BlockComparison* w = c.worst_block()) out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
+  if (const BlockComparison* w = c.worst_block(); worst_line && w)
+    out += "worst entry: " + entry_sentence(*w, w->worst.front()) + "\n";
   for (const auto& b : c.blocks) {
     if (b.verdict == CompareVerdict::pass) continue;
     out += fmt::format("{} is {}: {}\n", block_label(b), verdict_words(b.verdict, c.precision), b.explanation);
@@ -834,6 +972,8 @@ std::string format_table(const GradientComparison& c) {
     out += c.allow_less_accurate ? " (advice: --allow-less-accurate)" : " (a failure; --allow-less-accurate makes it advice)";
   return out + "\n";
 }
+
+}  // namespace compare_detail
 
 nlohmann::ordered_json to_json(const GradientComparison& c) {
   nlohmann::ordered_json j;

@@ -28,9 +28,11 @@
 #include "bpcheck/parallel.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/hvp.hpp"
+#include "compare_shared.hpp"
 #include "hvp_impl.hpp"
 #include "rounding_bound.hpp"
 #include "verdict.hpp"
+#include "verify_engine.hpp"
 
 namespace bpcheck {
 
@@ -45,70 +47,104 @@ Vector<mp100> lane(const Vector<dual<mp100>>& g, std::size_t l) {
   return out;
 }
 
+template <class R>
+Matrix<mp100> lanes_of(const Vector<dual<R>>& g, Index lanes) {
+  Matrix<mp100> out(g.size(), lanes);
+  for (Index l = 0; l < lanes; ++l)
+    for (Index i = 0; i < g.size(); ++i) out(i, l) = scalar_cast<mp100>(g(i).d[std::size_t(l)]);
+  return out;
+}
+
 }  // namespace
 
 namespace hvp_detail {
 
-HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
-                           const mp100& u_T, std::uint64_t seed, int jobs, bool form_terms) {
+template <class R>
+HvpMoves hvp_moves(const Network<mp100>& net, const Batch<mp100>& batch, const Matrix<mp100>& D, const mp100& u,
+                   std::uint64_t seed, int jobs) {
   using std::abs;
-  HvpReference ref;
-  const Index P = net.parameter_count();
-  const Matrix<mp100> V = v;
-  // The truth, and the moves of cond, on `jobs` threads.
-  std::vector<Vector<mp100>> moved(4);
+  HvpMoves out;
+  const Index P = net.parameter_count(), lanes = D.cols();
+  const Network<R> net_R = net.template rebind<R>();
+  const Matrix<R> X_R = matrix_cast<R>(batch.inputs), D_R = matrix_cast<R>(D);
+  const Targets<R> targets{matrix_cast<R>(batch.targets.values), batch.targets.classes};
+  const R u_R = scalar_cast<R>(u);
+  // The truth, and the moves of cond, on `jobs` threads, each under the caller's deadline (verify's).
+  std::vector<Matrix<mp100>> moved(4);
   const bool index_input = net.layer(0).input_is_index();
+  const auto deadline = verify_detail::thread_deadline();
   parallel_for(5, jobs, [&](std::size_t job) {
+    const verify_detail::DeadlineScope within(deadline);
+    verify_detail::check_deadline();
+    R loss{};
     if (job == 0) {
-      ref.h = lane(hvp_detail::dual_backprop(net, batch.inputs, batch.targets, V, {}, &ref.loss), 0);
+      out.h = lanes_of(hvp_detail::dual_backprop(net_R, X_R, targets, D_R, {}, &loss), lanes);
+      out.loss = scalar_cast<mp100>(loss);
       return;
     }
     Random rng((seed ^ 0x94d049bb133111ebULL) + job);
     const auto sign = [&rng] { return rng.symmetric() < 0 ? mp100(-1) : mp100(1); };
-    if (job <= 2) {  // θ, X and v as T reads them: each moved by a relative ±u_T
-      Network<mp100> m = net;
+    if (job <= 2) {  // θ, X and D as T reads them: each moved by a relative ±u (D lane by lane)
+      Network<R> m = net_R;
       Vector<mp100> theta = net.parameters();
-      for (Index i = 0; i < P; ++i) theta(i) *= 1 + sign() * u_T;
-      m.set_parameters(theta);
-      Matrix<mp100> X = batch.inputs, W = V;
+      for (Index i = 0; i < P; ++i) theta(i) *= 1 + sign() * u;
+      m.set_parameters(vector_cast<R>(theta));
+      Matrix<mp100> X = batch.inputs, W = D;
       if (!index_input)
-        for (Index i = 0; i < X.size(); ++i) X(i) *= 1 + sign() * u_T;
-      for (Index i = 0; i < P; ++i) W(i) *= 1 + sign() * u_T;
-      moved[job - 1] = lane(hvp_detail::dual_backprop(m, X, batch.targets, W), 0);
-    } else {  // every activation rounded: ±u_T of itself (its value; its tangent is moved by the layers above)
-      const hvp_detail::ActivationMove<mp100> move = [&](std::size_t k, Matrix<dual<mp100>>& x) {
+        for (Index i = 0; i < X.size(); ++i) X(i) *= 1 + sign() * u;
+      for (Index i = 0; i < W.size(); ++i) W(i) *= 1 + sign() * u;
+      moved[job - 1] = lanes_of(hvp_detail::dual_backprop(m, matrix_cast<R>(X), targets, matrix_cast<R>(W)), lanes);
+    } else {  // every activation rounded: ±u of itself (its value; its tangent is moved by the layers above)
+      const hvp_detail::ActivationMove<R> move = [&](std::size_t k, Matrix<dual<R>>& x) {
         if (k == 0) return;
-        for (Index i = 0; i < x.size(); ++i) x(i).v += sign() * u_T * abs(x(i).v);
+        for (Index i = 0; i < x.size(); ++i) x(i).v += scalar_cast<R>(sign()) * u_R * abs(x(i).v);
       };
-      moved[job - 1] = lane(hvp_detail::dual_backprop(net, batch.inputs, batch.targets, V, move), 0);
+      moved[job - 1] = lanes_of(hvp_detail::dual_backprop(net_R, X_R, targets, D_R, move), lanes);
     }
   });
-  Vector<mp100> cond = Vector<mp100>::Zero(P);
-  for (const auto& m : moved) cond = cond.cwiseMax(Vector<mp100>((m - ref.h).cwiseAbs()));
+  out.cond = Matrix<mp100>::Zero(P, lanes);
+  for (const auto& m : moved) out.cond = out.cond.cwiseMax(Matrix<mp100>((m - out.h).cwiseAbs()));
+  out.evaluations = 5;
+  return out;
+}
+template HvpMoves hvp_moves<double>(const Network<mp100>&, const Batch<mp100>&, const Matrix<mp100>&, const mp100&,
+                                    std::uint64_t, int);
+template HvpMoves hvp_moves<mp100>(const Network<mp100>&, const Batch<mp100>&, const Matrix<mp100>&, const mp100&,
+                                   std::uint64_t, int);
 
-  // S_i = Σ_j |H_ij v_j|, eight columns H e_j v_j per pass.
-  const bool terms = form_terms && P <= hvp_terms_limit;
-  Vector<mp100> S = ref.h.cwiseAbs();
-  if (terms) {
-    const Index passes = (P + dual_width - 1) / dual_width;
-    std::vector<Vector<mp100>> parts(static_cast<std::size_t>(passes));
-    parallel_for(std::size_t(passes), jobs, [&](std::size_t p) {
-      const Index first = Index(p) * dual_width, lanes = std::min<Index>(dual_width, P - first);
-      Matrix<mp100> D = Matrix<mp100>::Zero(P, lanes);
-      for (Index l = 0; l < lanes; ++l) D(first + l, l) = v(first + l);
-      const auto g = hvp_detail::dual_backprop(net, batch.inputs, batch.targets, D);
-      Vector<mp100> s = Vector<mp100>::Zero(P);
-      for (Index l = 0; l < lanes; ++l) s += lane(g, std::size_t(l)).cwiseAbs();
-      parts[p] = std::move(s);
-    });
-    S.setZero();
-    for (const auto& s : parts) S += s;
-  }
+Vector<mp100> hvp_terms(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v, int jobs,
+                        Index& evaluations) {
+  const Index P = net.parameter_count();
+  const Index passes = (P + dual_width - 1) / dual_width;
+  std::vector<Vector<mp100>> parts(static_cast<std::size_t>(passes));
+  const auto deadline = verify_detail::thread_deadline();
+  parallel_for(std::size_t(passes), jobs, [&](std::size_t p) {
+    const verify_detail::DeadlineScope within(deadline);
+    verify_detail::check_deadline();
+    const Index first = Index(p) * dual_width, lanes = std::min<Index>(dual_width, P - first);
+    Matrix<mp100> D = Matrix<mp100>::Zero(P, lanes);
+    for (Index l = 0; l < lanes; ++l) D(first + l, l) = v(first + l);
+    const auto g = hvp_detail::dual_backprop(net, batch.inputs, batch.targets, D);
+    Vector<mp100> s = Vector<mp100>::Zero(P);
+    for (Index l = 0; l < lanes; ++l) s += lane(g, std::size_t(l)).cwiseAbs();
+    parts[p] = std::move(s);
+  });
+  Vector<mp100> S = Vector<mp100>::Zero(P);
+  for (const auto& s : parts) S += s;
+  evaluations += passes;
+  return S;
+}
 
-  ref.cond = std::move(cond);
-  ref.terms = std::move(S);
-  ref.terms_formed = terms;
-  ref.evaluations = 5 + (terms ? (P + dual_width - 1) / dual_width : 0);
+HvpReference hvp_reference(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v,
+                           const mp100& u_T, std::uint64_t seed, int jobs, bool form_terms) {
+  HvpReference ref;
+  HvpMoves m = hvp_moves<mp100>(net, batch, Matrix<mp100>(v), u_T, seed, jobs);
+  ref.loss = m.loss;
+  ref.h = m.h.col(0);
+  ref.cond = m.cond.col(0);
+  ref.evaluations = m.evaluations;
+  ref.terms_formed = form_terms && net.parameter_count() <= hvp_terms_limit;
+  ref.terms = ref.terms_formed ? hvp_terms(net, batch, v, jobs, ref.evaluations) : Vector<mp100>(ref.h.cwiseAbs());
   return ref;
 }
 
@@ -118,7 +154,7 @@ namespace {
 
 template <class T>
 GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100>& net, const Batch<mp100>& batch,
-                              const Vector<mp100>& v, const std::vector<hvp_detail::ReadValue>& given,
+                              const Vector<mp100>& v, const std::vector<compare_detail::GivenValue>& given,
                               const std::optional<std::string>& given_loss, const CompareOptions& o) {
   using std::abs;
   using boost::multiprecision::sqrt;
@@ -247,41 +283,15 @@ GradientComparison compare_on(const NetworkSubject& subject, const Network<mp100
       bc.ratio = ev.ratio;
       bc.float_ratio = prec == "double" ? (ev.value_finite ? float_ratio : infinity) : bc.ratio;
       const verify_detail::Judgement j = verify_detail::judge(ev, tol);
-      const std::string digits = fmt::format("{:.1f} digits", bc.digits);
-      if (j.verdict == Verdict::pass) {
-        bc.verdict = CompareVerdict::pass;
-      } else if (j.verdict == Verdict::fail) {
-        bc.verdict = CompareVerdict::wrong;
-        bc.explanation = j.grounds == verify_detail::Grounds::not_finite
-                             ? "a value that is not finite"
-                             : digits + ": an error far beyond any rounding (a wrong second derivative: a "
-                                        "backward that is not itself differentiable, or a tensor detached "
-                                        "from the graph?)";
-      } else {
-        bc.verdict = CompareVerdict::less_accurate;
-        if (prec == "double" && bc.float_ratio <= 1) {
-          bc.consistent_with = "float";
-          bc.explanation = "as accurate as float: a float32 path inside a double model?";
-        } else {
-          bc.explanation = digits + ": no rounding in float or double explains it";
-        }
-      }
+      compare_detail::set_block_verdict(bc, j, prec,
+                                        "a wrong second derivative: a backward that is not itself differentiable, "
+                                        "or a tensor detached from the graph?",
+                                        false);
       c.blocks.push_back(std::move(bc));
     }
     offset += net.layer(k).parameter_count();
   }
   return c;
-}
-
-std::string block_label(const BlockComparison& b) { return fmt::format("layer {} {} {}", b.layer, b.layer_type, b.name); }
-
-std::string verdict_words(CompareVerdict v, const std::string& precision) {
-  switch (v) {
-    case CompareVerdict::pass: return "pass";
-    case CompareVerdict::wrong: return "WRONG";
-    case CompareVerdict::less_accurate: return "less accurate than " + precision + " allows";
-  }
-  return "?";
 }
 
 }  // namespace
@@ -311,7 +321,7 @@ GradientComparison compare_hvp(const NetworkSubject& subject, const nlohmann::js
   Network<mp100> net(subject.spec);
   parameters_from_json(net, *subject.parameters, subject.parameters_file);
   const Batch<mp100> batch = batch_from_json(net, *subject.data, subject.data_file);
-  const auto given = hvp_detail::read_blocks(net, hvp, where, "hvp");
+  const auto given = compare_detail::read_parameter_blocks(net, hvp, where, {"hvp", "no 'hvp' list", "no"});
   const Vector<mp100> v = parameter_vector_from_json(net, vector, vector_file);
   std::optional<std::string> given_loss;
   if (hvp.contains("loss")) {
@@ -333,40 +343,15 @@ nlohmann::ordered_json hvp_comparison_to_json(const GradientComparison& c) {
 }
 
 std::string format_hvp_table(const GradientComparison& c) {
-  std::string out = fmt::format("bpcheck compare --hvp: a {} {} on {} samples, against the mp100 one\n", c.precision,
-                                c.subject, c.samples);
-  std::size_t width = 5;
-  for (const auto& b : c.blocks) width = std::max(width, block_label(b).size());
-  out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6} {:>11}  {}\n", "block", width, "shape", "verdict", "digits",
-                     "error/bound", "worst entry");
-  for (const auto& b : c.blocks) {
-    std::string shape = "[";
-    for (std::size_t i = 0; i < b.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(b.shape[i]);
-    shape += "]";
-    const std::string v = b.verdict == CompareVerdict::pass    ? "pass"
-                          : b.verdict == CompareVerdict::wrong ? "WRONG"
-                                                               : "less accurate";
-    out += fmt::format("  {:<{}}  {:<10} {:<13} {:>6.1f} {:>11.3g}  {}\n", block_label(b), width, shape, v, b.digits,
-                       b.ratio, b.worst.empty() ? std::string("-") : b.worst.front().where);
-  }
-  out += fmt::format("bound per entry: {}; λ = {:g}, n = {} (two passes through every layer's widths, plus the "
-                     "samples), K = {:g}, M = {:g}, u = {:.3g}\n",
-                     c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor,
-                     c.thresholds.measured_factor, c.unit_roundoff);
-  out += "loss: exact " + c.exact_loss + (c.given_loss ? ", given " + *c.given_loss : std::string()) + "\n";
-  for (const auto& b : c.blocks) {
-    if (b.verdict == CompareVerdict::pass) continue;
-    out += fmt::format("{} is {}: {}\n", block_label(b), verdict_words(b.verdict, c.precision), b.explanation);
-    for (const auto& e : b.worst)
-      if (e.ratio > 1)
-        out += fmt::format("    {:<12} given {}  exact {}  |error| {:.3g}  bound {:.3g}\n", e.where, e.given, e.exact,
-                           e.abs_error, e.bound);
-  }
-  const CompareVerdict v = c.verdict();
-  out += "verdict: " + verdict_words(v, c.precision);
-  if (v == CompareVerdict::less_accurate)
-    out += c.allow_less_accurate ? " (advice: --allow-less-accurate)" : " (a failure; --allow-less-accurate makes it advice)";
-  return out + "\n";
+  return compare_detail::comparison_table(
+      c,
+      fmt::format("bpcheck compare --hvp: a {} {} on {} samples, against the mp100 one", c.precision, c.subject,
+                  c.samples),
+      fmt::format("bound per entry: {}; λ = {:g}, n = {} (two passes through every layer's widths, plus the samples), "
+                  "K = {:g}, M = {:g}, u = {:.3g}",
+                  c.bound_formula, c.thresholds.lambda, c.rounding_terms, c.thresholds.cond_factor,
+                  c.thresholds.measured_factor, c.unit_roundoff),
+      false);
 }
 
 }  // namespace bpcheck

@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <new>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "bpcheck/io/formats.hpp"
 #include "bpcheck/io/limits.hpp"
+#include "compare_shared.hpp"
 #include "hvp_impl.hpp"
 
 namespace bpcheck {
@@ -22,36 +22,6 @@ namespace {
   // whether dual numbers or the batch caused it, and the message names the layer either way.
   throw input_error(who + ": its " + what + " on dual numbers failed, so there is no Hessian-vector product "
                     "(forward over reverse runs every layer's backward on dual<T>): " + e.what());
-}
-
-std::string shape_text(const ParameterBlock& b) {
-  return b.is_vector ? fmt::format("[{}]", b.rows) : fmt::format("[{}, {}]", b.rows, b.cols);
-}
-
-ReadValue read_value(const nlohmann::json& j, const std::string& where) {
-  ReadValue r;
-  if (j.is_string()) {
-    r.text = j.get<std::string>();
-    std::string t = r.text;
-    for (auto& c : t) c = char(std::tolower((unsigned char)c));
-    if (!t.empty() && (t[0] == '+' || t[0] == '-')) t.erase(0, 1);
-    if (t == "nan" || t == "inf" || t == "infinity") {
-      r.finite = false;
-      return r;
-    }
-  } else if (j.is_number()) {
-    r.text = j.dump();
-  } else {
-    throw input_error(where + ": expected a number or a decimal string, got " + std::string(j.type_name()));
-  }
-  try {
-    r.value = from_string<mp100>(r.text);
-  } catch (const input_error&) {
-    throw input_error(where + ": '" + text_excerpt(r.text) + "' is not a number");
-  }
-  using boost::multiprecision::isfinite;
-  r.finite = isfinite(r.value);
-  return r;
 }
 
 }  // namespace
@@ -121,80 +91,6 @@ Vector<dual<T>> dual_backprop(const Network<T>& net, const Matrix<T>& X, const T
   return out;
 }
 
-template <class T>
-std::vector<ReadValue> read_blocks(const Network<T>& net, const nlohmann::json& doc, const std::string& where,
-                                   const std::string& key) {
-  const std::string layout = "{\"precision\", \"loss\", \"" + key + "\": [...]}";
-  if (!doc.is_object()) throw input_error(where + ": expected a JSON object " + layout + ", got " + doc.type_name());
-  for (const auto& [k, value] : doc.items())
-    if (k != "precision" && k != "loss" && k != key)
-      throw input_error(where + ": unknown key '" + text_excerpt(k) + "' (known: precision, loss, " + key + ")");
-  if (!doc.contains(key) || !doc.at(key).is_array())
-    throw input_error(where + ": no '" + key + "' list (one entry per parameter block, as in " + layout + ")");
-  std::vector<Index> layer_offset(net.depth(), 0);
-  for (std::size_t k = 1; k < net.depth(); ++k) layer_offset[k] = layer_offset[k - 1] + net.layer(k - 1).parameter_count();
-  std::vector<ReadValue> out(std::size_t(net.parameter_count()));
-  std::set<std::pair<std::size_t, std::string>> seen;
-  const auto& entries = doc.at(key);
-  for (std::size_t e = 0; e < entries.size(); ++e) {
-    const auto& entry = entries[e];
-    std::string at = fmt::format("{}: {}[{}]", where, key, e);
-    if (!entry.is_object()) throw input_error(at + ": expected an object {\"layer\", \"name\", \"shape\", \"values\"}");
-    for (const auto& [k, value] : entry.items())
-      if (k != "layer" && k != "name" && k != "shape" && k != "values")
-        throw input_error(at + ": unknown key '" + text_excerpt(k) + "' (known: layer, name, shape, values)");
-    if (!entry.contains("layer") || !entry.at("layer").is_number_integer())
-      throw input_error(at + ": 'layer' must be an integer layer index");
-    if (!entry.contains("name") || !entry.at("name").is_string())
-      throw input_error(at + ": 'name' must be the name of a parameter block");
-    const long long k = entry.at("layer").get<long long>();
-    const std::string name = entry.at("name").get<std::string>();
-    if (k < 0 || std::size_t(k) >= net.depth())
-      throw input_error(fmt::format("{}: layer {} does not exist (the model has {} layers)", at, k, net.depth()));
-    const auto& layer = net.layer(std::size_t(k));
-    const auto blocks = layer.parameter_blocks();
-    const auto b = std::find_if(blocks.begin(), blocks.end(), [&](const ParameterBlock& p) { return p.name == name; });
-    if (b == blocks.end())
-      throw input_error(fmt::format("{}: layer {} ({}) has no block '{}'", at, k, layer.type_name(), text_excerpt(name)));
-    if (!seen.insert({std::size_t(k), name}).second)
-      throw input_error(fmt::format("{}: block '{}' of layer {} is given twice", at, text_excerpt(name), k));
-    at += fmt::format(" (layer {} {}, {})", k, layer.type_name(), name);
-    const std::vector<Index> want = b->is_vector ? std::vector<Index>{b->rows} : std::vector<Index>{b->rows, b->cols};
-    const auto& shape = entry.contains("shape") ? entry.at("shape") : nlohmann::json();
-    bool same = shape.is_array() && shape.size() == want.size();
-    for (std::size_t i = 0; same && i < want.size(); ++i)
-      same = shape[i].is_number_integer() && shape[i].get<long long>() == want[i];
-    if (!same)
-      throw input_error(at + ": shape " + json_excerpt(shape) + " does not match the model's " + shape_text(*b));
-    if (!entry.contains("values")) throw input_error(at + ": no 'values'");
-    const auto& values = entry.at("values");
-    const auto expect_list = [&](const nlohmann::json& j, Index n, const std::string& w) {
-      if (!j.is_array() || Index(j.size()) != n)
-        throw input_error(fmt::format("{}: expected a list of {} entries, got {}", w, n,
-                                      j.is_array() ? std::to_string(j.size()) : std::string(j.type_name())));
-    };
-    expect_list(values, b->rows, at + ": values");
-    const std::size_t base = std::size_t(layer_offset[std::size_t(k)] + b->offset);
-    for (Index r = 0; r < b->rows; ++r) {
-      const std::string row_at = fmt::format("{}: values[{}]", at, r);
-      if (b->is_vector) {
-        out[base + std::size_t(r)] = read_value(values[std::size_t(r)], row_at);
-        continue;
-      }
-      expect_list(values[std::size_t(r)], b->cols, row_at);
-      for (Index c = 0; c < b->cols; ++c)  // column-major, as the layer holds a matrix block
-        out[base + std::size_t(r + c * b->rows)] =
-            read_value(values[std::size_t(r)][std::size_t(c)], fmt::format("{}[{}]", row_at, c));
-    }
-  }
-  for (std::size_t k = 0; k < net.depth(); ++k)
-    for (const auto& b : net.layer(k).parameter_blocks())
-      if (!seen.count({k, b.name}))
-        throw input_error(fmt::format("{}: no block '{}' of layer {} ({}, shape {})", where, b.name, k,
-                                      net.layer(k).type_name(), shape_text(b)));
-  return out;
-}
-
 }  // namespace hvp_detail
 
 template <class T>
@@ -216,7 +112,11 @@ Gradient<T> hessian_vector_product(const Network<T>& net, const Matrix<T>& X, co
 template <class T>
 Vector<T> parameter_vector_from_json(const Network<T>& net, const nlohmann::json& doc, const std::string& where,
                                      const std::string& key) {
-  const auto values = hvp_detail::read_blocks(net, doc, where, key);
+  if (!doc.is_object())
+    throw input_error(where + ": expected a JSON object {\"precision\", \"loss\", \"" + key + "\": [...]}, got " +
+                      doc.type_name());
+  const auto values =
+      compare_detail::read_parameter_blocks(net, doc, where, {key, "no '" + key + "' list", "no"});
   Vector<T> out(Index(values.size()));
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!values[i].finite)
@@ -243,8 +143,6 @@ nlohmann::ordered_json hvp_to_json(const Network<T>& net, const Gradient<T>& hv)
 #define BPCHECK_INSTANTIATE_HVP(T)                                                                               \
   template Vector<dual<T>> hvp_detail::dual_backprop<T>(const Network<T>&, const Matrix<T>&, const Targets<T>&,  \
                                                         const Matrix<T>&, const hvp_detail::ActivationMove<T>&, T*); \
-  template std::vector<hvp_detail::ReadValue> hvp_detail::read_blocks<T>(const Network<T>&, const nlohmann::json&, \
-                                                                         const std::string&, const std::string&);  \
   template Gradient<T> hessian_vector_product<T>(const Network<T>&, const Matrix<T>&, const Targets<T>&,         \
                                                  const Vector<T>&);                                              \
   template Vector<T> parameter_vector_from_json<T>(const Network<T>&, const nlohmann::json&, const std::string&, \

@@ -27,21 +27,23 @@ template <class T>
 Vector<dual<T>> dual_backprop(const Network<T>& net, const Matrix<T>& X, const Targets<T>& targets,
                               const Matrix<T>& D, const ActivationMove<T>& move = {}, T* loss = nullptr);
 
-/// A value of a document in the gradient format: finite (value), or NaN/±Inf as the document wrote it
-/// (strings "nan", "inf", "-inf"; JSON has no such numbers).
-struct ReadValue {
-  mp100 value{0};
-  bool finite = true;
-  std::string text;
+/// H D for up to dual_width directions at once (the columns of D), computed in R (mp100 for the truth,
+/// double for moves of float's u), and how much T's rounding moves it: one backward pass on dual<R> for
+/// H D, four for the moves, each on every lane.
+struct HvpMoves {
+  mp100 loss;
+  Matrix<mp100> h;     ///< H D, the network's backward on dual<R>
+  Matrix<mp100> cond;  ///< per lane, the largest change of H D over four moves of relative u (θ, X, D; activations)
+  Index evaluations = 0;
 };
+template <class R>
+HvpMoves hvp_moves(const Network<mp100>& net, const Batch<mp100>& batch, const Matrix<mp100>& D, const mp100& u,
+                   std::uint64_t seed, int jobs);
+/// S_i = Σ_j |H_ij v_j| (⌈P/8⌉ passes of eight lanes H e_j v_j); `evaluations` counts them.
+Vector<mp100> hvp_terms(const Network<mp100>& net, const Batch<mp100>& batch, const Vector<mp100>& v, int jobs,
+                        Index& evaluations);
 
-/// Every block of the model once, in θ's order, from the document's list under `key` (the gradient
-/// format's checks: known keys, layer indices, block names, shapes, no block twice, none missing).
-template <class T>
-std::vector<ReadValue> read_blocks(const Network<T>& net, const nlohmann::json& doc, const std::string& where,
-                                   const std::string& key);
-
-/// What an HVP in T is judged against (compare --hvp, verify --order 2 on a network), from mp100:
+/// What an HVP in T is judged against (compare --hvp), from mp100:
 struct HvpReference {
   mp100 loss;
   Vector<mp100> h;      ///< H v, the network's backward on dual<mp100>
@@ -69,9 +71,7 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
 
 #define BPCHECK_EXTERN_DUAL_BACKPROP(T)                                                                          \
   extern template Vector<dual<T>> dual_backprop<T>(const Network<T>&, const Matrix<T>&, const Targets<T>&,       \
-                                                   const Matrix<T>&, const ActivationMove<T>&, T*);      \
-  extern template std::vector<ReadValue> read_blocks<T>(const Network<T>&, const nlohmann::json&,                \
-                                                        const std::string&, const std::string&);
+                                                   const Matrix<T>&, const ActivationMove<T>&, T*);
 BPCHECK_EXTERN_DUAL_BACKPROP(float)
 BPCHECK_EXTERN_DUAL_BACKPROP(double)
 BPCHECK_EXTERN_DUAL_BACKPROP(mp100)

@@ -218,6 +218,11 @@ std::vector<VerificationReport> verify_network_units(const NetworkSubject& subje
   loss_options.inputs = batch_mp.inputs;
   // The network and each of its layers on its own (at random points of its own width): all their
   // points are run together, on options.threads threads.
+  // The verification's deadline, which the network's second-order checks (run after every point) keep too.
+  std::optional<verify_detail::Clock::time_point> deadline;
+  if (options.time_limit > 0)
+    deadline = verify_detail::Clock::now() + std::chrono::duration_cast<verify_detail::Clock::duration>(
+                                                 std::chrono::duration<double>(options.time_limit));
   const verify_detail::Subject<decltype(make)> network(make, loss_options);
   std::vector<AnyLayerFactory> factories;
   Index width = subject.spec.input_size;
@@ -263,9 +268,19 @@ std::vector<VerificationReport> verify_network_units(const NetworkSubject& subje
         if (precision == "fp16") locate(rung<fp16>{});
       }
       // Second order of the loss in θ (hvp_impl.hpp), listed with the network's own checks.
-      if (options.order == 2)
-        for (auto& r : hvp_detail::network_second_order_checks(net_mp, batch_mp, options, network_subject))
-          report.checks.push_back(std::move(r));
+      // Not evaluated once the time limit passes, as a point (no partial results); none without the point.
+      if (options.order == 2 && report.not_evaluated.empty()) {
+        const verify_detail::DeadlineScope within(deadline);
+        try {
+          for (auto& r : hvp_detail::network_second_order_checks(net_mp, batch_mp, options, network_subject))
+            report.checks.push_back(std::move(r));
+        } catch (const verify_detail::time_exceeded&) {
+          VerificationReport::count(report.not_evaluated,
+                                    fmt::format("the time limit of {:g} s was reached (the network's second-order "
+                                                "checks)",
+                                                options.time_limit));
+        }
+      }
       reports.push_back(std::move(report));
     } else {
       const std::size_t k = (chosen[i] - 1) / points;

@@ -10,9 +10,11 @@
 //               1e-100/h = 1e-70 of the terms). Bound per entry, normwise per block as compare --hvp:
 //               (tol in mp100) + K (n + 2) u_T A_b + K cond_i + 4 · the oracle's error + floor, with A_b
 //               the block's largest Σ_j |H_ij v_j| or |H v|, n two passes of the widths plus the samples,
-//               cond the change of the mp100 H v under four moves of T's rounding.
+//               cond the change of H v under four moves of T's rounding (measured once, at the coarsest
+//               rung's u, and scaled by u_T/u).
 //   identity    wᵀ(H v) = vᵀ(H w) from the rung's own H v and H w: no differences.
-#include <chrono>
+// Each check runs in its own CheckScope (its own seconds; the shared oracle's under smoothness) and
+// under the caller's deadline.
 #include <cmath>
 #include <limits>
 
@@ -23,6 +25,7 @@
 #include "hvp_impl.hpp"
 #include "rounding_bound.hpp"
 #include "verdict.hpp"
+#include "verify_engine.hpp"
 
 namespace bpcheck::hvp_detail {
 
@@ -72,10 +75,6 @@ std::string where_of(const Place& p) {
                 : fmt::format("(Hv) layer {} {}[{},{}]", p.layer, p.name, p.row, p.col);
 }
 
-struct Timer {
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
-};
 
 }  // namespace
 
@@ -83,6 +82,7 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
                                                      const VerifyOptions& opt, const std::string& subject,
                                                      const NetworkHvp& given) {
   using std::abs;
+  using verify_detail::CheckScope;
   std::vector<CheckResult> out;
   const Index P = net.parameter_count();
   if (P == 0) return out;
@@ -100,19 +100,16 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
   Vector<mp100> v(P), w(P);  // float-exact: the same directions on every rung
   for (Index i = 0; i < P; ++i) v(i) = mp100(float(rng.symmetric()));
   for (Index i = 0; i < P; ++i) w(i) = mp100(float(rng.symmetric()));
-  const auto base = [&](const std::string& check, const std::string& prec) {
-    CheckResult r;
-    r.check = check;
-    r.subject = subject;
-    r.precision = prec;
-    r.seed = opt.seed;
-    return r;
-  };
 
-  // The oracle: mp100 gradients at θ and θ ± h v.
-  Timer smooth_time;
+  // The oracle, shared by every check below and timed under the smoothness check that needs all of it:
+  // mp100 gradients at θ and θ ± h v, the mp100 H v and H w (one pass of two lanes), and their changes
+  // under moves of relative u, the coarsest rung asked for (five passes of two lanes). A change under
+  // a move of u is linear in u up to O(u²): the other rungs take it scaled by u_T / u, which keeps the
+  // coarse rung's O(u²) part (a wider bound, never a narrower one).
+  CheckScope smooth("second-order smoothness", subject, "mp100", opt.seed);
   const mp100 h = ldexp(mp100(1), -150);  // h · g‴ ≈ 1e-45: far below the kink fraction (as the layers')
   const auto gradient_at = [&](int sign) {
+    verify_detail::check_deadline();
     Network<mp100> moved = net;
     moved.set_parameters(net.parameters() + sign * h * v);
     const Gradient<mp100> g = moved.gradient(batch.inputs, batch.targets, InputGradient::skip);
@@ -125,26 +122,64 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
   const Vector<mp100> fd = (gp - gm) / (2 * h);
   const int jobs = opt.threads;
   const mp100 u_mp = scalar_cast<mp100>(unit_roundoff<mp100>());
-  const HvpReference ref = hvp_reference(net, batch, v, u_mp, seed, jobs);
+  const mp100 u_moves = wants("float")    ? scalar_cast<mp100>(unit_roundoff<float>())
+                        : wants("double") ? scalar_cast<mp100>(unit_roundoff<double>())
+                                          : u_mp;
+  Matrix<mp100> vw(P, 2);
+  vw << v, w;
+  // Moves of float's u run on dual<double>: the changes they make (~1e-8 relative) keep eight digits
+  // there, and double's own rounding (1e-16 of the terms) is far below float's bound. Anything not
+  // finite or thrown there, and every finer u, runs on dual<mp100>.
+  using boost::multiprecision::isfinite;
+  const auto finite = [](const Matrix<mp100>& x) {
+    return std::all_of(x.data(), x.data() + x.size(), [](const mp100& y) { return isfinite(y); });
+  };
+  HvpMoves moves;
+  Matrix<mp100> own_mp;  // the mp100 H [v w]
+  Index oracle_evaluations = 3;
+  if (wants("float")) {
+    try {
+      moves = hvp_moves<double>(net, batch, vw, u_moves, seed, jobs);
+      oracle_evaluations += moves.evaluations;
+      if (!finite(moves.h) || !finite(moves.cond)) moves = {};
+    } catch (const std::exception&) {
+      moves = {};  // a layer that does not run on dual<double>: the moves run on dual<mp100>
+    }
+  }
+  if (moves.h.size() == 0) {
+    moves = hvp_moves<mp100>(net, batch, vw, u_moves, seed, jobs);
+    oracle_evaluations += moves.evaluations;
+    own_mp = moves.h;
+  } else {
+    verify_detail::check_deadline();
+    const Vector<dual<mp100>> g = dual_backprop(net, batch.inputs, batch.targets, vw);
+    own_mp.resize(P, 2);
+    for (Index l = 0; l < 2; ++l)
+      for (Index i = 0; i < P; ++i) own_mp(i, l) = g(i).d[std::size_t(l)];
+    ++oracle_evaluations;
+  }
+  // S_i = Σ_j |H_ij v_j| where affordable, else |H v|
+  const Vector<mp100> terms = P <= hvp_terms_limit ? hvp_terms(net, batch, v, jobs, oracle_evaluations)
+                                                   : Vector<mp100>(own_mp.col(0).cwiseAbs());
   const mp100 eps = scalar_traits<mp100>::epsilon();
   Vector<mp100> oracle_error(P);
   {
-    CheckResult r = base("second-order smoothness", "mp100");
+    CheckResult& r = smooth.r;
     r.metric = "one-sided derivatives of the gradient along v that disagree";
     r.formula = fmt::format("(g(θ + hv) − g(θ))/h against (g(θ) − g(θ − hv))/h, h = 2⁻¹⁵⁰, in mp100: beyond {:g} of "
                             "their size, the gradient has a kink along v here",
                             tol.second_order_kink_fraction);
     r.threshold = 1;
-    r.evaluations = 3;
+    r.evaluations = std::size_t(oracle_evaluations);
     Evidence e;
     e.what = "the gradient is smooth along v here";
     e.exact_rung = true;
     for (Index i = 0; i < P; ++i) {
       const mp100 right = (gp(i) - g0(i)) / h, left = (g0(i) - gm(i)) / h;
-      const mp100 rounding = 4 * eps * (abs(gp(i)) + abs(g0(i)) + abs(gm(i)) + ref.terms(i) * h) / h;
+      const mp100 rounding = 4 * eps * (abs(gp(i)) + abs(g0(i)) + abs(gm(i)) + terms(i) * h) / h;
       oracle_error(i) = rounding + h * abs(right - left);
       if (!e.kink &&
-          abs(right - left) > mp100(tol.second_order_kink_fraction) * (abs(right) + abs(left) + ref.terms(i)) + 4 * rounding) {
+          abs(right - left) > mp100(tol.second_order_kink_fraction) * (abs(right) + abs(left) + terms(i)) + 4 * rounding) {
         const auto pl = places(net)[std::size_t(i)];
         e = Evidence::of_kink(fmt::format("the gradient has a kink along v at layer {} {}: one-sided second "
                                           "derivatives disagree, so there is no Hessian to check here",
@@ -162,9 +197,8 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
     }
     verify_detail::apply(r, verify_detail::judge(e, tol));
     if (r.verdict == Verdict::pass) r.message = "the gradient is smooth along v here";
-    r.seconds = smooth_time.seconds();
     const bool stop = r.verdict != Verdict::pass;
-    out.push_back(std::move(r));
+    out.push_back(smooth.done());
     if (stop) return out;
   }
 
@@ -177,12 +211,15 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
     const Place& p = where[std::size_t(i)];
     mp100 most(0);
     for (Index j = p.block_start; j < p.block_start + p.block_size; ++j)
-      most = std::max({most, ref.terms(j), mp100(abs(fd(j)))});
+      most = std::max({most, terms(j), mp100(abs(fd(j)))});
     for (Index j = p.block_start; j < p.block_start + p.block_size; ++j) A(j) = most;
     i = p.block_start + p.block_size;
   }
   const mp100 K(opt.rounding_factor);
   const mp100 tolerance = mp100_tolerance(opt.mp100_tolerance);
+  const auto all_finite = [P](const Vector<mp100>& x) {
+    return x.size() == P && std::all_of(x.begin(), x.end(), [](const mp100& y) { return isfinite(y); });
+  };
   bool wrong_backward = false, wrong_identity = false;
   for (const std::string prec : {"mp100", "float", "double"}) {
     const bool report = wants(prec);
@@ -195,31 +232,32 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
     const mp100 floor = prec == "float"    ? underflow_floor<float>(mp100(n + P), A.maxCoeff() + 1, opt.rounding_factor)
                         : prec == "double" ? underflow_floor<double>(mp100(n + P), A.maxCoeff() + 1, opt.rounding_factor)
                                            : mp100(0);
-    Timer time;
+    const Vector<mp100> cond_v = moves.cond.col(0) * (u_T / u_moves), cond_w = moves.cond.col(1) * (u_T / u_moves);
+    // The rung's H d: in mp100 the oracle's own passes are the network's backward on dual<mp100>.
+    const auto rung_hvp = [&](Index lane, const Vector<mp100>& d) -> Vector<mp100> {
+      if (is_mp && !given) return own_mp.col(lane);
+      return hvp(prec, d);
+    };
+    // A throw of the rung's backward on dual numbers is the check's verdict; the identity needs both.
+    const auto threw = [&](CheckScope& c, const std::exception& e) {
+      verify_detail::apply(c.r, verify_detail::judge(Evidence::of_throw(std::string("the network's backward on dual "
+                                                                                     "numbers threw: ") + e.what()),
+                                                     tol));
+      if (report) out.push_back(c.done());
+    };
     Vector<mp100> Hv, Hw;
-    HvpReference cv, cw;
-    try {
-      Hv = hvp(prec, v);
-      Hw = hvp(prec, w);
-      cv = is_mp ? ref : hvp_reference(net, batch, v, u_T, seed, jobs, false);
-      cw = hvp_reference(net, batch, w, u_T, seed + 1, jobs, false);
-    } catch (const std::bad_alloc&) {
-      throw;
-    } catch (const std::exception& e) {
-      CheckResult r = base("second-order backward", prec);
-      verify_detail::apply(r, verify_detail::judge(
-                                  Evidence::of_throw(std::string("the network's backward on dual numbers threw: ") + e.what()),
-                                  tol));
-      if (report) out.push_back(std::move(r));
-      continue;
-    }
-    using boost::multiprecision::isfinite;
-    const bool finite = Hv.size() == P && Hw.size() == P &&
-                        std::all_of(Hv.begin(), Hv.end(), [](const mp100& x) { return isfinite(x); }) &&
-                        std::all_of(Hw.begin(), Hw.end(), [](const mp100& x) { return isfinite(x); });
-    const Index evaluations = 2 + cv.evaluations * !is_mp + cw.evaluations + (is_mp ? ref.evaluations + 3 : 0);
     {
-      CheckResult r = base("second-order backward", prec);
+      CheckScope c("second-order backward", subject, prec, opt.seed);
+      CheckResult& r = c.r;
+      try {
+        Hv = rung_hvp(0, v);
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (const std::exception& e) {
+        threw(c, e);
+        continue;
+      }
+      const bool finite = all_finite(Hv);
       r.metric = "max |Hv_backward − Hv_oracle| / bound";
       r.formula = std::string("bound = ") + (is_mp ? "tol A + " : "") +
                   "K (n + 2) u_T A + K cond + 4 · oracle error + floor; A the block's largest Σ_j |H_ij v_j| or |H v|, "
@@ -238,7 +276,7 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
       if (finite) {
         for (Index i = 0; i < P; ++i) {
           const mp100 err = abs(Hv(i) - fd(i));
-          const mp100 bound = (is_mp ? tolerance * A(i) : mp100(0)) + K * (n + 2) * u_T * A(i) + K * cv.cond(i) +
+          const mp100 bound = (is_mp ? tolerance * A(i) : mp100(0)) + K * (n + 2) * u_T * A(i) + K * cond_v(i) +
                               4 * oracle_error(i) + floor;
           const double ratio = err == 0 ? 0.0 : bound == 0 ? std::numeric_limits<double>::infinity() : as_double(mp100(err / bound));
           ratios.push_back({ratio, i});
@@ -278,16 +316,25 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
       if (j.verdict == Verdict::fail && is_mp)
         r.message += ": the network's backward is right in value but does not differentiate correctly along v";
       if (is_mp) wrong_backward = j.verdict == Verdict::fail;
-      r.evaluations = std::size_t(evaluations);
-      r.seconds = time.seconds();
-      if (report) out.push_back(std::move(r));
+      r.evaluations = 1;
+      if (report) out.push_back(c.done());
     }
     {
-      CheckResult r = base("second-order identity", prec);
+      CheckScope c("second-order identity", subject, prec, opt.seed);
+      CheckResult& r = c.r;
+      try {
+        Hw = rung_hvp(1, w);
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (const std::exception& e) {
+        threw(c, e);
+        continue;
+      }
+      const bool finite = all_finite(Hv) && all_finite(Hw);
       const mp100 lhs = w.dot(Hv), rhs = v.dot(Hw);
       const mp100 err = abs(lhs - rhs);
       const mp100 scale = w.cwiseAbs().dot(Hv.cwiseAbs()) + v.cwiseAbs().dot(Hw.cwiseAbs());
-      const mp100 cond_terms = w.cwiseAbs().dot(cv.cond) + v.cwiseAbs().dot(cw.cond);
+      const mp100 cond_terms = w.cwiseAbs().dot(cond_v) + v.cwiseAbs().dot(cond_w);
       const mp100 bound = (is_mp ? tolerance * scale : mp100(0)) + K * (2 * n + 2) * u_T * scale + K * cond_terms + floor;
       r.metric = "|wᵀ(Hv) − vᵀ(Hw)| / bound";
       r.formula = std::string("bound = ") + (is_mp ? "tol (|w|ᵀ|Hv| + |v|ᵀ|Hw|) + " : "") +
@@ -316,9 +363,8 @@ std::vector<CheckResult> network_second_order_checks(const Network<mp100>& net, 
                                  "differentiates to is not symmetric",
                                  as_double(lhs), as_double(rhs));
       if (is_mp) wrong_identity = j.verdict == Verdict::fail;
-      r.evaluations = 2;
-      r.seconds = time.seconds();
-      if (report) out.push_back(std::move(r));
+      r.evaluations = 1;  // H w; H v is the backward check's
+      if (report) out.push_back(c.done());
     }
   }
   return out;

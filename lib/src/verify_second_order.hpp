@@ -23,7 +23,8 @@
 // oracle's error, S = |∂J/∂v|ᵀ|u| (the terms H v sums, in absolute values); in float/double
 // K ((n + 2) u_T S + cond) + floor. cond is the change of the layer's own second-order backward in
 // mp100 when the output Y it reads moves by ±u_T|Y| and, in float/double, when the point moves by a
-// relative u_T: differences of the code's own results, so a wrong backward cannot widen its bound.
+// relative u_T: differences of the code's own results, so a wrong backward cannot widen its bound. The
+// moves run once per point, at the coarsest rung asked for, and the finer rungs scale them by u_T/u.
 // Every verdict comes from judge() (verdict.hpp).
 #include "verify_checks.hpp"
 
@@ -131,6 +132,87 @@ SecondOrderTruth second_order_truth(Make& make, const PointState& s, const Toler
   return o;
 }
 
+/// What every rung's cond reads, computed once at a point: the code's own mp100 H [v w] (the mp100
+/// rung's own) and its changes when Y moves by ±u|Y| (two draws) and, for float/double, when the point
+/// moves by a relative u (two draws), u the coarsest rung's unit roundoff. A change is linear in u up to
+/// O(u²): a finer rung takes it scaled by u_T / u, which keeps the coarse rung's O(u²) part (a wider
+/// bound, never a narrower one).
+struct SecondOrderMoves {
+  Matrix<mp100> center;
+  std::vector<Matrix<mp100>> y_changes, point_changes;
+  mp100 u;
+  Index evaluations = 0;
+};
+
+template <class R, class Make>
+SecondOrderMoves second_order_moves(Make& make, const PointState& s, const Matrix<mp100>& vw, const mp100& u,
+                                    bool index_input, bool point_moves) {
+  SecondOrderMoves m;
+  m.u = u;
+  const Matrix<R> X = matrix_cast<R>(s.p.X), U = matrix_cast<R>(s.p.U), D = matrix_cast<R>(vw);
+  const Vector<R> theta = vector_cast<R>(s.p.theta);
+  const R u_R = scalar_cast<R>(u);
+  const Matrix<mp100> center = backward_tangents<R>(make, X, theta, U, D);
+  ++m.evaluations;
+  Random rng(s.seed ^ 0x2545f4914f6cdd1dULL);
+  for (int k = 0; k < 2; ++k) {
+    std::vector<R> signs;
+    for (Index i = 0; i < s.truth.Y.size(); ++i) signs.push_back(rng.symmetric() < 0 ? R(-u_R) : u_R);
+    m.y_changes.push_back(backward_tangents<R>(make, X, theta, U, D,
+                                               [&signs](Matrix<dual<R>>& Y) {
+                                                 using std::abs;
+                                                 for (Index i = 0; i < Y.size(); ++i)
+                                                   Y(i).v += signs[std::size_t(i)] * abs(Y(i).v);
+                                               }) -
+                          center);
+    ++m.evaluations;
+  }
+  if (point_moves)
+    for (int k = 0; k < 2; ++k) {  // moved in mp100: float-exact values moved by float's u are exact in double
+      Matrix<mp100> Xm = s.p.X;
+      Vector<mp100> tm = s.p.theta;
+      if (!index_input)
+        for (Index i = 0; i < Xm.size(); ++i) Xm(i) *= 1 + (rng.symmetric() < 0 ? -u : u);
+      for (Index i = 0; i < tm.size(); ++i) tm(i) *= 1 + (rng.symmetric() < 0 ? -u : u);
+      m.point_changes.push_back(backward_tangents<R>(make, matrix_cast<R>(Xm), vector_cast<R>(tm), U, D) - center);
+      ++m.evaluations;
+    }
+  if constexpr (std::is_same_v<R, mp100>) m.center = center;
+  return m;
+}
+
+/// The moves at the coarsest rung asked for, and the code's own mp100 H [v w]. Moves of float's u run
+/// on dual<double>: the changes they make (~1e-8 relative) keep eight digits there, and double's own
+/// rounding (1e-16 of the terms) is far below float's bound; anything not finite or thrown there, and
+/// every finer u, runs on dual<mp100>.
+template <class Make>
+SecondOrderMoves second_order_moves(Make& make, const PointState& s, const Matrix<mp100>& vw, bool index_input,
+                                    const std::function<bool(const char*)>& wants) {
+  using boost::multiprecision::isfinite;
+  const auto finite = [](const std::vector<Matrix<mp100>>& changes) {
+    return std::all_of(changes.begin(), changes.end(), [](const Matrix<mp100>& c) {
+      return std::all_of(c.data(), c.data() + c.size(), [](const mp100& x) { return isfinite(x); });
+    });
+  };
+  if (wants("float")) {
+    try {
+      SecondOrderMoves m = second_order_moves<double>(make, s, vw, scalar_cast<mp100>(unit_roundoff<float>()),
+                                                      index_input, true);
+      if (finite(m.y_changes) && finite(m.point_changes)) {
+        m.center = backward_tangents<mp100>(make, s.p.X, s.p.theta, s.p.U, vw);
+        ++m.evaluations;
+        return m;
+      }
+    } catch (const std::exception&) {
+      // the layer on dual<double> is no rung of the checks: its moves run on dual<mp100>
+    }
+  }
+  const mp100 u = wants("float")    ? scalar_cast<mp100>(unit_roundoff<float>())
+                  : wants("double") ? scalar_cast<mp100>(unit_roundoff<double>())
+                                    : unit_roundoff<mp100>();
+  return second_order_moves<mp100>(make, s, vw, u, index_input, wants("float") || wants("double"));
+}
+
 /// A rung's second-order checks at one point.
 template <class T, class Make>
 struct SecondOrderRung {
@@ -141,15 +223,15 @@ struct SecondOrderRung {
   bool index_input;
   bool reference_wrong_backward = false;  ///< mp100's second-order backward failed here
   bool reference_wrong_identity = false;  ///< mp100's identity failed here
+  const SecondOrderMoves& moves;
   static constexpr bool is_mp = std::is_same_v<T, mp100>;
   std::string prec = scalar_name<T>();
   Tolerances tolerances = Tolerances::from(opt);
   double K = opt.rounding_factor;
   mp100 u_T = scalar_cast<mp100>(unit_roundoff<T>());
   mp100 tol = mp100_tolerance(opt.mp100_tolerance);
-  Matrix<mp100> vw;  ///< [v w]
+  Clock::time_point started = Clock::now();  ///< the backward check's time includes run()
   Matrix<mp100> own;  ///< H [v w] from the rung's backward on dual<T>
-  std::vector<Matrix<mp100>> changes;  ///< changes of the mp100 H [v w] under T's rounding (cond)
   Index evaluations = 0;
 
   /// W ᵀ x: all of x in full mode, its projections on V otherwise.
@@ -157,45 +239,31 @@ struct SecondOrderRung {
     return s.truth.full ? x : transposed_product(s.truth.V, x);
   }
 
-  /// The rung's own H [v w], and the changes of the code's own mp100 H [v w] when Y moves by ±u_T|Y|
-  /// (two draws) and, in float/double, when the point moves by a relative u_T (two draws).
+  /// The rung's own H [v w] (in mp100, the shared moves' center).
   void run() {
-    vw.resize(s.n, 2);
-    vw << s.p.v, truth.w;
-    own = backward_tangents<T>(make, matrix_cast<T>(s.p.X), vector_cast<T>(s.p.theta), matrix_cast<T>(s.p.U),
-                               matrix_cast<T>(vw));
-    ++evaluations;
-    const Matrix<mp100> center =
-        is_mp ? own : backward_tangents<mp100>(make, s.p.X, s.p.theta, s.p.U, vw);
-    if (!is_mp) ++evaluations;
-    Random rng(s.seed ^ 0x2545f4914f6cdd1dULL);
-    for (int k = 0; k < 2; ++k) {
-      std::vector<mp100> signs;
-      for (Index i = 0; i < s.truth.Y.size(); ++i) signs.push_back(rng.symmetric() < 0 ? -u_T : u_T);
-      changes.push_back(backward_tangents<mp100>(make, s.p.X, s.p.theta, s.p.U, vw,
-                                                 [&signs](Matrix<dual<mp100>>& Y) {
-                                                   for (Index i = 0; i < Y.size(); ++i)
-                                                     Y(i).v += signs[std::size_t(i)] * abs(Y(i).v);
-                                                 }) -
-                        center);
+    if constexpr (is_mp) {
+      own = moves.center;
+    } else {
+      Matrix<mp100> vw(s.n, 2);
+      vw << s.p.v, truth.w;
+      own = backward_tangents<T>(make, matrix_cast<T>(s.p.X), vector_cast<T>(s.p.theta), matrix_cast<T>(s.p.U),
+                                 matrix_cast<T>(vw));
       ++evaluations;
     }
-    if (!is_mp)
-      for (int k = 0; k < 2; ++k) {
-        Matrix<mp100> X = s.p.X;
-        Vector<mp100> theta = s.p.theta;
-        if (!index_input)
-          for (Index i = 0; i < X.size(); ++i) X(i) *= 1 + (rng.symmetric() < 0 ? -u_T : u_T);
-        for (Index i = 0; i < theta.size(); ++i) theta(i) *= 1 + (rng.symmetric() < 0 ? -u_T : u_T);
-        changes.push_back(backward_tangents<mp100>(make, X, theta, s.p.U, vw) - center);
-        ++evaluations;
-      }
   }
 
-  /// Entry by entry, the largest |change| of column `lane`, projected as the check compares.
+  /// Entry by entry, the largest |change| of column `lane` under the moves T's rounding makes (Y only in
+  /// mp100, exact at the point), scaled to u_T and projected as the check compares.
   Vector<mp100> cond(Index lane, bool projected) const {
+    const mp100 scale = u_T / moves.u;
     std::vector<Vector<mp100>> moved;
-    for (const auto& c : changes) moved.push_back(projected ? project(c.col(lane)) : Vector<mp100>(c.col(lane)));
+    const auto add = [&](const Matrix<mp100>& c) {
+      const Vector<mp100> col = c.col(lane) * scale;
+      moved.push_back(projected ? project(col) : col);
+    };
+    for (const auto& c : moves.y_changes) add(c);
+    if (!is_mp)
+      for (const auto& c : moves.point_changes) add(c);
     const Index m = projected ? truth.Hv.size() : s.n;
     return max_abs_change(moved, Vector<mp100>::Zero(m));
   }
@@ -216,6 +284,7 @@ struct SecondOrderRung {
   /// H v from backward on dual<T> against the oracle.
   CheckResult check_backward() {
     CheckScope c("second-order backward", s.subject, prec, s.seed);
+    c.start = started;
     const Vector<mp100> actual = project(own.col(0));
     const Vector<mp100>& S = truth.terms;
     const mp100 terms(s.n + s.out_rows * s.batch);
@@ -248,7 +317,7 @@ struct SecondOrderRung {
                           "S = |∂J/∂v|ᵀ|u|; oracle: central differences of dual-number Jacobians in mp100 (h = 2⁻¹⁵⁰)"
                         : "bound = K ((terms + 2) u_T S + cond) + floor; S = |∂J/∂v|ᵀ|u|, cond the change of the "
                           "mp100 second-order backward when the point or Y moves by u_T";
-    c.r.evaluations = std::size_t(evaluations);
+    c.r.evaluations = std::size_t(evaluations + (is_mp ? moves.evaluations : 0));
     const Judgement j = judge(evidence("the derivative of backward along v (Hv)", c.r, compared.finite,
                                        reference_wrong_backward),
                               tolerances);
@@ -356,18 +425,36 @@ void second_order_checks(Make& make, const PointState& s, const VerifyOptions& o
     out.add(c.done());
     if (stop) return;
   }
+  // The moves every rung's cond reads, at the coarsest rung's rounding; their time is the mp100
+  // backward check's (it runs first).
+  const Clock::time_point moves_started = Clock::now();
+  std::optional<SecondOrderMoves> moves;
+  std::string moves_threw;
+  try {
+    Matrix<mp100> vw(s.n, 2);
+    vw << s.p.v, truth.w;
+    moves = second_order_moves(make, s, vw, index_input, wants);
+  } catch (const time_exceeded&) {
+    throw;
+  } catch (const std::exception& e) {
+    moves_threw = e.what();
+  }
   bool wrong_backward = false, wrong_identity = false;
   const auto rung = [&]<class T>(std::type_identity<T>, bool report) {
-    SecondOrderRung<T, Make> r{make, s, opt, truth, index_input, wrong_backward, wrong_identity};
+    const auto threw = [&](const std::string& what) {
+      CheckScope c("second-order backward", s.subject, scalar_name<T>(), s.seed);
+      apply(c.r, judge(Evidence::of_throw("backward on dual numbers threw: " + what), tolerances));
+      if (report) out.add(c.done());
+    };
+    if (!moves) return threw(moves_threw);
+    SecondOrderRung<T, Make> r{make, s, opt, truth, index_input, wrong_backward, wrong_identity, *moves};
+    if (std::is_same_v<T, mp100>) r.started = moves_started;
     try {
       r.run();
     } catch (const time_exceeded&) {
       throw;
     } catch (const std::exception& e) {
-      CheckScope c("second-order backward", s.subject, r.prec, s.seed);
-      apply(c.r, judge(Evidence::of_throw(std::string("backward on dual numbers threw: ") + e.what()), r.tolerances));
-      if (report) out.add(c.done());
-      return;
+      return threw(e.what());
     }
     CheckResult b = r.check_backward();
     CheckResult i = r.check_identity();

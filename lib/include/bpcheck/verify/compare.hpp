@@ -72,6 +72,9 @@ struct CompareOptions {
   /// bf16/fp16: how bpcheck's own backprop in the precision adds up its matrix products (float16.hpp):
   /// in the format (same) or in float (mixed precision, as the program judged may have run).
   Accumulation accumulation = Accumulation::same;
+  /// The truth and cond's moves in mp100 even where quad resolves the gradient's rounding (float,
+  /// double; lib/src/quad.hpp): slower, the same verdicts; for tests of that.
+  bool mp100_truth = false;
 };
 
 /// One entry of a block, as the gradient document indexes it.
@@ -113,6 +116,7 @@ struct GradientComparison {
   std::string bound_formula;   ///< the bound as a formula, written where it is built
   bool absolute_sweep = true;  ///< activations round relative to their forward sweep (false: their size)
   bool allow_less_accurate = false;
+  std::string truth = "mp100";  ///< the rung the truth and cond's moves ran on: "quad" or "mp100"
   std::vector<BlockComparison> blocks;
 
   /// No block wrong nor less accurate (less accurate is allowed with allow_less_accurate).
