@@ -156,8 +156,8 @@ TEST_CASE("float16: matrix products add up in the format, or in float under Accu
 
 TEST_CASE("float16: a network's gradient in bf16 and fp16 is within the rung's rounding, not float's",
           "[float16]") {
-  // eps given: the registry's default, T(1) / T(100000), is 0 in fp16 (100000 > 65504)
-  const char* const wider = R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "layer_norm", "eps": 1e-5},
+  // layer_norm with the registry's default eps (1e-5, a subnormal number of fp16)
+  const char* const wider = R"({"input_size": 6, "layers": [{"type": "dense", "units": 5}, {"type": "layer_norm"},
     {"type": "gelu"}, {"type": "dense", "units": 3}, {"type": "softmax"}], "loss": "mse"})";
   for (const char* model : {small_mlp, wider}) {
     for (const std::uint64_t seed : {1u, 2u, 3u}) {
@@ -198,6 +198,19 @@ bool ran_on(const bpcheck::VerificationReport& r, const std::string& precision) 
 
 }  // namespace
 
+TEST_CASE("float16: constants of the layers are the nearest fp16 values, not 0 (gelu's 0.044715, a norm's eps)",
+          "[float16]") {
+  // gelu's tanh approximation at x = 1: 0.8412 with its cubic term, 0.8318 without (1.1% apart, fp16's u
+  // is 4.9e-4)
+  auto gelu = bpcheck::make_layer<fp16>({"gelu", {{"approximate", "tanh"}}}, 1);
+  auto exact = bpcheck::make_layer<mp100>({"gelu", {{"approximate", "tanh"}}}, 1);
+  const Matrix<fp16> y = gelu.forward(Matrix<fp16>::Constant(1, 1, fp16(1)));
+  const Matrix<mp100> y_exact = exact.forward(Matrix<mp100>::Constant(1, 1, mp100(1)));
+  const double truth = y_exact(0, 0).convert_to<double>();
+  CHECK(std::abs(double(y(0, 0).value()) - truth) <= 4 * std::ldexp(1.0, -11) * truth);
+  CHECK(bpcheck::from_string<fp16>("1e-5").value() > 0);
+}
+
 TEST_CASE("float16: verify on bf16 and fp16 passes every registered layer, no false alarms", "[float16][verify]") {
   const Index input_size = 4, units = 3, batch = 2;
   for (const auto& type : bpcheck::layer_types()) {
@@ -207,15 +220,8 @@ TEST_CASE("float16: verify on bf16 and fp16 passes every registered layer, no fa
     o.points = 8;  // two of each distribution: uniform, saturation, wide range, near ties
     o.batch = batch;
     o.precisions = {"mp100", "bf16", "fp16"};
-    // The registry forms a norm's default eps as T(1) / T(100000), and 100000 is beyond fp16's 65504:
-    // the layer refuses eps = 0 there. A given eps is read as a decimal and rounded once, and works.
-    try {
-      (void)bpcheck::make_layer<fp16>(spec, input_size);
-    } catch (const bpcheck::input_error& e) {
-      INFO(type.name << ": " << e.what());
-      CHECK_THAT(e.what(), Catch::Matchers::Contains("eps must be positive, got 0"));
-      spec.options["eps"] = 1e-5;
-    }
+    // every default builds on fp16 (a norm's eps of 1e-5 is rounded to the format once, not formed as 1/10⁵)
+    REQUIRE_NOTHROW(bpcheck::make_layer<fp16>(spec, input_size));
     const auto r = bpcheck::verify_layer(spec, input_size, o);
     INFO(type.name << " " << spec.options.dump() << "\n" << bpcheck::format_table(r));
     CHECK(ran_on(r, "bf16"));

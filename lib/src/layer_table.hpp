@@ -140,10 +140,11 @@ inline bool bool_option(const LayerSpec& spec, const std::string& key, bool fall
   return j.get<bool>();
 }
 
-/// PyTorch's default eps of the normalisation layers, 1e-5, exact in T.
+/// PyTorch's default eps of the normalisation layers, 1e-5, the nearest value of T (fp16 holds it as a
+/// subnormal number; 1/10⁵ formed in fp16 would be 0, 10⁵ being beyond its range).
 template <class T>
 T default_norm_eps() {
-  return T(1) / T(100000);
+  return from_string<T>("1e-5");
 }
 
 /// A window size along h and w: an integer (both) or, for 2d layers, [h, w]; `fallback` when absent.

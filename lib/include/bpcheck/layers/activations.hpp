@@ -245,7 +245,7 @@ class Gelu : public ElementwiseLayer<Gelu<T>, T> {
     inv_sqrt2_ = T(1) / sqrt(T(2));
     inv_sqrt_2pi_ = T(1) / sqrt(T(2) * pi<T>());
     k_ = sqrt(T(2) / pi<T>());
-    c_ = T(44715) / T(1000000);
+    c_ = from_string<T>("0.044715");  // nearest in T (10⁶ overflows fp16: 44715/10⁶ would be 0 there)
   }
   std::string type_name() const { return "gelu"; }
   GeluApproximation approximate() const { return approximate_; }
