@@ -27,10 +27,10 @@ using bpcheck::testing::write_file;
 
 namespace users_models {
 
-std::string dir(const std::string& name) { return (temp_dir() / name).string(); }
+std::string users_report_dir(const std::string& name) { return (temp_dir() / name).string(); }
 
 // LeNet-like: conv 3×3 (3) → ReLU → max-pool → conv 3×3 (4) → tanh → avg-pool → dense → ReLU → dense.
-const char* cnn_model = R"({"input_size": 100, "layers": [
+const char* relu_cnn_model = R"({"input_size": 100, "layers": [
   {"type": "conv2d", "channels": 1, "height": 10, "width": 10, "out_channels": 3, "kernel": 3}, {"type": "relu"},
   {"type": "max_pool2d", "channels": 3, "height": 8, "width": 8, "kernel": 2},
   {"type": "conv2d", "channels": 3, "height": 4, "width": 4, "out_channels": 4, "kernel": 3}, {"type": "tanh"},
@@ -38,21 +38,21 @@ const char* cnn_model = R"({"input_size": 100, "layers": [
   {"type": "dense", "units": 8}, {"type": "relu"}, {"type": "dense", "units": 3}], "loss": "cross_entropy"})";
 
 // Self-attention over 4 tokens of 4 features, layer norm per token, the mean over tokens, a linear head.
-const char* attention_model = R"({"input_size": 16, "layers": [
+const char* users_attention_model = R"({"input_size": 16, "layers": [
   {"type": "dense", "units": 16}, {"type": "multi_head_attention", "sequence": 4, "heads": 2},
   {"type": "layer_norm", "tokens": 4}, {"type": "token_mean", "tokens": 4}, {"type": "dense", "units": 3}],
   "loss": "cross_entropy"})";
 
-const char* mlp_model = R"({"input_size": 6, "layers": [
+const char* users_mlp_model = R"({"input_size": 6, "layers": [
   {"type": "dense", "units": 12}, {"type": "tanh"}, {"type": "dense", "units": 12}, {"type": "gelu"},
   {"type": "dense", "units": 3}], "loss": "cross_entropy"})";
 
 json report_on(const std::string& name, const std::string& model, const std::string& extra = "") {
   const std::string path = write_file(name + "_model.json", model);
-  const Run r = bpcheck_run("report --jobs 2 --out '" + dir(name) + "' --model '" + path + "' " + extra);
+  const Run r = bpcheck_run("report --jobs 2 --out '" + users_report_dir(name) + "' --model '" + path + "' " + extra);
   INFO(r.err);
   REQUIRE(r.code == 0);
-  return json::parse(slurp(fs::path(dir(name)) / "report.json"));
+  return json::parse(slurp(fs::path(users_report_dir(name)) / "report.json"));
 }
 
 /// No statement fails: each holds, or is not applicable and says why.
@@ -74,9 +74,9 @@ void require_no_statement_fails(const json& theory) {
 using namespace users_models;
 
 TEST_CASE("report on users' models: a ReLU CNN, an attention model and an MLP, no statement fails", "[report]") {
-  for (const auto& [name, model] : {std::pair<std::string, std::string>{"users_cnn", cnn_model},
-                                    {"users_attention", attention_model},
-                                    {"users_mlp", mlp_model}}) {
+  for (const auto& [name, model] : {std::pair<std::string, std::string>{"users_cnn", relu_cnn_model},
+                                    {"users_attention", users_attention_model},
+                                    {"users_mlp", users_mlp_model}}) {
     INFO(name);
     const json r = report_on(name, model);
     const std::size_t depth = json::parse(model).at("layers").size();
@@ -96,7 +96,7 @@ TEST_CASE("report on users' models: a ReLU CNN, an attention model and an MLP, n
       }
       REQUIRE(lw.at("backward_under_2_digits").is_array());
     }
-    REQUIRE(fs::exists(fs::path(dir(name)) / "layerwise.csv"));
+    REQUIRE(fs::exists(fs::path(users_report_dir(name)) / "layerwise.csv"));
     // The conditioning: every layer's J and every product J_k⋯J_1, each with its largest singular value.
     const json& c = r.at("conditioning").at(0);
     REQUIRE(c.at("layers").size() == depth);
@@ -111,7 +111,7 @@ TEST_CASE("report on users' models: a ReLU CNN, an attention model and an MLP, n
 
 TEST_CASE("report: the optimal-step statement fails where the best step is far from the measured optimum",
           "[report]") {
-  const json r = report_on("users_mlp_tampered", mlp_model, "--quick");
+  const json r = report_on("users_mlp_tampered", users_mlp_model, "--quick");
   require_no_statement_fails(r.at("theory"));
   // The must-fail case: the best central step moved a thousandfold.
   json moved = r;
@@ -129,29 +129,29 @@ TEST_CASE("report: the optimal-step statement fails where the best step is far f
 
 TEST_CASE("report: a user model's shards, its verification split across them, merge into the unsharded report",
           "[report]") {
-  const std::string model = write_file("shard_cnn_model.json", cnn_model);
-  const Run whole = bpcheck_run("report --quick --jobs 1 --out '" + dir("cnn_whole") + "' --model '" + model + "'");
+  const std::string model = write_file("shard_cnn_model.json", relu_cnn_model);
+  const Run whole = bpcheck_run("report --quick --jobs 1 --out '" + users_report_dir("cnn_whole") + "' --model '" + model + "'");
   INFO(whole.err);
   REQUIRE(whole.code == 0);
-  const json w = json::parse(slurp(fs::path(dir("cnn_whole")) / "report.json"));
+  const json w = json::parse(slurp(fs::path(users_report_dir("cnn_whole")) / "report.json"));
   // Verification is two items (the loss at the batch; the layers' points), joined into one entry.
   REQUIRE(w.at("verification").size() == 1);
   REQUIRE(w.at("verification")[0].at("checks").size() > 10);
   std::string parts;
   for (int k = 1; k <= 3; ++k) {
-    const std::string part = dir("cnn_part" + std::to_string(k));
+    const std::string part = users_report_dir("cnn_part" + std::to_string(k));
     REQUIRE(bpcheck_run(fmt::format("report --quick --jobs 2 --shard {}/3 --out '{}' --model '{}'", k, part, model))
                 .code == 0);
     parts += " '" + part + "'";
   }
-  const Run merged = bpcheck_run("report merge --out '" + dir("cnn_merged") + "'" + parts);
+  const Run merged = bpcheck_run("report merge --out '" + users_report_dir("cnn_merged") + "'" + parts);
   INFO(merged.err);
   REQUIRE(merged.code == 0);
-  REQUIRE(slurp(fs::path(dir("cnn_merged")) / "report.json") == slurp(fs::path(dir("cnn_whole")) / "report.json"));
+  REQUIRE(slurp(fs::path(users_report_dir("cnn_merged")) / "report.json") == slurp(fs::path(users_report_dir("cnn_whole")) / "report.json"));
 
   SECTION("a missing part of the verification is refused, not joined short") {
-    const Run short_merge = bpcheck_run("report merge --out '" + dir("cnn_short") + "' '" + dir("cnn_part1") + "' '" +
-                                        dir("cnn_part2") + "'");
+    const Run short_merge = bpcheck_run("report merge --out '" + users_report_dir("cnn_short") + "' '" + users_report_dir("cnn_part1") + "' '" +
+                                        users_report_dir("cnn_part2") + "'");
     REQUIRE(short_merge.code == 2);
     REQUIRE_THAT(short_merge.err, Contains("missing shard 3/3"));
   }
@@ -169,14 +169,14 @@ TEST_CASE("report summary: the layers where a precision's gradient keeps fewer t
       R"({"layers": [{"W": [[0.5, 0.25], [0.25, 0.5]], "b": [0, 0]}, {}, {"W": [[1, 1], [1, 1]], "b": [0, 0]}]})");
   const std::string data =
       write_file("cancel_data.json", json{{"inputs", {{0.3, 0.4}}}, {"targets", {{y + 1, y - 1 + 1e-6}}}}.dump());
-  const Run r = bpcheck_run("report --quick --out '" + dir("cancel") + "' --model '" + model + "' --params '" + params +
+  const Run r = bpcheck_run("report --quick --out '" + users_report_dir("cancel") + "' --model '" + model + "' --params '" + params +
                             "' --data '" + data + "'");
   INFO(r.err);
   REQUIRE(r.code == 0);
   REQUIRE_THAT(r.out, Contains("float's gradient keeps fewer than 2 digits after the backward of layer 0 (dense), "
                                "1 (tanh), 2 (dense)"));
   REQUIRE_THAT(r.out, !Contains("double's gradient keeps fewer"));
-  const json j = json::parse(slurp(fs::path(dir("cancel")) / "report.json"));
+  const json j = json::parse(slurp(fs::path(users_report_dir("cancel")) / "report.json"));
   // One sample of two outputs: the round-off slope is not judged over so few values, and says so.
   require_no_statement_fails(j.at("theory"));
   bool few_outputs = false;
@@ -189,7 +189,7 @@ TEST_CASE("report summary: the layers where a precision's gradient keeps fewer t
     REQUIRE(lw.at("backward_under_2_digits").size() == (is_float ? 3u : 0u));
     for (const auto& l : lw.at("layers")) REQUIRE((l.at("backward_digits").get<double>() < 2) == is_float);
   }
-  const std::string html = slurp(fs::path(dir("cancel")) / "index.html");
+  const std::string html = slurp(fs::path(users_report_dir("cancel")) / "index.html");
   REQUIRE_THAT(html, Contains("<li class=\"few-digits\">float: the gradient keeps fewer than 2 digits after the "
                               "backward of layer 0 (dense"));
   REQUIRE_THAT(html, Contains("<li class=\"few-digits\">double: the gradient keeps at least 2 digits"));
@@ -211,7 +211,7 @@ TEST_CASE("report: more bad input, each one line on stderr and exit code 2", "[r
     REQUIRE(r.code == 2);
     REQUIRE_THAT(r.err, StartsWith("bpcheck: error: ") && Contains(what));
   };
-  const std::string out = " --out '" + dir("more_errors") + "'";
+  const std::string out = " --out '" + users_report_dir("more_errors") + "'";
   const std::string model = write_file(
       "bad_input_model.json", R"({"input_size": 2, "layers": [{"type": "dense", "units": 1}], "loss": "mse"})");
   const std::string m = " --model '" + model + "'";
@@ -234,5 +234,5 @@ TEST_CASE("report: more bad input, each one line on stderr and exit code 2", "[r
   expect_error("report --quick --seed 5x" + out, "--seed");
   expect_error("report --quick --bogus" + out, "--bogus");
   expect_error("report --quick extra" + out, "extra");
-  REQUIRE_FALSE(fs::exists(fs::path(dir("more_errors")) / "report.json"));
+  REQUIRE_FALSE(fs::exists(fs::path(users_report_dir("more_errors")) / "report.json"));
 }

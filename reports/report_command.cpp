@@ -304,15 +304,8 @@ Command add_report_command(CLI::App& parent) {
   app->add_option("--params", o->params, "parameters JSON file for --model (default: from the seed)");
   app->add_option("--data", o->data, "data JSON file for --model (default: a batch generated from the seed)");
   app->add_flag("--quick", o->quick, "the small sweep (for CI)");
-  // A negative seed would wrap around to a huge one without a word: refused instead.
   app->add_option("--seed", o->seed, "seed for parameters, data, directions and check points")
-      ->check(CLI::Validator(
-          [](std::string& s) {
-            return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos
-                       ? std::string()
-                       : "expected a non-negative integer, got '" + s + "'";
-          },
-          "UINT"))
+      ->check(seed_check())
       ->capture_default_str();
   // The last --out wins, so scripts/run.sh's default can be overridden from its command line.
   app->add_option("--out", o->out, "output folder")->capture_default_str()->multi_option_policy(
