@@ -158,7 +158,7 @@ Float16<F> round_to_float16(const mp100& x) {
   mp100 r = x;
   if (abs(x) < mp100(float(std::numeric_limits<F>::min()))) {
     // below the normal range the format's numbers are the multiples of its smallest subnormal
-    const mp100 tiny(float(std::numeric_limits<F>::denorm_min()));
+    const mp100 tiny{float(std::numeric_limits<F>::denorm_min())};
     r /= tiny;
     mpfr_rint(r.backend().data(), r.backend().data(), MPFR_RNDN);
     r *= tiny;
