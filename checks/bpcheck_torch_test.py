@@ -23,6 +23,7 @@ sys.path.insert(0, TOOLS)
 import torch  # noqa: E402  (a missing python3-torch fails here, loudly)
 
 import bpcheck_torch  # noqa: E402
+from torch_bridge_models import SignFlippedTanh, random_batch, spread_biases  # noqa: E402
 
 nn = torch.nn
 F = torch.nn.functional
@@ -52,26 +53,6 @@ class WrongReLU6(nn.ReLU6):
         return _MasklessReLU.apply(x, 6.0)
 
 
-class _TanhSquareForgotten(torch.autograd.Function):
-    """tanh whose backward has its sign flipped: −(1 − y²)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.tanh(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved_tensors
-        return -dy * (1 - y * y)
-
-
-class WrongTanh(nn.Tanh):
-    def forward(self, x):
-        return _TanhSquareForgotten.apply(x)
-
-
 class _BatchSummedLinear(torch.autograd.Function):
     """y = x Wᵀ + b whose dX is summed over the batch and broadcast back to every sample."""
 
@@ -93,21 +74,6 @@ class BatchSummedLinear(nn.Linear):
 
 
 # ---- the models -----------------------------------------------------------------------------------
-
-def spread(model, seed):
-    """Norm weights and biases away from PyTorch's constant start, so that no block is trivial."""
-    g = torch.Generator().manual_seed(seed + 2000)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias") or (name.endswith("weight") and p.dim() == 1):
-                base = 1.0 if name.endswith("weight") else 0.0
-                p.copy_(base + 0.4 * (torch.rand(p.shape, dtype=p.dtype, generator=g) - 0.5))
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model
-
 
 class ResidualMLP(nn.Module):
     """Residual adds, a concatenation, functional activations."""
@@ -219,9 +185,7 @@ class Encoder(nn.Module):
 
 
 def images(seed, shape=(2, 6, 6), classes=3):
-    g = torch.Generator().manual_seed(seed + 1000)
-    return (2 * torch.rand((2, *shape), dtype=torch.float64, generator=g) - 1,
-            torch.randint(0, classes, (2,), generator=g))
+    return random_batch(seed, 2, shape, classes=classes)
 
 
 def make(name, seed=1, wrong=False):
@@ -229,18 +193,16 @@ def make(name, seed=1, wrong=False):
     torch.manual_seed(seed)
     ce = nn.CrossEntropyLoss()
     if name == "residual_mlp":
-        g = torch.Generator().manual_seed(seed + 1000)
-        batch = (2 * torch.rand((2, 5), dtype=torch.float64, generator=g) - 1, torch.rand((2, 3), dtype=torch.float64,
-                                                                                          generator=g))
-        return spread(ResidualMLP(WrongTanh if wrong else nn.Tanh), seed), nn.MSELoss(), batch
+        batch = random_batch(seed, 2, (5,), outputs=3)
+        return spread_biases(ResidualMLP(SignFlippedTanh if wrong else nn.Tanh), seed), nn.MSELoss(), batch
     if name == "resnet":
-        return spread(ResNet(WrongReLU if wrong else nn.ReLU), seed).train(), ce, images(seed)
+        return spread_biases(ResNet(WrongReLU if wrong else nn.ReLU), seed).train(), ce, images(seed)
     if name == "mobilenet_v2":
-        return spread(MobileNetV2(WrongReLU6 if wrong else nn.ReLU6), seed).eval(), ce, images(seed)
+        return spread_biases(MobileNetV2(WrongReLU6 if wrong else nn.ReLU6), seed).eval(), ce, images(seed)
     if name == "transformer":
         g = torch.Generator().manual_seed(seed + 1000)
         batch = (torch.randint(0, 7, (2, 3), generator=g), torch.randint(0, 3, (2,), generator=g))
-        return spread(Encoder(BatchSummedLinear if wrong else nn.Linear), seed).eval(), ce, batch
+        return spread_biases(Encoder(BatchSummedLinear if wrong else nn.Linear), seed).eval(), ce, batch
     raise KeyError(name)
 
 

@@ -17,24 +17,13 @@
 
 Needs Debian's python3-torch and the bpcheck program in $BPCHECK_CLI (CTest sets it).
 """
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-
-import torch  # noqa: E402  (a missing python3-torch fails here, loudly)
-
-import torch_bridge as tb  # noqa: E402
+from torch_runner import BPCHECK, run_judged, tb, torch
+from torch_bridge_models import batch_norm_train, random_batch, spread_biases
 
 nn = torch.nn
 F = nn.functional
-torch.set_num_threads(1)
-BPCHECK = os.environ.get("BPCHECK_CLI")
 
 
 class TanhDerivativeGeluFunction(torch.autograd.Function):
@@ -103,63 +92,33 @@ class Float32Tanh(nn.Tanh):
         return Float32TanhFunction.apply(x)
 
 
-def spread(model, seed):
-    """Biases and norm weights away from PyTorch's constant start, so that no block is trivial."""
-    g = torch.Generator().manual_seed(seed + 2000)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias") or (name.endswith("weight") and p.dim() == 1):
-                base = 1.0 if name.endswith("weight") else 0.0
-                p.copy_(base + 0.4 * (torch.rand(p.shape, dtype=p.dtype, generator=g) - 0.5))
-    return model
-
-
 def classes_batch(seed, n, shape, classes):
-    g = torch.Generator().manual_seed(seed + 1000)
-    return 2 * torch.rand((n, *shape), dtype=torch.float64, generator=g) - 1, torch.randint(0, classes, (n,), generator=g)
+    return random_batch(seed, n, shape, classes=classes)
 
 
-def run(model, loss, batch, precision, tamper=None, extra=()):
+def run(model, loss, batch, precision, tamper=None, allow_less_accurate=False):
     """Export, optionally alter the gradient document, run bpcheck compare: (exit code, JSON, output)."""
-    with tempfile.TemporaryDirectory() as d:
-        paths = tb.export(model, loss, batch, d, precision)
-        if tamper:
-            with open(paths["gradient"]) as f:
-                doc = json.load(f)
-            tamper(doc)
-            with open(paths["gradient"], "w") as f:
-                json.dump(doc, f)
-        out = os.path.join(d, "compare.json")
-        cmd = [BPCHECK, "compare", "--model", paths["model"], "--params", paths["params"], "--data", paths["data"],
-               "--gradient", paths["gradient"], "--precision", precision, "--json", out, *extra]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        result = None
-        if os.path.exists(out):
-            with open(out) as f:
-                result = json.load(f)
-        return r.returncode, result, r.stdout + r.stderr
+    return run_judged(lambda d: tb.export(model, loss, batch, d, precision),
+                      lambda paths, out: tb.compare(paths, precision, BPCHECK, json_out=out,
+                                                    allow_less_accurate=allow_less_accurate),
+                      "gradient", tamper)
 
 
 def block(result, layer, name):
     return next(b for b in result["blocks"] if b["layer"] == layer and b["name"] == name)
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.assertTrue(BPCHECK and os.path.exists(BPCHECK), "BPCHECK_CLI must name the bpcheck program")
-
-
-class LessAccurateFails(Base):
+class LessAccurateFails(unittest.TestCase):
     """Formulas that are wrong by a few digits are not rounding: exit 1 by default, with the reason."""
 
     def cases(self):
         x, t = classes_batch(4, 6, (5,), 3)
         torch.manual_seed(4)
-        gelu = spread(nn.Sequential(nn.Linear(5, 8), TanhDerivativeGELU(), nn.Linear(8, 3)), 4)
+        gelu = spread_biases(nn.Sequential(nn.Linear(5, 8), TanhDerivativeGELU(), nn.Linear(8, 3)), 4)
         torch.manual_seed(5)
-        ln = spread(nn.Sequential(nn.Linear(5, 8), NoEpsLayerNorm(8), nn.Tanh(), nn.Linear(8, 3)), 5)
+        ln = spread_biases(nn.Sequential(nn.Linear(5, 8), NoEpsLayerNorm(8), nn.Tanh(), nn.Linear(8, 3)), 5)
         torch.manual_seed(6)
-        f32 = spread(nn.Sequential(nn.Linear(5, 8), Float32Tanh(), nn.Linear(8, 3)), 6)
+        f32 = spread_biases(nn.Sequential(nn.Linear(5, 8), Float32Tanh(), nn.Linear(8, 3)), 6)
         return {"tanh-approximation gelu derivative": (gelu, nn.CrossEntropyLoss(), (x, t), None),
                 "layer norm backward without eps": (ln, nn.CrossEntropyLoss(), (x, t), None),
                 "float32 derivative in a float64 model": (f32, nn.CrossEntropyLoss(), (x, t), "float")}
@@ -178,7 +137,7 @@ class LessAccurateFails(Base):
                 else:
                     self.assertIn("no rounding in float or double explains it", text)
                 # --allow-less-accurate turns a less accurate (not wrong) verdict into advice.
-                code, result, text = run(model, loss, batch, "double", extra=["--allow-less-accurate"])
+                code, result, text = run(model, loss, batch, "double", allow_less_accurate=True)
                 self.assertEqual(code, 1 if result["verdict"] == "wrong" else 0, text)
                 self.assertFalse(result["passed"] and result["verdict"] == "wrong", text)
 
@@ -200,15 +159,16 @@ def bias_before_batch_norm_models(seed):
     """Models whose first bias has the exact gradient 0 (a training-mode BatchNorm1d removes it), large
     enough for the normwise bound (their absolute Jacobians hold more than a million entries)."""
     torch.manual_seed(seed)
-    dense = spread(nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), nn.Tanh(), nn.Linear(64, 4)), seed).train()
+    dense = spread_biases(nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), nn.Tanh(), nn.Linear(64, 4)),
+                          seed).train()
     torch.manual_seed(seed)
-    conv = spread(nn.Sequential(nn.Conv1d(4, 8, 3), nn.Flatten(), nn.BatchNorm1d(240), nn.Linear(240, 3)),
-                  seed).train()
+    conv = spread_biases(nn.Sequential(nn.Conv1d(4, 8, 3), nn.Flatten(), nn.BatchNorm1d(240), nn.Linear(240, 3)),
+                         seed).train()
     return {"linear, batch norm": (dense, nn.CrossEntropyLoss(), classes_batch(seed, 16, (64,), 4)),
             "conv1d, batch norm": (conv, nn.CrossEntropyLoss(), classes_batch(seed, 8, (4, 32), 3))}
 
 
-class StructuralZeros(Base):
+class StructuralZeros(unittest.TestCase):
     def test_residue_of_cancelled_terms_passes_and_a_larger_one_fails(self):
         for what, (model, loss, batch) in bias_before_batch_norm_models(3).items():
             for precision in ("float", "double"):
@@ -231,10 +191,8 @@ class StructuralZeros(Base):
                     self.assertNotEqual(block(result, 0, "b")["verdict"], "pass", text)
 
 
-class TwoSampleBatchNorm(Base):
+class TwoSampleBatchNorm(unittest.TestCase):
     def test_float32_residue_of_the_cancelling_backward_passes_and_half_more_fails(self):
-        sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-        from torch_bridge_models import batch_norm_train
         for seed in (1, 6):  # once false alarms: the first bias at 3.2 and 4.5 times the bound
             model, loss, (x, t) = batch_norm_train(seed)
             with self.subTest(seed=seed):
@@ -256,14 +214,14 @@ class TwoSampleBatchNorm(Base):
 def mnist_mlp(seed):
     """The 784-256-64-10 MLP (SiLU, LayerNorm, ELU, log-softmax and NLL) on 16 samples."""
     torch.manual_seed(seed)
-    model = spread(nn.Sequential(nn.Linear(784, 256), nn.SiLU(), nn.LayerNorm(256), nn.Linear(256, 64), nn.ELU(),
-                                 nn.Linear(64, 10), nn.LogSoftmax(dim=1)), seed)
+    model = spread_biases(nn.Sequential(nn.Linear(784, 256), nn.SiLU(), nn.LayerNorm(256), nn.Linear(256, 64),
+                                        nn.ELU(), nn.Linear(64, 10), nn.LogSoftmax(dim=1)), seed)
     g = torch.Generator().manual_seed(seed + 1000)
     return model, nn.NLLLoss(), (torch.rand((16, 784), dtype=torch.float64, generator=g),
                                  torch.randint(0, 10, (16,), generator=g))
 
 
-class Sharp(Base):
+class Sharp(unittest.TestCase):
     def test_float32_mlp_passes_within_100x_and_a_scaled_block_is_caught(self):
         model, loss, batch = mnist_mlp(1)
         code, result, text = run(model, loss, batch, "float")

@@ -14,10 +14,15 @@ a vector V, judged by `bpcheck compare --hvp`:
 
 check_gradients exports the model (any nn.Module torch.fx can trace; docs/compare.md lists what maps),
 its loss and the batch through tools/torch_bridge.py, computes PyTorch's own gradient in the precision
-(float32 or float64) and lets `bpcheck compare` judge every parameter block. The result names each
+(float32 or float64, bfloat16, or float32 under torch.autocast to bfloat16 with autocast=True) and lets
+`bpcheck compare` judge every parameter block:
+
+        r = bpcheck_torch.check_gradients(model, loss, batch, precision="bf16", autocast=True)
+ The result names each
 block by its PyTorch parameter name and its worst entry by PyTorch's index. A model that does not map
-raises Unmappable (the graph node, its source line and the reason); a bpcheck that refuses the documents
-raises RuntimeError with its message.
+raises Unmappable (the graph node, its source line and the reason), a precision PyTorch cannot compute in
+on the device (fp16 on the CPU) Unsupported, a subclass of it; a bpcheck that refuses the documents raises
+RuntimeError with its message.
 """
 import json
 import os
@@ -28,8 +33,12 @@ import torch
 import torch_bridge as tb
 
 Unmappable = tb.Unmappable
+Unsupported = tb.Unsupported
 
-__all__ = ["check_gradients", "check_hvp", "GradientCheck", "HvpCheck", "BlockVerdict", "Unmappable"]
+__all__ = ["check_gradients", "check_hvp", "GradientCheck", "HvpCheck", "BlockVerdict", "Unmappable", "Unsupported"]
+
+
+UNITS = {"float": "float32", "double": "float64", "bf16": "bfloat16", "fp16": "float16"}
 
 
 class BlockVerdict:
@@ -72,14 +81,14 @@ class BlockVerdict:
 
 class GradientCheck:
     """What check_gradients found: `passed` (no block wrong; with strict, none less accurate either),
-    `verdict`, `precision`, `blocks` (a BlockVerdict per parameter, in the model's order), `loss_exact`,
+    `verdict`, `precision`, `autocast`, `blocks` (a BlockVerdict per parameter, in the model's order), `loss_exact`,
     `loss_given`, `json` (compare's document), `output` (compare's own table) and `report()`."""
 
     what = "gradient"
     less_accurate_note = " (a failure with strict)"
 
-    def __init__(self, model_name, precision, strict, returncode, doc, names, shapes, output):
-        self.model_name, self.precision, self.strict = model_name, precision, strict
+    def __init__(self, model_name, precision, strict, returncode, doc, names, shapes, output, autocast=False):
+        self.model_name, self.precision, self.strict, self.autocast = model_name, precision, strict, autocast
         self.returncode, self.json, self.output = returncode, doc, output
         self.passed = returncode == 0
         self.verdict = doc["verdict"]
@@ -101,7 +110,7 @@ class GradientCheck:
     def report(self):
         """A table of every parameter's verdict, then the worst entries of the blocks that failed."""
         width = max([len("parameter")] + [len(b.parameter) for b in self.blocks])
-        unit = "float32" if self.precision == "float" else "float64"
+        unit = UNITS[self.precision] if not self.autocast else f"float32 (autocast to {UNITS[self.precision]})"
         lines = [f"bpcheck: PyTorch's {unit} {self.what} of {self.model_name} ({len(self.blocks)} parameter blocks), "
                  f"against bpcheck's high-precision truth",
                  f"  {'parameter':<{width}}  {'shape':<14} {'verdict':<13} {'digits':>6} {'error/bound':>11}  "
@@ -157,27 +166,30 @@ def _judged(run, doc_path):
 
 
 def check_gradients(model, loss, batch, precision="double", bpcheck=None, strict=False, device="cpu", out=None,
-                    json_out=None):
-    """PyTorch's gradient of loss(model(inputs), targets) in `precision` ("float" or "double") judged by
-    `bpcheck compare`. batch = (inputs, targets). bpcheck: the program (default: $BPCHECK_CLI, the build
-    tree's build/reports/bpcheck, PATH). strict: a less accurate block fails too. out: a folder to keep
-    the documents in; json_out: a file for compare's JSON. The model itself is not changed (a copy in
-    the precision is exported and differentiated, on one CPU thread)."""
-    if precision not in tb.DTYPES:
-        raise ValueError(f"precision {precision!r}: 'float', 'double' or 'bf16'")
+                    json_out=None, autocast=False):
+    """PyTorch's gradient of loss(model(inputs), targets) in `precision` judged by `bpcheck compare`.
+    precision: "float" or "double", or "bf16" (bfloat16 parameters and inputs); "fp16" where PyTorch
+    has float16 kernels on the device (not on the CPU: Unsupported). autocast: float32 parameters and
+    inputs, the forward under torch.autocast(dtype=precision), as mixed-precision training runs; the
+    float32 gradient is judged at the 16-bit precision's bound. batch = (inputs, targets). bpcheck: the
+    program (default: $BPCHECK_CLI, the build tree's build/reports/bpcheck, PATH). strict: a less
+    accurate block fails too. out: a folder to keep the documents in; json_out: a file for compare's
+    JSON. The model itself is not changed (a copy in the precision is exported and differentiated, on
+    one CPU thread)."""
+    tb.check_precision(precision, device, autocast)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same sums in the same order on every run
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = out or tmp
-            paths, described = tb.export_described(model, loss, batch, folder, precision, device)
+            paths, described = tb.export_described(model, loss, batch, folder, precision, device, autocast)
             doc_path = json_out or os.path.join(tmp, "compare.json")
             r, doc = _judged(lambda: tb.compare(paths, precision, bpcheck, strict, doc_path), doc_path)
     finally:
         torch.set_num_threads(threads)
     names, shapes = _names_and_shapes(described)
     return GradientCheck(type(model).__name__, precision, strict, r.returncode, doc, names, shapes,
-                         r.stdout + r.stderr)
+                         r.stdout + r.stderr, autocast)
 
 
 def check_hvp(model, loss, batch, vector=None, precision="double", bpcheck=None, seed=0, device="cpu", out=None,
@@ -187,7 +199,7 @@ def check_hvp(model, loss, batch, vector=None, precision="double", bpcheck=None,
     mp100 H V. vector: V as {parameter name: tensor} for every parameter (model.named_parameters()), or
     None for V uniform in [−1, 1] from `seed`; V is rounded to the precision, and the documents hold
     exactly the V PyTorch used. Otherwise as check_gradients (a less accurate block fails)."""
-    if precision not in tb.DTYPES:
+    if precision not in ("float", "double"):
         raise ValueError(f"precision {precision!r}: 'float' or 'double'")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -1,15 +1,18 @@
 """PyTorch ↔ bpcheck: export an nn.Module (any that torch.fx traces), its loss and a batch as bpcheck's
 documents, write PyTorch's own gradient in bpcheck's gradient format, and let `bpcheck compare` judge it.
 
-  python3 tools/torch_bridge.py check MODEL.py [--precision float|double|bf16] [--device cpu|cuda|auto]
-                                     [--out DIR] [--strict] [--json FILE] [--bpcheck PATH]
+  python3 tools/torch_bridge.py check MODEL.py [--precision float|double|bf16|fp16] [--autocast]
+                                     [--device cpu|cuda|auto] [--out DIR] [--strict] [--json FILE] [--bpcheck PATH]
       MODEL.py defines `model` (an nn.Module), `loss` (an nn loss module) and `batch`
       ((inputs, targets)). Exports them, computes PyTorch's gradient in the precision (float32 or
-      float64, or bfloat16 parameters and inputs, judged as `compare --precision bf16 --accumulate float`:
-      PyTorch's bf16 matrix products add up in float), runs `bpcheck compare`, prints the verdict of every parameter under its PyTorch name
-      and exits with compare's code (0 right, 1 wrong, 2 bad input; 2 also for a node that does not
-      map, named with its source line and the reason). A thin layer over bpcheck_torch.check_gradients.
-  python3 tools/torch_bridge.py export MODEL.py --out DIR [--precision float|double] [--device ...]
+      float64; bfloat16 parameters and inputs; with --autocast float32 parameters and inputs and the
+      forward under torch.autocast(dtype=bfloat16)), runs `bpcheck compare` (a 16-bit precision as
+      `--precision bf16 --accumulate float`: PyTorch's bf16 matrix products add up in float), prints the
+      verdict of every parameter under its PyTorch name and exits with compare's code (0 right, 1 wrong,
+      2 bad input; 2 also for a node that does not map, named with its source line and the reason, and
+      for a precision this PyTorch cannot compute in on the device: fp16 on the CPU). A thin layer over
+      bpcheck_torch.check_gradients.
+  python3 tools/torch_bridge.py export MODEL.py --out DIR [--precision ...] [--autocast] [--device ...]
       Writes DIR/model.json, params.json, data.json and gradient.json only.
   python3 tools/torch_bridge.py hvp MODEL.py [--precision ...] [--seed N] [--out DIR] [--json FILE] [--bpcheck PATH]
       PyTorch's Hessian-vector product (double backward, create_graph=True) for a seeded random V, judged
@@ -22,7 +25,8 @@ subclass whose forward calls a custom autograd.Function maps as its base class: 
 to compute is bpcheck's, and its backward is what compare judges.
 
 Parameters and data are written as exact decimals of the values the model holds in the chosen
-precision, so bpcheck's truth is taken at exactly the point PyTorch computed at.
+precision (float32 under autocast: the parameters PyTorch differentiates), so bpcheck's truth is taken
+at exactly the point PyTorch computed at.
 """
 import argparse
 import copy
@@ -36,6 +40,7 @@ import re
 import runpy
 import subprocess
 import sys
+import warnings
 
 import torch
 import torch.fx
@@ -113,7 +118,7 @@ def value_text(v, precision="double"):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return f"{v:.9g}" if precision in ("float", "bf16") else repr(v)  # a bf16 value is a float exactly
+    return f"{v:.9g}" if precision != "double" else repr(v)  # a bf16 or fp16 value is a float exactly
 
 
 def _refuse(k, m, why):
@@ -406,12 +411,48 @@ def split_batch(batch):
     return inputs, targets
 
 
-DTYPES = {"float": torch.float32, "double": torch.float64, "bf16": torch.bfloat16}
+DTYPES = {"float": torch.float32, "double": torch.float64, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The precisions torch.autocast computes in: the parameters and inputs stay float32.
+AUTOCAST = ("bf16", "fp16")
 
 
-def prepare(model, loss, batch, precision, device="cpu"):
-    """The model and batch in the precision on the device (copies): (modules, inputs, targets, loss spec, classes)."""
-    dtype = DTYPES[precision]
+class Unsupported(Unmappable):
+    """PyTorch cannot compute the gradient in the precision asked for, on this device."""
+
+
+def check_precision(precision, device="cpu", autocast=False):
+    """ValueError for a precision the bridge does not know (or autocast with one it does not cast to);
+    Unsupported where this PyTorch cannot run it on the device, with the reason and what to use instead."""
+    if precision not in DTYPES:
+        raise ValueError(f"precision {precision!r}: 'float', 'double', 'bf16' or 'fp16'")
+    if autocast and precision not in AUTOCAST:
+        raise ValueError(f"autocast with precision {precision!r}: autocast computes in a 16-bit format, "
+                         "'bf16' or 'fp16' (the parameters stay float32)")
+    dev = torch.device(device).type
+    if autocast:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PyTorch warns, then raises, for a dtype it does not cast to
+                with torch.autocast(dev, dtype=DTYPES[precision]):
+                    pass
+        except RuntimeError as e:
+            raise Unsupported(f"autocast to {precision}: PyTorch {torch.__version__} on {dev} does not cast to it "
+                              f"({e}); on the CPU use bf16") from e
+    elif precision == "fp16":
+        try:  # the kernels every mapped model needs first: a matrix product and an activation
+            a = torch.ones(2, 2, dtype=torch.float16, device=device)
+            torch.tanh(torch.addmm(a, a, a))
+        except RuntimeError as e:
+            raise Unsupported(f"precision fp16: PyTorch {torch.__version__} on {dev} has no float16 kernels for "
+                              f"matrix products and activations ({e}), so no model runs in float16 there; use "
+                              "bf16 (bfloat16 parameters and inputs), or bf16 with autocast (PyTorch's mixed "
+                              "precision)") from e
+
+
+def prepare(model, loss, batch, precision, device="cpu", autocast=False):
+    """The model and batch in the precision on the device (copies): (modules, inputs, targets, loss spec, classes).
+    Under autocast the copies stay float32: autocast rounds to the precision inside the forward."""
+    dtype = torch.float32 if autocast else DTYPES[precision]
     model = copy.deepcopy(model).to(device=device, dtype=dtype)
     inputs, targets = split_batch(batch)
     inputs = torch.as_tensor(inputs)
@@ -842,10 +883,10 @@ def join_layer(kind, branches):
              for name, v in blocks.items()})
 
 
-def describe(model, loss, batch, precision, device="cpu"):
-    """Everything export writes, from the model in the precision: model spec, parameter blocks, data, and the
-    prepared model and batch."""
-    model, inputs, targets, loss_spec, classes = prepare(model, loss, batch, precision, device)
+def describe(model, loss, batch, precision, device="cpu", autocast=False):
+    """Everything export writes, from the model in the precision (float32 under autocast): model spec, parameter
+    blocks, data, and the prepared model and batch."""
+    model, inputs, targets, loss_spec, classes = prepare(model, loss, batch, precision, device, autocast)
     if inputs.dim() < 2:
         raise Unmappable(f"batch inputs of shape {tuple(inputs.shape)}: expected (batch, ...) with at least 2 samples")
     layers, blocks, out_shape = GraphMapper(model, inputs).map()
@@ -870,30 +911,43 @@ def describe(model, loss, batch, precision, device="cpu"):
             "targets": targets, "blocks": blocks, "torch_names": torch_names}
 
 
-def torch_gradient(loss, described, precision):
+def torch_gradient(loss, described, precision, autocast=False):
     """PyTorch's own gradient of the loss (its autograd, in the precision and on the device of the
-    prepared model), as a gradient document."""
+    prepared model), as a gradient document. With autocast the forward runs under
+    torch.autocast(dtype=precision) and the backward after it, as in training: float32 gradients of the
+    float32 parameters, judged at the precision's bound."""
     model, inputs, targets = described["torch_model"], described["inputs"], described["targets"]
     model.zero_grad(set_to_none=True)
-    value = loss(model(inputs), targets)
-    value.backward()
-    entries = []
+    try:
+        if autocast:
+            with torch.autocast(inputs.device.type, dtype=DTYPES[precision]):
+                value = loss(model(inputs), targets)
+        else:
+            value = loss(model(inputs), targets)
+        value.backward()
+    except RuntimeError as e:
+        if precision not in AUTOCAST:
+            raise
+        # a kernel PyTorch lacks in the 16-bit format ("mish_cpu" not implemented for 'BFloat16'), or an
+        # operation autocast leaves with mixed dtypes (a LayerNorm after a Linear in PyTorch 1.13)
+        raise Unsupported(f"PyTorch {torch.__version__} cannot compute this model's gradient in {precision}"
+                          f"{' under autocast' if autocast else ''} on {inputs.device.type}: {e}") from e
+    grads = {}
     for k, params in enumerate(described["blocks"]):
-        for name, (p, layout) in params.items():
+        for name, (p, _) in params.items():
             if p.grad is None:
                 raise Unmappable(f"layer {k} block {name}: PyTorch computed no gradient for it")
-            g = layout(p.grad).detach().cpu().double()
-            values = [value_text(v, precision) for v in g.tolist()] if g.dim() == 1 else \
-                [[value_text(v, precision) for v in row] for row in g.tolist()]
-            entries.append({"layer": k, "name": name, "shape": list(g.shape), "values": values})
-    return {"precision": precision, "loss": value_text(value.item(), precision), "gradients": entries}
+            grads[id(p)] = p.grad
+    return {"precision": precision, "loss": value_text(value.item(), precision),
+            "gradients": block_entries(described, grads, precision)}
 
 
-def export_described(model, loss, batch, out_dir, precision="double", device="cpu"):
+def export_described(model, loss, batch, out_dir, precision="double", device="cpu", autocast=False):
     """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths and what
     describe found (the blocks and their PyTorch names)."""
-    described = describe(model, loss, batch, precision, device)
-    gradient = torch_gradient(loss, described, precision)
+    check_precision(precision, device, autocast)
+    described = describe(model, loss, batch, precision, device, autocast)
+    gradient = torch_gradient(loss, described, precision, autocast)
     os.makedirs(out_dir, exist_ok=True)
     paths = {}
     for name, doc in (("model", described["model"]), ("params", described["params"]), ("data", described["data"]),
@@ -966,9 +1020,9 @@ def compare_hvp(paths, precision, bpcheck=None, json_out=None):
                          "--bpcheck or $BPCHECK_CLI") from e
 
 
-def export(model, loss, batch, out_dir, precision="double", device="cpu"):
+def export(model, loss, batch, out_dir, precision="double", device="cpu", autocast=False):
     """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths."""
-    return export_described(model, loss, batch, out_dir, precision, device)[0]
+    return export_described(model, loss, batch, out_dir, precision, device, autocast)[0]
 
 
 def find_bpcheck(given=None):
@@ -980,14 +1034,16 @@ def find_bpcheck(given=None):
     return "bpcheck"
 
 
-def compare(paths, precision, bpcheck=None, strict=False, json_out=None):
+def compare(paths, precision, bpcheck=None, strict=False, json_out=None, allow_less_accurate=False):
     """Runs `bpcheck compare` on exported files; returns the completed process (stdout, stderr, returncode)."""
     cmd = [find_bpcheck(bpcheck), "compare", "--model", paths["model"], "--params", paths["params"],
            "--data", paths["data"], "--gradient", paths["gradient"], "--precision", precision]
-    if precision == "bf16":
-        cmd += ["--accumulate", "float"]  # PyTorch's bf16 matrix products sum in float (mixed precision)
+    if precision in ("bf16", "fp16"):
+        cmd += ["--accumulate", "float"]  # PyTorch's 16-bit matrix products sum in float (mixed precision)
     if strict:
         cmd.append("--strict")
+    if allow_less_accurate:
+        cmd.append("--allow-less-accurate")
     if json_out:
         cmd += ["--json", json_out]
     try:
@@ -1020,8 +1076,12 @@ def main(argv=None):
     for name in ("check", "export", "hvp"):
         p = sub.add_parser(name)
         p.add_argument("model_file")
-        p.add_argument("--precision", choices=("float", "double") if name == "hvp" else ("float", "double", "bf16"),
+        p.add_argument("--precision", choices=("float", "double") if name == "hvp" else tuple(DTYPES),
                        default="double")
+        if name != "hvp":
+            p.add_argument("--autocast", action="store_true",
+                           help="float32 parameters and inputs, the forward under torch.autocast(dtype=the precision, "
+                                "bf16 or fp16): PyTorch's mixed precision; the float32 gradient judged at its bound")
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
         p.add_argument("--out", help="folder for the documents (check, hvp: a temporary one by default)",
                        required=(name == "export"))
@@ -1034,13 +1094,15 @@ def main(argv=None):
             p.add_argument("--json", help="also write compare's JSON to this file")
             p.add_argument("--bpcheck", help="the bpcheck program (default: $BPCHECK_CLI, build/reports/bpcheck, PATH)")
     args = parser.parse_args(argv)
+    if getattr(args, "autocast", False) and args.precision not in AUTOCAST:
+        parser.error(f"--autocast computes in bf16 or fp16: give --precision bf16 (not {args.precision})")
     import bpcheck_torch  # the command is a thin layer over the test API; it imports this module back
     try:
         model, loss, batch = load_model_file(args.model_file)
         device = resolve_device(args.device)
         if args.command == "export":
             torch.set_num_threads(1)  # the same sums in the same order on every run
-            print(json.dumps(export(model, loss, batch, args.out, args.precision, device)))
+            print(json.dumps(export(model, loss, batch, args.out, args.precision, device, args.autocast)))
             return 0
         if args.command == "hvp":
             torch.set_num_threads(1)
@@ -1052,7 +1114,7 @@ def main(argv=None):
             sys.stderr.write(r.stderr)
             return r.returncode
         r = bpcheck_torch.check_gradients(model, loss, batch, args.precision, args.bpcheck, args.strict, device,
-                                          args.out, args.json)
+                                          args.out, args.json, autocast=args.autocast)
     except Unmappable as e:
         print(f"torch_bridge: error: {e}", file=sys.stderr)
         return 2

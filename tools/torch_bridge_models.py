@@ -1,7 +1,10 @@
 """Test models for the PyTorch bridge: every module type tools/torch_bridge.py maps, each with a loss and a
-batch. Shared by checks/torch_bridge_test.py and bench/torch_accuracy.py.
+batch, and what the bridge's tests build their own models from. Shared by checks/*_test.py and
+bench/torch_accuracy.py.
 
   MODELS[name](seed) -> (model, loss, batch)     batch = (inputs, targets), float64 inputs
+  random_batch, spread_biases                    the data and parameters MODELS draw
+  SignFlippedTanh                                a wrong backward: nn.Tanh whose derivative is −(1 − y²)
 """
 import warnings
 
@@ -14,7 +17,9 @@ nn = torch.nn
 warnings.filterwarnings("ignore", message="reduction: 'mean' divides")
 
 
-def _data(seed, batch, shape, classes=None, outputs=None, probabilities=False):
+def random_batch(seed, batch, shape, classes=None, outputs=None, probabilities=False):
+    """(inputs uniform in ±1 of shape (batch, *shape), targets): class indices below `classes`, or
+    (batch, outputs) values in [0, 1), or probabilities; float64, drawn from seed + 1000."""
     g = torch.Generator().manual_seed(seed + 1000)
     x = 2 * torch.rand((batch, *shape), dtype=torch.float64, generator=g) - 1
     if classes is not None:
@@ -26,79 +31,106 @@ def _data(seed, batch, shape, classes=None, outputs=None, probabilities=False):
     return x, t
 
 
-def _spread_biases(model, seed):
-    """Biases, norm weights and attention biases away from PyTorch's constant start, so no block is trivial."""
+def spread_biases(model, seed):
+    """Biases, norm weights and attention biases away from PyTorch's constant start, and BatchNorm2d's
+    running statistics away from 0 and 1, so no block is trivial."""
     g = torch.Generator().manual_seed(seed + 2000)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias") or (name.endswith("weight") and p.dim() == 1):
                 base = 1.0 if name.endswith("weight") else 0.0
                 p.copy_(base + 0.4 * (torch.rand(p.shape, dtype=p.dtype, generator=g) - 0.5))
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
     return model
+
+
+class SignFlippedTanhFunction(torch.autograd.Function):
+    """tanh whose backward has its sign flipped: −(1 − y²)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return -dy * (1 - y * y)
+
+
+class SignFlippedTanh(nn.Tanh):
+    """Maps as nn.Tanh (a subclass), so bpcheck's truth is tanh's and compare judges the wrong backward."""
+
+    def forward(self, x):
+        return SignFlippedTanhFunction.apply(x)
 
 
 def mlp_tanh(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
-    return _spread_biases(m, seed), nn.CrossEntropyLoss(), _data(seed, 5, (6,), classes=4)
+    return spread_biases(m, seed), nn.CrossEntropyLoss(), random_batch(seed, 5, (6,), classes=4)
 
 
 def relu_leaky_sigmoid(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 6), nn.LeakyReLU(0.1), nn.Linear(6, 6), nn.Sigmoid(),
                       nn.Linear(6, 3))
-    return _spread_biases(m, seed), nn.MSELoss(), _data(seed, 4, (5,), outputs=3)
+    return spread_biases(m, seed), nn.MSELoss(), random_batch(seed, 4, (5,), outputs=3)
 
 
 def gelu_silu_mish(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(5, 6), nn.GELU(), nn.Linear(6, 6), nn.GELU(approximate="tanh"), nn.Linear(6, 6),
                       nn.SiLU(), nn.Linear(6, 6), nn.Mish(), nn.Linear(6, 2))
-    return _spread_biases(m, seed), nn.BCEWithLogitsLoss(), _data(seed, 4, (5,), outputs=2)
+    return spread_biases(m, seed), nn.BCEWithLogitsLoss(), random_batch(seed, 4, (5,), outputs=2)
 
 
 def hardswish_mlp(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(4, 6), nn.Hardswish(), nn.Linear(6, 6), nn.Hardswish(), nn.Linear(6, 3))
-    return _spread_biases(m, seed), nn.MSELoss(), _data(seed, 4, (4,), outputs=3)
+    return spread_biases(m, seed), nn.MSELoss(), random_batch(seed, 4, (4,), outputs=3)
 
 
 def elu_hardtanh_softplus(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(4, 6), nn.ELU(0.7), nn.Linear(6, 6), nn.Hardtanh(-0.5, 0.5), nn.Linear(6, 6),
                       nn.Softplus(), nn.Linear(6, 3))
-    return _spread_biases(m, seed), nn.HuberLoss(delta=0.5), _data(seed, 4, (4,), outputs=3)
+    return spread_biases(m, seed), nn.HuberLoss(delta=0.5), random_batch(seed, 4, (4,), outputs=3)
 
 
 def log_softmax_kl(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 4), nn.LogSoftmax(dim=1))
-    return _spread_biases(m, seed), nn.KLDivLoss(reduction="mean"), _data(seed, 4, (5,), outputs=4,
-                                                                          probabilities=True)
+    return spread_biases(m, seed), nn.KLDivLoss(reduction="mean"), random_batch(seed, 4, (5,), outputs=4,
+                                                                                probabilities=True)
 
 
 def softmax_mse(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(5, 6), nn.Sigmoid(), nn.Linear(6, 4), nn.Softmax(dim=1))
-    return _spread_biases(m, seed), nn.MSELoss(), _data(seed, 4, (5,), outputs=4)
+    return spread_biases(m, seed), nn.MSELoss(), random_batch(seed, 4, (5,), outputs=4)
 
 
 def log_softmax_nll(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3), nn.LogSoftmax(dim=-1))
-    return _spread_biases(m, seed), nn.NLLLoss(), _data(seed, 5, (5,), classes=3)
+    return spread_biases(m, seed), nn.NLLLoss(), random_batch(seed, 5, (5,), classes=3)
 
 
 def layer_norm_dropout(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.GELU(), nn.Dropout(0.3), nn.Linear(8, 3))
-    return _spread_biases(m, seed).eval(), nn.CrossEntropyLoss(), _data(seed, 4, (6,), classes=3)
+    return spread_biases(m, seed).eval(), nn.CrossEntropyLoss(), random_batch(seed, 4, (6,), classes=3)
 
 
 def batch_norm_train(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.BatchNorm1d(6), nn.Linear(6, 3))
-    return _spread_biases(m, seed).train(), nn.CrossEntropyLoss(), _data(seed, 6, (5,), classes=3)
+    return spread_biases(m, seed).train(), nn.CrossEntropyLoss(), random_batch(seed, 6, (5,), classes=3)
 
 
 def batch_norm_eval(seed):
@@ -108,27 +140,27 @@ def batch_norm_eval(seed):
     with torch.no_grad():
         m[1].running_mean.copy_(0.2 * torch.randn(6, dtype=torch.float64, generator=g))
         m[1].running_var.copy_(0.5 + torch.rand(6, dtype=torch.float64, generator=g))
-    return _spread_biases(m, seed).eval(), nn.MSELoss(), _data(seed, 4, (5,), outputs=2)
+    return spread_biases(m, seed).eval(), nn.MSELoss(), random_batch(seed, 4, (5,), outputs=2)
 
 
 def conv1d_pools(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2), nn.Conv1d(3, 4, 2, dilation=2),
                       nn.Tanh(), nn.AvgPool1d(3, stride=1, padding=1), nn.Flatten(), nn.Linear(12, 3))
-    return _spread_biases(m, seed), nn.CrossEntropyLoss(), _data(seed, 4, (2, 10), classes=3)
+    return spread_biases(m, seed), nn.CrossEntropyLoss(), random_batch(seed, 4, (2, 10), classes=3)
 
 
 def conv2d_pools(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Tanh(), nn.MaxPool2d(2), nn.Conv2d(2, 3, 2, stride=(1, 1)),
                       nn.SiLU(), nn.AvgPool2d(2, stride=1), nn.Flatten(), nn.Linear(3, 2))
-    return _spread_biases(m, seed), nn.MSELoss(), _data(seed, 3, (1, 6, 7), outputs=2)
+    return spread_biases(m, seed), nn.MSELoss(), random_batch(seed, 3, (1, 6, 7), outputs=2)
 
 
 def embedding_attention(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(nn.Embedding(10, 4), SelfAttention(4, 2, causal=True), nn.Flatten(), nn.Linear(12, 3))
-    m = _spread_biases(m, seed)
+    m = spread_biases(m, seed)
     g = torch.Generator().manual_seed(seed + 1000)
     x = torch.randint(0, 10, (4, 3), generator=g)
     t = torch.randint(0, 3, (4,), generator=g)
@@ -138,7 +170,7 @@ def embedding_attention(seed):
 def attention_layer_norm(seed):
     torch.manual_seed(seed)
     m = nn.Sequential(SelfAttention(4, 2), nn.LayerNorm((3, 4)), nn.Flatten(), nn.Linear(12, 2))
-    return _spread_biases(m, seed), nn.MSELoss(), _data(seed, 3, (3, 4), outputs=2)
+    return spread_biases(m, seed), nn.MSELoss(), random_batch(seed, 3, (3, 4), outputs=2)
 
 
 MODELS = {f.__name__: f for f in (mlp_tanh, relu_leaky_sigmoid, gelu_silu_mish, elu_hardtanh_softplus, hardswish_mlp,
