@@ -16,14 +16,10 @@ import textwrap
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "tools")
-sys.path.insert(0, TOOLS)
+from torch_runner import HERE, TOOLS, torch
 
-import torch  # noqa: E402  (a missing python3-torch fails here, loudly)
-
-import bpcheck_torch  # noqa: E402
-from torch_bridge_models import SignFlippedTanh, random_batch, spread_biases  # noqa: E402
+import bpcheck_torch  # noqa: E402  (tools/, on sys.path from torch_runner)
+from torch_bridge_models import SignFlippedTanh, linear_with_dx, random_batch, spread_biases  # noqa: E402
 
 nn = torch.nn
 F = torch.nn.functional
@@ -53,24 +49,9 @@ class WrongReLU6(nn.ReLU6):
         return _MasklessReLU.apply(x, 6.0)
 
 
-class _BatchSummedLinear(torch.autograd.Function):
-    """y = x Wᵀ + b whose dX is summed over the batch and broadcast back to every sample."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        return x @ weight.t() + bias
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, weight = ctx.saved_tensors
-        dx = (dy @ weight).sum(0, keepdim=True).expand_as(x)
-        return dx, dy.t() @ x, dy.sum(0)
-
-
-class BatchSummedLinear(nn.Linear):
-    def forward(self, x):
-        return _BatchSummedLinear.apply(x, self.weight, self.bias)
+# y = x Wᵀ + b whose dX is summed over the batch and broadcast back to every sample.
+BatchSummedLinear = linear_with_dx("BatchSummedLinear",
+                                   lambda dy, x, weight: (dy @ weight).sum(0, keepdim=True).expand_as(x))
 
 
 # ---- the models -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ Needs Debian's python3-torch and the bpcheck program in $BPCHECK_CLI (CTest sets
 import unittest
 
 from torch_runner import BPCHECK, run_judged, tb, torch
-from torch_bridge_models import batch_norm_train, random_batch, spread_biases
+from torch_bridge_models import batch_norm_train, random_batch, spread_biases, with_derivative
 
 nn = torch.nn
 F = nn.functional
@@ -72,24 +72,8 @@ class NoEpsLayerNorm(nn.LayerNorm):
         return NoEpsLayerNormFunction.apply(x, self.weight, self.bias, self.eps)
 
 
-class Float32TanhFunction(torch.autograd.Function):
-    """tanh whose derivative 1 − y² is computed in float32, inside a float64 model."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.tanh(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved_tensors
-        return dy * (1 - y.float() ** 2).to(dy.dtype)
-
-
-class Float32Tanh(nn.Tanh):
-    def forward(self, x):
-        return Float32TanhFunction.apply(x)
+# tanh whose derivative 1 − y² is computed in float32, inside a float64 model.
+Float32Tanh = with_derivative("Float32Tanh", nn.Tanh, torch.tanh, lambda y: (1 - y.float() ** 2).to(y.dtype))
 
 
 def classes_batch(seed, n, shape, classes):

@@ -16,6 +16,7 @@ import textwrap
 import unittest
 
 from torch_runner import BPCHECK, HERE, MODELS, TOOLS, run_judged, tb, torch
+from torch_bridge_models import linear_with_dx, with_derivative
 
 nn = torch.nn
 
@@ -62,43 +63,12 @@ class Models(unittest.TestCase):
             self.assertIn(expected, kinds)
 
 
-class TransposedWeightFunction(torch.autograd.Function):
-    """y = x Wᵀ + b with a backward that returns dX = dY Wᵀ instead of dY W (a transposed weight)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        return x @ weight.t() + bias
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, weight = ctx.saved_tensors
-        return dy @ weight.t(), dy.t() @ x, dy.sum(0)
+# y = x Wᵀ + b with a backward that returns dX = dY Wᵀ instead of dY W (a transposed weight).
+TransposedLinear = linear_with_dx("TransposedLinear", lambda dy, x, weight: dy @ weight.t())
 
 
-class TransposedLinear(nn.Linear):
-    def forward(self, x):
-        return TransposedWeightFunction.apply(x, self.weight, self.bias)
-
-
-class MissingFactorSigmoidFunction(torch.autograd.Function):
-    """σ(x) with a backward that forgets the factor (1 − σ): dX = dY σ."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.sigmoid(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved_tensors
-        return dy * y
-
-
-class MissingFactorSigmoid(nn.Sigmoid):
-    def forward(self, x):
-        return MissingFactorSigmoidFunction.apply(x)
+# σ(x) with a backward that forgets the factor (1 − σ): dX = dY σ.
+MissingFactorSigmoid = with_derivative("MissingFactorSigmoid", nn.Sigmoid, torch.sigmoid, lambda y: y)
 
 
 def wrong_backward_models():

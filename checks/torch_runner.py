@@ -1,6 +1,7 @@
-"""What the bridge's tests share (torch_bridge_test.py, torch_hvp_test.py): tools/ on sys.path, torch on
-one thread, the bpcheck program from $BPCHECK_CLI, and one run of export, an optional change to the
-exported document, and bpcheck's judgement."""
+"""What the bridge's tests (checks/*_test.py) share: tools/ on sys.path, torch on one thread (a missing
+python3-torch fails here, loudly), the bpcheck program from $BPCHECK_CLI, and one run of export, an
+optional change to the exported document, and bpcheck's judgement. Their models and wrong backwards come
+from tools/torch_bridge_models.py."""
 import json
 import os
 import sys

@@ -224,13 +224,7 @@ def check_hvp(model, loss, batch, vector=None, precision="double", bpcheck=None,
                 if unknown:
                     raise ValueError(f"vector: {', '.join(unknown)}: no such parameter")
             vector_doc, hvp_doc = tb.torch_hvp(loss, described, precision, seed, vectors)
-            os.makedirs(folder, exist_ok=True)
-            paths = {}
-            for name, doc in (("model", described["model"]), ("params", described["params"]),
-                              ("data", described["data"]), ("vector", vector_doc), ("hvp", hvp_doc)):
-                paths[name] = os.path.join(folder, name + ".json")
-                with open(paths[name], "w") as f:
-                    json.dump(doc, f)
+            paths = tb.write_documents(folder, described, vector=vector_doc, hvp=hvp_doc)
             doc_path = json_out or os.path.join(tmp, "compare.json")
             r, doc = _judged(lambda: tb.compare_hvp(paths, precision, bpcheck, doc_path), doc_path)
     finally:

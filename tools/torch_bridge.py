@@ -948,14 +948,19 @@ def export_described(model, loss, batch, out_dir, precision="double", device="cp
     check_precision(precision, device, autocast)
     described = describe(model, loss, batch, precision, device, autocast)
     gradient = torch_gradient(loss, described, precision, autocast)
+    return write_documents(out_dir, described, gradient=gradient), described
+
+
+def write_documents(out_dir, described, **more):
+    """model.json, params.json and data.json from describe, and NAME.json for each document in `more`,
+    written into out_dir; returns {name: path}."""
     os.makedirs(out_dir, exist_ok=True)
     paths = {}
-    for name, doc in (("model", described["model"]), ("params", described["params"]), ("data", described["data"]),
-                      ("gradient", gradient)):
+    for name, doc in dict(model=described["model"], params=described["params"], data=described["data"], **more).items():
         paths[name] = os.path.join(out_dir, name + ".json")
         with open(paths[name], "w") as f:
             json.dump(doc, f)
-    return paths, described
+    return paths
 
 
 def block_entries(described, tensors, precision):
@@ -997,32 +1002,30 @@ def export_hvp(model, loss, batch, out_dir, precision="double", device="cpu", se
     returns their paths."""
     described = describe(model, loss, batch, precision, device)
     vector, hvp = torch_hvp(loss, described, precision, seed)
-    os.makedirs(out_dir, exist_ok=True)
-    paths = {}
-    for name, doc in (("model", described["model"]), ("params", described["params"]), ("data", described["data"]),
-                      ("vector", vector), ("hvp", hvp)):
-        paths[name] = os.path.join(out_dir, name + ".json")
-        with open(paths[name], "w") as f:
-            json.dump(doc, f)
-    return paths
+    return write_documents(out_dir, described, vector=vector, hvp=hvp)
 
 
 def compare_hvp(paths, precision, bpcheck=None, json_out=None):
     """Runs `bpcheck compare --hvp` on files from export_hvp; returns the completed process."""
     cmd = [find_bpcheck(bpcheck), "compare", "--model", paths["model"], "--params", paths["params"],
            "--data", paths["data"], "--hvp", paths["hvp"], "--vector", paths["vector"], "--precision", precision]
-    if json_out:
-        cmd += ["--json", json_out]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as e:
-        raise Unmappable(f"cannot run {cmd[0]} ({e.strerror}): build it (scripts/build.sh) or name it with "
-                         "--bpcheck or $BPCHECK_CLI") from e
+    return run_bpcheck(cmd, json_out)
 
 
 def export(model, loss, batch, out_dir, precision="double", device="cpu", autocast=False):
     """Writes model.json, params.json, data.json and gradient.json into out_dir; returns their paths."""
     return export_described(model, loss, batch, out_dir, precision, device, autocast)[0]
+
+
+def run_bpcheck(cmd, json_out=None):
+    """Runs bpcheck's command line (with --json json_out when given); returns the completed process."""
+    if json_out:
+        cmd = cmd + ["--json", json_out]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise Unmappable(f"cannot run {cmd[0]} ({e.strerror}): build it (scripts/build.sh) or name it with "
+                         "--bpcheck or $BPCHECK_CLI") from e
 
 
 def find_bpcheck(given=None):
@@ -1044,13 +1047,7 @@ def compare(paths, precision, bpcheck=None, strict=False, json_out=None, allow_l
         cmd.append("--strict")
     if allow_less_accurate:
         cmd.append("--allow-less-accurate")
-    if json_out:
-        cmd += ["--json", json_out]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as e:
-        raise Unmappable(f"cannot run {cmd[0]} ({e.strerror}): build it (scripts/build.sh) or name it with "
-                         "--bpcheck or $BPCHECK_CLI") from e
+    return run_bpcheck(cmd, json_out)
 
 
 def load_model_file(path):

@@ -5,6 +5,7 @@ bench/torch_accuracy.py.
   MODELS[name](seed) -> (model, loss, batch)     batch = (inputs, targets), float64 inputs
   random_batch, spread_biases                    the data and parameters MODELS draw
   SignFlippedTanh                                a wrong backward: nn.Tanh whose derivative is −(1 − y²)
+  with_derivative, linear_with_dx                an activation, a Linear, with another backward
 """
 import warnings
 
@@ -47,26 +48,54 @@ def spread_biases(model, seed):
     return model
 
 
-class SignFlippedTanhFunction(torch.autograd.Function):
-    """tanh whose backward has its sign flipped: −(1 − y²)."""
+def with_derivative(name, base, forward, derivative):
+    """A subclass of the activation module `base` (so the bridge maps it as base) whose forward is
+    forward(x) and whose backward, a custom autograd.Function, returns dY · derivative(y), y the output:
+    a wrong derivative for the tests to catch."""
 
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.tanh(x)
-        ctx.save_for_backward(y)
-        return y
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = forward(x)
+            ctx.save_for_backward(y)
+            return y
 
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved_tensors
-        return -dy * (1 - y * y)
+        @staticmethod
+        def backward(ctx, dy):
+            (y,) = ctx.saved_tensors
+            return dy * derivative(y)
+
+    def module_forward(self, x):
+        return Function.apply(x)
+
+    Function.__name__ = Function.__qualname__ = name + "Function"
+    return type(name, (base,), {"forward": module_forward, "__module__": __name__})
 
 
-class SignFlippedTanh(nn.Tanh):
-    """Maps as nn.Tanh (a subclass), so bpcheck's truth is tanh's and compare judges the wrong backward."""
+def linear_with_dx(name, dx):
+    """A subclass of nn.Linear whose backward, a custom autograd.Function, returns dX = dx(dY, X, W) beside
+    the right dW and db: a wrong input gradient for the tests to catch."""
 
-    def forward(self, x):
-        return SignFlippedTanhFunction.apply(x)
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, weight, bias):
+            ctx.save_for_backward(x, weight)
+            return x @ weight.t() + bias
+
+        @staticmethod
+        def backward(ctx, dy):
+            x, weight = ctx.saved_tensors
+            return dx(dy, x, weight), dy.t() @ x, dy.sum(0)
+
+    def module_forward(self, x):
+        return Function.apply(x, self.weight, self.bias)
+
+    Function.__name__ = Function.__qualname__ = name + "Function"
+    return type(name, (nn.Linear,), {"forward": module_forward, "__module__": __name__})
+
+
+# tanh whose backward has its sign flipped: −(1 − y²).
+SignFlippedTanh = with_derivative("SignFlippedTanh", nn.Tanh, torch.tanh, lambda y: -(1 - y * y))
 
 
 def mlp_tanh(seed):
