@@ -176,7 +176,6 @@ def check_gradients(model, loss, batch, precision="double", bpcheck=None, strict
     accurate block fails too. out: a folder to keep the documents in; json_out: a file for compare's
     JSON. The model itself is not changed (a copy in the precision is exported and differentiated, on
     one CPU thread)."""
-    tb.check_precision(precision, device, autocast)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same sums in the same order on every run
     try:
