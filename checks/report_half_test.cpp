@@ -127,7 +127,7 @@ TEST_CASE("report --precision bf16,fp16: layer by layer at the 16-bit rungs' few
   CHECK_THAT(page, Contains("finite differences of model in bf16 against"));  // its own plot
 }
 
-TEST_CASE("report on the 16-bit rungs of a smooth model: no theory statement fails; those that cannot hold say why",
+TEST_CASE("report on the 16-bit rungs of a smooth model: no theory statement fails, those that cannot hold say why",
           "[report][float16]") {
   for (const char* seed : {"1", "7"}) {
     const json r = run_report(std::string("smooth") + seed, half_smooth_model,
