@@ -12,8 +12,9 @@
 // result a JSON object that holds only deterministic numbers: the same options give byte-identical
 // output whatever the number of threads or shards. The sweeps:
 //   finite_differences  error of each scheme versus the step h, per subject and precision
-//   backprop            float/double gradient versus mp100, per network (activation, width, depth)
-//                       and parameter block, with the singular values of the network's Jacobians
+//   backprop            float/double gradient (and the chosen 16-bit rungs') versus mp100, per network
+//                       (activation, width, depth) and parameter block, with the singular values of the
+//                       network's Jacobians
 //   verification        every check of `verify` on each layer and on the default network
 //   layerwise           a user's model only: per precision, every layer's forward and backward error
 //   second_order        per precision, along one direction v: the central difference of the gradient
@@ -42,7 +43,19 @@ struct ReportOptions {
   /// Finite differences: jitter a point that sits on a kink off it (true), or report the subject as
   /// non-differentiable there (false).
   bool move_off_kinks = true;
+  /// The rungs measured against mp100 (names of known_precisions()): finite differences, layer by layer and
+  /// second order run on each; backprop always has float and double, and adds the 16-bit rungs chosen.
+  std::vector<std::string> precisions{"float", "double"};
+  /// How the 16-bit rungs' matrix products add up (see docs/precision.md).
+  Accumulation accumulation = Accumulation::same;
 };
+
+/// The rungs the report can measure, in the order its rows follow: float, double, bf16, fp16.
+const std::vector<std::string>& known_precisions();
+
+/// Checks a list of rung names (`--precision`): every name known, none twice, at least one. Throws
+/// input_error naming the first bad one. Returns the list in known_precisions()' order.
+std::vector<std::string> checked_precisions(const std::vector<std::string>& names);
 
 /// One independent unit of work: its kind ("finite_differences", "backprop", "verification", "layerwise",
 /// "second_order") and

@@ -1,4 +1,5 @@
-// bpcheck report [--model M.json [--params P.json] [--data D.json]] [--quick] [--seed N] [--out DIR] [--jobs N] [--shard k/n]
+// bpcheck report [--model M.json [--params P.json] [--data D.json]] [--precision float,double,bf16,fp16]
+//                [--accumulate same|float] [--quick] [--seed N] [--out DIR] [--jobs N] [--shard k/n]
 // bpcheck report merge [--out DIR] PART...
 //
 // The work items of a sweep run on --jobs threads (MPFR is thread-safe in Debian's build). With
@@ -32,7 +33,8 @@ namespace {
 using report::json;
 
 struct ReportCommandOptions {
-  std::string model, params, data, out = "bpcheck-report", shard;
+  std::string model, params, data, out = "bpcheck-report", shard, accumulate = "same";
+  std::vector<std::string> precisions{"float", "double"};
   bool quick = false;
   std::uint64_t seed = 42;
   int jobs = 0;
@@ -164,6 +166,14 @@ int run_report(const ReportCommandOptions& o, std::ostream& out) {
   report::ReportOptions options;
   options.quick = o.quick;
   options.seed = o.seed;
+  if (std::find(o.precisions.begin(), o.precisions.end(), "mp100") != o.precisions.end())
+    throw input_error("--precision: mp100 is the report's reference, not a rung it measures (known for report: "
+                      "float, double, bf16, fp16)");
+  options.precisions = report::checked_precisions(o.precisions);
+  options.accumulation = accumulation_of(o.accumulate);
+  if (o.accumulate != "same" && std::none_of(options.precisions.begin(), options.precisions.end(),
+                                             [](const auto& p) { return p == "bf16" || p == "fp16"; }))
+    throw input_error("--accumulate applies to the 16-bit precisions (bf16, fp16) only");
   std::optional<Shard> shard;
   if (!o.shard.empty()) shard = parse_shard(o.shard);
   if (!o.model.empty()) options.model = read_model_spec(o.model);
@@ -296,13 +306,19 @@ Command add_report_command(CLI::App& parent) {
   auto o = std::make_shared<ReportCommandOptions>();
   CLI::App* app = parent.add_subcommand(
       "report",
-      "The error-analysis report: finite-difference error versus step, float/double backprop error versus mp100 "
+      "The error-analysis report: finite-difference error versus step, float/double (--precision: also bf16, fp16) "
+      "backprop error versus mp100 "
       "along depth, width and activation (for --model: layer by layer, forward and backward), Jacobian "
       "conditioning, and the verification summary. Writes "
       "report.json, one CSV per sweep and index.html (plots by gnuplot) to --out");
   app->add_option("--model", o->model, "model spec JSON file (default: the built-in set of layers and networks)");
   app->add_option("--params", o->params, "parameters JSON file for --model (default: from the seed)");
   app->add_option("--data", o->data, "data JSON file for --model (default: a batch generated from the seed)");
+  app->add_option("--precision", o->precisions,
+                  "rungs measured against mp100, comma separated: float, double, bf16, fp16")
+      ->delimiter(',')
+      ->capture_default_str();
+  add_accumulate_option(app, o->accumulate);
   app->add_flag("--quick", o->quick, "the small sweep (for CI)");
   app->add_option("--seed", o->seed, "seed for parameters, data, directions and check points")
       ->check(seed_check())
@@ -319,7 +335,8 @@ Command add_report_command(CLI::App& parent) {
   return {app, [o, app, merge](std::ostream& out) {
             if (!merge->parsed()) return run_report(*o, out);
             // The parts carry their run's options: any given to `report` before `merge` would be ignored.
-            for (const char* name : {"--model", "--params", "--data", "--quick", "--seed", "--out", "--jobs", "--shard"})
+            for (const char* name : {"--model", "--params", "--data", "--precision", "--accumulate", "--quick", "--seed", "--out",
+                                     "--jobs", "--shard"})
               if (app->count(name))
                 throw input_error(std::string("report merge: ") + name +
                                   " belongs to the runs that made the parts; merge takes only --out and the parts");

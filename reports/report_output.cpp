@@ -35,6 +35,20 @@ constexpr double mp100_self_digits_required = 90;
 /// condition number below 1e4 (at most 4 of double's 16 digits at stake).
 constexpr double well_conditioned_limit = 1e4;
 
+/// The 16-bit rungs a backprop row carries beside float and double (report --precision bf16,fp16).
+std::vector<std::string> rungs_16(const json& backprop) {
+  std::vector<std::string> r;
+  for (const char* p : {"bf16", "fp16"})
+    if (!backprop.empty() && backprop.front().contains(std::string(p) + "_digits")) r.push_back(p);
+  return r;
+}
+
+/// A second-order result whose rung has no H v of its own (the 16-bit rungs): why, else empty.
+std::string hvp_not_applicable(const json& so) {
+  return so.contains("hvp") && so.at("hvp").contains("not_applicable") ? so.at("hvp").at("not_applicable").get<std::string>()
+                                                                       : std::string();
+}
+
 double num(const json& j, double fallback = std::numeric_limits<double>::quiet_NaN()) {
   return j.is_number() ? j.get<double>() : fallback;
 }
@@ -242,18 +256,26 @@ std::string fd_csv(const json& report) {
 }
 
 std::string backprop_csv(const json& report) {
+  // The 16-bit rungs' columns follow mp100's, only where the run chose them: the default file is unchanged.
+  const auto extra = rungs_16(report.at("backprop"));
   std::string s =
       "subject,activation,width,depth,layer,type,block,size,float_rel_error,float_digits,double_rel_error,"
-      "double_digits,mp100_reordered_digits,mp100_explicit_digits\n";
+      "double_digits,mp100_reordered_digits,mp100_explicit_digits";
+  for (const auto& p : extra) s += "," + p + "_rel_error," + p + "_digits";
+  s += "\n";
   for (const auto& b : report.at("backprop"))
-    for (const auto& k : b.at("blocks"))
-      s += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_text(b.at("subject")),
+    for (const auto& k : b.at("blocks")) {
+      s += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{}", csv_text(b.at("subject")),
                        b.value("activation", ""), csv_number(b.value("width", json())),
                        csv_number(b.value("depth", json())), csv_number(k.at("layer")), k.at("type").get<std::string>(),
                        k.at("block").get<std::string>(), csv_number(k.at("size")), csv_number(k.at("float_rel_error")),
                        csv_number(k.at("float_digits")), csv_number(k.at("double_rel_error")),
                        csv_number(k.at("double_digits")), csv_number(k.at("mp100_reordered_digits")),
                        csv_number(k.at("mp100_explicit_digits")));
+      for (const auto& p : extra)
+        s += "," + csv_number(k.value(p + "_rel_error", json())) + "," + csv_number(k.value(p + "_digits", json()));
+      s += "\n";
+    }
   return s;
 }
 
@@ -316,6 +338,7 @@ std::string second_order_csv(const json& report) {
     for (std::size_t i = 0; i < so.at("h").size(); ++i)
       s += fmt::format("{},fd_central,{},,,,,{},\n", head, csv_number(so.at("h")[i]),
                        csv_number(so.at("fd").at("error")[i]));
+    if (!hvp_not_applicable(so).empty()) continue;
     for (const auto& b : so.at("hvp").at("blocks"))
       s += fmt::format("{},hvp,,{},{},{},{},{},{}\n", head, csv_number(b.at("layer")), b.at("type").get<std::string>(),
                        b.at("block").get<std::string>(), csv_number(b.at("size")), csv_number(b.at("rel_error")),
@@ -509,6 +532,29 @@ std::string not_applicable(const json& fd, double top, int reach) {
                      num(k.at("nearest").at("within")), k.at("nearest").at("what").get<std::string>(), span);
 }
 
+/// The largest step of the sweep (step_grid in report_sweeps.cpp).
+constexpr double grid_top = 0.1;
+/// Fewer rounding steps of f than this across a difference: its round-off is a staircase, not B/h.
+constexpr double min_rounding_steps = 100;
+
+/// Why a statement made at step h (the theory's optimum, or the top of the round-off window) cannot hold on
+/// this rung (empty: it can): h above the sweep's steps, or a difference f(x + h v) − f(x) that spans only
+/// about h/u of the rung's rounding steps, so that its round-off is a few quanta instead of the smooth u/h the
+/// statement assumes. Never the case for float or double on the sweep's grid; the 16-bit rungs meet it.
+std::string coarse_rung(const json& fd, double h, double u, const char* what) {
+  if (!(u > 0) || !(h > 0)) return "";
+  const std::string rung = fd.at("precision").get<std::string>();
+  if (h > grid_top)
+    return fmt::format("{} h = {:.2g} (from {}'s u = {:.2g}) lies above the sweep's largest step {}", what, h, rung, u,
+                       grid_top);
+  if (h / u < min_rounding_steps)
+    return fmt::format("at {} h = {:.2g} a difference spans only about {:.0f} of {}'s rounding steps (h/u, u = {:.2g}; "
+                       "at least {:.0f} needed): its round-off is a staircase of a few quanta, not the smooth u/h the "
+                       "statement assumes",
+                       what, h, h / u, rung, u, min_rounding_steps);
+  return "";
+}
+
 /// Offsets ±1…±reach of each fixed stencil's D(h).
 int stencil_reach(const std::string& scheme) { return scheme == "central4" ? 2 : scheme == "central6" ? 3 : 1; }
 
@@ -584,7 +630,9 @@ json theory_checks(const json& report) {
       const int reach = stencil_reach(scheme);
       const Optimum opt = optimal_step(fd, sc, h_star, sc.at("order").get<int>(), reach);
       const double ratio = num(sc.at("best_h")) / opt.h;
+      const double u = num(fd.value("unit_roundoff", json()));
       std::string why = not_applicable(fd, 10 * std::max(h_star, opt.h), reach);
+      if (why.empty()) why = coarse_rung(fd, h_star, u, "the optimum");
       if (why.empty()) why = opt.why;
       add("optimal h of " + scheme + " is within a factor of 10 of where truncation A h^p meets round-off B/h",
           where, json(std::isfinite(ratio) ? ratio : 0.0),
@@ -597,6 +645,13 @@ json theory_checks(const json& report) {
       // A side whose window [10h*, 1000h*] or [h*/1000, h*/10] holds fewer than two steps of the grid
       // (float's truncation side lies above h = 0.1) has no slope: no statement is made about it.
       if (scheme == "central") {
+        // A coarse rung (bf16, fp16) puts the whole truncation window above the grid: said, not left out.
+        if (!sc.at("slope_truncation").is_number() && 10 * h_star > grid_top)
+          add("central differences: error falls like h^2 on the truncation side", where, nullptr,
+              "log-log slope in [1.7, 2.3]", false,
+              fmt::format("the truncation side [10 h*, 1000 h*] with h* = u^(1/3) = {:.2g} lies above the sweep's largest "
+                          "step {}",
+                          h_star, grid_top));
         if (sc.at("slope_truncation").is_number()) {
           const double t = num(sc.at("slope_truncation"));
           add("central differences: error falls like h^2 on the truncation side", where, sc.at("slope_truncation"),
@@ -608,12 +663,17 @@ json theory_checks(const json& report) {
           // spread (one sample of two outputs: slopes of -0.5 on a correct model).
           const auto outputs = fd.value("outputs", json(min_roundoff_outputs)).get<std::size_t>();
           std::string why = not_applicable(fd, h_star / 10, reach);
+          if (why.empty()) why = coarse_rung(fd, h_star / 10, u, "the round-off side's largest step");
           if (why.empty() && outputs < min_roundoff_outputs)
             why = fmt::format("the error norm is over {} output value{} only: their round-off does not average into "
                               "a 1/h trend (at least {} needed)",
                               outputs, outputs == 1 ? "" : "s", min_roundoff_outputs);
           add("central differences: error rises like 1/h on the round-off side", where, sc.at("slope_roundoff"),
               "log-log slope in [-1.3, -0.7]", r >= -1.3 && r <= -0.7, why);
+        } else if (const std::string why = coarse_rung(fd, h_star / 10, u, "the round-off side's largest step");
+                   !why.empty()) {
+          add("central differences: error rises like 1/h on the round-off side", where, nullptr,
+              "log-log slope in [-1.3, -0.7]", false, why);
         }
       }
     }
@@ -703,7 +763,8 @@ std::map<std::string, std::string> render(const json& report) {
     digits.id = fmt::format("backprop width {}", width);
     digits.caption = fmt::format(
         "Significant digits of the backprop gradient (worst parameter block) against mp100, width {}, versus "
-        "depth. Solid: double; dashed: float.",
+        "depth. Solid: double; dashed: float; dotted (where the run chose them): bf16 (triangles), fp16 "
+        "(squares).",
         width);
     digits.xlabel = "depth (hidden dense + activation blocks)";
     digits.ylabel = "significant digits";
@@ -725,12 +786,20 @@ std::map<std::string, std::string> render(const json& report) {
     for (const auto& [activation, items] : acts) {
       Series d{activation + " double", {}, fmt::format("linespoints lc {} pt 7", colour)};
       Series f{activation + " float", {}, fmt::format("linespoints lc {} pt 6 dt 2", colour)};
+      std::vector<Series> sixteen;
+      for (const auto& p : rungs_16(report.at("backprop")))
+        sixteen.push_back(Series{activation + " " + p, {}, fmt::format("linespoints lc {} pt {} dt 3", colour,
+                                                                       p == "bf16" ? 8 : 4)});
       Series c{activation + " cond", {}, fmt::format("linespoints lc {} pt 7", colour)};
       Series e{activation + " error", {}, fmt::format("linespoints lc {} pt 6 dt 2", colour), "x1y2"};
       for (const json* b : items) {
         const double depth = b->at("depth").get<double>();
         d.points.push_back({depth, num(b->at("double_digits"))});
         f.points.push_back({depth, num(b->at("float_digits"))});
+        for (auto& s16 : sixteen) {
+          const std::string p = s16.title.substr(s16.title.rfind(' ') + 1);
+          s16.points.push_back({depth, num(b->value(p + "_digits", json()))});
+        }
         double worst = 0;
         for (const auto& k : b->at("blocks")) worst = std::max(worst, num(k.at("double_rel_error"), 0));
         if (worst > 0) e.points.push_back({depth, worst});
@@ -740,6 +809,7 @@ std::map<std::string, std::string> render(const json& report) {
       }
       digits.series.push_back(std::move(d));
       digits.series.push_back(std::move(f));
+      for (auto& s16 : sixteen) digits.series.push_back(std::move(s16));
       cond.series.push_back(std::move(c));
       cond.series.push_back(std::move(e));
       ++colour;
@@ -816,6 +886,12 @@ std::map<std::string, std::string> render(const json& report) {
       (w ? fw : fb).points.push_back({layer, num(k.at("float_digits"))});
     }
     p.series = {dw, db, fw, fb};
+    int colour = 3;
+    for (const auto& r : rungs_16(report.at("backprop"))) {
+      Series s{r, {}, fmt::format("points lc {} pt {}", colour++, r == "bf16" ? 8 : 12)};
+      for (const auto& k : b.at("blocks")) s.points.push_back({k.at("layer").get<double>(), num(k.value(r + "_digits", json()))});
+      p.series.push_back(std::move(s));
+    }
     bp_plots.push_back(std::move(p));
   }
   for (const auto& c : report.at("conditioning")) {
@@ -894,10 +970,11 @@ std::map<std::string, std::string> render(const json& report) {
   // A user's model: where each precision loses its digits, first.
   if (!layerwise.empty()) {
     h << "<h2 id=\"layerwise\">Layer by layer: where each precision loses digits</h2>\n"
-      << "<p class=\"note\">The float and double runs of the model against the mp100 run of the same (rounded) "
+      << "<p class=\"note\">Each rung's run of the model against the mp100 run of the same (rounded) "
          "parameters and batch: the normwise relative error ‖x − x*‖₂/‖x*‖₂ over the batch of each layer's "
          "output (forward) and of the cotangent ∂ℓ/∂x after each layer's Jacobian product, backprop reading "
-         "the product right to left (backward), as significant digits (capped at 9 for float, 17 for double). "
+         "the product right to left (backward), as significant digits (capped at 9 for float, 17 for double, 4 for "
+         "bf16, 5 for fp16). "
          "A drop between two layers is the digits that layer costs.</p>\n";
     plot_grid(h, lw_plots, svgs);
     Table t{{"layer", "type", "units"}, {}};
@@ -957,7 +1034,9 @@ std::map<std::string, std::string> render(const json& report) {
                      few.empty() ? std::string("the gradient keeps at least 2 digits after every layer's backward")
                                  : "the gradient keeps fewer than 2 digits after the backward of " + html_escape(names));
   }
-  for (const std::string precision : {"float", "double"}) {
+  // Every rung the run measured, in its order (a report from before --precision: float and double).
+  const json precisions = run.value("precisions", json::array({"float", "double"}));
+  for (const std::string precision : precisions) {
     double h_lo = 1e300, h_hi = 0, e_lo = 1e300, e_hi = 0, h_theory = 0, e_theory = 0;
     for (const auto& fd : report.at("finite_differences"))
       if (fd.at("precision") == precision)
@@ -980,11 +1059,18 @@ std::map<std::string, std::string> render(const json& report) {
       f_lo = std::min(f_lo, num(b.at("float_digits"), 0)), f_hi = std::max(f_hi, num(b.at("float_digits"), 0));
       self = std::min(self, num(b.at("mp100_self_digits"), 0));
     }
+    std::string sixteen;
+    for (const auto& p : rungs_16(report.at("backprop"))) {
+      double lo = 99, hi = 0;
+      for (const auto& b : report.at("backprop"))
+        lo = std::min(lo, num(b.value(p + "_digits", json()), 0)), hi = std::max(hi, num(b.value(p + "_digits", json()), 0));
+      sixteen += fmt::format(", {} {:.1f} to {:.1f}", p, lo, hi);
+    }
     if (n)
       h << fmt::format("<li>Backprop against mp100 over {} network{}: double keeps {:.1f} to {:.1f} significant digits, "
-                       "float {:.1f} to {:.1f}; mp100 agrees with itself under a change of evaluation order to {:.1f} "
+                       "float {:.1f} to {:.1f}{}; mp100 agrees with itself under a change of evaluation order to {:.1f} "
                        "digits or more.</li>\n",
-                       n, n == 1 ? "" : "s", d_lo, d_hi, f_lo, f_hi, self);
+                       n, n == 1 ? "" : "s", d_lo, d_hi, f_lo, f_hi, sixteen, self);
     double cond = 0;
     std::size_t in_mp100 = 0, products = 0, estimated = 0, unresolved = 0;
     for (const auto& c : report.at("conditioning"))
@@ -1006,6 +1092,15 @@ std::map<std::string, std::string> render(const json& report) {
   }
   for (const auto& so : second) {
     if (so.contains("unavailable")) continue;
+    if (const std::string why = hvp_not_applicable(so); !why.empty()) {
+      h << fmt::format("<li>Second order in {} ({}): H v not applicable ({}); the gradient's central difference along "
+                       "v is best at h = {:.2g} with error {:.2g} (theory u^(1/3) = {:.2g}, u^(2/3) = {:.2g}) "
+                       "(<a href=\"#second-order\">details</a>).</li>\n",
+                       so.at("precision").get<std::string>(), html_escape(so.at("subject")), html_escape(why),
+                       num(so.at("fd").at("best_h")), num(so.at("fd").at("best_error")),
+                       num(so.at("fd").at("theory_h")), num(so.at("fd").at("theory_error")));
+      continue;
+    }
     h << fmt::format("<li>Second order in {} ({}): H v keeps {:.1f} significant digits (worst block {:.1f}); the "
                      "gradient's central difference along v is best at h = {:.2g} with error {:.2g} (theory u^(1/3) = "
                      "{:.2g}, u^(2/3) = {:.2g}) (<a href=\"#second-order\">details</a>).</li>\n",
@@ -1128,12 +1223,16 @@ std::map<std::string, std::string> render(const json& report) {
     for (const auto& so : second) t.header.push_back(so.at("precision").get<std::string>() + " H v digits");
     const json* shape = nullptr;
     for (const auto& so : second)
-      if (!so.contains("unavailable")) shape = &so;
+      if (!so.contains("unavailable") && hvp_not_applicable(so).empty()) shape = &so;
     for (const auto& so : second)
       if (so.contains("unavailable"))
         h << "<p class=\"note\">" << html_escape(so.at("subject").get<std::string>() + ", " +
                                                    so.at("precision").get<std::string>() + ": no H v, " +
                                                    so.at("unavailable").get<std::string>())
+          << "</p>\n";
+      else if (const std::string why = hvp_not_applicable(so); !why.empty())
+        h << "<p class=\"note\">" << html_escape(so.at("subject").get<std::string>() + ", " +
+                                                   so.at("precision").get<std::string>() + ": H v not applicable, " + why)
           << "</p>\n";
     if (shape) {
       const json& blocks = shape->at("hvp").at("blocks");
@@ -1144,7 +1243,7 @@ std::map<std::string, std::string> render(const json& report) {
                                      all ? "" : html_escape(blocks[k].at("block")),
                                      all ? shape->at("parameters").dump() : blocks[k].at("size").dump()};
         for (const auto& so : second)
-          row.push_back(so.contains("unavailable") ? std::string("–")
+          row.push_back(so.contains("unavailable") || !hvp_not_applicable(so).empty() ? std::string("–")
                         : all ? cell(so.at("hvp").at("digits"), "{:.1f}")
                               : cell(so.at("hvp").at("blocks")[k].at("digits"), "{:.1f}"));
         t.rows.push_back(std::move(row));

@@ -15,6 +15,7 @@
 #include "bpcheck/dual.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/finite_difference.hpp"
+#include "report_float16_math.hpp"
 #include "bpcheck/verify/hvp.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "bpcheck/verify/network_units.hpp"
@@ -35,18 +36,18 @@ constexpr Index classes = 4;           // outputs of the default networks (cross
 constexpr Index max_conditioning_width = 256;
 constexpr double few_digits = 2;  // a backward signal with fewer digits is named in the summary
 
-/// The precisions the report measures against mp100, as rungs of the library. Their finite-difference,
-/// layer-by-layer and second-order items, their rows and the summary's lines follow from this list alone.
-using Precisions = std::tuple<float, double>;
+/// The precisions the report can measure against mp100, as rungs of the library; a run chooses among them
+/// (ReportOptions::precisions). Their finite-difference, layer-by-layer and second-order items, their rows
+/// and the summary's lines follow from this list alone.
+using Precisions = std::tuple<float, double, bf16, fp16>;
 
-std::vector<std::string> precision_names() {
-  return std::apply([](auto... p) { return std::vector<std::string>{scalar_name<decltype(p)>()...}; }, Precisions{});
-}
+template <class T>
+constexpr bool is_16_bit = std::is_same_v<T, bf16> || std::is_same_v<T, fp16>;
 
 /// f(T{}) for the precision named `name`.
 template <class F>
-json on_precision(const json& name, F&& f) {
-  std::optional<json> r;
+auto on_precision(const json& name, F&& f) {
+  std::optional<decltype(f(float{}))> r;
   std::apply([&](auto... p) { ((r || name != scalar_name<decltype(p)>() ? void() : void(r = f(p))), ...); }, Precisions{});
   if (!r) throw error("report: no precision '" + name.dump() + "' in the report's list");
   return std::move(*r);
@@ -215,6 +216,8 @@ json finite_differences(const json& params, const ReportOptions& o) {
   const bool index_input = !net.spec().layers.empty() && net.spec().layers.front().type == "embedding";
   const Vector<mp100> vm = vector_cast<mp100>(v);
   int moves = 0;
+  // 2^-10 relative, or 4 u where the rung's u is coarser (bf16): a smaller move rounds back to the point.
+  const double jitter_size = std::max(0x1p-10, 4 * scalar_cast<double>(unit_roundoff<T>()));
   std::optional<json> at_point;
   Random jitter(o.seed ^ 0x6b696e6bULL);
   std::optional<Vector<mp100>> value_at_point;  // of the point as it is now; reset when it moves
@@ -282,7 +285,7 @@ json finite_differences(const json& params, const ReportOptions& o) {
     if (index_input || !o.move_off_kinks || moves == max_moves) break;
     ++moves;
     for (Index i = 0; i < x.size(); ++i) {
-      x(i) = T(x(i) + T(float((std::abs(double(x(i))) + 1) * 0x1p-10 * jitter.symmetric())));
+      x(i) = T(x(i) + T(float((std::abs(double(x(i))) + 1) * jitter_size * jitter.symmetric())));
     }
   }
   kinks["moves"] = moves;
@@ -304,8 +307,9 @@ json finite_differences(const json& params, const ReportOptions& o) {
     }
   }
   if (moves > 0 && !at_point)
-    kinks["note"] = fmt::format("the point sat on a kink ({}) and was moved off it by {} jitter{} of a relative 2^-10",
-                                kinks["moved_from"]["what"].get<std::string>(), moves, moves == 1 ? "" : "s");
+    kinks["note"] = fmt::format("the point sat on a kink ({}) and was moved off it by {} jitter{} of a relative {}",
+                                kinks["moved_from"]["what"].get<std::string>(), moves, moves == 1 ? "" : "s",
+                                jitter_size == 0x1p-10 ? std::string("2^-10") : fmt::format("{:.2g}", jitter_size));
 
   auto map_of = [rows, cols](const auto& n) {
     using S = typename std::decay_t<decltype(n)>::scalar_type;
@@ -322,7 +326,7 @@ json finite_differences(const json& params, const ReportOptions& o) {
     const Network<dual<mp100>> tangent_net = exact.template rebind<dual<mp100>>();
     const ActiveLanes lanes(1);
     Matrix<dual<mp100>> Z(rows, cols);
-    for (Index i = 0; i < x.size(); ++i) Z(i) = dual<mp100>(mp100(x(i)));
+    for (Index i = 0; i < x.size(); ++i) Z(i) = dual<mp100>(scalar_cast<mp100>(x(i)));
     for (Index i = 0; i < x.size(); ++i) Z(i).d[0] = vm(i);
     const Matrix<dual<mp100>> Y = tangent_net.forward(Z);
     truth.resize(Y.size());
@@ -490,6 +494,17 @@ json estimate_json(const SpectrumEstimate& e) {
 json backprop(const json& params, const ReportOptions& o) {
   const std::vector<double> float_errors = backprop_errors<float>(params, o.seed);
   const std::vector<double> double_errors = backprop_errors<double>(params, o.seed);
+  // The 16-bit rungs the run chose, beside float and double: per block their error and digits.
+  struct Extra {
+    std::string name;
+    int cap;
+    std::vector<double> errors;
+  };
+  std::vector<Extra> extra;
+  for (const auto& p : params.value("precisions_16", json::array()))
+    extra.push_back(on_precision(p, [&]<class T>(T) {
+      return Extra{scalar_name<T>(), scalar_traits<T>::print_digits, backprop_errors<T>(params, o.seed)};
+    }));
 
   // mp100 against itself under a change of evaluation order: the batch's samples reversed (every sum
   // over samples, the loss's mean included, runs the other way), and for small networks the explicit
@@ -516,6 +531,8 @@ json backprop(const json& params, const ReportOptions& o) {
   constexpr int mp_cap = scalar_traits<mp100>::print_digits;
   json blocks = json::array();
   double worst_float = float_cap, worst_double = double_cap, worst_self = mp_cap;
+  std::vector<double> worst_extra;
+  for (const auto& e : extra) worst_extra.push_back(e.cap);
   const auto names = block_names(net);
   for (std::size_t i = 0; i < names.size(); ++i) {
     const auto& n = names[i];
@@ -532,6 +549,11 @@ json backprop(const json& params, const ReportOptions& o) {
     b["float_digits"] = digits_of(float_errors[i], float_cap);
     b["double_rel_error"] = number(double_errors[i]);
     b["double_digits"] = digits_of(double_errors[i], double_cap);
+    for (std::size_t j = 0; j < extra.size(); ++j) {
+      b[extra[j].name + "_rel_error"] = number(extra[j].errors[i]);
+      b[extra[j].name + "_digits"] = digits_of(extra[j].errors[i], extra[j].cap);
+      worst_extra[j] = std::min(worst_extra[j], digits_of(extra[j].errors[i], extra[j].cap));
+    }
     b["mp100_reordered_digits"] = self;
     if (explicit_product) {
       const double e = relative_error<mp100>(
@@ -608,6 +630,7 @@ json backprop(const json& params, const ReportOptions& o) {
     if (params.contains(key)) r[key] = params.at(key);
   r["float_digits"] = worst_float;
   r["double_digits"] = worst_double;
+  for (std::size_t j = 0; j < extra.size(); ++j) r[extra[j].name + "_digits"] = worst_extra[j];
   r["mp100_self_digits"] = worst_self;
   r["mp100_explicit_product"] = explicit_product;
   if (!formed) r["conditioning_estimated"] = method;
@@ -726,13 +749,21 @@ json second_order(const json& params, const ReportOptions& o) {
   try {
     truth_blocks = hessian_vector_product<mp100>(exact, matrix_cast<mp100>(batch.inputs),
                                                  targets_to_mp100(batch.targets), vector_cast<mp100>(v));
-    hv = hessian_vector_product<T>(net, batch.inputs, batch.targets, v);
+    if constexpr (!is_16_bit<T>) hv = hessian_vector_product<T>(net, batch.inputs, batch.targets, v);
   } catch (const input_error& e) {
     // A layer or loss without a dual-number run: the section says why instead of stopping the report.
     r["unavailable"] = e.what();
     return r;
   }
   const Vector<mp100> truth = concatenated(truth_blocks.layers);
+  if constexpr (is_16_bit<T>) {
+    // The difference of the rung's own gradients (below) runs on its rounded inputs like any rung's; an H v of
+    // the rung itself would need dual numbers over it, which the library does not build.
+    r["hvp"] = {{"not_applicable", fmt::format("{} has no H v of its own: the backward run on dual numbers is not "
+                                               "built over the 16-bit rungs (only the central difference of {}'s "
+                                               "gradient is measured)",
+                                               scalar_name<T>(), scalar_name<T>())}};
+  } else {
 
   // H v on rung T, per block and over all of θ.
   json blocks = json::array();
@@ -753,6 +784,7 @@ json second_order(const json& params, const ReportOptions& o) {
   const double total = relative_error<T>(concatenated(hv.layers), truth);
   r["hvp"] = {{"rel_error", number(total)}, {"digits", digits_of(total, cap)}, {"worst_block_digits", worst},
               {"blocks", std::move(blocks)}};
+  }
 
   // Central differences of the gradient: two backward runs per step.
   Network<T> moved = network_of<T>(params, o.seed);
@@ -881,6 +913,29 @@ std::string fingerprint(const std::string& text) {
 
 }  // namespace
 
+const std::vector<std::string>& known_precisions() {
+  static const std::vector<std::string> names =
+      std::apply([](auto... p) { return std::vector<std::string>{scalar_name<decltype(p)>()...}; }, Precisions{});
+  return names;
+}
+
+std::vector<std::string> checked_precisions(const std::vector<std::string>& names) {
+  const auto& known = known_precisions();
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  if (names.empty()) throw input_error("--precision: no precision given (known: " + list + ")");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (std::find(known.begin(), known.end(), names[i]) == known.end())
+      throw input_error("--precision: unknown precision '" + names[i] + "' (known for report: " + list + ")");
+    if (std::find(names.begin(), names.begin() + i, names[i]) != names.begin() + i)
+      throw input_error("--precision: '" + names[i] + "' given twice");
+  }
+  std::vector<std::string> ordered;
+  for (const auto& k : known)
+    if (std::find(names.begin(), names.end(), k) != names.end()) ordered.push_back(k);
+  return ordered;
+}
+
 std::pair<json, Index> example_layer(const std::string& type) {
   // Layers whose shape or structure has no default get a small example of their own; the others
   // run with their default options on 4 inputs.
@@ -916,7 +971,15 @@ std::pair<json, Index> example_layer(const std::string& type) {
 std::vector<WorkItem> plan(const ReportOptions& o) {
   std::vector<WorkItem> items;
   auto add = [&items](std::string kind, json params) { items.push_back({std::move(kind), std::move(params)}); };
-  const std::vector<std::string> precisions = precision_names();
+  const std::vector<std::string> precisions = checked_precisions(o.precisions);
+  json precisions_16 = json::array();
+  for (const auto& p : precisions)
+    if (p != "float" && p != "double") precisions_16.push_back(p);
+  // Backprop has float and double always; the 16-bit rungs only where chosen (the default plan unchanged).
+  auto with_16 = [&precisions_16](json params) {
+    if (!precisions_16.empty()) params["precisions_16"] = precisions_16;
+    return params;
+  };
   if (o.model) {
     json model{{"subject", "model"}, {"model", model_spec_to_json(*o.model)}};
     if (o.parameters) model["parameters"] = json(*o.parameters);
@@ -930,7 +993,7 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
     for (std::size_t k = 1; k <= o.model->layers.size(); ++k) product_at.push_back(k);
     json bp = model;
     bp["product_at"] = std::move(product_at);
-    add("backprop", std::move(bp));
+    add("backprop", with_16(std::move(bp)));
     for (const auto& p : precisions) {
       json lw = model;
       lw["precision"] = p;
@@ -972,12 +1035,12 @@ std::vector<WorkItem> plan(const ReportOptions& o) {
   for (const auto& a : activations)
     for (Index w : widths)
       for (int d : depths)
-        add("backprop", {{"subject", fmt::format("{} width {} depth {}", a, w, d)},
-                         {"activation", a},
-                         {"width", w},
-                         {"depth", d},
-                         {"model", model_spec_to_json(deep_spec(a, w, d))},
-                         {"product_at", json::array({2 * d})}});
+        add("backprop", with_16({{"subject", fmt::format("{} width {} depth {}", a, w, d)},
+                                 {"activation", a},
+                                 {"width", w},
+                                 {"depth", d},
+                                 {"model", model_spec_to_json(deep_spec(a, w, d))},
+                                 {"product_at", json::array({2 * d})}}));
 
   for (const auto& p : precisions)
     add("second_order", {{"subject", "example network"}, {"precision", p}, {"model", model_spec_to_json(example_spec())}});
@@ -1020,12 +1083,18 @@ json run_identity(const ReportOptions& o, const std::vector<WorkItem>& items) {
   r["seed"] = o.seed;
   r["quick"] = o.quick;
   if (!o.move_off_kinks) r["move_off_kinks"] = false;  // only when set: the default identity is unchanged
+  const std::vector<std::string> precisions = checked_precisions(o.precisions);
+  r["precisions"] = precisions;
+  // The accumulation changes only the 16-bit rungs' numbers: part of the identity where one is chosen.
+  if (std::any_of(precisions.begin(), precisions.end(), [](const auto& p) { return p == "bf16" || p == "fp16"; }))
+    r["accumulate"] = o.accumulation == Accumulation::float_ ? "float" : "same";
   r["items"] = items.size();
   r["plan"] = fingerprint(all);
   return r;
 }
 
 json compute(const WorkItem& item, const ReportOptions& o) {
+  const AccumulationScope accumulate(o.accumulation);  // on the thread that computes the item
   if (item.kind == "finite_differences")
     return on_precision(item.params.at("precision"),
                         [&]<class T>(T) { return finite_differences<T>(item.params, o); });
