@@ -50,12 +50,13 @@ inline void validate_options(const VerifyOptions& opt) {
 /// and sweeps a layer states. Its own dual layer (dual_forward sets parameters on it) keeps points
 /// independent, so that they may run in parallel.
 template <class Make>
-void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rng, bool index_input) {
+void exact_truth(Make& make, PointState& s, const VerifyOptions& opt, Random& rng, bool index_input,
+                 std::optional<Matrix<mp100>> forward_done = std::nullopt) {
   const Clock::time_point start = Clock::now();
   // The layer on dual<mp100> (nine mp100 per parameter) is built for the oracle's pass only and gone
   // after it: it is the largest thing a point holds.
   auto layer_mp = build_on<mp100>(make, s.p.theta);
-  const Matrix<mp100> Y = layer_mp.forward(s.p.X);
+  const Matrix<mp100> Y = forward_done ? std::move(*forward_done) : Matrix<mp100>(layer_mp.forward(s.p.X));
   s.out_rows = Y.rows();
   s.p.U.resize(Y.rows(), Y.cols());
   for (Index i = 0; i < s.p.U.size(); ++i) s.p.U(i) = mp100(float_round(rng.symmetric()));
@@ -205,12 +206,15 @@ struct PointOutcome {
 
 /// Why a drawn point cannot be evaluated by the mp100 checks of a float/double verdict, or empty: the
 /// layer's own forward in mp100 leaves double's range there, at its output or in any intermediate
-/// (MPFR raises its overflow flag under double's exponent range), or is not finite.
+/// (MPFR raises its overflow flag under double's exponent range), or is not finite. Otherwise no result
+/// reached the lowered largest exponent (the smallest is not changed), so every operation rounded as in
+/// mp100's own range: Y is the exact forward, handed to `forward_done` for the truth to reuse.
 template <class L>
-std::string unevaluable_forward(const L& layer_mp, const Matrix<mp100>& X) {
+std::string unevaluable_forward(const L& layer_mp, const Matrix<mp100>& X,
+                                std::optional<Matrix<mp100>>* forward_done = nullptr) {
   const ExponentRange range(ExponentRange::of_double);
   mpfr_clear_overflow();
-  const Matrix<mp100> Y = layer_mp.forward(X);
+  Matrix<mp100> Y = layer_mp.forward(X);
   using boost::multiprecision::isfinite;
   if (mpfr_overflow_p()) {
     mpfr_clear_overflow();
@@ -218,6 +222,7 @@ std::string unevaluable_forward(const L& layer_mp, const Matrix<mp100>& X) {
   }
   if (!std::all_of(Y.data(), Y.data() + Y.size(), [](const mp100& y) { return isfinite(y); }))
     return "the exact forward (mp100) is not finite there";
+  if (forward_done) *forward_done = std::move(Y);
   return {};
 }
 
@@ -324,7 +329,8 @@ class Subject {
       s.n = s.p.X.size() + P;
       auto layer_mp = build_on<mp100>(make, s.p.theta);
       // Drawn points only: given inputs are the user's, and are judged as they are.
-      if (!opt.inputs) unevaluable = unevaluable_forward(layer_mp, s.p.X);
+      std::optional<Matrix<mp100>> forward_done;
+      if (!opt.inputs) unevaluable = unevaluable_forward(layer_mp, s.p.X, &forward_done);
       on_kink = false;
       if (unevaluable.empty() && full_jacobians(opt, layer_mp.output_size() * s.batch, s.n)) {
         Vector<mp100> z(s.n);
@@ -344,7 +350,7 @@ class Subject {
       }
       if (unevaluable.empty() && !on_kink) {
         try {
-          exact_truth(make, s, opt, rng, index_input);
+          exact_truth(make, s, opt, rng, index_input, std::move(forward_done));
           if (!truth_finite(s)) unevaluable = "the dual-number oracle (mp100) is not finite there";
         } catch (const not_finite_error&) {
           unevaluable = "the dual-number oracle (mp100) is not finite there";
