@@ -869,7 +869,7 @@ GradientComparison compare_gradient(const NetworkSubject& subject, const nlohman
   std::string stated;
   if (gradient.contains("precision")) {
     if (!gradient.at("precision").is_string())
-      throw input_error(where + ": 'precision' must be \"float\" or \"double\"");
+      throw input_error(where + ": 'precision' must be a string: \"float\", \"double\", \"bf16\" or \"fp16\"");
     stated = gradient.at("precision").get<std::string>();
   }
   const std::string p = precision.empty() ? stated : precision;
