@@ -20,12 +20,11 @@ namespace fs = std::filesystem;
 using bpcheck::testing::bpcheck_run;
 using bpcheck::testing::Run;
 using bpcheck::testing::slurp;
-using bpcheck::testing::temp_dir;
+using bpcheck::testing::temp_path;
 using bpcheck::testing::write_file;
 
 namespace {
 
-std::string half_out(const std::string& name) { return (temp_dir() / ("half_" + name)).string(); }
 
 // dense → tanh → dense → relu → dense, cross-entropy.
 const char* half_small_model = R"({"input_size": 6, "layers": [{"type": "dense", "units": 8}, {"type": "tanh"},
@@ -47,11 +46,11 @@ std::string deep_chain() {
 
 json run_report(const std::string& name, const std::string& model_text, const std::string& flags, Run* out = nullptr) {
   const std::string model = write_file("half_" + name + ".json", model_text);
-  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + half_out(name) + "' --model '" + model + "' " + flags);
+  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + temp_path("half_" + name) + "' --model '" + model + "' " + flags);
   INFO(run.err);
   REQUIRE(run.code == 0);
   if (out) *out = run;
-  return json::parse(slurp(fs::path(half_out(name)) / "report.json"));
+  return json::parse(slurp(fs::path(temp_path("half_" + name)) / "report.json"));
 }
 
 const json& entry(const json& list, const std::string& precision) {
@@ -110,7 +109,7 @@ TEST_CASE("report --precision bf16,fp16: layer by layer at the 16-bit rungs' few
   for (const char* key : {"float_digits", "double_digits", "bf16_digits", "fp16_digits"}) CHECK(bp.contains(key));
   CHECK(bp.at("bf16_digits").get<double>() < bp.at("float_digits").get<double>() - 3);
   for (const auto& b : bp.at("blocks")) CHECK(b.contains("fp16_rel_error"));
-  const std::string csv = slurp(fs::path(half_out("small")) / "backprop_error.csv");
+  const std::string csv = slurp(fs::path(temp_path("half_small")) / "backprop_error.csv");
   CHECK_THAT(csv.substr(0, csv.find('\n')), Contains(",bf16_rel_error,bf16_digits,fp16_rel_error,fp16_digits"));
 
   // Second order: never dropped. The 16-bit rungs' gradient difference is measured; their own H v is not
@@ -121,7 +120,7 @@ TEST_CASE("report --precision bf16,fp16: layer by layer at the 16-bit rungs' few
     CHECK_THAT(so.at("hvp").at("not_applicable").get<std::string>(), Contains("dual numbers"));
   }
   CHECK(entry(r.at("second_order"), "double").at("hvp").at("digits").get<double>() > 12);
-  const std::string page = slurp(fs::path(half_out("small")) / "index.html");
+  const std::string page = slurp(fs::path(temp_path("half_small")) / "index.html");
   CHECK_THAT(page, Contains("bf16: H v not applicable"));
   CHECK_THAT(page, Contains("bf16 backward"));  // the digits-against-depth chart has the 16-bit rungs
   CHECK_THAT(page, Contains("finite differences of model in bf16 against"));  // its own plot
@@ -175,7 +174,7 @@ TEST_CASE("report names the layers where bf16's gradient keeps fewer than 2 digi
   CHECK(named.front() == 0);
   CHECK_THAT(run.out, Contains("bf16's gradient keeps fewer than 2 digits after the backward of layer 0 (dense)"));
   CHECK_THAT(run.out, !Contains("double's gradient keeps fewer"));
-  const std::string page = slurp(fs::path(half_out("deep")) / "index.html");
+  const std::string page = slurp(fs::path(temp_path("half_deep")) / "index.html");
   CHECK_THAT(page, Contains("<li class=\"few-digits\">bf16: the gradient keeps fewer than 2 digits after the backward "
                             "of layer 0 (dense"));
   CHECK_THAT(page, Contains("<li class=\"few-digits\">double: the gradient keeps at least 2 digits"));
@@ -206,7 +205,7 @@ TEST_CASE("report --precision: a rung it does not know is refused before any wor
       {"--precision bf16 --accumulate fast", "--accumulate"},
   };
   for (const auto& c : cases) {
-    const std::string out = half_out("refused");
+    const std::string out = temp_path("half_refused");
     const Run run = bpcheck_run("report --quick --out '" + out + "' --model '" + model + "' " + c.flags);
     INFO(c.flags << ": " << run.err);
     CHECK(run.code == 2);
@@ -224,27 +223,27 @@ TEST_CASE("report --precision: a rung it does not know is refused before any wor
 TEST_CASE("report merge refuses shards of runs with different precisions or accumulation", "[report][float16]") {
   const std::string model = write_file("half_shard.json", half_smooth_model);
   auto shard = [&](const std::string& name, const std::string& flags) {
-    const Run run = bpcheck_run("report --quick --jobs 1 --out '" + half_out(name) + "' --model '" + model + "' " + flags);
+    const Run run = bpcheck_run("report --quick --jobs 1 --out '" + temp_path("half_" + name) + "' --model '" + model + "' " + flags);
     INFO(run.err);
     REQUIRE(run.code == 0);
-    return half_out(name);
+    return temp_path("half_" + name);
   };
   const std::string a1 = shard("s_a1", "--precision double,bf16 --shard 1/2");
   const std::string a2 = shard("s_a2", "--precision double,bf16 --shard 2/2");
   const std::string b2 = shard("s_b2", "--shard 2/2");
   const std::string c2 = shard("s_c2", "--precision double,bf16 --accumulate float --shard 2/2");
-  const Run mixed = bpcheck_run("report merge --out '" + half_out("s_m") + "' '" + a1 + "' '" + b2 + "'");
+  const Run mixed = bpcheck_run("report merge --out '" + temp_path("half_s_m") + "' '" + a1 + "' '" + b2 + "'");
   CHECK(mixed.code == 2);
   CHECK_THAT(mixed.err, Contains("'precisions' differs"));
-  const Run accumulated = bpcheck_run("report merge --out '" + half_out("s_m") + "' '" + a1 + "' '" + c2 + "'");
+  const Run accumulated = bpcheck_run("report merge --out '" + temp_path("half_s_m") + "' '" + a1 + "' '" + c2 + "'");
   CHECK(accumulated.code == 2);
   CHECK_THAT(accumulated.err, Contains("'accumulate' differs"));
   // The parts of one run join into exactly what an unsharded run writes.
-  const Run joined = bpcheck_run("report merge --out '" + half_out("s_m") + "' '" + a1 + "' '" + a2 + "'");
+  const Run joined = bpcheck_run("report merge --out '" + temp_path("half_s_m") + "' '" + a1 + "' '" + a2 + "'");
   INFO(joined.err);
   REQUIRE(joined.code == 0);
   const json whole = run_report("s_whole", half_smooth_model, "--precision double,bf16");
-  json merged = json::parse(slurp(fs::path(half_out("s_m")) / "report.json"));
+  json merged = json::parse(slurp(fs::path(temp_path("half_s_m")) / "report.json"));
   CHECK(merged == whole);
 }
 
@@ -254,6 +253,6 @@ TEST_CASE("report without --precision: float and double as before, no 16-bit col
   CHECK(!r.at("run").contains("accumulate"));
   CHECK(r.at("layerwise").size() == 2);
   CHECK(!r.at("backprop").front().contains("bf16_digits"));
-  const std::string csv = slurp(fs::path(half_out("default")) / "backprop_error.csv");
+  const std::string csv = slurp(fs::path(temp_path("half_default")) / "backprop_error.csv");
   CHECK(csv.substr(0, csv.find('\n')).find("bf16") == std::string::npos);
 }

@@ -31,11 +31,11 @@ using bpcheck::testing::bpcheck_run;
 using bpcheck::testing::Run;
 using bpcheck::testing::slurp;
 using bpcheck::testing::temp_dir;
+using bpcheck::testing::temp_path;
 using bpcheck::testing::write_file;
 
 namespace {
 
-std::string lw_out_dir(const std::string& name) { return (temp_dir() / name).string(); }
 
 std::size_t lw_count(const std::string& text, const std::string& what) {
   std::size_t n = 0;
@@ -57,11 +57,11 @@ TEST_CASE("report layer by layer: every layer's forward and backward error in fl
   const std::string model = write_file("lw_model.json", lw_small_model);
   const std::string params = write_file("lw_params.json", lw_small_params);
   const std::string data = write_file("lw_data.json", lw_small_data);
-  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + lw_out_dir("lw") + "' --model '" + model +
+  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + temp_path("lw") + "' --model '" + model +
                               "' --params '" + params + "' --data '" + data + "'");
   INFO(run.err);
   REQUIRE(run.code == 0);
-  const json r = json::parse(slurp(fs::path(lw_out_dir("lw")) / "report.json"));
+  const json r = json::parse(slurp(fs::path(temp_path("lw")) / "report.json"));
   REQUIRE(r.at("layerwise").size() == 2);
   for (const auto& lw : r.at("layerwise")) {
     INFO(lw.dump());
@@ -77,11 +77,11 @@ TEST_CASE("report layer by layer: every layer's forward and backward error in fl
     }
   }
   // layerwise.csv: a header, the loss's seed and every layer, per precision.
-  const std::string csv = slurp(fs::path(lw_out_dir("lw")) / "layerwise.csv");
+  const std::string csv = slurp(fs::path(temp_path("lw")) / "layerwise.csv");
   REQUIRE(lw_count(csv, "\n") == 1 + 2 * 4);
   REQUIRE_THAT(csv, Contains("model,double,-1,loss,") && Contains("model,float,1,tanh,2,"));
   // The page: the chart and its table come first, before the summary and every other plot.
-  const std::string html = slurp(fs::path(lw_out_dir("lw")) / "index.html");
+  const std::string html = slurp(fs::path(temp_path("lw")) / "index.html");
   const auto chart = html.find("<figure id=\"layerwise-model\">");
   REQUIRE(chart != std::string::npos);
   REQUIRE(chart < html.find("id=\"summary\""));
@@ -226,10 +226,10 @@ TEST_CASE("report on a model wider than 256 units: conditioning estimated, not s
   const std::string model = write_file(
       "wide_model.json",
       R"({"input_size": 30, "layers": [{"type": "dense", "units": 300}, {"type": "tanh"}, {"type": "dense", "units": 4}], "loss": "mse"})");
-  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + lw_out_dir("wide") + "' --model '" + model + "'");
+  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + temp_path("wide") + "' --model '" + model + "'");
   INFO(run.err);
   REQUIRE(run.code == 0);
-  const json r = json::parse(slurp(fs::path(lw_out_dir("wide")) / "report.json"));
+  const json r = json::parse(slurp(fs::path(temp_path("wide")) / "report.json"));
   REQUIRE_FALSE(r.at("backprop")[0].contains("conditioning_skipped"));
   REQUIRE_THAT(r.at("backprop")[0].at("conditioning_estimated").get<std::string>(), Contains("300 units"));
   const json& products = r.at("conditioning")[0].at("products");
@@ -249,9 +249,9 @@ TEST_CASE("report on a model wider than 256 units: conditioning estimated, not s
     CHECK(products[k].at("sigma_max").get<double>() == Approx(s(0)).epsilon(1e-8));
     CHECK(products[k].at("sigma_min").get<double>() == Approx(s(s.size() - 1)).epsilon(1e-6));
   }
-  const std::string html = slurp(fs::path(lw_out_dir("wide")) / "index.html");
+  const std::string html = slurp(fs::path(temp_path("wide")) / "index.html");
   REQUIRE_THAT(html, Contains("estimated without forming the products") && Contains("Lanczos, 30 of 30 steps (exact)"));
-  REQUIRE_THAT(slurp(fs::path(lw_out_dir("wide")) / "conditioning.csv"), Contains(",lanczos,true,30"));
+  REQUIRE_THAT(slurp(fs::path(temp_path("wide")) / "conditioning.csv"), Contains(",lanczos,true,30"));
 }
 
 namespace {
@@ -276,10 +276,10 @@ TEST_CASE("report page in a real browser: chromium headless loads it without err
     FAIL("chromium is not installed: the page test needs Debian's chromium (scripts/setup.sh installs it; "
          "apt-get install chromium)");
   const std::string model = write_file("browser_model.json", lw_small_model);
-  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + lw_out_dir("browser") + "' --model '" + model + "'");
+  const Run run = bpcheck_run("report --quick --jobs 2 --out '" + temp_path("browser") + "' --model '" + model + "'");
   INFO(run.err);
   REQUIRE(run.code == 0);
-  const fs::path page = fs::path(lw_out_dir("browser")) / "index.html";
+  const fs::path page = fs::path(temp_path("browser")) / "index.html";
   const std::string source = slurp(page);
   const std::size_t figures = lw_count(source, "<figure"), tables = lw_count(source, "<table");
   REQUIRE(figures >= 5);  // layer by layer, 2 finite-difference plots, blocks, conditioning

@@ -34,19 +34,18 @@ using bpcheck::testing::bpcheck_run;
 using bpcheck::testing::cli_path;
 using bpcheck::testing::Run;
 using bpcheck::testing::slurp;
-using bpcheck::testing::temp_dir;
+using bpcheck::testing::temp_path;
 using bpcheck::testing::write_file;
 
 namespace {
 
-std::string dir(const std::string& name) { return (temp_dir() / name).string(); }
 
 /// A quick report into a fresh folder; requires success.
 json quick_report(const std::string& name, const std::string& extra = "") {
-  const Run r = bpcheck_run("report --quick --out '" + dir(name) + "' " + extra);
+  const Run r = bpcheck_run("report --quick --out '" + temp_path(name) + "' " + extra);
   INFO(r.err);
   REQUIRE(r.code == 0);
-  return json::parse(slurp(fs::path(dir(name)) / "report.json"));
+  return json::parse(slurp(fs::path(temp_path(name)) / "report.json"));
 }
 
 /// The tag structure of an XML/XHTML text is balanced and every tag closes the one it should; returns
@@ -105,7 +104,7 @@ const json& scheme(const json& fd, const std::string& name) {
 TEST_CASE("report --quick: report.json, one CSV per sweep and a well-formed index.html holding every plot",
           "[report]") {
   const json r = quick_report("quick", "--jobs 2");
-  const fs::path out = dir("quick");
+  const fs::path out = temp_path("quick");
   REQUIRE(r.at("format") == "bpcheck report");
   REQUIRE(r.at("run").at("quick") == true);
   REQUIRE(r.at("finite_differences").size() == 4);  // 2 subjects × float, double
@@ -174,7 +173,7 @@ TEST_CASE("report --quick: report.json, one CSV per sweep and a well-formed inde
 }
 
 TEST_CASE("report: a progress bar on stderr only when stderr is a terminal", "[report]") {
-  const Run piped = bpcheck_run("report --quick --out '" + dir("piped") + "'");
+  const Run piped = bpcheck_run("report --quick --out '" + temp_path("piped") + "'");
   REQUIRE(piped.code == 0);
   REQUIRE_THAT(piped.err, !Contains("\r") && !Contains("report ["));
   // util-linux's `script` gives the program a terminal (Debian's bsdutils, always installed).
@@ -182,10 +181,10 @@ TEST_CASE("report: a progress bar on stderr only when stderr is a terminal", "[r
     WARN("no `script` to provide a terminal: the bar itself is not checked");
     return;
   }
-  const std::string command = "script -qec \"'" + cli_path() + "' report --quick --out '" + dir("tty") +
-                              "'\" /dev/null > '" + dir("tty.txt") + "' 2>&1 < /dev/null";
+  const std::string command = "script -qec \"'" + cli_path() + "' report --quick --out '" + temp_path("tty") +
+                              "'\" /dev/null > '" + temp_path("tty.txt") + "' 2>&1 < /dev/null";
   REQUIRE(std::system(command.c_str()) == 0);
-  const std::string seen = slurp(dir("tty.txt"));
+  const std::string seen = slurp(temp_path("tty.txt"));
   REQUIRE_THAT(seen, Contains("\rreport [") && Contains("19/19 items"));
 }
 
@@ -251,38 +250,38 @@ TEST_CASE("report agrees with the theory of rounding", "[report]") {
 TEST_CASE("report: shards merge into exactly the unsharded report, and a tampered shard fails theory",
           "[report]") {
   const json full = quick_report("unsharded", "--jobs 1 --seed 7");
-  const std::string full_text = slurp(fs::path(dir("unsharded")) / "report.json");
-  REQUIRE(bpcheck_run("report --quick --seed 7 --jobs 2 --shard 1/2 --out '" + dir("part1") + "'").code == 0);
-  const Run part2 = bpcheck_run("report --quick --seed 7 --jobs 2 --shard 2/2 --out '" + dir("part2") + "'");
+  const std::string full_text = slurp(fs::path(temp_path("unsharded")) / "report.json");
+  REQUIRE(bpcheck_run("report --quick --seed 7 --jobs 2 --shard 1/2 --out '" + temp_path("part1") + "'").code == 0);
+  const Run part2 = bpcheck_run("report --quick --seed 7 --jobs 2 --shard 2/2 --out '" + temp_path("part2") + "'");
   REQUIRE(part2.code == 0);
   REQUIRE_THAT(part2.out, Contains("shard 2/2"));
-  REQUIRE_FALSE(fs::exists(fs::path(dir("part2")) / "index.html"));
-  const Run merged = bpcheck_run("report merge --out '" + dir("merged") + "' '" + dir("part2") + "' '" + dir("part1") +
+  REQUIRE_FALSE(fs::exists(fs::path(temp_path("part2")) / "index.html"));
+  const Run merged = bpcheck_run("report merge --out '" + temp_path("merged") + "' '" + temp_path("part2") + "' '" + temp_path("part1") +
                                  "/report.json'");
   INFO(merged.err);
   REQUIRE(merged.code == 0);
   REQUIRE_THAT(merged.out, Contains("index.html"));
   // Same seed, any threads, any sharding: byte-identical JSON, and the same CSVs and page.
-  REQUIRE(slurp(fs::path(dir("merged")) / "report.json") == full_text);
+  REQUIRE(slurp(fs::path(temp_path("merged")) / "report.json") == full_text);
   for (const char* f : {"fd_error.csv", "backprop_error.csv", "conditioning.csv", "verification.csv", "index.html"})
-    REQUIRE(slurp(fs::path(dir("merged")) / f) == slurp(fs::path(dir("unsharded")) / f));
+    REQUIRE(slurp(fs::path(temp_path("merged")) / f) == slurp(fs::path(temp_path("unsharded")) / f));
 
   SECTION("a shard whose central-difference slope is off makes the theory statement fail") {
     // Written back with its keys re-sorted: merge compares runs regardless of key order.
-    json shard = json::parse(slurp(fs::path(dir("part1")) / "report.json"));
+    json shard = json::parse(slurp(fs::path(temp_path("part1")) / "report.json"));
     bool tampered = false;
     for (auto& item : shard.at("items"))
       if (item.at("kind") == "finite_differences" && !tampered)
         for (auto& s : item.at("result").at("schemes"))
           if (s.at("scheme") == "central") s["slope_truncation"] = 1.0, tampered = true;
     REQUIRE(tampered);
-    fs::create_directories(dir("tampered"));
-    std::ofstream(fs::path(dir("tampered")) / "report.json") << shard.dump();
-    const Run m = bpcheck_run("report merge --out '" + dir("merged_tampered") + "' '" + dir("tampered") + "' '" +
-                              dir("part2") + "'");
+    fs::create_directories(temp_path("tampered"));
+    std::ofstream(fs::path(temp_path("tampered")) / "report.json") << shard.dump();
+    const Run m = bpcheck_run("report merge --out '" + temp_path("merged_tampered") + "' '" + temp_path("tampered") + "' '" +
+                              temp_path("part2") + "'");
     INFO(m.err);
     REQUIRE(m.code == 0);
-    const json t = json::parse(slurp(fs::path(dir("merged_tampered")) / "report.json"));
+    const json t = json::parse(slurp(fs::path(temp_path("merged_tampered")) / "report.json"));
     std::size_t failing = 0;
     for (const auto& s : t.at("theory"))
       if (!s.at("holds").get<bool>()) {
@@ -290,10 +289,10 @@ TEST_CASE("report: shards merge into exactly the unsharded report, and a tampere
         REQUIRE_THAT(s.at("statement").get<std::string>(), Contains("h^2"));
       }
     REQUIRE(failing == 1);
-    REQUIRE_THAT(slurp(fs::path(dir("merged_tampered")) / "index.html"), Contains("class=\"fail\""));
+    REQUIRE_THAT(slurp(fs::path(temp_path("merged_tampered")) / "index.html"), Contains("class=\"fail\""));
   }
   SECTION("a shard whose verification found a wrong gradient makes the report say so and exit 1") {
-    json shard = json::parse(slurp(fs::path(dir("part2")) / "report.json"));
+    json shard = json::parse(slurp(fs::path(temp_path("part2")) / "report.json"));
     bool tampered = false;
     for (auto& item : shard.at("items"))
       if (item.at("kind") == "verification" && !tampered) {
@@ -302,17 +301,17 @@ TEST_CASE("report: shards merge into exactly the unsharded report, and a tampere
         tampered = true;
       }
     REQUIRE(tampered);
-    fs::create_directories(dir("failing"));
-    std::ofstream(fs::path(dir("failing")) / "report.json") << shard.dump();
-    const Run m = bpcheck_run("report merge --out '" + dir("merged_failing") + "' '" + dir("part1") + "' '" +
-                              dir("failing") + "'");
+    fs::create_directories(temp_path("failing"));
+    std::ofstream(fs::path(temp_path("failing")) / "report.json") << shard.dump();
+    const Run m = bpcheck_run("report merge --out '" + temp_path("merged_failing") + "' '" + temp_path("part1") + "' '" +
+                              temp_path("failing") + "'");
     INFO(m.err);
     REQUIRE(m.code == 1);
     REQUIRE_THAT(m.out, Contains("A GRADIENT IS WRONG"));
-    REQUIRE(json::parse(slurp(fs::path(dir("merged_failing")) / "report.json")).at("passed") == false);
-    REQUIRE_THAT(slurp(fs::path(dir("merged_failing")) / "index.html"),
+    REQUIRE(json::parse(slurp(fs::path(temp_path("merged_failing")) / "report.json")).at("passed") == false);
+    REQUIRE_THAT(slurp(fs::path(temp_path("merged_failing")) / "index.html"),
                  Contains("a gradient is wrong") && Contains("<span class=\"fail\">FAIL</span>"));
-    REQUIRE_THAT(slurp(fs::path(dir("merged_failing")) / "verification.csv"), Contains(",FAIL,"));
+    REQUIRE_THAT(slurp(fs::path(temp_path("merged_failing")) / "verification.csv"), Contains(",FAIL,"));
   }
 }
 
@@ -345,7 +344,7 @@ TEST_CASE("report on a user's model", "[report]") {
     // reported as failing, not hidden; double's statements all hold.
     if (t.at("subject") != "model, float") CHECK(t.at("holds") == true);
   }
-  const std::string html = slurp(fs::path(dir("model")) / "index.html");
+  const std::string html = slurp(fs::path(temp_path("model")) / "index.html");
   REQUIRE(tag_balance_problem(html).empty());
   REQUIRE_THAT(html, Contains("<figure id=\"conditioning-model\">"));
 }
@@ -387,7 +386,7 @@ TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]")
     REQUIRE_THAT(r.err, StartsWith("bpcheck: error: ") && Contains(what));
     REQUIRE(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   };
-  const std::string out = " --out '" + dir("errors") + "'";
+  const std::string out = " --out '" + temp_path("errors") + "'";
   expect_error("report --quick --shard 3/2" + out, "--shard");
   expect_error("report --quick --shard 0/2" + out, "--shard");
   expect_error("report --quick --shard x" + out, "--shard");
@@ -402,7 +401,7 @@ TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]")
                    write_file("unknown.json", R"({"input_size": 3, "layers": [{"type": "nope"}], "loss": "mse"})") + "'" +
                    out,
                "nope");
-  expect_error("report --quick --model '" + dir("missing.json") + "'" + out, "missing.json");
+  expect_error("report --quick --model '" + temp_path("missing.json") + "'" + out, "missing.json");
   expect_error("report --quick --params '" + write_file("p.json", "{}") + "'" + out, "--model");
   const std::string model = write_file(
       "model_for_params.json", R"({"input_size": 2, "layers": [{"type": "dense", "units": 1}], "loss": "mse"})");
@@ -413,24 +412,24 @@ TEST_CASE("report: bad input is one line on stderr and exit code 2", "[report]")
                    write_file("bad_data.json", R"({"inputs": [[1, 2, 3]], "targets": [[0]]})") + "'" + out,
                "bad_data.json");
   expect_error("report merge" + out, "parts");
-  expect_error("report merge '" + dir("missing_shard") + "'" + out, "missing_shard");
+  expect_error("report merge '" + temp_path("missing_shard") + "'" + out, "missing_shard");
   expect_error("report merge '" + write_file("notjson.json", "{") + "'" + out, "malformed JSON");
   expect_error("report merge '" + write_file("notshard.json", "{\"a\": 1}") + "'" + out, "not a shard");
 
   // Shards of different runs, a missing shard, a shard given twice.
-  REQUIRE(bpcheck_run("report --quick --seed 1 --shard 1/2 --out '" + dir("seed1") + "'").code == 0);
-  REQUIRE(bpcheck_run("report --quick --seed 2 --shard 2/2 --out '" + dir("seed2") + "'").code == 0);
-  expect_error("report merge '" + dir("seed1") + "' '" + dir("seed2") + "'" + out, "different run");
-  expect_error("report merge '" + dir("seed1") + "'" + out, "missing shard 2/2");
-  expect_error("report merge '" + dir("seed1") + "' '" + dir("seed1") + "'" + out, "given twice");
-  expect_error("report --quick merge '" + dir("seed1") + "'" + out, "merge takes only --out");
+  REQUIRE(bpcheck_run("report --quick --seed 1 --shard 1/2 --out '" + temp_path("seed1") + "'").code == 0);
+  REQUIRE(bpcheck_run("report --quick --seed 2 --shard 2/2 --out '" + temp_path("seed2") + "'").code == 0);
+  expect_error("report merge '" + temp_path("seed1") + "' '" + temp_path("seed2") + "'" + out, "different run");
+  expect_error("report merge '" + temp_path("seed1") + "'" + out, "missing shard 2/2");
+  expect_error("report merge '" + temp_path("seed1") + "' '" + temp_path("seed1") + "'" + out, "given twice");
+  expect_error("report --quick merge '" + temp_path("seed1") + "'" + out, "merge takes only --out");
   // Shards of runs on different models.
   const std::string other = write_file(
       "other_model.json", R"({"input_size": 2, "layers": [{"type": "dense", "units": 3}], "loss": "mse"})");
-  REQUIRE(bpcheck_run("report --quick --model '" + model + "' --shard 1/2 --out '" + dir("model_a") + "'").code == 0);
-  REQUIRE(bpcheck_run("report --quick --model '" + other + "' --shard 2/2 --out '" + dir("model_b") + "'").code == 0);
-  expect_error("report merge '" + dir("model_a") + "' '" + dir("model_b") + "'" + out, "'model' differs");
-  REQUIRE_FALSE(fs::exists(fs::path(dir("errors")) / "report.json"));
+  REQUIRE(bpcheck_run("report --quick --model '" + model + "' --shard 1/2 --out '" + temp_path("model_a") + "'").code == 0);
+  REQUIRE(bpcheck_run("report --quick --model '" + other + "' --shard 2/2 --out '" + temp_path("model_b") + "'").code == 0);
+  expect_error("report merge '" + temp_path("model_a") + "' '" + temp_path("model_b") + "'" + out, "'model' differs");
+  REQUIRE_FALSE(fs::exists(fs::path(temp_path("errors")) / "report.json"));
 }
 
 TEST_CASE("report: the full report verifies every registered layer type, none skipped", "[report]") {
@@ -502,11 +501,11 @@ TEST_CASE("report on a ReLU + max-pool CNN at a kink: moved off it, every statem
   const std::string model = write_file("cnn_model.json", cnn_model);
   const std::string params = write_file("cnn_params.json", cnn_parameters().dump());
   const std::string data = write_file("cnn_data.json", cnn_data().dump());
-  const Run run = bpcheck_run("report --quick --out '" + dir("cnn") + "' --model '" + model + "' --params '" + params +
+  const Run run = bpcheck_run("report --quick --out '" + temp_path("cnn") + "' --model '" + model + "' --params '" + params +
                               "' --data '" + data + "'");
   INFO(run.err);
   REQUIRE(run.code == 0);
-  const json r = json::parse(slurp(fs::path(dir("cnn")) / "report.json"));
+  const json r = json::parse(slurp(fs::path(temp_path("cnn")) / "report.json"));
   REQUIRE(r.at("finite_differences").size() == 2);
   for (const auto& fd : r.at("finite_differences")) {
     INFO(fd.at("precision").get<std::string>() << " " << fd.at("kinks").dump());
@@ -539,10 +538,10 @@ TEST_CASE("report on a ReLU + max-pool CNN at a kink: moved off it, every statem
   const std::size_t judged = r.at("theory").size() - not_applicable;
   REQUIRE_THAT(run.out, Contains(fmt::format("{} of {} statements of theory hold", holding, judged)));
   if (not_applicable) REQUIRE_THAT(run.out, Contains(fmt::format("({} not applicable)", not_applicable)));
-  const std::string html = slurp(fs::path(dir("cnn")) / "index.html");
+  const std::string html = slurp(fs::path(temp_path("cnn")) / "index.html");
   REQUIRE(tag_balance_problem(html).empty());
   REQUIRE_THAT(html, Contains("moved off it"));
-  const auto csv = csv_lines(fs::path(dir("cnn")) / "theory.csv");
+  const auto csv = csv_lines(fs::path(temp_path("cnn")) / "theory.csv");
   REQUIRE(csv.at(0) == "statement,subject,measured,expected,holds,not_applicable");
   REQUIRE(csv.size() == 1 + r.at("theory").size());
 

@@ -22,12 +22,11 @@ namespace fs = std::filesystem;
 using bpcheck::testing::bpcheck_run;
 using bpcheck::testing::Run;
 using bpcheck::testing::slurp;
-using bpcheck::testing::temp_dir;
+using bpcheck::testing::temp_path;
 using bpcheck::testing::write_file;
 
 namespace users_models {
 
-std::string users_report_dir(const std::string& name) { return (temp_dir() / name).string(); }
 
 // LeNet-like: conv 3×3 (3) → ReLU → max-pool → conv 3×3 (4) → tanh → avg-pool → dense → ReLU → dense.
 const char* relu_cnn_model = R"({"input_size": 100, "layers": [
@@ -49,10 +48,10 @@ const char* users_mlp_model = R"({"input_size": 6, "layers": [
 
 json report_on(const std::string& name, const std::string& model, const std::string& extra = "") {
   const std::string path = write_file(name + "_model.json", model);
-  const Run r = bpcheck_run("report --jobs 2 --out '" + users_report_dir(name) + "' --model '" + path + "' " + extra);
+  const Run r = bpcheck_run("report --jobs 2 --out '" + temp_path(name) + "' --model '" + path + "' " + extra);
   INFO(r.err);
   REQUIRE(r.code == 0);
-  return json::parse(slurp(fs::path(users_report_dir(name)) / "report.json"));
+  return json::parse(slurp(fs::path(temp_path(name)) / "report.json"));
 }
 
 /// No statement fails: each holds, or is not applicable and says why.
@@ -96,7 +95,7 @@ TEST_CASE("report on users' models: a ReLU CNN, an attention model and an MLP, n
       }
       REQUIRE(lw.at("backward_under_2_digits").is_array());
     }
-    REQUIRE(fs::exists(fs::path(users_report_dir(name)) / "layerwise.csv"));
+    REQUIRE(fs::exists(fs::path(temp_path(name)) / "layerwise.csv"));
     // The conditioning: every layer's J and every product J_k⋯J_1, each with its largest singular value.
     const json& c = r.at("conditioning").at(0);
     REQUIRE(c.at("layers").size() == depth);
@@ -130,28 +129,28 @@ TEST_CASE("report: the optimal-step statement fails where the best step is far f
 TEST_CASE("report: a user model's shards, its verification split across them, merge into the unsharded report",
           "[report]") {
   const std::string model = write_file("shard_cnn_model.json", relu_cnn_model);
-  const Run whole = bpcheck_run("report --quick --jobs 1 --out '" + users_report_dir("cnn_whole") + "' --model '" + model + "'");
+  const Run whole = bpcheck_run("report --quick --jobs 1 --out '" + temp_path("cnn_whole") + "' --model '" + model + "'");
   INFO(whole.err);
   REQUIRE(whole.code == 0);
-  const json w = json::parse(slurp(fs::path(users_report_dir("cnn_whole")) / "report.json"));
+  const json w = json::parse(slurp(fs::path(temp_path("cnn_whole")) / "report.json"));
   // Verification is two items (the loss at the batch; the layers' points), joined into one entry.
   REQUIRE(w.at("verification").size() == 1);
   REQUIRE(w.at("verification")[0].at("checks").size() > 10);
   std::string parts;
   for (int k = 1; k <= 3; ++k) {
-    const std::string part = users_report_dir("cnn_part" + std::to_string(k));
+    const std::string part = temp_path("cnn_part" + std::to_string(k));
     REQUIRE(bpcheck_run(fmt::format("report --quick --jobs 2 --shard {}/3 --out '{}' --model '{}'", k, part, model))
                 .code == 0);
     parts += " '" + part + "'";
   }
-  const Run merged = bpcheck_run("report merge --out '" + users_report_dir("cnn_merged") + "'" + parts);
+  const Run merged = bpcheck_run("report merge --out '" + temp_path("cnn_merged") + "'" + parts);
   INFO(merged.err);
   REQUIRE(merged.code == 0);
-  REQUIRE(slurp(fs::path(users_report_dir("cnn_merged")) / "report.json") == slurp(fs::path(users_report_dir("cnn_whole")) / "report.json"));
+  REQUIRE(slurp(fs::path(temp_path("cnn_merged")) / "report.json") == slurp(fs::path(temp_path("cnn_whole")) / "report.json"));
 
   SECTION("a missing part of the verification is refused, not joined short") {
-    const Run short_merge = bpcheck_run("report merge --out '" + users_report_dir("cnn_short") + "' '" + users_report_dir("cnn_part1") + "' '" +
-                                        users_report_dir("cnn_part2") + "'");
+    const Run short_merge = bpcheck_run("report merge --out '" + temp_path("cnn_short") + "' '" + temp_path("cnn_part1") + "' '" +
+                                        temp_path("cnn_part2") + "'");
     REQUIRE(short_merge.code == 2);
     REQUIRE_THAT(short_merge.err, Contains("missing shard 3/3"));
   }
@@ -169,14 +168,14 @@ TEST_CASE("report summary: the layers where a precision's gradient keeps fewer t
       R"({"layers": [{"W": [[0.5, 0.25], [0.25, 0.5]], "b": [0, 0]}, {}, {"W": [[1, 1], [1, 1]], "b": [0, 0]}]})");
   const std::string data =
       write_file("cancel_data.json", json{{"inputs", {{0.3, 0.4}}}, {"targets", {{y + 1, y - 1 + 1e-6}}}}.dump());
-  const Run r = bpcheck_run("report --quick --out '" + users_report_dir("cancel") + "' --model '" + model + "' --params '" + params +
+  const Run r = bpcheck_run("report --quick --out '" + temp_path("cancel") + "' --model '" + model + "' --params '" + params +
                             "' --data '" + data + "'");
   INFO(r.err);
   REQUIRE(r.code == 0);
   REQUIRE_THAT(r.out, Contains("float's gradient keeps fewer than 2 digits after the backward of layer 0 (dense), "
                                "1 (tanh), 2 (dense)"));
   REQUIRE_THAT(r.out, !Contains("double's gradient keeps fewer"));
-  const json j = json::parse(slurp(fs::path(users_report_dir("cancel")) / "report.json"));
+  const json j = json::parse(slurp(fs::path(temp_path("cancel")) / "report.json"));
   // One sample of two outputs: the round-off slope is not judged over so few values, and says so.
   require_no_statement_fails(j.at("theory"));
   bool few_outputs = false;
@@ -189,7 +188,7 @@ TEST_CASE("report summary: the layers where a precision's gradient keeps fewer t
     REQUIRE(lw.at("backward_under_2_digits").size() == (is_float ? 3u : 0u));
     for (const auto& l : lw.at("layers")) REQUIRE((l.at("backward_digits").get<double>() < 2) == is_float);
   }
-  const std::string html = slurp(fs::path(users_report_dir("cancel")) / "index.html");
+  const std::string html = slurp(fs::path(temp_path("cancel")) / "index.html");
   REQUIRE_THAT(html, Contains("<li class=\"few-digits\">float: the gradient keeps fewer than 2 digits after the "
                               "backward of layer 0 (dense"));
   REQUIRE_THAT(html, Contains("<li class=\"few-digits\">double: the gradient keeps at least 2 digits"));
@@ -211,7 +210,7 @@ TEST_CASE("report: more bad input, each one line on stderr and exit code 2", "[r
     REQUIRE(r.code == 2);
     REQUIRE_THAT(r.err, StartsWith("bpcheck: error: ") && Contains(what));
   };
-  const std::string out = " --out '" + users_report_dir("more_errors") + "'";
+  const std::string out = " --out '" + temp_path("more_errors") + "'";
   const std::string model = write_file(
       "bad_input_model.json", R"({"input_size": 2, "layers": [{"type": "dense", "units": 1}], "loss": "mse"})");
   const std::string m = " --model '" + model + "'";
@@ -234,5 +233,5 @@ TEST_CASE("report: more bad input, each one line on stderr and exit code 2", "[r
   expect_error("report --quick --seed 5x" + out, "--seed");
   expect_error("report --quick --bogus" + out, "--bogus");
   expect_error("report --quick extra" + out, "extra");
-  REQUIRE_FALSE(fs::exists(fs::path(users_report_dir("more_errors")) / "report.json"));
+  REQUIRE_FALSE(fs::exists(fs::path(temp_path("more_errors")) / "report.json"));
 }
