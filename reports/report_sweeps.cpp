@@ -15,7 +15,6 @@
 #include "bpcheck/dual.hpp"
 #include "bpcheck/random.hpp"
 #include "bpcheck/verify/finite_difference.hpp"
-#include "report_float16_math.hpp"
 #include "bpcheck/verify/hvp.hpp"
 #include "bpcheck/verify/verify.hpp"
 #include "bpcheck/verify/network_units.hpp"

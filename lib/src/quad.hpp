@@ -110,17 +110,9 @@ void gemm(std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t depth, const 
   BPCHECK_BRANCHES_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)          \
   BPCHECK_ATTENTION_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)         \
   BPCHECK_EMBEDDING_CLASSES(BPCHECK_EXTERN_TEMPLATE_CLASS, T)         \
-  extern template class MseLoss<T>;                                    \
-  extern template class CrossEntropyLoss<T>;                           \
-  extern template class BceWithLogitsLoss<T>;                          \
-  extern template class HuberLoss<T>;                                  \
-  extern template class NllLoss<T>;                                    \
-  extern template class KlDivLoss<T>;                                  \
-  extern template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&, const nlohmann::json&); \
+  BPCHECK_EXTERN_LOSSES(T)                                             \
   extern template AnyLayer<T> make_layer<T>(const LayerSpec&, Index); \
-  extern template Matrix<T> product<T>(const ConstMatrixRef<T>&, const ConstMatrixRef<T>&);    \
-  extern template Matrix<T> product_tn<T>(const ConstMatrixRef<T>&, const ConstMatrixRef<T>&); \
-  extern template Matrix<T> product_nt<T>(const ConstMatrixRef<T>&, const ConstMatrixRef<T>&); \
+  BPCHECK_EXTERN_PRODUCTS(T)                                           \
   extern template Matrix<T> softmax_columns<T>(const Matrix<T>&);     \
   extern template Matrix<T> log_softmax_columns<T>(const Matrix<T>&); \
   extern template class Network<T>;

@@ -31,6 +31,7 @@
 #include <ostream>
 #include <type_traits>
 
+#include "bpcheck/rounded_functions.hpp"
 #include "bpcheck/scalar.hpp"
 
 namespace bpcheck {
@@ -191,26 +192,7 @@ BPCHECK_EMULATED_COMPARE(>=)
     using std::f;                                           \
     return Emulated::of([&] { return mp100(f(a.value())); }); \
   }
-BPCHECK_EMULATED_UNARY(exp)
-BPCHECK_EMULATED_UNARY(expm1)
-BPCHECK_EMULATED_UNARY(exp2)
-BPCHECK_EMULATED_UNARY(log)
-BPCHECK_EMULATED_UNARY(log1p)
-BPCHECK_EMULATED_UNARY(log2)
-BPCHECK_EMULATED_UNARY(log10)
-BPCHECK_EMULATED_UNARY(sqrt)
-BPCHECK_EMULATED_UNARY(cbrt)
-BPCHECK_EMULATED_UNARY(tanh)
-BPCHECK_EMULATED_UNARY(sinh)
-BPCHECK_EMULATED_UNARY(cosh)
-BPCHECK_EMULATED_UNARY(sin)
-BPCHECK_EMULATED_UNARY(cos)
-BPCHECK_EMULATED_UNARY(tan)
-BPCHECK_EMULATED_UNARY(asin)
-BPCHECK_EMULATED_UNARY(acos)
-BPCHECK_EMULATED_UNARY(atan)
-BPCHECK_EMULATED_UNARY(erf)
-BPCHECK_EMULATED_UNARY(erfc)
+BPCHECK_ROUNDED_UNARY_FUNCTIONS(BPCHECK_EMULATED_UNARY)
 #undef BPCHECK_EMULATED_UNARY
 
 // Exact in any rung: no rounding to emulate.

@@ -28,6 +28,8 @@
 
 #include <Eigen/Core>
 
+#include "bpcheck/rounded_functions.hpp"
+
 namespace bpcheck {
 
 /// How the matrix products of the 16-bit rungs add up, on this thread (see AccumulationScope).
@@ -154,32 +156,23 @@ BPCHECK_FLOAT16_COMPARE(>=)
   Float16<F> f(const Float16<F>& a) {            \
     return Float16<F>(std::f(a.value()));        \
   }
-BPCHECK_FLOAT16_UNARY(exp)
-BPCHECK_FLOAT16_UNARY(expm1)
-BPCHECK_FLOAT16_UNARY(exp2)
-BPCHECK_FLOAT16_UNARY(log)
-BPCHECK_FLOAT16_UNARY(log1p)
-BPCHECK_FLOAT16_UNARY(log2)
-BPCHECK_FLOAT16_UNARY(log10)
-BPCHECK_FLOAT16_UNARY(sqrt)
-BPCHECK_FLOAT16_UNARY(cbrt)
-BPCHECK_FLOAT16_UNARY(tanh)
-BPCHECK_FLOAT16_UNARY(sinh)
-BPCHECK_FLOAT16_UNARY(cosh)
-BPCHECK_FLOAT16_UNARY(sin)
-BPCHECK_FLOAT16_UNARY(cos)
-BPCHECK_FLOAT16_UNARY(tan)
-BPCHECK_FLOAT16_UNARY(asin)
-BPCHECK_FLOAT16_UNARY(acos)
-BPCHECK_FLOAT16_UNARY(atan)
-BPCHECK_FLOAT16_UNARY(erf)
-BPCHECK_FLOAT16_UNARY(erfc)
+BPCHECK_ROUNDED_UNARY_FUNCTIONS(BPCHECK_FLOAT16_UNARY)
 BPCHECK_FLOAT16_UNARY(abs)
 BPCHECK_FLOAT16_UNARY(fabs)
 BPCHECK_FLOAT16_UNARY(floor)
 BPCHECK_FLOAT16_UNARY(ceil)
 BPCHECK_FLOAT16_UNARY(round)
 #undef BPCHECK_FLOAT16_UNARY
+
+// frexp is exact (every 16-bit number is a float); ldexp rounds once, exact unless it leaves the format.
+template <class F>
+Float16<F> frexp(const Float16<F>& x, int* exponent) {
+  return Float16<F>(std::frexp(x.value(), exponent));
+}
+template <class F>
+Float16<F> ldexp(const Float16<F>& x, int exponent) {
+  return Float16<F>(std::ldexp(x.value(), exponent));
+}
 
 template <class F>
 Float16<F> max(const Float16<F>& a, const Float16<F>& b) {

@@ -142,7 +142,6 @@ std::unique_ptr<Loss<T>> make_loss(const std::string& name, const nlohmann::json
   extern template class NllLoss<T>;              \
   extern template class KlDivLoss<T>;            \
   extern template std::unique_ptr<Loss<T>> make_loss<T>(const std::string&, const nlohmann::json&);
-BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_LOSSES)
-#undef BPCHECK_EXTERN_LOSSES
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_LOSSES)  // kept defined: lib/src/quad.hpp declares quad's with it
 
 }  // namespace bpcheck

@@ -31,7 +31,6 @@ Matrix<T> product_nt(const ConstMatrixRef<T>& A, const ConstMatrixRef<T>& B);
   extern template Matrix<T> product<T>(const ConstMatrixRef<T>&, const ConstMatrixRef<T>&);    \
   extern template Matrix<T> product_tn<T>(const ConstMatrixRef<T>&, const ConstMatrixRef<T>&); \
   extern template Matrix<T> product_nt<T>(const ConstMatrixRef<T>&, const ConstMatrixRef<T>&);
-BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_PRODUCTS)
-#undef BPCHECK_EXTERN_PRODUCTS
+BPCHECK_ALL_RUNGS(BPCHECK_EXTERN_PRODUCTS)  // kept defined: lib/src/quad.hpp declares quad's with it
 
 }  // namespace bpcheck
