@@ -2,6 +2,7 @@
 // limit, refused beyond it), the distributions the points come from, the progress callback, and the
 // command line's --full, --full-limit and --distributions.
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -214,4 +215,37 @@ TEST_CASE("scale: projection mode catches every wrong gradient of the mutant zoo
   }
   // and the correct twin passes the same way
   CHECK(bpcheck::verify_layer(bpcheck::mutants::MutantFactory{Mutant::rms_norm}, o).passed());
+}
+
+TEST_CASE("scale: two projections, one moving X and one θ, catch the mutant zoo at every one of 15 seeds",
+          "[verify][scale][mutant]") {
+  // The default k = 2 is one lane of the oracle's pass per direction: a wrong gradient escapes only where
+  // a random direction's projection of its error cancels to within the bound. 270 runs, four points each.
+  using bpcheck::mutants::Mutant;
+  REQUIRE(VerifyOptions{}.projections == 2);
+  int missed = 0;
+  for (std::uint64_t seed = 1; seed <= 15; ++seed) {
+    VerifyOptions o;
+    o.full_jacobian_columns = 0;
+    o.precisions = {"mp100", "double"};
+    o.seed = seed;
+    for (const Mutant m : {Mutant::transposed_weight, Mutant::missing_derivative, Mutant::derivative_at_output,
+                           Mutant::bias_first_sample, Mutant::divided_by_batch, Mutant::flipped_sign,
+                           Mutant::off_by_one, Mutant::wrong_for_negative, Mutant::wrong_for_batch,
+                           Mutant::softmax_diagonal_only, Mutant::norm_missing_epsilon, Mutant::relative_offset_small,
+                           Mutant::relative_offset, Mutant::missing_bias_gradient, Mutant::log_softmax_missing_sum,
+                           Mutant::softplus_mirrored, Mutant::silu_missing_term, Mutant::gelu_wrong_approximation}) {
+      const VerificationReport r = bpcheck::verify_layer(bpcheck::mutants::MutantFactory{m}, o);
+      for (const char* rung : {"mp100", "double"}) {
+        const bool caught = std::any_of(r.checks.begin(), r.checks.end(), [rung](const auto& c) {
+          return c.precision == rung && c.verdict == Verdict::fail;
+        });
+        if (!caught) {
+          ++missed;
+          UNSCOPED_INFO("mutant " << int(m) << " at seed " << seed << " passes in " << rung);
+        }
+      }
+    }
+  }
+  CHECK(missed == 0);
 }

@@ -90,7 +90,7 @@ struct VerifyOptions {
   bool full = false;
   Index full_jacobian_limit = 20000;  ///< entries of [J_x J_θ] (out·B × n): the largest full comparison
   Index full_jacobian_columns = 64;   ///< n = in·B + P up to which Jacobians are full without `full`
-  int projections = 4;                ///< random directions V (n × k) in projection mode
+  int projections = 2;                ///< random directions V (n × k) in projection mode: X only, θ only
   /// Called as each check starts, with where the verifier is ("layer 2 dense: taylor order [mp100]").
   std::function<void(const std::string&)> progress;
   /// Threads the points (and a network's layers) run on: 1 runs them in turn on the calling thread, 0
