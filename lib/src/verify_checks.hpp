@@ -1185,17 +1185,21 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
       return mp100(sum);
     }
   };
-  // The fit takes the 4 smallest steps above the floor: the ladder runs from its smallest step up and
-  // first stops there, which leaves that fit as it was and saves the forward passes of the larger
+  // The fit takes the `fit` smallest steps above the floor: the ladder runs from its smallest step up
+  // and first stops there, which leaves that fit as it was and saves the forward passes of the larger
   // steps (a third of the check on a large dense layer, half of it in double). mp100 adds no noise to
   // the fit and never needs them; float and double take them only when the order is low (below).
+  // Four steps in float and double, whose remainders carry round-off noise; three in mp100, whose
+  // remainders are exact to 1e-97 against h² ≥ 1e-36 (three points fix a slope there as four do, and
+  // each step is an mp100 forward pass: a fifth of verify on ResNet-20).
+  const std::size_t fit = c.is_mp ? 3 : 4;
   std::vector<int> ladder = taylor_ladder<T>();
   std::reverse(ladder.begin(), ladder.end());
   std::size_t next_step = 0;
-  int above_floor = 0;
-  const auto climb = [&](bool stop_at_four) {
+  std::size_t above_floor = 0;
+  const auto climb = [&](bool stop_at_fit) {
     for (; next_step < ladder.size(); ++next_step) {
-      if (stop_at_four && above_floor == 4) break;
+      if (stop_at_fit && above_floor == fit) break;
       check_deadline();
       const int k = ladder[next_step];
       const T h = T(std::ldexp(1.0, -k));
@@ -1227,14 +1231,14 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
     std::sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.k < b.k; });
   };
   climb(true);
-  // The 4 smallest steps whose remainder stands above its floor plus `noise(step)`, as (h, r) for the
+  // The `fit` smallest steps whose remainder stands above its floor plus `noise(step)`, as (h, r) for the
   // fit, largest first: all the fit and the verdicts below read. Sought from the smallest step up, so
   // that the noise (an mp100 forward pass a step) is measured at no larger step than needed.
   std::vector<double> hs, rs;
   std::vector<int> ks;
   const auto select = [&](const auto& noise) {
     hs.clear(), rs.clear(), ks.clear();
-    for (auto st = steps.rbegin(); st != steps.rend() && hs.size() < 4; ++st) {
+    for (auto st = steps.rbegin(); st != steps.rend() && hs.size() < fit; ++st) {
       if (st->r <= st->floor_h || st->r <= st->floor_h + noise(*st)) continue;  // noise only where needed
       hs.push_back(std::ldexp(1.0, -st->k));
       rs.push_back(to_double(st->r / floor));  // normalised so that double holds mp100's tiny remainders
@@ -1243,12 +1247,12 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
     std::reverse(hs.begin(), hs.end()), std::reverse(rs.begin(), rs.end()), std::reverse(ks.begin(), ks.end());
   };
   const auto order = [&] {
-    const std::size_t m = std::min<std::size_t>(4, hs.size());
+    const std::size_t m = std::min(fit, hs.size());
     return slope(std::vector<double>(hs.end() - m, hs.end()), std::vector<double>(rs.end() - m, rs.end()));
   };
   select([](const Step&) { return mp100(0); });
   if (!c.is_mp && hs.size() >= 2 && order() < 1.5 && next_step < ladder.size()) {
-    climb(false);  // the noise below may reject some of the four: the larger steps stand in for them
+    climb(false);  // the noise below may reject some of the steps: the larger ones stand in for them
     select([](const Step&) { return mp100(0); });
   }
   moved.set_parameters(theta_T);
@@ -1258,7 +1262,7 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
   std::vector<int> exact_ks;
   std::optional<double> exact_order_memo;
   const auto exact_order_on_selection = [&]() -> std::optional<double> {
-    const std::size_t m = std::min<std::size_t>(4, hs.size());
+    const std::size_t m = std::min(fit, hs.size());
     const std::vector<int> sel(ks.end() - m, ks.end());
     if (!exact_ks.empty() && sel == exact_ks) return exact_order_memo;
     const Vector<mp100> zm = vector_cast<mp100>(z);
@@ -1332,10 +1336,11 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
   }
   scope.r.evaluations = 2 * steps.size() + 1;
   scope.r.metric = "observed order of the Taylor remainder";
-  scope.r.formula =
-      "least-squares slope of log r(h) on the 4 smallest h above the round-off floor; pass when ≥ 1.5 "
+  scope.r.formula = fmt::format(
+      "least-squares slope of log r(h) on the {} smallest h above the round-off floor; pass when ≥ 1.5 "
       "(≈2 for a right gradient, ≈1 for a wrong one), or when the exact remainder (or, in float/double, "
-      "the remainder with forward mode's slope in that rung) has the same order";
+      "the remainder with forward mode's slope in that rung) has the same order",
+      fit);
   scope.r.threshold = c.tolerances.taylor_min_order;
   bool holds = true;
   if (hs.size() < 2) {
@@ -1343,8 +1348,8 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
     scope.r.value = 2;
     scope.r.message = "remainder at round-off level along v: f is linear along v at this resolution" + noise_note;
   } else {
-    const std::size_t m = std::min<std::size_t>(4, hs.size());
-    std::vector<double> h4(hs.end() - m, hs.end());
+    const std::size_t m = std::min(fit, hs.size());
+    std::vector<double> h_fit(hs.end() - m, hs.end());
     scope.r.value = order();
     if (scope.r.value >= c.tolerances.taylor_min_order) {
       holds = true;
@@ -1377,7 +1382,7 @@ CheckResult check_taylor(RungContext<T, Make>& c, typename RungContext<T, Make>:
             if (r == 0 || !isfinite(r)) throw error("no remainder");
             ro.push_back(to_double(r / floor));
           }
-          own_order = slope(h4, ro);
+          own_order = slope(h_fit, ro);
         } catch (const std::exception&) {
           // no usable forward mode in T here: the exact order alone decides
         }
