@@ -229,13 +229,10 @@ struct RungContext {
                            const std::function<std::string(Index)>& w, const std::function<std::string(Index)>& b,
                            const Vector<mp100>* gross_floor_of_check, const Allowances& extra,
                            bool own_range_exceeded = false) {
-    // A judgement again after allowances were measured (judge_measuring_on_demand) starts as the
-    // first did: compare() lists only the entries beyond the bound for a result not yet judged.
     const auto fresh = [&r] {
       CheckResult x = r;
       x.worst.clear();
       x.message.clear();
-      x.verdict = CheckResult{}.verdict;
       return x;
     };
     CheckResult shown = fresh();

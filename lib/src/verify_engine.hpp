@@ -263,7 +263,7 @@ Compared compare(CheckResult& r, const Vector<mp100>& expected, const Vector<A>&
       }
   }
   for (std::size_t k = 0; k < shown; ++k) {
-    if (rows[k].ratio <= 1 && r.verdict == Verdict::pass && k > 0) break;
+    if (rows[k].ratio <= 1 && k > 0) break;  // the entries beyond the bound, or the worst one
     const Index i = rows[k].i;
     WorstEntry w;
     w.block = block(i);
